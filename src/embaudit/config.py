@@ -1,0 +1,158 @@
+"""Audit configuration: validated options with defaults, read from Python or TOML."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from embaudit.errors import ConfigError
+
+Regime = Literal["overfit", "regularized"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    """Where the table is and which column plays which role."""
+
+    path: Path | None = None
+    target: str | None = None
+    attributes: list[str] = Field(default_factory=list)
+    features: list[str] | None = None
+    covariates: list[str] | None = None
+    id: str | None = None
+    group: str | None = None
+    target_transform: Literal["auto", "log", "none"] = "auto"
+
+
+class SplitConfig(_Section):
+    """Discovery / holdout split: stratified on target quantiles, groups kept together."""
+
+    holdout_fraction: float = Field(0.3, gt=0.05, lt=0.95)
+    n_strata: int = Field(5, ge=1, le=50)
+
+
+class NetworkConfig(_Section):
+    """Architecture of every member: p → hidden… → 1, ReLU."""
+
+    hidden: tuple[int, ...] = (64, 16)
+    embedding_layer: int = -1
+    pre_activation: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> NetworkConfig:
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError("hidden must list at least one positive layer width")
+        if not -len(self.hidden) <= self.embedding_layer < len(self.hidden):
+            raise ValueError(
+                f"embedding_layer={self.embedding_layer} is outside the {len(self.hidden)} "
+                "hidden layers"
+            )
+        return self
+
+
+class TrainingConfig(_Section):
+    """How members are trained (Adam on mini-batches shared by all members)."""
+
+    regimes: list[Regime] = Field(default_factory=lambda: ["overfit", "regularized"])
+    learning_rate: float = Field(1e-3, gt=0)
+    batch_size: int = Field(64, ge=1)
+    max_epochs: int = Field(300, ge=1)
+    overfit_tolerance: float = Field(
+        0.01, gt=0, description="overfit target: training MSE below this fraction of var(y)"
+    )
+    weight_decay: float = Field(1e-2, ge=0, description="regularized regime only")
+    patience: int = Field(10, ge=1, description="regularized regime: epochs without improvement")
+    validation_fraction: float = Field(0.2, gt=0, lt=0.9)
+    chunk_size: int = Field(64, ge=1, description="members trained together at most")
+
+
+class ResamplingConfig(_Section):
+    """How many resampled members each network regime trains."""
+
+    n_bootstrap: int = Field(30, ge=2)
+    n_permutations: int = Field(99, ge=1)
+
+
+class DiscoveryConfig(_Section):
+    """How hypotheses are read off an embedding."""
+
+    mode: Literal["axis", "slice"] = "axis"
+    slice_fraction: float = Field(0.5, gt=0, le=1)
+    raw_screening: bool = True
+
+
+class StatisticsConfig(_Section):
+    """Error rates and verdict thresholds."""
+
+    alpha: float = Field(0.10, gt=0, lt=1, description="FDR level of the holdout q-values")
+    correction: Literal["fdr_bh", "fdr_by", "holm"] = "fdr_bh"
+    sign_consistency: float = Field(0.8, ge=0.5, le=1, description="bootstrap τ")
+    alpha_discovery: float = Field(0.05, gt=0, lt=1, description="found: p_discovery ≤ this")
+    power: float = Field(0.8, gt=0, lt=1)
+    position_alpha: float = Field(0.05, gt=0, lt=1)
+    min_advantage: float = Field(
+        0.2, gt=0, lt=1, description="replication advantage over the null worth having (A)"
+    )
+
+
+class AuditConfig(_Section):
+    """Everything an audit needs; the same config gives the same audit."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    resampling: ResamplingConfig = Field(default_factory=ResamplingConfig)
+    discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
+    statistics: StatisticsConfig = Field(default_factory=StatisticsConfig)
+    seed: int = Field(0, ge=0)
+    out: Path | None = None
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides: Any) -> AuditConfig:
+        """Read a TOML file; ``overrides`` (nested dicts) replace what it says."""
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(
+                f"Config file {str(path)!r} does not exist; check the path."
+            ) from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"Config file {str(path)!r} is not valid TOML: {error}.") from None
+        return build_config(_merge(raw, overrides), source=str(path))
+
+
+def build_config(
+    values: AuditConfig | dict[str, Any] | None, source: str = "config"
+) -> AuditConfig:
+    """Validate ``values`` into an :class:`AuditConfig`, naming any bad option."""
+    if isinstance(values, AuditConfig):
+        return values
+    try:
+        return AuditConfig.model_validate(values or {})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"option {'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise ConfigError(
+            f"Invalid {source}: {problems}. Fix these options (see the README for every "
+            "option and its default)."
+        ) from None
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        elif value is not None:
+            merged[key] = value
+    return merged

@@ -1,0 +1,102 @@
+"""Per-member stopping: each member stops on its own criterion and keeps its weights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from embaudit.training.module import EnsembleRegressor
+
+
+class MemberStopping(pl.Callback):
+    """Stop members one by one and restore, at the end, the weights each one kept.
+
+    ``monitor="train"`` (overfit regime): a member stops once its epoch training loss
+    falls below ``tolerance`` (in units of its target variance); it keeps its last
+    weights. ``monitor="validation"`` (regularized regime): early stopping on the
+    member's own validation rows with ``patience``; it keeps its best weights.
+    Stopped members stop contributing a loss; when none is left, training ends.
+    """
+
+    def __init__(
+        self,
+        monitor: Literal["train", "validation"],
+        *,
+        tolerance: float = 0.0,
+        patience: int = 10,
+        validation: tuple[Tensor, Tensor, Tensor] | None = None,
+    ) -> None:
+        if monitor == "validation" and validation is None:
+            raise ValueError("monitor='validation' needs validation (x, targets, mask)")
+        self.monitor = monitor
+        self.tolerance = tolerance
+        self.patience = patience
+        self.validation = validation
+        self.kept: dict[str, Tensor] = {}
+        self.history: list[np.ndarray] = []  # per epoch: (train, validation) losses (2 × B)
+
+    def on_train_start(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
+        B = module.network.n_members
+        self.kept = {k: p.detach().clone() for k, p in module.network.named_parameters()}
+        self.best = torch.full((B,), float("inf"))
+        self.wait = torch.zeros(B, dtype=torch.long)
+        self.stop_epoch = torch.full((B,), -1, dtype=torch.long)
+        self.reached = torch.zeros(B, dtype=torch.bool)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
+        train_loss = module.pop_epoch_train_loss()
+        active = module.active.clone()
+        if self.validation is not None:
+            x, targets, mask = self.validation
+            validation_loss = module.member_loss(x, targets, mask)
+        else:
+            validation_loss = torch.full_like(train_loss, float("nan"))
+        self.history.append(torch.stack([train_loss, validation_loss]).numpy())
+        if self.monitor == "train":
+            self._keep(module, active)
+            self.reached |= active & (train_loss < self.tolerance)
+            stop = active & self.reached
+        else:
+            improved = active & (validation_loss < self.best)
+            self.best = torch.where(improved, validation_loss, self.best)
+            self._keep(module, improved)
+            self.wait = torch.where(improved, 0, self.wait + active.long())
+            stop = active & (self.wait >= self.patience)
+        self.stop_epoch[stop] = len(self.history)
+        module.active &= ~stop
+        if not module.active.any():
+            trainer.should_stop = True
+
+    def on_train_end(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
+        self.stop_epoch[self.stop_epoch < 0] = len(self.history)
+        with torch.no_grad():
+            for name, parameter in module.network.named_parameters():
+                parameter.copy_(self.kept[name])
+
+    def _keep(self, module: EnsembleRegressor, members: Tensor) -> None:
+        if not members.any():
+            return
+        dims = module.network.member_dims()
+        with torch.no_grad():
+            for name, parameter in module.network.named_parameters():
+                index = [slice(None)] * parameter.ndim
+                index[dims[name]] = members
+                self.kept[name][tuple(index)] = parameter.detach()[tuple(index)]
+
+
+class MemberProgress(pl.Callback):
+    """Report after every epoch how many members of the chunk have finished."""
+
+    def __init__(self, report: Callable[[int], None]) -> None:
+        self.report = report
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
+        self.report(int((~module.active).sum()))
+
+    def on_train_end(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
+        self.report(module.network.n_members)
