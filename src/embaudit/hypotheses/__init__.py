@@ -1,0 +1,1 @@
+"""Hypotheses: discovery, statistical tests, multiplicity, verdicts."""

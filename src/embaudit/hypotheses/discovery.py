@@ -1,0 +1,119 @@
+"""Read candidate hypotheses off an embedding, as analysts do.
+
+For each live axis j and attribute a on the discovery rows: r_ja = Spearman(E_j, a),
+r_jy = Spearman(E_j, y). In **slice** mode (the analysts' method: fix every axis but
+one) both are computed on the fraction of rows closest to the median in the other
+axes. The candidate for a claims direction s = sign(r_ja · r_jy) with strength
+T = |r_ja · r_jy|, on the axis where T is largest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from embaudit.hypotheses.ranks import spearman_matrix
+
+DiscoveryMode = Literal["axis", "slice"]
+#: axes whose spread on the discovery rows is below this are dead (skipped)
+DEAD_AXIS_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class AxisCorrelations:
+    """Per-axis correlations with each attribute (k × q) and with lifespan (k,)."""
+
+    attribute: np.ndarray
+    lifespan: np.ndarray
+
+    @property
+    def products(self) -> np.ndarray:
+        """r_ja · r_jy for every axis and attribute (k × q)."""
+        return self.attribute * self.lifespan[:, None]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """One candidate hypothesis per attribute column: its best axis and strength."""
+
+    axis: np.ndarray  # (q,) int
+    direction: np.ndarray  # (q,) +1 / -1
+    strength: np.ndarray  # (q,)
+    r_axis_attribute: np.ndarray  # (q,)
+    r_axis_lifespan: np.ndarray  # (q,)
+
+
+def live_axes(embedding: np.ndarray) -> np.ndarray:
+    """Boolean mask of axes that vary on the given rows."""
+    return embedding.std(axis=0) > DEAD_AXIS_TOLERANCE
+
+
+def slice_rows(embedding: np.ndarray, axis: int, fraction: float, live: np.ndarray) -> np.ndarray:
+    """Rows closest to the median in every live axis except ``axis`` (standardized)."""
+    others = live.copy()
+    others[axis] = False
+    n_keep = max(3, round(fraction * len(embedding)))
+    if not others.any() or n_keep >= len(embedding):
+        return np.arange(len(embedding))
+    rest = embedding[:, others]
+    scale = rest.std(axis=0)
+    distance = (((rest - np.median(rest, axis=0)) / scale) ** 2).sum(axis=1)
+    return np.argpartition(distance, n_keep - 1)[:n_keep]
+
+
+def axis_correlations(
+    embedding: np.ndarray,
+    attributes: np.ndarray,
+    lifespan: np.ndarray,
+    mode: DiscoveryMode = "axis",
+    slice_fraction: float = 0.5,
+    live: np.ndarray | None = None,
+) -> AxisCorrelations:
+    """Spearman correlations of each axis with the attributes and lifespan.
+
+    Dead axes (``live`` False) get zero correlations so no candidate uses them.
+    """
+    live = live_axes(embedding) if live is None else live
+    k = embedding.shape[1]
+    outcomes = np.column_stack([lifespan, attributes])
+    if mode == "axis":
+        r = spearman_matrix(embedding, outcomes)
+    elif mode == "slice":
+        r = np.zeros((k, outcomes.shape[1]))
+        for j in np.flatnonzero(live):
+            rows = slice_rows(embedding, j, slice_fraction, live)
+            r[j] = spearman_matrix(embedding[rows, j], outcomes[rows])[0]
+    else:
+        raise ValueError(f"mode must be 'axis' or 'slice', not {mode!r}")
+    r[~live] = 0.0
+    return AxisCorrelations(attribute=r[:, 1:], lifespan=r[:, 0])
+
+
+def best_candidates(correlations: AxisCorrelations) -> Candidates:
+    """Per attribute, the axis with the largest |r_ja · r_jy|."""
+    products = correlations.products
+    axis = np.abs(products).argmax(axis=0)
+    columns = np.arange(products.shape[1])
+    chosen = products[axis, columns]
+    return Candidates(
+        axis=axis,
+        direction=np.where(chosen < 0, -1, 1),
+        strength=np.abs(chosen),
+        r_axis_attribute=correlations.attribute[axis, columns],
+        r_axis_lifespan=correlations.lifespan[axis],
+    )
+
+
+def raw_candidates(attributes: np.ndarray, lifespan: np.ndarray) -> Candidates:
+    """Raw screening, no embedding: Spearman(a, y) on the discovery rows."""
+    r = spearman_matrix(lifespan, attributes)[0]
+    q = len(r)
+    return Candidates(
+        axis=np.full(q, -1),
+        direction=np.where(r < 0, -1, 1),
+        strength=np.abs(r),
+        r_axis_attribute=np.full(q, np.nan),
+        r_axis_lifespan=np.full(q, np.nan),
+    )

@@ -1,0 +1,180 @@
+"""Gather, per regime, what the statistics need from the trained members.
+
+For an embedding regime: the reference's candidates, the same discovery repeated on
+every permutation member (with its own permuted lifespans: the null), and on every
+bootstrap member after Procrustes alignment to the reference. A bootstrap member's
+direction for a candidate is read on its out-of-bag rows, the rows it never trained
+on, so sign consistency asks whether the trend generalizes beyond each member's
+training sample rather than whether the same sample gives the same answer; its
+selection frequency (is the candidate's axis the attribute's best?) is read on its
+in-bag rows. Raw screening does the same without any embedding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+from embaudit.hypotheses.discovery import (
+    AxisCorrelations,
+    Candidates,
+    DiscoveryMode,
+    axis_correlations,
+    best_candidates,
+    live_axes,
+    raw_candidates,
+    slice_rows,
+)
+from embaudit.hypotheses.ranks import spearman_matrix
+from embaudit.resampling.alignment import OrthogonalProcrustes
+from embaudit.resampling.plans import MemberSpec
+
+
+@dataclass(frozen=True, eq=False)
+class RegimeEvidence:
+    """Discovery on the reference, its permutation null and its bootstrap replicates."""
+
+    regime: str
+    candidates: Candidates
+    null_strength: np.ndarray = field(repr=False)  # (M, q)
+    null_direction: np.ndarray = field(repr=False)  # (M, q)
+    null_member_ids: list[str] = field(repr=False)
+    bootstrap_direction: np.ndarray = field(repr=False)  # (B, q): out-of-bag, candidate's axis
+    bootstrap_axis: np.ndarray = field(repr=False)  # (B, q): in-bag, each member's best axis
+    dead_axes: list[int] = field(default_factory=list)
+    holdout_axis_attribute: np.ndarray | None = None  # (q,) embedding-level check
+    holdout_axis_lifespan: np.ndarray | None = None
+    p_embedding: np.ndarray | None = None
+    disparity: dict[str, float] = field(default_factory=dict)  # member -> alignment disparity
+
+
+@dataclass(frozen=True)
+class DiscoveryData:
+    """What discovery reads: attributes (n × q), lifespan, the split's rows."""
+
+    attributes: np.ndarray
+    lifespan: np.ndarray
+    discovery: np.ndarray
+    holdout: np.ndarray
+    mode: DiscoveryMode
+    slice_fraction: float
+
+
+def embedding_evidence(
+    regime: str,
+    members: Sequence[MemberSpec],
+    embeddings: np.ndarray,
+    data: DiscoveryData,
+) -> RegimeEvidence:
+    """Evidence of one embedding regime; ``embeddings`` is (B, n, h) in member order."""
+    S, A, y = data.discovery, data.attributes, data.lifespan
+    reference = next(i for i, m in enumerate(members) if m.kind == "reference")
+    E_ref = embeddings[reference].astype(np.float64)
+    live = live_axes(E_ref[S])
+    candidates = best_candidates(_correlations(E_ref[S], A[S], y[S], data, live))
+
+    null_ids, null_strength, null_direction = [], [], []
+    boot_direction, boot_axis, disparity = [], [], {}
+    columns = np.arange(A.shape[1])
+    for index, member in enumerate(members):
+        E = embeddings[index].astype(np.float64)
+        if member.kind == "permutation":
+            target = member.targets(y)
+            found = best_candidates(_correlations(E[S], A[S], target[S], data, None))
+            null_ids.append(member.member_id)
+            null_strength.append(found.strength)
+            null_direction.append(found.direction)
+        elif member.kind == "bootstrap":
+            aligner = OrthogonalProcrustes().fit(E[S], E_ref[S])
+            disparity[member.member_id] = aligner.disparity_
+            aligned = aligner.transform(E)
+            in_bag = np.repeat(np.arange(len(y)), member.weights)
+            products = _correlations(aligned[in_bag], A[in_bag], y[in_bag], data, live).products
+            boot_axis.append(np.abs(products).argmax(axis=0))
+            oob = _out_of_bag(member, S)
+            products = _correlations(aligned[oob], A[oob], y[oob], data, live).products
+            boot_direction.append(np.where(products[candidates.axis, columns] < 0, -1, 1))
+    holdout = _holdout_axis_check(E_ref, candidates, data, live)
+    return RegimeEvidence(
+        regime=regime,
+        candidates=candidates,
+        null_strength=np.array(null_strength).reshape(-1, A.shape[1]),
+        null_direction=np.array(null_direction).reshape(-1, A.shape[1]),
+        null_member_ids=null_ids,
+        bootstrap_direction=np.array(boot_direction).reshape(-1, A.shape[1]),
+        bootstrap_axis=np.array(boot_axis).reshape(-1, A.shape[1]),
+        dead_axes=[int(j) for j in np.flatnonzero(~live)],
+        holdout_axis_attribute=holdout[0],
+        holdout_axis_lifespan=holdout[1],
+        p_embedding=holdout[2],
+        disparity=disparity,
+    )
+
+
+def raw_evidence(members: Sequence[MemberSpec], data: DiscoveryData) -> RegimeEvidence:
+    """Raw screening (no embedding) with the same permutations and bootstrap rows."""
+    S, A, y = data.discovery, data.attributes, data.lifespan
+    candidates = raw_candidates(A[S], y[S])
+    null = [raw_candidates(A[S], m.targets(y)[S]) for m in members if m.kind == "permutation"]
+    boot = [
+        raw_candidates(A[oob], y[oob])
+        for m in members
+        if m.kind == "bootstrap"
+        for oob in [_out_of_bag(m, S)]
+    ]
+    q = A.shape[1]
+    return RegimeEvidence(
+        regime="raw",
+        candidates=candidates,
+        null_strength=np.array([c.strength for c in null]).reshape(-1, q),
+        null_direction=np.array([c.direction for c in null]).reshape(-1, q),
+        null_member_ids=[m.member_id for m in members if m.kind == "permutation"],
+        bootstrap_direction=np.array([c.direction for c in boot]).reshape(-1, q),
+        bootstrap_axis=np.full((len(boot), q), -1),
+    )
+
+
+def _correlations(
+    E: np.ndarray, A: np.ndarray, y: np.ndarray, data: DiscoveryData, live: np.ndarray | None
+) -> AxisCorrelations:
+    return axis_correlations(E, A, y, data.mode, data.slice_fraction, live)
+
+
+def _out_of_bag(member: MemberSpec, discovery: np.ndarray) -> np.ndarray:
+    """Discovery rows a bootstrap member did not train on: its own held-out view."""
+    return discovery[member.weights[discovery] == 0]
+
+
+def _holdout_axis_check(
+    E_ref: np.ndarray, candidates: Candidates, data: DiscoveryData, live: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Does the candidate's axis still order attribute and lifespan on the holdout?
+
+    Same discovery mode on the holdout rows; p is the larger of the two one-sided
+    Spearman p-values in the discovered signs (intersection–union test).
+    """
+    H, A, y = data.holdout, data.attributes, data.lifespan
+    q = A.shape[1]
+    r_attribute, r_lifespan, n_used = np.zeros(q), np.zeros(q), np.zeros(q)
+    for j in np.unique(candidates.axis):
+        columns = np.flatnonzero(candidates.axis == j)
+        rows = H
+        if data.mode == "slice":
+            rows = H[slice_rows(E_ref[H], int(j), data.slice_fraction, live)]
+        r = spearman_matrix(E_ref[rows, j], np.column_stack([y[rows], A[rows][:, columns]]))[0]
+        r_lifespan[columns] = r[0]
+        r_attribute[columns] = r[1:]
+        n_used[columns] = len(rows)
+    p_attribute = _one_sided(r_attribute * np.sign(candidates.r_axis_attribute), n_used)
+    p_lifespan = _one_sided(r_lifespan * np.sign(candidates.r_axis_lifespan), n_used)
+    return r_attribute, r_lifespan, np.maximum(p_attribute, p_lifespan)
+
+
+def _one_sided(rho: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """p of a positive Spearman association (t approximation, as scipy.stats.spearmanr)."""
+    df = np.maximum(n - 2, 1)
+    t = rho * np.sqrt(df / np.clip(1 - rho**2, 1e-12, None))
+    return stats.t.sf(t, df)
