@@ -1,0 +1,164 @@
+"""The ``embaudit`` command: ``demo`` and ``audit``.
+
+Bad input exits with code 2 and a one-paragraph message naming what to fix.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from embaudit.errors import EmbauditError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    help="Test whether trends read off a neural network's embedding survive held-out data.",
+)
+console = Console(stderr=True)
+EXIT_BAD_INPUT = 2
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the store and reports.")] = Path(
+        "embaudit-demo"
+    ),
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the world and of the audit.")] = 0,
+) -> None:
+    """Audit the built-in product-lifespan world (planted truth) end to end."""
+    from embaudit.audit import audit
+    from embaudit.worlds import product_lifespan
+
+    with _user_errors():
+        console.print(f"Generating the product-lifespan world (seed {seed}) …")
+        world = product_lifespan(seed=seed)
+        with _progress() as report:
+            result = audit({"seed": seed, "out": str(out)}, table=world.table,
+                           truth=world.truth, progress=report)
+        _finish(result, out)
+
+
+@app.command(name="audit")
+def audit_command(
+    data: Annotated[Path | None, typer.Option(help="CSV or Parquet file to audit.")] = None,
+    target: Annotated[str | None, typer.Option(help="Lifespan column (> 0 for log).")] = None,
+    attributes: Annotated[
+        str | None, typer.Option(help="Comma-separated attribute columns to test.")
+    ] = None,
+    features: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated feature names or patterns (default: every "
+                          "numeric column without another role)."),
+    ] = None,
+    covariates: Annotated[str | None, typer.Option(help="Comma-separated covariates.")] = None,
+    id_column: Annotated[str | None, typer.Option("--id", help="Unique row id column.")] = None,
+    group: Annotated[
+        str | None, typer.Option(help="Group column: a group's rows never split apart.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="audit.toml with further options.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the store and reports.")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Root seed.")] = None,
+) -> None:
+    """Audit a table: train the regimes, test the trends, write the reports."""
+    from embaudit.audit import audit
+    from embaudit.config import AuditConfig, build_config
+    from embaudit.errors import ConfigError
+
+    with _user_errors():
+        overrides: dict[str, Any] = {
+            "data": {
+                "path": str(data) if data else None,
+                "target": target,
+                "attributes": _split_list(attributes),
+                "features": _split_list(features),
+                "covariates": _split_list(covariates),
+                "id": id_column,
+                "group": group,
+            },
+            "out": str(out) if out else None,
+            "seed": seed,
+        }
+        settings = (AuditConfig.from_toml(config, **overrides) if config
+                    else build_config(_drop_none(overrides), source="command line"))
+        if settings.out is None:
+            raise ConfigError("No output folder: pass --out DIR (or set out in the config).")
+        if not settings.data.attributes:
+            raise ConfigError("No attributes: pass --attributes A,B,... (or set "
+                              "data.attributes in the config).")
+        with _progress() as report:
+            result = audit(settings, progress=report)
+        _finish(result, settings.out)
+
+
+def _finish(result: Any, out: Path) -> None:
+    position = result.position
+    console.print(f"\n[bold]Position: {position.position}[/bold]")
+    console.print(textwrap.fill(position.summary, width=100), markup=False, highlight=False)
+    survivors = result.surviving("overfit") if "overfit" in set(result.regimes["regime"]) \
+        else result.hypotheses[result.hypotheses["verdict"] == "survives"]
+    names = ", ".join(f"{a} ({d})" for a, d in zip(survivors["attribute"],
+                                                    survivors["direction"], strict=True))
+    console.print(f"Surviving trends: {names or 'none'}", markup=False, highlight=False)
+    console.print(f"Reports: {out / 'report.html'}, {out / 'report.md'}, {out / 'report.json'}",
+                  markup=False, highlight=False)
+
+
+def _split_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    cleaned = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            value = _drop_none(value)
+        if value is not None:
+            cleaned[key] = value
+    return cleaned
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn embaudit's user-facing errors into a message and exit code 2."""
+    try:
+        yield
+    except EmbauditError as error:
+        typer.echo(textwrap.fill(f"error: {error}", width=100), err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str, float, float], None]]:
+    """A rich progress bar per stage; yields ``report(description, completed, total)``."""
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
+    tasks: dict[str, Any] = {}
+
+    def report(description: str, completed: float, total: float) -> None:
+        if description not in tasks:
+            tasks[description] = bars.add_task(description, total=total)
+        bars.update(tasks[description], completed=completed, total=total)
+
+    with bars:
+        yield report
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="embaudit")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

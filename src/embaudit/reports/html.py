@@ -1,0 +1,103 @@
+"""The HTML report: one self-contained page (inline CSS, plots as PNG data URIs).
+
+Rendered with jinja2 with autoescaping on, so every string from the data (attribute
+names, levels, column names, the position summary) is escaped.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from embaudit.reports.json_report import (
+    HYPOTHESIS_DISPLAY,
+    POSITION_TEXT,
+    REGIME_DISPLAY,
+    display_table,
+    format_cell,
+    hypotheses_view,
+    manifest,
+    member_summary,
+)
+from embaudit.reports.methods import methods_paragraphs
+from embaudit.reports.plots import report_plots
+from embaudit.results import AuditResult
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("embaudit.reports", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_html(result: AuditResult, generated_at: str = "") -> str:
+    """The whole report as one HTML page: verdict first, then tables, plots, methods."""
+    position = result.position
+    info = manifest(result)
+    hypotheses = hypotheses_view(result)
+    header, rows = display_table(hypotheses, HYPOTHESIS_DISPLAY)
+    members = member_summary(result.members)
+    context: dict[str, Any] = {
+        "generated_at": generated_at,
+        "n_rows": result.table.n_rows,
+        "n_discovery": len(result.split.discovery),
+        "n_holdout": len(result.split.holdout),
+        "n_features": len(result.table.features),
+        "n_attributes": len(result.table.attribute_columns),
+        "position": {
+            "label": position.position,
+            "meaning": POSITION_TEXT.get(position.position, position.position),
+            "summary": position.summary,
+            "regime": position.regime,
+            "p_value": format_cell(position.p_value, "p_value"),
+            "css": {"A": "pos-a", "B": "pos-b"}.get(position.position, "pos-undecided"),
+        },
+        "regimes": dict(zip(("header", "rows"), display_table(result.regimes, REGIME_DISPLAY),
+                            strict=True)),
+        "hypotheses": {
+            "header": header,
+            "rows": rows,
+            "row_classes": _row_classes(hypotheses),
+            "verdict_index": header.index("verdict") if "verdict" in header else -1,
+            "has_truth": "truth" in header,
+        },
+        "members": dict(zip(("header", "rows"), display_table(members, list(members.columns)),
+                            strict=True)),
+        "plots": report_plots(result),
+        "methods": methods_paragraphs(result.config, len(result.table.features)),
+        "manifest": {
+            "data_sha256": info["data_sha256"],
+            "seed": info["seed"],
+            "n_rows": info["n_rows"],
+            "versions": info["versions"],
+            "roles": json.dumps(info["roles"], indent=2, ensure_ascii=False),
+            "config": json.dumps(info["config"], indent=2, ensure_ascii=False),
+        },
+    }
+    return _environment().get_template("report.html.j2").render(context)
+
+
+def _row_classes(hypotheses: pd.DataFrame) -> list[str]:
+    """CSS class per hypothesis row: its verdict, and true/false discovery when truth is known.
+
+    Only fixed class names come out of here, never text from the data.
+    """
+    classes = []
+    has_truth = "truth" in hypotheses.columns
+    for row in hypotheses.to_dict(orient="records"):
+        verdict = {"survives": "v-survives", "fails": "v-fails"}.get(
+            str(row.get("verdict")), "v-inconclusive")
+        if has_truth and row.get("verdict") == "survives" and isinstance(row["truth"], str):
+            verdict += " true-discovery" if row["truth"] == row["direction"] else \
+                " false-discovery"
+        classes.append(verdict)
+    return classes

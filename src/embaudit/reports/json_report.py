@@ -1,0 +1,190 @@
+"""The report's content as plain data: the versioned JSON document and the shared tables.
+
+Every format (JSON, HTML, Markdown) is built from the same pieces here, so they never
+disagree. ``report_json`` is a public contract (``SCHEMA_VERSION``); its only
+non-deterministic key is ``generated_at``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from embaudit.results import HYPOTHESIS_COLUMNS, REGIME_COLUMNS, AuditResult
+
+SCHEMA_VERSION = "1.0"
+
+#: per-member diagnostics summarized by their median in ``member_summary``
+_MEDIAN_COLUMNS = ("train_loss", "validation_loss", "holdout_loss", "epochs", "dead_units",
+                   "effective_rank", "disparity")
+
+
+def report_json(result: AuditResult, generated_at: str | None = None) -> dict[str, Any]:
+    """The machine-readable report: strict JSON types only (NaN/inf/NA become ``None``)."""
+    position = result.position
+    table, split = result.table, result.split
+    document: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": generated_at or datetime.now(UTC).isoformat(timespec="seconds"),
+        "verdict": {
+            "position": position.position,
+            "summary": position.summary,
+            "regime": position.regime,
+            "p_value": position.p_value,
+        },
+        "regimes": records(result.regimes, REGIME_COLUMNS),
+        "hypotheses": records(result.hypotheses, HYPOTHESIS_COLUMNS),
+        "members": records(member_summary(result.members)),
+        "data": {
+            "sha256": table.fingerprint(),
+            "n_rows": table.n_rows,
+            "n_discovery": len(split.discovery),
+            "n_holdout": len(split.holdout),
+            "n_features": len(table.features),
+            "attribute_columns": [c.name for c in table.attribute_columns],
+            "roles": table.roles(),
+        },
+        "config": result.config.model_dump(mode="json"),
+        "versions": dict(result.versions),
+    }
+    if result.truth is not None:
+        document["truth"] = dict(result.truth)
+    return jsonable(document)
+
+
+def records(frame: pd.DataFrame, columns: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Rows of ``frame`` as JSON-ready dicts, in order.
+
+    ``columns`` come first and are always present (``None`` where the frame lacks one);
+    any other columns of the frame follow.
+    """
+    names = list(columns) + [c for c in frame.columns if c not in columns]
+    return [
+        {name: jsonable(row.get(name)) for name in names}
+        for row in frame.to_dict(orient="records")
+    ]
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with only JSON types: numpy scalars unwrapped, missing/non-finite → None."""
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, np.ndarray | list | tuple | pd.Series | pd.Index):
+        return [jsonable(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, date):
+        return value.isoformat()
+    # anything else (paths, decimals, ...) as its text: a report must not fail at the end
+    # of a long audit over a cell's type
+    return str(value)
+
+
+def member_summary(members: pd.DataFrame) -> pd.DataFrame:
+    """Training diagnostics per regime and member kind: counts and medians.
+
+    ``n_reached_target`` counts overfit members whose training loss reached the target
+    (missing for regimes without one).
+    """
+    if members.empty or not {"regime", "kind"} <= set(members.columns):
+        return pd.DataFrame(columns=["regime", "kind", "n_members"])
+    grouped = members.groupby(["regime", "kind"], sort=False)
+    summary = grouped.size().rename("n_members").to_frame()
+    if "reached_target" in members.columns:
+        reached = members["reached_target"]
+        known = reached.notna().groupby([members["regime"], members["kind"]], sort=False).sum()
+        hit = reached.eq(True).groupby([members["regime"], members["kind"]], sort=False).sum()
+        summary["n_reached_target"] = pd.array(hit.where(known > 0), dtype="Int64")
+    for column in _MEDIAN_COLUMNS:
+        if column in members.columns:
+            values = pd.to_numeric(members[column], errors="coerce")
+            summary[f"median_{column}"] = values.groupby(
+                [members["regime"], members["kind"]], sort=False).median()
+    return summary.reset_index()
+
+
+def truth_column(result: AuditResult) -> pd.Series | None:
+    """The planted truth of each hypothesis's attribute ("+", "-", "0"), or None."""
+    h = result.hypotheses
+    if "truth" in h.columns:
+        return h["truth"]
+    if result.truth is None:
+        return None
+    by_name = h["attribute"].map(result.truth)
+    return by_name.fillna(h["source_attribute"].map(result.truth))
+
+
+def format_cell(value: Any, column: str = "") -> str:
+    """A table cell as short text: p-values to 3 significant digits, rates to 3 decimals."""
+    value = jsonable(value)
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if column.startswith(("p_", "q_")) or column.endswith("_loss"):
+            return f"{value:.3g}"
+        if column.startswith("median_"):
+            return f"{value:.4g}"
+        return f"{value:.3f}"
+    return str(value)
+
+
+def display_table(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    """Header and formatted rows for the columns of ``frame`` that exist, in that order."""
+    present = [c for c in columns if c in frame.columns]
+    rows = [[format_cell(row[c], c) for c in present]
+            for row in frame[present].to_dict(orient="records")]
+    return present, rows
+
+
+#: columns of the regimes (Person A vs B) table in the HTML and Markdown reports
+REGIME_DISPLAY = ("regime", "n_candidates", "n_hypotheses", "n_replicated", "replication_rate",
+                  "replication_ci_low", "replication_ci_high", "null_rate", "null_n",
+                  "p_vs_null", "n_survives")
+#: columns of the hypotheses table in the HTML and Markdown reports
+HYPOTHESIS_DISPLAY = ("regime", "attribute", "kind", "axis", "direction", "strength",
+                      "r_axis_attribute", "r_axis_lifespan", "p_discovery", "p_discovery_maxt",
+                      "found", "effect_holdout", "ci_low", "ci_high", "p_holdout", "q_holdout",
+                      "p_embedding", "sign_consistency", "selection_frequency", "n_holdout",
+                      "n_required", "verdict", "truth")
+#: what each position means, in words
+POSITION_TEXT = {
+    "A": "Person A: trends read off the overfit embedding are useful leads",
+    "B": "Person B: trends read off the overfit embedding only describe the training set",
+    "undecided": "Undecided: the data cannot settle it yet",
+}
+
+
+def hypotheses_view(result: AuditResult) -> pd.DataFrame:
+    """The hypotheses table with the planted truth (when known) as column ``truth``."""
+    view = result.hypotheses.copy()
+    truth = truth_column(result)
+    if truth is not None:
+        view["truth"] = truth
+    return view
+
+
+def manifest(result: AuditResult) -> dict[str, Any]:
+    """What reproduces the audit: versions, data hash and roles, seed, config (JSON types)."""
+    return jsonable({
+        "data_sha256": result.table.fingerprint(),
+        "seed": result.config.seed,
+        "n_rows": result.table.n_rows,
+        "roles": result.table.roles(),
+        "versions": result.versions,
+        "config": result.config.model_dump(mode="json"),
+    })

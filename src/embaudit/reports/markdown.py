@@ -1,0 +1,118 @@
+"""The Markdown report: the HTML report's content as text and pipe tables (no plots).
+
+Every string that comes from the data is escaped with :func:`md_escape`, so a hostile
+attribute name can neither break a table nor inject HTML or links.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from embaudit.reports.json_report import (
+    HYPOTHESIS_DISPLAY,
+    POSITION_TEXT,
+    REGIME_DISPLAY,
+    display_table,
+    hypotheses_view,
+    manifest,
+    member_summary,
+)
+from embaudit.reports.methods import methods_paragraphs
+from embaudit.results import AuditResult
+
+#: Markdown punctuation that could start emphasis, code, links, maths or table cells
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")
+
+
+def md_escape(text: Any) -> str:
+    """``text`` safe inside a Markdown paragraph or table cell (one line, no markup)."""
+    escaped = html.escape(str(text), quote=False)
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", escaped)
+    return " ".join(escaped.splitlines())
+
+
+def pipe_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured pipe table with every cell escaped."""
+    lines = ["| " + " | ".join(md_escape(h) for h in header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(result: AuditResult, generated_at: str = "") -> str:
+    """The whole report as Markdown: verdict first, then tables, methods and manifest."""
+    position = result.position
+    info = manifest(result)
+    split = result.split
+    out = [
+        "# embaudit audit report",
+        "",
+        f"{result.table.n_rows} rows (discovery {len(split.discovery)}, holdout "
+        f"{len(split.holdout)}), {len(result.table.features)} features, "
+        f"{len(result.table.attribute_columns)} attribute columns."
+        + (f" Generated {md_escape(generated_at)}." if generated_at else ""),
+        "",
+        f"## Verdict: {md_escape(position.position)}",
+        "",
+        f"> **{md_escape(POSITION_TEXT.get(position.position, position.position))}**",
+        ">",
+        f"> {md_escape(position.summary)}",
+        "",
+        "## Person A vs Person B, by regime",
+        "",
+        "Replication rate of the found hypotheses on the holdout (95% Wilson interval) "
+        "against the null rate of hypotheses read off permutation networks; `p_vs_null` is "
+        "the exact binomial test of the difference.",
+        "",
+        pipe_table(*display_table(result.regimes, REGIME_DISPLAY)),
+        "",
+        "## Hypotheses",
+        "",
+        pipe_table(*display_table(hypotheses_view(result), HYPOTHESIS_DISPLAY)),
+        "",
+        "Plots (trends of surviving hypotheses, permutation null distributions, holdout "
+        "effects, training curves, the A-vs-B panel) are in `report.html`.",
+        "",
+        "## Training diagnostics",
+        "",
+    ]
+    summary = member_summary(result.members)
+    if summary.empty:
+        out.append("No trained members (raw screening only).")
+    else:
+        out.append(pipe_table(*display_table(summary, list(summary.columns))))
+    out += ["", "## Methods", ""]
+    for title, paragraph in methods_paragraphs(result.config, len(result.table.features)):
+        out += [f"### {md_escape(title)}", "", md_escape(paragraph), ""]
+    out += [
+        "## Reproducibility",
+        "",
+        f"- Data SHA-256: `{md_escape(info['data_sha256'])}`",
+        f"- Seed: {md_escape(info['seed'])}",
+        f"- Rows: {md_escape(info['n_rows'])}",
+        "",
+        pipe_table(["package", "version"], [[k, str(v)] for k, v in info["versions"].items()]),
+        "",
+        "Column roles and the full configuration:",
+        "",
+        _code_block(_safe_json({"roles": info["roles"], "config": info["config"]})),
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _safe_json(value: Any) -> str:
+    """Indented JSON with ``<``, ``>`` and ``&`` as unicode escapes (same value, no markup)."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _code_block(text: str) -> str:
+    """A fenced block whose fence is longer than any backtick run inside ``text``."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}json\n{text}\n{fence}"

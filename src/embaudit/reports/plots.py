@@ -1,0 +1,269 @@
+"""The report's figures, as PNG ``data:`` URIs for a self-contained HTML page.
+
+Figures are built with :class:`matplotlib.figure.Figure` and the Agg canvas (no pyplot
+state, works headless). Text taken from the data is drawn with ``parse_math=False`` so
+that a ``$`` in an attribute name cannot trigger (or break) mathtext.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from embaudit.results import AuditResult
+
+DPI = 90
+N_BINS = 8
+#: resampled members of each kind drawn in the training-curve plot (besides the reference)
+CURVES_PER_KIND = 2
+_VERDICT_COLOURS = {"survives": "#1a7f37", "fails": "#cf222e", "inconclusive": "#9a6700"}
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One rendered figure: what it shows (for alt text) and its PNG as a data URI."""
+
+    title: str
+    uri: str
+    kind: str = "figure"
+
+
+@dataclass(frozen=True)
+class ReportPlots:
+    """Every figure of the report; ``None`` where the result holds nothing to draw."""
+
+    ab_panel: Plot | None
+    trends: list[Plot] = field(default_factory=list)
+    nulls: Plot | None = None
+    forest: Plot | None = None
+    curves: Plot | None = None
+
+
+def report_plots(result: AuditResult) -> ReportPlots:
+    """Draw all figures of ``result``."""
+    h = result.hypotheses
+    surviving = h[h["verdict"] == "survives"]
+    return ReportPlots(
+        ab_panel=ab_panel(result.regimes),
+        trends=[trend_plot(result, row) for row in surviving.to_dict(orient="records")],
+        nulls=null_distributions(result),
+        forest=holdout_forest(h),
+        curves=training_curves(result.curves, result.members),
+    )
+
+
+def png_uri(figure: Figure) -> str:
+    """Render ``figure`` to a base64 PNG ``data:`` URI (no metadata, so output is stable)."""
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure).print_png(buffer, metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def ab_panel(regimes: pd.DataFrame) -> Plot | None:
+    """Replication rate with its Wilson CI per regime, the permutation null rate marked."""
+    if regimes.empty:
+        return None
+    figure = Figure(figsize=(1.4 + 1.1 * len(regimes), 2.8), dpi=DPI, layout="constrained")
+    ax = figure.add_subplot()
+    x = np.arange(len(regimes))
+    for i, row in enumerate(regimes.to_dict(orient="records")):
+        rate, null = _float(row["replication_rate"]), _float(row["null_rate"])
+        if math.isfinite(rate):
+            low, high = _float(row["replication_ci_low"]), _float(row["replication_ci_high"])
+            ax.errorbar(i, rate, yerr=[[rate - low], [high - rate]], fmt="o", color="#0969da",
+                        capsize=4, label="replication rate (95% CI)" if i == 0 else None)
+            ax.annotate(f"{row['n_replicated']}/{row['n_hypotheses']}", (i, rate),
+                        xytext=(6, 0), textcoords="offset points", fontsize=7, va="center")
+        else:
+            ax.text(i, 0.5, "none found", ha="center", fontsize=7, rotation=90, color="grey")
+        if math.isfinite(null):
+            ax.plot(i, null, marker="_", markersize=22, mew=2.5, color="#cf222e",
+                    label="null rate" if i == 0 else None)
+    ax.set_xticks(x, [_short(str(r), 14) for r in regimes["regime"]], fontsize=8)
+    ax.set_xlim(-0.6, len(regimes) - 0.4)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("share replicated on holdout", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, loc="upper right", frameon=False)
+    ax.set_title("Person A vs Person B", fontsize=9)
+    return Plot("Replication rate per regime against the permutation null rate",
+                png_uri(figure), "ab")
+
+
+def trend_plot(result: AuditResult, row: dict[str, Any]) -> Plot:
+    """A hypothesis's trend, discovery rows solid, holdout rows dashed.
+
+    Embedding regimes: mean standardized attribute and lifespan per quantile bin of the
+    axis (bins from the discovery rows). Raw screening (no axis, or no stored
+    embedding): mean standardized lifespan per quantile bin of the attribute.
+    """
+    table, split = result.table, result.split
+    attribute, regime = str(row["attribute"]), str(row["regime"])
+    values = {c.name: c.values for c in table.attribute_columns}[attribute].astype(float)
+    axis = None if pd.isna(row["axis"]) else int(row["axis"])
+    embedding = result.embeddings.get(regime)
+    along_axis = axis is not None and embedding is not None and axis < embedding.shape[1]
+    figure = Figure(figsize=(3.6, 2.5), dpi=DPI, layout="constrained")
+    ax = figure.add_subplot()
+    lifespan = _standardize(table.y, split.discovery)
+    if along_axis:
+        x = np.asarray(embedding[:, axis], dtype=float)
+        series = {"attribute": (_standardize(values, split.discovery), "#0969da"),
+                  "lifespan": (lifespan, "#bc4c00")}
+        xlabel = f"axis {axis} (quantile bins)"
+    else:
+        x = values
+        series = {"lifespan": (lifespan, "#bc4c00")}
+        xlabel = "attribute (quantile bins)"
+    bins, centres = _quantile_bins(x, split.discovery)
+    for part, rows, style in (("discovery", split.discovery, "-"),
+                              ("holdout", split.holdout, "--")):
+        for name, (z, colour) in series.items():
+            means = pd.Series(z[rows]).groupby(bins[rows]).mean()
+            ax.plot(centres[means.index], means.to_numpy(), style, marker="o", markersize=3,
+                    color=colour, label=f"{name}, {part}")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel("mean (standardized)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6, frameon=False)
+    where = f"axis {axis}" if along_axis else "raw"
+    title = f"{_short(attribute)} ({row['direction']}) · " + (
+        f"{_short(regime, 14)} axis {axis}" if along_axis else f"{_short(regime, 14)}, no axis")
+    ax.set_title(title, fontsize=8, parse_math=False)
+    return Plot(f"Trend plot: {attribute} in regime {regime}, {where}", png_uri(figure),
+                "trend")
+
+
+def null_distributions(result: AuditResult, regime: str = "overfit") -> Plot | None:
+    """Per hypothesis of ``regime``: its permutation null strengths and the observed one."""
+    h, null = result.hypotheses, result.null_strengths
+    if regime not in set(h["regime"]) and len(h):
+        regime = str(h["regime"].iloc[0])
+    rows = h[h["regime"] == regime].to_dict(orient="records")
+    if not rows or null.empty:
+        return None
+    null = null[null["regime"] == regime]
+    by_attribute = dict(tuple(null.groupby("attribute", sort=False)["strength"]))
+    ncols = min(4, len(rows))
+    nrows = math.ceil(len(rows) / ncols)
+    figure = Figure(figsize=(2.3 * ncols, 1.8 * nrows), dpi=DPI, layout="constrained")
+    axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, row in zip(axes, rows, strict=False):
+        strengths = by_attribute.get(row["attribute"], pd.Series(dtype=float)).to_numpy()
+        strengths = strengths[np.isfinite(strengths)]
+        if strengths.size:
+            ax.hist(strengths, bins=20, color="#8c959f")
+        ax.axvline(_float(row["strength"]), color="#cf222e", lw=1.5)
+        ax.set_title(f"{_short(str(row['attribute']), 22)}\np = "
+                     f"{_float(row['p_discovery']):.3g}", fontsize=7, parse_math=False)
+        ax.tick_params(labelsize=6)
+        ax.set_yticks([])
+    for ax in axes[len(rows):]:
+        ax.set_axis_off()
+    figure.suptitle(f"Permutation null strengths, {regime} regime (red: observed)",
+                    fontsize=8, parse_math=False)
+    return Plot(f"Permutation null distributions of the {regime} regime", png_uri(figure),
+                "null")
+
+
+def holdout_forest(hypotheses: pd.DataFrame) -> Plot | None:
+    """Holdout effect with 95% CI per hypothesis beside its discovered strength."""
+    regimes = list(dict.fromkeys(hypotheses["regime"]))
+    if not regimes:
+        return None
+    q = max(int((hypotheses["regime"] == r).sum()) for r in regimes)
+    figure = Figure(figsize=(2.0 + 2.4 * len(regimes), 0.8 + 0.22 * q), dpi=DPI,
+                    layout="constrained")
+    axes = figure.subplots(1, len(regimes), squeeze=False).ravel()
+    for ax, regime in zip(axes, regimes, strict=True):
+        part = hypotheses[hypotheses["regime"] == regime].reset_index(drop=True)
+        y = np.arange(len(part))[::-1]
+        colours = [_VERDICT_COLOURS.get(str(v), "grey") for v in part["verdict"]]
+        effect = part["effect_holdout"].astype(float).to_numpy()
+        ax.hlines(y, part["ci_low"].astype(float), part["ci_high"].astype(float),
+                  colors=colours, lw=1.2)
+        ax.scatter(effect, y, c=colours, s=12, zorder=3)
+        ax.scatter(part["strength"].astype(float), y, marker="x", color="black", s=14,
+                   zorder=3)
+        ax.axvline(0, color="grey", lw=0.5)
+        labels = [_short(str(a), 18) for a in part["attribute"]]
+        ax.set_yticks(y, labels, fontsize=6)
+        for label in ax.get_yticklabels():
+            label.set_parse_math(False)
+        ax.tick_params(axis="x", labelsize=6)
+        ax.set_title(_short(str(regime), 16), fontsize=8, parse_math=False)
+    figure.supxlabel("holdout effect in the claimed direction (95% CI); x = discovered "
+                     "strength", fontsize=7)
+    return Plot("Holdout effects with 95% intervals (green: survives, red: fails, amber: "
+                "inconclusive) and discovered strengths (x)",
+                png_uri(figure), "forest")
+
+
+def training_curves(curves: pd.DataFrame, members: pd.DataFrame) -> Plot | None:
+    """Training (solid) and validation (dashed) loss per epoch, a few members per regime."""
+    needed = {"member_id", "epoch", "train_loss"}
+    if curves.empty or not needed <= set(curves.columns) or members.empty:
+        return None
+    info = members[["member_id", "regime", "kind"]].drop_duplicates("member_id")
+    chosen = (info.sort_values("member_id").groupby(["regime", "kind"], sort=False)
+              .head(CURVES_PER_KIND))
+    data = curves.merge(chosen, on="member_id")
+    regimes = list(dict.fromkeys(data["regime"]))
+    if not regimes:
+        return None
+    figure = Figure(figsize=(3.2 * len(regimes), 2.5), dpi=DPI, layout="constrained")
+    axes = figure.subplots(1, len(regimes), squeeze=False).ravel()
+    palette = {"reference": "#24292f", "bootstrap": "#0969da", "permutation": "#cf222e"}
+    for ax, regime in zip(axes, regimes, strict=True):
+        for _, one in data[data["regime"] == regime].groupby("member_id", sort=True):
+            label = str(one["kind"].iloc[0])
+            colour = palette.get(label, "#8250df")
+            ax.plot(one["epoch"], one["train_loss"].astype(float).clip(lower=1e-8), "-",
+                    color=colour, lw=1, label=_short(label, 16))
+            if "validation_loss" in one and one["validation_loss"].notna().any():
+                ax.plot(one["epoch"], one["validation_loss"].astype(float).clip(lower=1e-8),
+                        "--", color=colour, lw=1)
+        ax.set_yscale("log")
+        ax.set_title(f"{_short(str(regime), 20)} (dashed: validation)", fontsize=8,
+                     parse_math=False)
+        ax.set_xlabel("epoch", fontsize=7)
+        ax.set_ylabel("MSE", fontsize=7)
+        ax.tick_params(which="both", labelsize=6)
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles, strict=True))
+        ax.legend(unique.values(), unique.keys(), fontsize=6, frameon=False)
+    return Plot("Training curves of a few members per regime", png_uri(figure), "curves")
+
+
+def _quantile_bins(x: np.ndarray, discovery: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bin index of every row (edges: quantiles of the discovery rows) and bin centres."""
+    edges = np.unique(np.quantile(x[discovery], np.linspace(0, 1, N_BINS + 1)[1:-1]))
+    bins = np.searchsorted(edges, x, side="right")
+    centres = pd.Series(x[discovery]).groupby(bins[discovery]).mean()
+    fallback = pd.Series(x).groupby(bins).mean()
+    return bins, centres.reindex(range(len(edges) + 1)).fillna(fallback).to_numpy()
+
+
+def _standardize(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Centre and scale with the statistics of ``rows`` (the discovery rows)."""
+    values = np.asarray(values, dtype=float)
+    sd = values[rows].std()
+    return (values - values[rows].mean()) / (sd if sd > 0 else 1.0)
+
+
+def _short(text: str, width: int = 30) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _float(value: Any) -> float:
+    return float("nan") if value is None or pd.isna(value) else float(value)

@@ -1,0 +1,143 @@
+"""End to end: the demo, the global null, the CLI on a CSV, the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import embaudit
+from embaudit.cli import app
+from embaudit.store import AuditStore
+
+SMALL = {
+    "resampling": {"n_bootstrap": 10, "n_permutations": 19},
+    "training": {"max_epochs": 200},
+}
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Run ``embaudit demo`` once with its defaults; return its report.json."""
+    out = tmp_path_factory.mktemp("demo")
+    outcome = runner.invoke(app, ["demo", "--out", str(out)])
+    assert outcome.exit_code == 0, outcome.output
+    return {"out": out, "report": json.loads((out / "report.json").read_text())}
+
+
+@pytest.mark.slow
+def test_demo_recovers_every_planted_attribute_and_nothing_else(demo):
+    report = demo["report"]
+    truth = report["truth"]
+    overfit = [h for h in report["hypotheses"] if h["regime"] == "overfit"]
+    survivors = {h["attribute"]: h["direction"] for h in overfit if h["verdict"] == "survives"}
+    planted = {name: sign for name, sign in truth.items() if sign != "0"}
+    assert planted, "the demo world must plant true attributes"
+    for attribute, sign in planted.items():
+        assert survivors.get(attribute) == sign, f"{attribute} should survive with {sign}"
+    wrong = [h["attribute"] for h in overfit
+             if h["verdict"] == "survives" and truth[h["attribute"].split("=")[0]] == "0"]
+    assert wrong == []
+
+
+@pytest.mark.slow
+def test_demo_writes_reports_and_store(demo):
+    out: Path = demo["out"]
+    for name in ("report.html", "report.md", "report.json", "audit.duckdb"):
+        assert (out / name).stat().st_size > 0, name
+    report = demo["report"]
+    assert report["verdict"]["position"] in {"A", "B", "undecided"}
+    assert {r["regime"] for r in report["regimes"]} == {"overfit", "regularized", "raw"}
+    store = AuditStore(out)
+    assert {"members", "hypotheses", "regimes", "metadata"} <= set(store.tables())
+    members = store.read_table("members")
+    assert len(members) == 2 * (1 + 30 + 99)
+    assert members.query("regime == 'overfit'")["reached_target"].all()
+    metadata = store.read_metadata()
+    assert len(metadata["data_sha256"]) == 64
+    assert metadata["config"]["seed"] == 0
+    ids, embedding = store.read_array("embedding_overfit_reference")
+    assert ids == ["overfit/reference"] and embedding.shape == (1, 2000, 16)
+
+
+@pytest.mark.slow
+def test_global_null_world_gives_no_survivors_in_at_least_9_of_10_seeds():
+    clean = 0
+    for seed in range(10):
+        world = embaudit.worlds.product_lifespan(n=800, p=100, seed=seed, null=True)
+        assert set(world.truth.values()) == {"0"}
+        result = embaudit.audit({**SMALL, "seed": seed}, table=world.table)
+        embedded = result.hypotheses.query("regime in ['overfit', 'regularized']")
+        clean += not (embedded["verdict"] == "survives").any()
+    assert clean >= 9
+
+
+@pytest.mark.slow
+def test_cli_audit_of_a_csv_matches_the_in_memory_audit(tmp_path):
+    world = embaudit.worlds.product_lifespan(n=600, p=60, seed=4)
+    csv = tmp_path / "world.csv"
+    world.frame.to_csv(csv, index=False)
+    config = tmp_path / "audit.toml"
+    config.write_text(
+        "seed = 4\n[resampling]\nn_bootstrap = 10\nn_permutations = 19\n"
+        "[training]\nmax_epochs = 200\n"
+    )
+    attributes = ",".join(world.table.attributes)
+    outcome = runner.invoke(app, [
+        "audit", "--data", str(csv), "--target", "lifespan_days", "--attributes", attributes,
+        "--features", "f*", "--id", "product_id", "--config", str(config),
+        "--out", str(tmp_path / "out"),
+    ])
+    assert outcome.exit_code == 0, outcome.output
+    from_cli = json.loads((tmp_path / "out" / "report.json").read_text())["hypotheses"]
+    in_memory = embaudit.audit({**SMALL, "seed": 4}, table=world.table).hypotheses
+    assert [h["verdict"] for h in from_cli] == list(in_memory["verdict"])
+    assert [h["attribute"] for h in from_cli] == list(in_memory["attribute"])
+    np.testing.assert_allclose([h["p_holdout"] for h in from_cli], in_memory["p_holdout"])
+    np.testing.assert_allclose([h["strength"] for h in from_cli], in_memory["strength"],
+                               rtol=1e-5)
+
+
+def _text(outcome) -> str:
+    """The command's output as one line (the message is wrapped as a paragraph)."""
+    return " ".join(outcome.output.split())
+
+
+def test_cli_bad_input_exits_2_with_a_message_and_no_traceback(tmp_path):
+    missing = runner.invoke(app, ["audit", "--data", str(tmp_path / "nope.csv"),
+                                  "--target", "y", "--attributes", "a", "--out",
+                                  str(tmp_path / "o")])
+    assert missing.exit_code == 2
+    assert "does not exist" in _text(missing) and "Traceback" not in missing.output
+
+    world = embaudit.worlds.product_lifespan(n=100, p=5, seed=0)
+    csv = tmp_path / "w.csv"
+    world.frame.to_csv(csv, index=False)
+    wrong_column = runner.invoke(app, ["audit", "--data", str(csv), "--target", "lifespan",
+                                       "--attributes", "size", "--out", str(tmp_path / "o")])
+    assert wrong_column.exit_code == 2
+    assert "Column 'lifespan' (given as target) is not in the table" in _text(wrong_column)
+    assert "Traceback" not in wrong_column.output
+
+    config = tmp_path / "bad.toml"
+    config.write_text("[training]\nlearning_rat = 0.1\n")
+    bad_option = runner.invoke(app, ["audit", "--data", str(csv), "--target", "lifespan_days",
+                                     "--attributes", "size", "--config", str(config),
+                                     "--out", str(tmp_path / "o")])
+    assert bad_option.exit_code == 2
+    assert "training.learning_rat" in _text(bad_option)
+
+    no_out = runner.invoke(app, ["audit", "--data", str(csv), "--target", "lifespan_days",
+                                 "--attributes", "size"])
+    assert no_out.exit_code == 2 and "--out" in _text(no_out)
+
+
+def test_config_refuses_unknown_and_invalid_options():
+    with pytest.raises(embaudit.ConfigError, match=r"statistics\.alpha"):
+        embaudit.audit({"statistics": {"alpha": 2}})
+    with pytest.raises(embaudit.ConfigError, match=r"data\.path"):
+        embaudit.audit({})

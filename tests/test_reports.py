@@ -1,0 +1,308 @@
+"""Reports: the JSON contract, escaping of hostile data, self-contained HTML, plots."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from embaudit.config import AuditConfig
+from embaudit.data.table import load_table
+from embaudit.data.worlds import product_lifespan
+from embaudit.hypotheses.verdicts import replication_summary
+from embaudit.reports import render_html, render_markdown, report_json, write_reports
+from embaudit.reports.json_report import member_summary
+from embaudit.resampling.plans import discovery_holdout_split
+from embaudit.results import HYPOTHESIS_COLUMNS, REGIME_COLUMNS, AuditResult, Position
+
+SCRIPT = "<script>alert(1)</script>"
+PIPE = "gloss|$shine$"
+REGIMES = ("overfit", "regularized", "raw")
+N_NULL = 19
+
+
+def _hypotheses(columns: list, rng: np.random.Generator) -> pd.DataFrame:
+    """One row per regime and attribute column with every documented column."""
+    frames = []
+    q = len(columns)
+    for regime in REGIMES:
+        raw = regime == "raw"
+        strength = rng.uniform(0.01, 0.3, q)
+        p_holdout = rng.uniform(0, 0.2, q)
+        verdict = np.where(p_holdout < 0.08, "survives",
+                           np.where(p_holdout > 0.15, "fails", "inconclusive"))
+        verdict[0] = "survives"  # the hostile-named column survives in every regime
+        frames.append(pd.DataFrame({
+            "regime": regime,
+            "attribute": [c.name for c in columns],
+            "source_attribute": [c.attribute for c in columns],
+            "kind": [c.kind for c in columns],
+            "axis": pd.array([pd.NA] * q if raw else rng.integers(0, 16, q), dtype="Int64"),
+            "direction": rng.choice(["+", "-"], q),
+            "strength": strength,
+            "r_axis_attribute": rng.uniform(-1, 1, q),
+            "r_axis_lifespan": rng.uniform(-1, 1, q),
+            "p_discovery": rng.uniform(0, 0.1, q),
+            "p_discovery_maxt": rng.uniform(0, 0.3, q),
+            "found": rng.uniform(size=q) < 0.7,
+            "effect_holdout": rng.uniform(-0.2, 0.4, q),
+            "ci_low": rng.uniform(-0.4, 0.0, q),
+            "ci_high": rng.uniform(0.2, 0.6, q),
+            "p_holdout": p_holdout,
+            "q_holdout": np.minimum(p_holdout * 1.5, 1.0),
+            "r_axis_attribute_holdout": np.full(q, np.nan) if raw else rng.uniform(-1, 1, q),
+            "r_axis_lifespan_holdout": np.full(q, np.nan) if raw else rng.uniform(-1, 1, q),
+            "p_embedding": np.full(q, np.nan) if raw else rng.uniform(0, 1, q),
+            "sign_consistency": rng.uniform(0.5, 1, q),
+            "selection_frequency": np.full(q, np.nan) if raw else rng.uniform(0, 1, q),
+            "n_holdout": 60,
+            "n_required": pd.array(np.where(verdict == "inconclusive", 250, 0), dtype="Int64"),
+            "verdict": verdict,
+        }))
+        frames[-1].loc[frames[-1]["verdict"] != "inconclusive", "n_required"] = pd.NA
+    return pd.concat(frames, ignore_index=True)[list(HYPOTHESIS_COLUMNS)]
+
+
+def _members(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training diagnostics and loss curves of a few members per network regime."""
+    rows, curves = [], []
+    for regime in REGIMES[:2]:
+        ids = [(f"{regime}/reference", "reference")]
+        ids += [(f"{regime}/{kind}/{i:04d}", kind) for kind in ("bootstrap", "permutation")
+                for i in range(3)]
+        for member_id, kind in ids:
+            overfit = regime == "overfit"
+            rows.append({
+                "member_id": member_id, "kind": kind, "regime": regime,
+                "seed": int(rng.integers(2**31)), "epochs": 20,
+                "train_loss": float(rng.uniform(0.001, 0.02)),
+                "validation_loss": None if overfit else float(rng.uniform(0.3, 0.6)),
+                "holdout_loss": float(rng.uniform(0.3, 0.9)),
+                "reached_target": bool(rng.uniform() < 0.8) if overfit else None,
+                "dead_units": int(rng.integers(0, 4)),
+                "effective_rank": float(rng.uniform(4, 12)),
+            })
+            epochs = np.arange(1, 21)
+            curves.append(pd.DataFrame({
+                "member_id": member_id, "epoch": epochs,
+                "train_loss": np.exp(-epochs / 4.0),
+                "validation_loss": np.nan if overfit else 0.5 + np.exp(-epochs / 6.0),
+            }))
+    return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
+
+
+def _build(with_truth: bool) -> AuditResult:
+    world = product_lifespan(n=200, p=20, seed=0)
+    names = {"label_area": SCRIPT, "gloss": PIPE}
+    frame = world.frame.rename(columns=names)
+    attributes = [names.get(a, a) for a in world.table.attributes]
+    attributes.remove(SCRIPT)
+    attributes.insert(0, SCRIPT)  # first column: survives in every regime
+    table = load_table(frame, target="lifespan_days", features=["f*"], attributes=attributes,
+                       id="product_id", target_transform="log")
+    split = discovery_holdout_split(table.y, 0.3, 5, 0)
+    rng = np.random.default_rng(0)
+    hypotheses = _hypotheses(list(table.attribute_columns), rng)
+    regimes = pd.DataFrame([
+        replication_summary(r, found=part["found"].to_numpy(),
+                            replicated=part["p_holdout"].to_numpy() <= 0.1,
+                            null_replicated=rng.uniform(size=N_NULL * len(part)) < 0.1,
+                            n_survives=int((part["verdict"] == "survives").sum()))
+        for r, part in hypotheses.groupby("regime", sort=False)
+    ])
+    null = pd.DataFrame([
+        {"regime": r, "attribute": c.name, "member_id": f"{r}/permutation/{m:04d}",
+         "strength": float(abs(rng.normal(0, 0.05)))}
+        for r in REGIMES for m in range(N_NULL) for c in table.attribute_columns
+    ])
+    members, curves = _members(rng)
+    truth = {names.get(k, k): v for k, v in world.truth.items()} if with_truth else None
+    return AuditResult(
+        config=AuditConfig(),
+        table=table,
+        split=split,
+        hypotheses=hypotheses,
+        regimes=regimes,
+        position=Position("A", f"The data support A: 3 of 5 trends replicated {SCRIPT}.",
+                          p_value=0.01),
+        null_strengths=null,
+        members=members,
+        curves=curves,
+        embeddings={r: np.maximum(rng.standard_normal((table.n_rows, 16)), 0.0)
+                    for r in REGIMES[:2]},
+        truth=truth,
+        versions={"python": "3.11", "embaudit": "0.1.0"},
+    )
+
+
+@pytest.fixture(scope="module")
+def fake_result() -> AuditResult:
+    """A small, realistic audit result of a world with planted truth."""
+    return _build(with_truth=True)
+
+
+@pytest.fixture(scope="module")
+def user_result() -> AuditResult:
+    """The same without truth, as for a user's own data."""
+    return _build(with_truth=False)
+
+
+@pytest.fixture(scope="module")
+def html(fake_result: AuditResult) -> str:
+    return render_html(fake_result, "2024-01-01T00:00:00+00:00")
+
+
+@pytest.fixture(scope="module")
+def markdown(fake_result: AuditResult) -> str:
+    return render_markdown(fake_result, "2024-01-01T00:00:00+00:00")
+
+
+def _same(reported: object, expected: object) -> bool:
+    """JSON value against a DataFrame cell: missing and non-finite values are null."""
+    if expected is pd.NA or (isinstance(expected, float) and not np.isfinite(expected)):
+        return reported is None
+    if isinstance(expected, np.generic):
+        expected = expected.item()
+    return type(reported) is type(expected) and reported == expected
+
+
+def test_json_contract(fake_result: AuditResult) -> None:
+    doc = report_json(fake_result)
+    assert doc["schema_version"] == "1.0"
+    assert doc["verdict"] == {"position": "A", "summary": fake_result.position.summary,
+                              "regime": "overfit", "p_value": 0.01}
+    assert [r["regime"] for r in doc["regimes"]] == list(REGIMES)
+    assert all(set(REGIME_COLUMNS) <= set(r) for r in doc["regimes"])
+    assert all(set(HYPOTHESIS_COLUMNS) <= set(h) for h in doc["hypotheses"])
+    for record, (_, row) in zip(doc["hypotheses"], fake_result.hypotheses.iterrows(),
+                                strict=True):
+        assert all(_same(record[c], row[c]) for c in HYPOTHESIS_COLUMNS), record
+        assert record["verdict"] in {"survives", "fails", "inconclusive"}
+        assert record["direction"] in {"+", "-"}
+        assert isinstance(record["found"], bool)
+        assert record["axis"] is None if record["regime"] == "raw" else \
+            isinstance(record["axis"], int)
+    for record, (_, row) in zip(doc["regimes"], fake_result.regimes.iterrows(), strict=True):
+        assert all(_same(record[c], row[c]) for c in REGIME_COLUMNS), record
+    table = fake_result.table
+    assert doc["data"]["sha256"] == table.fingerprint()
+    assert (doc["data"]["n_rows"], doc["data"]["n_discovery"], doc["data"]["n_holdout"]) == (
+        200, len(fake_result.split.discovery), len(fake_result.split.holdout))
+    assert doc["data"]["roles"]["attributes"] == list(table.attributes)
+    assert doc["config"] == AuditConfig().model_dump(mode="json")
+    assert doc["versions"] == fake_result.versions
+
+
+def test_json_is_strict_even_with_infinities(fake_result: AuditResult) -> None:
+    hypotheses = fake_result.hypotheses.copy()
+    hypotheses.loc[0, "ci_high"] = np.inf
+    hypotheses.loc[1, "strength"] = -np.inf
+    doc = report_json(dataclasses.replace(fake_result, hypotheses=hypotheses))
+    json.dumps(doc, allow_nan=False)
+    assert doc["hypotheses"][0]["ci_high"] is None
+    assert doc["hypotheses"][1]["strength"] is None
+
+
+def test_truth_only_for_worlds(fake_result: AuditResult, user_result: AuditResult,
+                               markdown: str) -> None:
+    assert report_json(fake_result)["truth"] == fake_result.truth
+    assert report_json(fake_result)["truth"][SCRIPT] == "0"
+    assert "truth" not in report_json(user_result)
+    assert "| truth |" in markdown
+    assert "| truth |" not in render_markdown(user_result)
+
+
+def test_json_is_deterministic(fake_result: AuditResult) -> None:
+    first, second = report_json(fake_result), report_json(_build(with_truth=True))
+    first.pop("generated_at"), second.pop("generated_at")
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+
+
+def test_member_summary_counts(fake_result: AuditResult) -> None:
+    summary = member_summary(fake_result.members).set_index(["regime", "kind"])
+    members = fake_result.members
+    assert summary.loc[("overfit", "bootstrap"), "n_members"] == 3
+    reached = members[members["regime"] == "overfit"].groupby("kind")["reached_target"].sum()
+    assert summary.loc[("overfit", "permutation"), "n_reached_target"] == reached["permutation"]
+    assert pd.isna(summary.loc[("regularized", "reference"), "n_reached_target"])
+    assert summary.loc[("regularized", "bootstrap"), "median_train_loss"] == pytest.approx(
+        members.query("regime == 'regularized' and kind == 'bootstrap'")["train_loss"].median())
+
+
+def test_write_reports(fake_result: AuditResult, tmp_path: Path) -> None:
+    out = tmp_path / "nested" / "out"
+    paths = write_reports(fake_result, out)
+    assert paths == {"html": out / "report.html", "markdown": out / "report.md",
+                     "json": out / "report.json"}
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json", "report.md"]
+    written = json.loads(paths["json"].read_text(encoding="utf-8"))
+    expected = report_json(fake_result)
+    written.pop("generated_at"), expected.pop("generated_at")
+    assert written == expected
+    assert paths["html"].stat().st_size < 3_000_000
+
+
+def test_html_escapes_data(html: str, fake_result: AuditResult) -> None:
+    assert SCRIPT not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in html.lower()
+    assert "gloss|$shine$" in html  # harmless in HTML, shown as written
+
+
+def test_markdown_escapes_data(markdown: str, fake_result: AuditResult) -> None:
+    assert SCRIPT not in markdown
+    assert "<script" not in markdown.lower()
+    assert r"gloss\|\$shine\$" in markdown
+    cells = re.compile(r"(?<!\\)\|")
+    for block in re.findall(r"(?:^\|.*\n)+", markdown, flags=re.MULTILINE):
+        lines = block.strip("\n").split("\n")
+        assert {len(cells.findall(line)) for line in lines} == {len(cells.findall(lines[0]))}
+
+
+def test_html_is_self_contained(html: str) -> None:
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.IGNORECASE)
+    assert "<link" not in html and "<script" not in html
+    assert html.count("data:image/png;base64,") >= 4
+
+
+def test_verdict_comes_first(html: str, markdown: str) -> None:
+    assert html.index('id="verdict"') < html.index('id="regimes"') < html.index(
+        'id="hypotheses"') < html.index('id="plots"') < html.index('id="methods"') < html.index(
+        'id="manifest"')
+    assert markdown.index("## Verdict: A") < markdown.index("## Hypotheses")
+    assert "Position A" in html[:html.index('id="hypotheses"')]
+
+
+def test_every_survivor_gets_a_trend_plot(html: str, fake_result: AuditResult) -> None:
+    survivors = fake_result.hypotheses[fake_result.hypotheses["verdict"] == "survives"]
+    assert html.count('class="plot trend"') == len(survivors) > 3
+    assert "Trend plot: &lt;script&gt;alert(1)&lt;/script&gt; in regime raw, raw" in html
+    assert "Trend plot: &lt;script&gt;alert(1)&lt;/script&gt; in regime overfit, axis" in html
+
+
+def test_methods_follow_the_config(fake_result: AuditResult) -> None:
+    config = AuditConfig(statistics={"alpha": 0.05, "sign_consistency": 0.9},
+                         resampling={"n_bootstrap": 12, "n_permutations": 49})
+    text = render_markdown(dataclasses.replace(fake_result, config=config))
+    methods = text[text.index("## Methods"):text.index("## Reproducibility")]
+    assert "12 bootstrap networks" in methods and "49 permutation networks" in methods
+    assert "q ≤ 0.05" in methods and "≥ 0.9" in methods
+    assert "20 → 64 → 16 → 1" in methods
+
+
+@pytest.mark.parametrize("drop", [lambda r: {"members": r.members.iloc[0:0],
+                                             "curves": r.curves.iloc[0:0], "embeddings": {}},
+                                  lambda r: {"null_strengths": r.null_strengths.iloc[0:0]}])
+def test_reports_without_optional_parts(fake_result: AuditResult, drop: Callable,
+                                        tmp_path: Path) -> None:
+    reduced = dataclasses.replace(fake_result, **drop(fake_result))
+    paths = write_reports(reduced, tmp_path)
+    survivors = int((reduced.hypotheses["verdict"] == "survives").sum())
+    assert paths["html"].read_text(encoding="utf-8").count('class="plot trend"') == survivors
+    json.loads(paths["json"].read_text(encoding="utf-8"))
