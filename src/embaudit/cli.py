@@ -103,7 +103,7 @@ def audit_command(
 def _finish(result: Any, out: Path) -> None:
     position = result.position
     console.print(f"\n[bold]Position: {position.position}[/bold]")
-    console.print(textwrap.fill(position.summary, width=100), markup=False, highlight=False)
+    console.print(position.summary, markup=False, highlight=False)
     survivors = result.surviving("overfit") if "overfit" in set(result.regimes["regime"]) \
         else result.hypotheses[result.hypotheses["verdict"] == "survives"]
     names = ", ".join(f"{a} ({d})" for a, d in zip(survivors["attribute"],
