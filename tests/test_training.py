@@ -9,7 +9,8 @@ import torch
 from embaudit.config import NetworkConfig, TrainingConfig
 from embaudit.data.worlds import product_lifespan
 from embaudit.resampling.plans import MemberSpec, discovery_holdout_split, plan_members
-from embaudit.training.fit import effective_rank, fit_ensemble
+from embaudit.training.diagnostics import effective_rank
+from embaudit.training.fit import fit_ensemble
 from embaudit.training.network import EnsembleMLP
 
 NETWORK = NetworkConfig(hidden=(16, 8))
@@ -35,8 +36,7 @@ def test_initial_weights_depend_only_on_the_members_seed():
     crowd = _network([7, 42, 9, 11])
     for (name, single), (_, many) in zip(alone.named_parameters(), crowd.named_parameters(),
                                          strict=True):
-        dim = alone.member_dims()[name]
-        assert torch.equal(single.select(dim, 0), many.select(dim, 1)), name
+        assert torch.equal(single[0], many[1]), name
 
 
 def test_folded_standardization_equals_standardized_inputs():
@@ -45,8 +45,8 @@ def test_folded_standardization_equals_standardized_inputs():
     mean, scale = X.mean(0), 1 / X.std(0)
     folded = EnsembleMLP(6, (5, 3), [1, 2], mean.repeat(2, 1), scale.repeat(2, 1))
     plain = EnsembleMLP(6, (5, 3), [1, 2], torch.zeros(2, 6), torch.ones(2, 6))
-    predictions, embedding = folded(X)
-    expected, expected_embedding = plain((X - mean) * scale)
+    predictions, embedding = folded.embed(X)
+    expected, expected_embedding = plain.embed((X - mean) * scale)
     torch.testing.assert_close(predictions, expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(embedding, expected_embedding, atol=1e-5, rtol=1e-5)
 
@@ -54,8 +54,8 @@ def test_folded_standardization_equals_standardized_inputs():
 def test_embedding_layer_and_pre_activation():
     X = torch.randn(10, 6)
     network = _network([1, 2])
-    _, post = network(X, layer=0)
-    _, pre = network(X, layer=0, pre_activation=True)
+    _, post = network.embed(X, layer=0)
+    _, pre = network.embed(X, layer=0, pre_activation=True)
     assert post.shape == (2, 10, 5)
     torch.testing.assert_close(post, torch.relu(pre))
     assert (pre < 0).any()
@@ -113,13 +113,24 @@ def test_same_seed_twice_gives_identical_embeddings(world, split):
     assert np.array_equal(runs[0], runs[1])
 
 
-def test_member_trained_alone_matches_member_in_ensemble(world, split):
-    members = _members(split, world.table.n_rows, "overfit")
-    config = TrainingConfig(max_epochs=10, overfit_tolerance=1e-9)
-    common = dict(rows=split.discovery, regime="overfit", training=config, network=NETWORK)
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_member_trained_alone_matches_member_in_ensemble_of_64(optimizer):
+    world = product_lifespan(n=500, p=100, seed=1)
+    split = discovery_holdout_split(world.table.y, 0.3, 5, seed=0)
+    members = plan_members(split, world.table.n_rows, "overfit", n_bootstrap=40,
+                           n_permutations=23, root_seed=2)
+    assert len(members) == 64
+    config = TrainingConfig(optimizer=optimizer, max_epochs=40, overfit_tolerance=1e-9,
+                            learning_rate=1e-3 if optimizer == "adam" else 1e-2)
+    common = dict(rows=split.discovery, regime="overfit", training=config,
+                  network=NetworkConfig())
     together = fit_ensemble(world.table.X, world.table.y, members, **common)
-    alone = fit_ensemble(world.table.X, world.table.y, [members[3]], **common)
-    np.testing.assert_allclose(alone.embeddings[0], together.embeddings[3], atol=1e-4)
+    for b in (0, 29, 63):  # the reference, a bootstrap and a permutation member
+        alone = fit_ensemble(world.table.X, world.table.y, [members[b]], **common)
+        np.testing.assert_allclose(alone.embeddings[0], together.embeddings[b], atol=1e-5)
+        for name, values in alone.state.items():
+            np.testing.assert_allclose(values[0], together.state[name][b], atol=1e-5,
+                                       err_msg=name)
 
 
 def test_dead_units_and_effective_rank_are_reported(world, split):

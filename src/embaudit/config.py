@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from embaudit.errors import ConfigError
 
-Regime = Literal["overfit", "regularized"]
+Regime = Literal["overfit", "regularized", "linear"]
 
 
 class _Section(BaseModel):
@@ -57,19 +57,29 @@ class NetworkConfig(_Section):
 
 
 class TrainingConfig(_Section):
-    """How members are trained (Adam on mini-batches shared by all members)."""
+    """How members are trained; every member of a chunk shares its mini-batches."""
 
     regimes: list[Regime] = Field(default_factory=lambda: ["overfit", "regularized"])
-    learning_rate: float = Field(1e-3, gt=0)
-    batch_size: int = Field(64, ge=1)
+    optimizer: Literal["adam", "sgd", "lbfgs"] = "adam"
+    learning_rate: float = Field(1e-3, gt=0, description="L-BFGS: step length (1.0 usual)")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
+    batch_size: int | None = Field(64, ge=1, description="None: full batch")
     max_epochs: int = Field(300, ge=1)
+    lr_schedule: Literal["none", "cosine"] = "none"
     overfit_tolerance: float = Field(
         0.01, gt=0, description="overfit target: training MSE below this fraction of var(y)"
     )
     weight_decay: float = Field(1e-2, ge=0, description="regularized regime only")
+    dropout: float = Field(0.0, ge=0, lt=1, description="regularized regime only")
+    batch_norm: bool = Field(False, description="regularized regime only")
     patience: int = Field(10, ge=1, description="regularized regime: epochs without improvement")
     validation_fraction: float = Field(0.2, gt=0, lt=0.9)
-    chunk_size: int = Field(64, ge=1, description="members trained together at most")
+    lbfgs_history: int = Field(10, ge=1)
+    lbfgs_iterations: int = Field(20, ge=1, description="L-BFGS iterations per batch")
+    memory_budget_mb: float = Field(1024, gt=0, description="sizes the chunks of members")
+    chunk_size: int | None = Field(None, ge=1, description="members per chunk (overrides "
+                                   "the memory budget)")
+    linear_embedding: Literal["pca", "pls"] = Field("pca", description="linear regime")
 
 
 class ResamplingConfig(_Section):

@@ -1,6 +1,8 @@
-"""Training: the Lightning ensemble regressor and embedding extraction."""
+"""Training: the Lightning ensemble regressor, regimes, embedding extraction, diagnostics."""
 
-from embaudit.training.fit import EnsembleFit, fit_ensemble
+from embaudit.training.diagnostics import MEMBER_COLUMNS, effective_rank
+from embaudit.training.fit import EnsembleFit, fit_ensemble, members_per_chunk
 from embaudit.training.network import EnsembleMLP
 
-__all__ = ["EnsembleFit", "EnsembleMLP", "fit_ensemble"]
+__all__ = ["MEMBER_COLUMNS", "EnsembleFit", "EnsembleMLP", "effective_rank", "fit_ensemble",
+           "members_per_chunk"]

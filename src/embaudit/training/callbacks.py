@@ -21,6 +21,7 @@ class MemberStopping(pl.Callback):
     weights. ``monitor="validation"`` (regularized regime): early stopping on the
     member's own validation rows with ``patience``; it keeps its best weights.
     Stopped members stop contributing a loss; when none is left, training ends.
+    With ``member_ids`` and a Lightning logger, each epoch's losses are logged per member.
     """
 
     def __init__(
@@ -30,6 +31,7 @@ class MemberStopping(pl.Callback):
         tolerance: float = 0.0,
         patience: int = 10,
         validation: tuple[Tensor, Tensor, Tensor] | None = None,
+        member_ids: list[str] | None = None,
     ) -> None:
         if monitor == "validation" and validation is None:
             raise ValueError("monitor='validation' needs validation (x, targets, mask)")
@@ -37,12 +39,13 @@ class MemberStopping(pl.Callback):
         self.tolerance = tolerance
         self.patience = patience
         self.validation = validation
+        self.member_ids = member_ids or []
         self.kept: dict[str, Tensor] = {}
         self.history: list[np.ndarray] = []  # per epoch: (train, validation) losses (2 × B)
 
     def on_train_start(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
         B = module.network.n_members
-        self.kept = {k: p.detach().clone() for k, p in module.network.named_parameters()}
+        self.kept = {k: t.detach().clone() for k, t in module.network.member_state().items()}
         self.best = torch.full((B,), float("inf"))
         self.wait = torch.zeros(B, dtype=torch.long)
         self.stop_epoch = torch.full((B,), -1, dtype=torch.long)
@@ -57,6 +60,7 @@ class MemberStopping(pl.Callback):
         else:
             validation_loss = torch.full_like(train_loss, float("nan"))
         self.history.append(torch.stack([train_loss, validation_loss]).numpy())
+        self._log(trainer, module, train_loss, validation_loss, active)
         if self.monitor == "train":
             self._keep(module, active)
             self.reached |= active & (train_loss < self.tolerance)
@@ -75,18 +79,27 @@ class MemberStopping(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
         self.stop_epoch[self.stop_epoch < 0] = len(self.history)
         with torch.no_grad():
-            for name, parameter in module.network.named_parameters():
-                parameter.copy_(self.kept[name])
+            for name, tensor in module.network.member_state().items():
+                tensor.copy_(self.kept[name])
 
     def _keep(self, module: EnsembleRegressor, members: Tensor) -> None:
         if not members.any():
             return
-        dims = module.network.member_dims()
         with torch.no_grad():
-            for name, parameter in module.network.named_parameters():
-                index = [slice(None)] * parameter.ndim
-                index[dims[name]] = members
-                self.kept[name][tuple(index)] = parameter.detach()[tuple(index)]
+            for name, tensor in module.network.member_state().items():
+                self.kept[name][members] = tensor.detach()[members]
+
+    def _log(self, trainer: pl.Trainer, module: EnsembleRegressor, train_loss: Tensor,
+             validation_loss: Tensor, active: Tensor) -> None:
+        """Training curves of the still-active members to the Lightning logger, if any."""
+        if trainer.logger is None or not self.member_ids:
+            return
+        metrics = {f"train_loss/{m}": float(v)
+                   for m, v, a in zip(self.member_ids, train_loss, active, strict=True) if a}
+        if self.validation is not None:
+            metrics.update((f"validation_loss/{m}", float(v)) for m, v, a in
+                           zip(self.member_ids, validation_loss, active, strict=True) if a)
+        trainer.logger.log_metrics(metrics, step=len(self.history))
 
 
 class MemberProgress(pl.Callback):

@@ -1,25 +1,64 @@
 """B independent feed-forward regressors evaluated as one batched network.
 
-Layer 1 of all members is one GEMM ``(batch × p) @ (p × B·h1)``; later layers are
-batched matmuls ``(B × batch × h)``. Each member standardizes the inputs with its own
-statistics: the scaling is folded into its first-layer weights, so the shared GEMM runs
-on the raw inputs and training is exactly that of a member fed standardized features.
+Activations are kept feature-major, ``(B, h, batch)``, so every layer works on
+contiguous memory: layer 1 of all members is one GEMM ``(B·h1 × p) @ (p × batch)``
+with the bias fused in, later layers are batched GEMMs ``(B × h_out × h_in) @ (B ×
+h_in × batch)``. Each member standardizes the inputs with its own statistics: the
+scaling is folded into its first-layer weights, so the shared GEMM reads the raw inputs
+and training is exactly that of a member fed standardized features.
+
+Everything random about a member (initial weights, dropout masks) comes from its own
+seed, so a member trains the same alone or inside any ensemble.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
+
+_DROPOUT_STREAM = 1_000_003  # offsets a member's dropout generator from its init seed
 
 
 def _uniform(generator: torch.Generator, shape: tuple[int, ...], fan_in: int) -> Tensor:
     """``nn.Linear``'s default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     bound = 1.0 / math.sqrt(fan_in)
     return (torch.rand(shape, generator=generator, dtype=torch.float32) * 2 - 1) * bound
+
+
+class EnsembleBatchNorm(nn.Module):
+    """Batch norm per member and unit, on each member's own rows (weighted).
+
+    In training, unit statistics are the member's weighted mean and variance over the
+    batch (rows a member does not train on have weight 0); running estimates serve
+    evaluation, as in ``nn.BatchNorm1d``.
+    """
+
+    def __init__(self, n_members: int, width: int, momentum: float = 0.1,
+                 eps: float = 1e-5) -> None:
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.weight = nn.Parameter(torch.ones(n_members, width, 1))
+        self.bias = nn.Parameter(torch.zeros(n_members, width, 1))
+        self.register_buffer("running_mean", torch.zeros(n_members, width, 1))
+        self.register_buffer("running_var", torch.ones(n_members, width, 1))
+
+    def forward(self, z: Tensor, row_weights: Tensor | None) -> Tensor:
+        if self.training:
+            w = torch.ones_like(z[:, :1]) if row_weights is None else row_weights[:, None, :]
+            total = w.sum(-1, keepdim=True).clamp_min(1.0)
+            mean = (z * w).sum(-1, keepdim=True) / total
+            var = ((z - mean) ** 2 * w).sum(-1, keepdim=True) / total
+            with torch.no_grad():
+                unbiased = var * total / (total - 1).clamp_min(1.0)
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(unbiased, self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        return (z - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
 
 
 class EnsembleMLP(nn.Module):
@@ -35,6 +74,10 @@ class EnsembleMLP(nn.Module):
         One seed per member; a member's initial weights depend on its seed only.
     input_mean, input_scale:
         ``(B, p)`` per-member standardization: the member sees ``(x - mean) * scale``.
+    dropout:
+        Dropout rate after each hidden ReLU (training only).
+    batch_norm:
+        Batch norm (per member, weighted) before each hidden ReLU.
     """
 
     def __init__(
@@ -44,55 +87,90 @@ class EnsembleMLP(nn.Module):
         seeds: Sequence[int],
         input_mean: Tensor,
         input_scale: Tensor,
+        *,
+        dropout: float = 0.0,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
         if not hidden:
             raise ValueError("hidden must name at least one hidden layer width")
         self.n_members = len(seeds)
         self.hidden = tuple(int(h) for h in hidden)
+        self.seeds = [int(s) for s in seeds]
+        self.dropout = float(dropout)
         widths = (n_features, *self.hidden, 1)
-        per_member = [self._init_member(int(s), widths) for s in seeds]
+        per_member = [self._init_member(s, widths) for s in self.seeds]
         stacked = [torch.stack(ps) for ps in zip(*per_member, strict=True)]
-        # first layer stored as (p, B, h1): the shared GEMM reads it without a copy
-        self.first_weight = nn.Parameter(stacked[0].permute(1, 0, 2).contiguous())
-        self.first_bias = nn.Parameter(stacked[1])
-        self.weights = nn.ParameterList(stacked[2::2])  # (B, h_in, h_out)
-        self.biases = nn.ParameterList(t.unsqueeze(1) for t in stacked[3::2])  # (B, 1, h_out)
+        self.first_weight = nn.Parameter(stacked[0])  # (B, h1, p)
+        self.first_bias = nn.Parameter(stacked[1])  # (B, h1)
+        self.weights = nn.ParameterList(stacked[2::2])  # (B, h_out, h_in)
+        self.biases = nn.ParameterList(t.unsqueeze(-1) for t in stacked[3::2])  # (B, h_out, 1)
+        self.norms = nn.ModuleList(
+            EnsembleBatchNorm(self.n_members, h) for h in self.hidden
+        ) if batch_norm else None
         self.register_buffer("input_mean", input_mean.to(torch.float32).clone())
         self.register_buffer("input_scale", input_scale.to(torch.float32).clone())
+        self._dropout_generators: list[torch.Generator] | None = None
 
     @staticmethod
     def _init_member(seed: int, widths: Sequence[int]) -> list[Tensor]:
         generator = torch.Generator().manual_seed(seed)
         params: list[Tensor] = []
         for fan_in, fan_out in itertools.pairwise(widths):
-            params.append(_uniform(generator, (fan_in, fan_out), fan_in))
+            params.append(_uniform(generator, (fan_out, fan_in), fan_in))
             params.append(_uniform(generator, (fan_out,), fan_in))
         return params
 
-    def member_dims(self) -> dict[str, int]:
-        """Name of each parameter → the dimension that indexes members."""
-        return {name: (1 if name == "first_weight" else 0) for name, _ in self.named_parameters()}
+    def member_state(self) -> dict[str, Tensor]:
+        """Every per-member tensor (parameters and running statistics), member dim 0."""
+        state = dict(self.named_parameters())
+        state.update((k, v) for k, v in self.named_buffers() if k.startswith("norms."))
+        return state
 
-    def forward(
-        self, x: Tensor, layer: int = -1, pre_activation: bool = False
-    ) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, row_weights: Tensor | None = None) -> Tensor:
+        """Predictions ``(B, batch)``; ``row_weights`` ``(B, batch)`` feed batch norm."""
+        *_, (output, _) = self._layers(x, row_weights)
+        return output.squeeze(1)
+
+    def embed(self, x: Tensor, layer: int = -1, pre_activation: bool = False
+              ) -> tuple[Tensor, Tensor]:
         """Predictions ``(B, batch)`` and the embedding ``(B, batch, h)`` of ``layer``.
 
         ``layer`` indexes the hidden layers (``-1``: the last); ``pre_activation`` takes
         the values before the ReLU.
         """
         layer = layer % len(self.hidden)
-        p, B, h1 = self.first_weight.shape
-        scaled = self.first_weight * self.input_scale.T.unsqueeze(-1)  # (p, B, h1)
-        bias = self.first_bias - torch.einsum(
-            "bp,pbh->bh", self.input_mean * self.input_scale, self.first_weight
-        )
-        z = (x @ scaled.reshape(p, B * h1)).reshape(-1, B, h1).transpose(0, 1) + bias[:, None]
-        embedding = z
-        for index, (weight, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = torch.relu(z)
+        embedding = None
+        for index, (z, h) in enumerate(self._layers(x, None)):
             if index == layer:
                 embedding = z if pre_activation else h
-            z = torch.baddbmm(b, h, weight)
-        return z.squeeze(-1), embedding
+        return z.squeeze(1), embedding.transpose(1, 2)
+
+    def _layers(self, x: Tensor, row_weights: Tensor | None) -> Iterator[tuple[Tensor, Tensor]]:
+        """Yield (pre-activation, post-activation) of each hidden layer, then the output."""
+        B, h1, p = self.first_weight.shape
+        weight = self.first_weight * self.input_scale[:, None, :]
+        # bias - W̃·mean as an element-wise product and a row reduction: unlike a batched
+        # GEMV, its arithmetic per member is the same for every B (exactness)
+        bias = self.first_bias - (weight * self.input_mean[:, None, :]).sum(-1)
+        z = torch.addmm(bias.reshape(B * h1, 1), weight.reshape(B * h1, p), x.T).view(B, h1, -1)
+        for index, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            if self.norms is not None:
+                z = self.norms[index](z, row_weights)
+            h = torch.relu(z)
+            yield z, h
+            if self.dropout > 0 and self.training:
+                h = h * self._dropout_mask(h)
+            z = torch.baddbmm(b, w, h)
+        yield z, z
+
+    def _dropout_mask(self, h: Tensor) -> Tensor:
+        """Inverted-dropout mask, each member's drawn from its own generator."""
+        if self._dropout_generators is None:
+            self._dropout_generators = [
+                torch.Generator().manual_seed(s + _DROPOUT_STREAM) for s in self.seeds
+            ]
+        keep = 1.0 - self.dropout
+        draws = torch.stack([torch.rand(h.shape[1:], generator=g)
+                             for g in self._dropout_generators])
+        return (draws < keep).to(h.dtype) / keep

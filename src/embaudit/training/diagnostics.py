@@ -1,0 +1,136 @@
+"""Training diagnostics per member: losses, stopping, dead units, rank, linear baseline.
+
+Losses are mean squared errors in units of the member's target variance on its
+training rows (0: perfect, 1: no better than predicting the mean).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import RidgeCV
+
+from embaudit.resampling.plans import MemberSpec
+
+#: axes whose spread on the trained rows is below this are dead units
+DEAD_UNIT_TOLERANCE = 1e-6
+RIDGE_ALPHAS = np.logspace(-2, 5, 15)
+
+#: columns of the per-member diagnostics table
+MEMBER_COLUMNS = (
+    "member_id", "kind", "regime", "seed",
+    "epochs",  # epochs trained before the member stopped (0 for the linear regime)
+    "train_loss", "validation_loss", "holdout_loss",
+    "reached_target",  # overfit regime: training loss fell below the tolerance
+    "dead_units", "effective_rank",
+    "ridge_holdout_loss",  # a ridge fit on the member's own rows and targets
+    "no_better_than_linear",  # holdout_loss >= ridge_holdout_loss
+)
+
+
+def effective_rank(embedding: np.ndarray) -> float:
+    """exp(entropy) of the normalised singular values of the centred embedding."""
+    singular = np.linalg.svd(embedding - embedding.mean(0), compute_uv=False)
+    if singular.sum() <= 0:
+        return 0.0
+    share = singular / singular.sum()
+    share = share[share > 0]
+    return float(np.exp(-(share * np.log(share)).sum()))
+
+
+def weighted_standardizer(X: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and inverse standard deviation of X's columns on the weighted rows.
+
+    Constant columns get scale 0 (they carry nothing). ``weights`` is (n,) or (B, n);
+    the results are (p,) or (B, p).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    total = weights.sum(axis=-1, keepdims=True)
+    mean = weights @ X / total
+    variance = np.maximum(weights @ (X * X) / total - mean**2, 0.0)
+    scale = np.where(variance > 1e-12, 1.0 / np.sqrt(np.maximum(variance, 1e-12)), 0.0)
+    return mean, scale
+
+
+def ridge_holdout_loss(
+    X: np.ndarray, targets: np.ndarray, weights: np.ndarray, holdout: np.ndarray
+) -> float:
+    """Holdout MSE (target-variance units) of a ridge fit on the member's own rows."""
+    trained = weights > 0
+    mean, scale = weighted_standardizer(X[trained], weights[trained])
+    Z = (X - mean) * scale
+    ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(Z[trained], targets[trained],
+                                            sample_weight=weights[trained])
+    variance = np.average((targets[trained] - np.average(targets[trained],
+                                                         weights=weights[trained])) ** 2,
+                          weights=weights[trained])
+    return float(np.mean((ridge.predict(Z[holdout]) - targets[holdout]) ** 2) / variance)
+
+
+def member_diagnostics(
+    members: Sequence[MemberSpec],
+    X: np.ndarray,
+    y: np.ndarray,
+    predictions: np.ndarray,
+    embeddings: np.ndarray,
+    regime: str,
+    holdout: np.ndarray | None,
+    epochs: np.ndarray | None = None,
+    reached: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """One row per member; see :data:`MEMBER_COLUMNS`.
+
+    The ridge baseline is fitted for members trained on the real lifespans (not for
+    permutation members, whose holdout loss measures nothing).
+    """
+    records = []
+    for b, member in enumerate(members):
+        weights = member.train_weights.astype(np.float64)
+        targets = member.targets(y)
+        trained = weights > 0
+        variance = np.average((targets - np.average(targets, weights=weights)) ** 2,
+                              weights=weights)
+        squared = (predictions[b] - targets) ** 2 / variance
+        has_holdout = holdout is not None and len(holdout) > 0
+        holdout_loss = float(squared[holdout].mean()) if has_holdout else np.nan
+        ridge = (ridge_holdout_loss(X, targets, weights, holdout)
+                 if has_holdout and member.kind != "permutation" else np.nan)
+        records.append({
+            "member_id": member.member_id,
+            "kind": member.kind,
+            "regime": regime,
+            "seed": member.seed,
+            "epochs": int(epochs[b]) if epochs is not None else 0,
+            "train_loss": float(np.average(squared, weights=weights)),
+            "validation_loss": float(squared[member.validation].mean())
+            if member.validation is not None else np.nan,
+            "holdout_loss": holdout_loss,
+            "reached_target": bool(reached[b]) if reached is not None else None,
+            "dead_units": int((embeddings[b, trained].std(axis=0)
+                               < DEAD_UNIT_TOLERANCE).sum()),
+            "effective_rank": effective_rank(embeddings[b, trained].astype(np.float64)),
+            "ridge_holdout_loss": ridge,
+            "no_better_than_linear": bool(holdout_loss >= ridge) if np.isfinite(ridge)
+            else None,
+        })
+    return pd.DataFrame.from_records(records, columns=list(MEMBER_COLUMNS))
+
+
+def loss_curves(member_ids: Sequence[str], history: list[np.ndarray],
+                stop_epoch: np.ndarray) -> pd.DataFrame:
+    """Per-member loss curves, up to the epoch each member stopped."""
+    columns = ["member_id", "epoch", "train_loss", "validation_loss"]
+    if not history:
+        return pd.DataFrame(columns=columns)
+    losses = np.stack(history)  # (epochs, 2, B)
+    epochs, _, B = losses.shape
+    after_stop = np.arange(1, epochs + 1)[:, None] > stop_epoch[None, :]  # (epochs, B)
+    losses = np.where(after_stop[:, None, :], np.nan, losses)
+    return pd.DataFrame({
+        "member_id": np.repeat(list(member_ids), epochs),
+        "epoch": np.tile(np.arange(1, epochs + 1), B),
+        "train_loss": losses[:, 0, :].T.ravel(),
+        "validation_loss": losses[:, 1, :].T.ravel(),
+    })
