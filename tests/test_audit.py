@@ -42,6 +42,15 @@ def test_demo_recovers_every_planted_attribute_and_nothing_else(demo):
     wrong = [h["attribute"] for h in overfit
              if h["verdict"] == "survives" and truth[h["attribute"].split("=")[0]] == "0"]
     assert wrong == []
+    # the discovery side too: the planted trends beat the permutation null on the
+    # overfit embedding, and still order attribute and lifespan on the holdout
+    by_name = {h["attribute"]: h for h in overfit}
+    for attribute in planted:
+        assert by_name[attribute]["found"], attribute
+        assert by_name[attribute]["p_embedding"] < 1e-3, attribute
+    # a world whose overfit embedding carries its true trends supports Person A
+    assert report["verdict"]["position"] == "A"
+    assert report["verdict"]["regime"] == "overfit"
 
 
 @pytest.mark.slow
@@ -136,7 +145,23 @@ def test_cli_bad_input_exits_2_with_a_message_and_no_traceback(tmp_path):
     assert no_out.exit_code == 2 and "--out" in _text(no_out)
 
 
+def test_position_is_decided_on_the_regime_audited(tmp_path):
+    world = embaudit.worlds.product_lifespan(n=300, p=30, seed=1)
+    regularized = embaudit.audit({**SMALL, "training": {"regimes": ["regularized"],
+                                                        "max_epochs": 30}},
+                                 table=world.table)
+    assert regularized.position.regime == "regularized"
+    assert "regularized embedding" in regularized.position.summary
+    raw = embaudit.audit({**SMALL, "training": {"regimes": []}}, table=world.table)
+    assert raw.position.regime == "raw" and "raw screening" in raw.position.summary
+    assert raw.members.empty
+
+
 def test_config_refuses_unknown_and_invalid_options():
+    with pytest.raises(embaudit.ConfigError, match=r"n_permutations=9 .* at least 19"):
+        embaudit.audit({"resampling": {"n_permutations": 9}})
+    with pytest.raises(embaudit.ConfigError, match="twice"):
+        embaudit.audit({"training": {"regimes": ["overfit", "overfit"]}})
     with pytest.raises(embaudit.ConfigError, match=r"statistics\.alpha"):
         embaudit.audit({"statistics": {"alpha": 2}})
     with pytest.raises(embaudit.ConfigError, match=r"data\.path"):

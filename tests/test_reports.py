@@ -112,7 +112,8 @@ def _build(with_truth: bool) -> AuditResult:
     regimes = pd.DataFrame([
         replication_summary(r, found=part["found"].to_numpy(),
                             replicated=part["p_holdout"].to_numpy() <= 0.1,
-                            null_replicated=rng.uniform(size=N_NULL * len(part)) < 0.1,
+                            null_found=rng.uniform(size=(N_NULL, len(part))) < 0.05,
+                            null_replicated=rng.uniform(size=(N_NULL, len(part))) < 0.1,
                             n_survives=int((part["verdict"] == "survives").sum()))
         for r, part in hypotheses.groupby("regime", sort=False)
     ])

@@ -13,6 +13,7 @@ from embaudit.hypotheses.discovery import (
     best_candidates,
     live_axes,
     raw_candidates,
+    slice_rows,
 )
 from embaudit.hypotheses.inference import (
     adjust,
@@ -190,23 +191,91 @@ def test_procrustes_without_reflection_keeps_orientation():
     assert aligner.disparity_ > 0.01
 
 
-def test_replication_summary_and_positions():
-    config = StatisticsConfig()
-    strong = replication_summary("overfit", found=np.ones(6, bool),
-                                 replicated=np.array([1, 1, 1, 1, 1, 0], bool),
-                                 null_replicated=np.zeros(200, bool) | (np.arange(200) < 20),
-                                 n_survives=5)
-    assert strong["replication_rate"] == pytest.approx(5 / 6)
-    assert strong["null_rate"] == pytest.approx(0.1)
-    assert strong["p_vs_null"] == pytest.approx(stats.binomtest(5, 6, 0.1, "greater").pvalue)
-    assert decide_position(strong, 0.01, 99, 600, config).position == "A"
+def _summary(found: int, replicated: int, null_found: np.ndarray,
+             null_replicated: np.ndarray) -> dict:
+    flags = np.zeros(max(found, 1), bool)
+    return replication_summary("overfit", found=np.arange(len(flags)) < found,
+                               replicated=np.arange(len(flags)) < replicated,
+                               null_found=null_found, null_replicated=null_replicated,
+                               n_survives=replicated)
 
-    nothing = replication_summary("overfit", np.zeros(6, bool), np.zeros(6, bool),
-                                  np.arange(200) < 20, 0)
+
+def test_replication_summary_is_a_monte_carlo_rank_test():
+    rng = np.random.default_rng(11)
+    null_found = rng.random((99, 13)) < 0.05
+    null_replicated = rng.random((99, 13)) < 0.1
+    row = _summary(6, 5, null_found, null_replicated)
+    counts = (null_found & null_replicated).sum(axis=1)
+    assert row["p_vs_null"] == pytest.approx((1 + (counts >= 5).sum()) / 100)
+    assert row["null_n"] == null_found.sum()
+    assert row["null_rate"] == pytest.approx((null_found & null_replicated).sum()
+                                             / null_found.sum())
+    assert row["replication_ci_low"] < 5 / 6 < row["replication_ci_high"]
+
+
+def test_positions():
+    config = StatisticsConfig()
+    null_found = np.zeros((99, 20), bool)
+    null_found[:, :2] = True  # 198 found trends, 10% of them replicate
+    null_replicated = np.zeros((99, 20), bool)
+    null_replicated[::5, 0] = True
+    strong = _summary(6, 5, null_found, null_replicated)
+    assert decide_position(strong, 0.01, 99, 600, config).position == "A"
+    text = decide_position(strong, 0.01, 99, 600, config).summary
+    assert "5 of 6" in text and "600" in text and "10%" in text and "overfit" in text
+
+    nothing = _summary(0, 0, null_found, null_replicated)
     assert decide_position(nothing, 0.5, 99, 600, config).position == "B"
 
-    weak = replication_summary("overfit", np.ones(2, bool), np.array([1, 0], bool),
-                               np.arange(200) < 20, 1)
+    weak = _summary(2, 1, null_found, null_replicated)
     assert decide_position(weak, 0.01, 99, 600, config).position == "undecided"
-    text = decide_position(strong, 0.01, 99, 600, config).summary
-    assert "5 of 6" in text and "600" in text and "10%" in text
+
+    # beats chance (15% vs 10%, many trends) yet a useful 20-point advantage is ruled out
+    many = replication_summary("overfit", np.ones(200, bool), np.arange(200) < 30,
+                               null_found, null_replicated, 30)
+    decided = decide_position(many, 0.01, 99, 600, config)
+    assert decided.position == "B" and "not by a useful margin" in decided.summary
+
+    regularized = dict(strong, regime="regularized")
+    decided = decide_position(regularized, 0.01, 99, 600, config)
+    assert decided.regime == "regularized" and "regularized embedding" in decided.summary
+
+
+def test_verdicts_of_untestable_and_confirmed_but_small_effects():
+    out = verdicts(q=np.array([np.nan, 0.01]), consistency=np.array([1.0, 0.5]),
+                   ci_high=np.array([np.nan, 0.1]), strength=np.array([0.3, 0.3]),
+                   alpha=0.1, tau=0.8)
+    assert list(out) == ["inconclusive", "inconclusive"]
+
+
+def test_attribute_constant_on_the_holdout_is_untestable():
+    rng = np.random.default_rng(12)
+    y = rng.normal(size=50)
+    A = np.column_stack([np.zeros(50), y + rng.normal(size=50)])
+    test = holdout_association(A, y)
+    assert np.isnan(test.rho[0]) and np.isnan(test.p_positive[0])
+    assert np.isfinite(test.p_positive[1])
+    assert np.isnan(adjust(test.p_positive, "fdr_bh", 0.1)[0])
+    partial = holdout_association(A, y, np.column_stack([rng.normal(size=50), np.ones(50)]))
+    assert np.isnan(partial.p_positive[0]) and np.isfinite(partial.p_positive[1])
+
+
+def test_dead_embedding_makes_no_claim():
+    rng = np.random.default_rng(13)
+    y = rng.normal(size=100)
+    candidates = best_candidates(axis_correlations(np.zeros((100, 4)), y[:, None], y))
+    assert candidates.direction[0] == 0 and candidates.strength[0] == 0
+
+
+def test_slice_ignores_axes_constant_on_the_sliced_rows():
+    rng = np.random.default_rng(14)
+    E = rng.normal(size=(200, 3))
+    E[:, 2] = 0.0
+    rows = slice_rows(E, 0, 0.5, np.array([True, True, True]))
+    assert len(rows) == 100 and len(set(rows)) == 100
+    distance = np.abs(E[:, 1] - np.median(E[:, 1]))
+    assert distance[rows].max() <= np.sort(distance)[99] + 1e-12
+
+
+def test_required_holdout_size_of_no_strength_is_undefined():
+    assert required_holdout_size(np.array([0.0, np.nan]), 0.05, 0.8).tolist() == [-1, -1]

@@ -94,7 +94,7 @@ def audit(
         frame["dead_axes_reference"] = len(found.dead_axes)
         diagnostics.append(frame)
         curves.append(fit.curves)
-        embeddings[regime] = fit.embeddings[0]
+        embeddings[regime] = fit.embeddings[[m.kind for m in members].index("reference")]
     if config.discovery.raw_screening:
         members = plan_members(split, table.n_rows, "raw",
                                n_bootstrap=config.resampling.n_bootstrap,
@@ -102,14 +102,15 @@ def audit(
                                root_seed=config.seed)
         evidence.append(raw_evidence(members, data))
 
-    hypotheses, regimes, min_max_t = [], [], {}
+    hypotheses, regimes, min_max_t, skipped = [], [], {}, []
     for found in evidence:
-        frame, row, smallest = assess_regime(found, holdout, table.attribute_columns,
-                                             config.statistics)
+        frame, row, smallest, untested = assess_regime(found, holdout, table.attribute_columns,
+                                                       config.statistics)
         if truth is not None:
             frame["truth"] = frame["source_attribute"].map(truth)
         hypotheses.append(frame)
         regimes.append(row)
+        skipped.append(untested)
         min_max_t[found.regime] = smallest
     lead = "overfit" if "overfit" in min_max_t else regimes[0]["regime"]
     lead_row = next(r for r in regimes if r["regime"] == lead)
@@ -130,6 +131,7 @@ def audit(
         embeddings=embeddings,
         truth=truth,
         versions=versions(),
+        skipped=pd.concat(skipped, ignore_index=True),
     )
     if config.out is not None:
         save(result, config.out)
@@ -166,6 +168,7 @@ def save(result: AuditResult, folder: str | Path) -> dict[str, Path]:
         "hypotheses": result.hypotheses,
         "regimes": result.regimes,
         "null_strengths": result.null_strengths,
+        "skipped": result.skipped,
         "curves": result.curves,
         "split": pd.DataFrame({
             "row": np.concatenate([result.split.discovery, result.split.holdout]),
@@ -195,6 +198,8 @@ def _split(table: Table, config: AuditConfig) -> Split:
         return discovery_holdout_split(table.y, config.split.holdout_fraction,
                                        config.split.n_strata, config.seed, table.groups)
     except ValueError as error:
+        if table.group is None:
+            raise
         raise DataError(f"Cannot split the rows by group column {table.group!r}: {error}. "
                         "Use a finer group column or none.") from None
 

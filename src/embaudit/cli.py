@@ -102,13 +102,13 @@ def audit_command(
 
 def _finish(result: Any, out: Path) -> None:
     position = result.position
-    console.print(f"\n[bold]Position: {position.position}[/bold]")
+    console.print(f"\n[bold]Position: {position.position}[/bold] ({position.regime} regime)")
     console.print(position.summary, markup=False, highlight=False)
-    survivors = result.surviving("overfit") if "overfit" in set(result.regimes["regime"]) \
-        else result.hypotheses[result.hypotheses["verdict"] == "survives"]
+    survivors = result.surviving(position.regime)
     names = ", ".join(f"{a} ({d})" for a, d in zip(survivors["attribute"],
                                                     survivors["direction"], strict=True))
-    console.print(f"Surviving trends: {names or 'none'}", markup=False, highlight=False)
+    console.print(f"Surviving trends ({position.regime}): {names or 'none'}", markup=False,
+                  highlight=False)
     console.print(f"Reports: {out / 'report.html'}, {out / 'report.md'}, {out / 'report.json'}",
                   markup=False, highlight=False)
 

@@ -6,6 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from embaudit.errors import ConfigError
@@ -124,6 +125,25 @@ class AuditConfig(_Section):
     seed: int = Field(0, ge=0)
     out: Path | None = None
 
+    @model_validator(mode="after")
+    def _check(self) -> AuditConfig:
+        regimes = self.training.regimes
+        if len(set(regimes)) != len(regimes):
+            raise ValueError(f"training.regimes lists a regime twice: {regimes}")
+        if not regimes and not self.discovery.raw_screening:
+            raise ValueError("nothing to audit: training.regimes is empty and "
+                             "discovery.raw_screening is false")
+        smallest = (self.resampling.n_permutations + 1) * self.statistics.alpha_discovery
+        if smallest < 1:
+            needed = int(np.ceil(1 / self.statistics.alpha_discovery)) - 1
+            raise ValueError(
+                f"resampling.n_permutations={self.resampling.n_permutations} cannot give a "
+                f"discovery p as small as statistics.alpha_discovery="
+                f"{self.statistics.alpha_discovery}: use at least {needed} permutations or a "
+                "larger alpha_discovery"
+            )
+        return self
+
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> AuditConfig:
         """Read a TOML file; ``overrides`` (nested dicts) replace what it says."""
@@ -159,10 +179,11 @@ def build_config(
 
 
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` laid over it; None in ``overrides`` means 'not given'."""
     merged = dict(base)
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+        if isinstance(value, dict):
+            merged[key] = _merge(merged.get(key) or {}, value)
         elif value is not None:
             merged[key] = value
     return merged

@@ -42,6 +42,7 @@ HYPOTHESIS_COLUMNS = (
     "n_required",  # holdout rows 80% power would need (inconclusive only)
     "verdict",  # survives | fails | inconclusive
 )
+#: columns audit() adds after these: "truth" ("+", "-", "0") for worlds with planted truth
 
 #: columns of ``AuditResult.regimes``: the Person A vs Person B comparison
 REGIME_COLUMNS = (
@@ -52,9 +53,9 @@ REGIME_COLUMNS = (
     "replication_rate",
     "replication_ci_low",
     "replication_ci_high",
-    "null_rate",  # replication rate of hypotheses read off permutation members
-    "null_n",
-    "p_vs_null",  # exact binomial test: replication_rate > null_rate
+    "null_rate",  # replication rate of the trends permutation networks found
+    "null_n",  # how many trends the permutation networks found
+    "p_vs_null",  # Monte Carlo rank test of the found-and-replicated count
     "n_survives",
 )
 
@@ -84,6 +85,9 @@ class AuditResult:
     curves: pd.DataFrame = field(repr=False)  # member_id, epoch, train_loss, validation_loss
     embeddings: dict[str, np.ndarray] = field(repr=False)  # regime -> reference (n × h)
     truth: dict[str, str] | None = None
+    #: attributes without any trend to test, per regime: regime, attribute, reason
+    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["regime", "attribute", "reason"]), repr=False)
     versions: dict[str, str] = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:

@@ -4,7 +4,10 @@ For each live axis j and attribute a on the discovery rows: r_ja = Spearman(E_j,
 r_jy = Spearman(E_j, y). In **slice** mode (the analysts' method: fix every axis but
 one) both are computed on the fraction of rows closest to the median in the other
 axes. The candidate for a claims direction s = sign(r_ja · r_jy) with strength
-T = |r_ja · r_jy|, on the axis where T is largest.
+T = |r_ja · r_jy|, on the axis where T is largest. T is the association of a with y
+that a one-factor reading of the axis implies. When no live axis carries any trend
+(T = 0: every axis dead, or the attribute constant on these rows) the direction is 0:
+there is no claim to test.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class Candidates:
     """One candidate hypothesis per attribute column: its best axis and strength."""
 
     axis: np.ndarray  # (q,) int
-    direction: np.ndarray  # (q,) +1 / -1
+    direction: np.ndarray  # (q,) +1 / -1, or 0 when no trend was read
     strength: np.ndarray  # (q,)
     r_axis_attribute: np.ndarray  # (q,)
     r_axis_lifespan: np.ndarray  # (q,)
@@ -51,14 +54,19 @@ def live_axes(embedding: np.ndarray) -> np.ndarray:
 
 
 def slice_rows(embedding: np.ndarray, axis: int, fraction: float, live: np.ndarray) -> np.ndarray:
-    """Rows closest to the median in every live axis except ``axis`` (standardized)."""
+    """Rows closest to the median in every live axis except ``axis`` (standardized).
+
+    Axes that do not vary on these rows (a ReLU unit can be live on the discovery rows
+    and dead on the holdout) cannot be standardized and are left out of the distance.
+    """
     others = live.copy()
     others[axis] = False
-    n_keep = max(3, round(fraction * len(embedding)))
-    if not others.any() or n_keep >= len(embedding):
-        return np.arange(len(embedding))
     rest = embedding[:, others]
     scale = rest.std(axis=0)
+    rest, scale = rest[:, scale > DEAD_AXIS_TOLERANCE], scale[scale > DEAD_AXIS_TOLERANCE]
+    n_keep = max(3, round(fraction * len(embedding)))
+    if rest.shape[1] == 0 or n_keep >= len(embedding):
+        return np.arange(len(embedding))
     distance = (((rest - np.median(rest, axis=0)) / scale) ** 2).sum(axis=1)
     return np.argpartition(distance, n_keep - 1)[:n_keep]
 
@@ -99,7 +107,7 @@ def best_candidates(correlations: AxisCorrelations) -> Candidates:
     chosen = products[axis, columns]
     return Candidates(
         axis=axis,
-        direction=np.where(chosen < 0, -1, 1),
+        direction=np.sign(chosen).astype(int),
         strength=np.abs(chosen),
         r_axis_attribute=correlations.attribute[axis, columns],
         r_axis_lifespan=correlations.lifespan[axis],
@@ -112,7 +120,7 @@ def raw_candidates(attributes: np.ndarray, lifespan: np.ndarray) -> Candidates:
     q = len(r)
     return Candidates(
         axis=np.full(q, -1),
-        direction=np.where(r < 0, -1, 1),
+        direction=np.sign(r).astype(int),
         strength=np.abs(r),
         r_axis_attribute=np.full(q, np.nan),
         r_axis_lifespan=np.full(q, np.nan),

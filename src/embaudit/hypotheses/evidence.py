@@ -2,7 +2,8 @@
 
 For an embedding regime: the reference's candidates, the same discovery repeated on
 every permutation member (with its own permuted lifespans: the null), and on every
-bootstrap member after Procrustes alignment to the reference. A bootstrap member's
+bootstrap member after Procrustes alignment to the reference (fitted on the member's
+in-bag rows). A bootstrap member's
 direction for a candidate is read on its out-of-bag rows, the rows it never trained
 on, so sign consistency asks whether the trend generalizes beyond each member's
 training sample rather than whether the same sample gives the same answer; its
@@ -16,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 from embaudit.hypotheses.discovery import (
     AxisCorrelations,
@@ -28,6 +28,7 @@ from embaudit.hypotheses.discovery import (
     raw_candidates,
     slice_rows,
 )
+from embaudit.hypotheses.inference import spearman_p_positive
 from embaudit.hypotheses.ranks import spearman_matrix
 from embaudit.resampling.alignment import OrthogonalProcrustes
 from embaudit.resampling.plans import MemberSpec
@@ -88,15 +89,13 @@ def embedding_evidence(
             null_strength.append(found.strength)
             null_direction.append(found.direction)
         elif member.kind == "bootstrap":
-            aligner = OrthogonalProcrustes().fit(E[S], E_ref[S])
-            disparity[member.member_id] = aligner.disparity_
-            aligned = aligner.transform(E)
+            aligned, disparity[member.member_id] = align_to_reference(E, E_ref, member)
             in_bag = np.repeat(np.arange(len(y)), member.weights)
             products = _correlations(aligned[in_bag], A[in_bag], y[in_bag], data, live).products
             boot_axis.append(np.abs(products).argmax(axis=0))
             oob = _out_of_bag(member, S)
             products = _correlations(aligned[oob], A[oob], y[oob], data, live).products
-            boot_direction.append(np.where(products[candidates.axis, columns] < 0, -1, 1))
+            boot_direction.append(np.sign(products[candidates.axis, columns]).astype(int))
     holdout = _holdout_axis_check(E_ref, candidates, data, live)
     return RegimeEvidence(
         regime=regime,
@@ -112,6 +111,21 @@ def embedding_evidence(
         p_embedding=holdout[2],
         disparity=disparity,
     )
+
+
+def align_to_reference(
+    embedding: np.ndarray, reference: np.ndarray, member: MemberSpec
+) -> tuple[np.ndarray, float]:
+    """A bootstrap member's embedding of every row in the reference's basis, and the
+    disparity of the fit.
+
+    The rotation is fitted on the member's in-bag rows only: the reference memorised
+    lifespan on the member's out-of-bag rows too, and a rotation fitted there would
+    carry that memory into the out-of-bag reading of the member's trends.
+    """
+    in_bag = np.flatnonzero(member.weights > 0)
+    aligner = OrthogonalProcrustes().fit(embedding[in_bag], reference[in_bag])
+    return aligner.transform(embedding), aligner.disparity_
 
 
 def raw_evidence(members: Sequence[MemberSpec], data: DiscoveryData) -> RegimeEvidence:
@@ -168,13 +182,7 @@ def _holdout_axis_check(
         r_lifespan[columns] = r[0]
         r_attribute[columns] = r[1:]
         n_used[columns] = len(rows)
-    p_attribute = _one_sided(r_attribute * np.sign(candidates.r_axis_attribute), n_used)
-    p_lifespan = _one_sided(r_lifespan * np.sign(candidates.r_axis_lifespan), n_used)
+    p_attribute = spearman_p_positive(r_attribute * np.sign(candidates.r_axis_attribute),
+                                      n_used)
+    p_lifespan = spearman_p_positive(r_lifespan * np.sign(candidates.r_axis_lifespan), n_used)
     return r_attribute, r_lifespan, np.maximum(p_attribute, p_lifespan)
-
-
-def _one_sided(rho: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """p of a positive Spearman association (t approximation, as scipy.stats.spearmanr)."""
-    df = np.maximum(n - 2, 1)
-    t = rho * np.sqrt(df / np.clip(1 - rho**2, 1e-12, None))
-    return stats.t.sf(t, df)

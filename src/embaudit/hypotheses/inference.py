@@ -49,6 +49,14 @@ class HoldoutAssociation:
         return np.tanh(z - half), np.tanh(z + half)
 
 
+def spearman_p_positive(rho: np.ndarray, n: np.ndarray | int, n_covariates: int = 0
+                        ) -> np.ndarray:
+    """One-sided p of a positive Spearman association (t approximation, as scipy's)."""
+    df = np.maximum(np.asarray(n) - 2 - n_covariates, 1)
+    t = rho * np.sqrt(df / np.clip(1.0 - rho**2, 1e-12, None))
+    return stats.t.sf(t, df)
+
+
 def holdout_association(
     attributes: np.ndarray, lifespan: np.ndarray, covariates: np.ndarray | None = None
 ) -> HoldoutAssociation:
@@ -57,26 +65,30 @@ def holdout_association(
     Without covariates: Spearman's rho with the t approximation (as
     ``scipy.stats.spearmanr``). With covariates: OLS of rank(lifespan) on rank(a) and
     the covariates with HC3 standard errors; the effect is the partial Spearman rho.
+    A column that is constant on the holdout cannot be tested: its rho and p are NaN.
     """
     n = len(lifespan)
+    testable = np.ptp(attributes, axis=0) > 0
+    if covariates is not None:
+        covariates = covariates[:, np.ptp(covariates, axis=0) > 0]
     if covariates is None or covariates.shape[1] == 0:
-        rho = spearman_matrix(lifespan, attributes)[0]
-        df = n - 2
-        t = rho * np.sqrt(df / np.clip(1.0 - rho**2, 1e-12, None))
-        return HoldoutAssociation(rho, stats.t.sf(t, df), stats.t.cdf(t, df), n)
+        rho = np.where(testable, spearman_matrix(lifespan, attributes)[0], np.nan)
+        p_positive = spearman_p_positive(rho, n)
+        return HoldoutAssociation(rho, p_positive, 1.0 - p_positive, n)
     ranked_y = standardized_ranks(lifespan[:, None])[:, 0]
     ranked_a = standardized_ranks(attributes)
     design_c = sm.add_constant(covariates, has_constant="add")
-    rho = np.empty(attributes.shape[1])
-    t = np.empty(attributes.shape[1])
+    rho = np.full(attributes.shape[1], np.nan)
+    t = np.full(attributes.shape[1], np.nan)
     df = n - design_c.shape[1] - 1
     residual_y = sm.OLS(ranked_y, design_c).fit().resid
-    for column in range(attributes.shape[1]):
+    for column in np.flatnonzero(testable):
         residual_a = sm.OLS(ranked_a[:, column], design_c).fit().resid
+        if np.ptp(residual_a) <= 1e-12:  # the covariates determine the attribute
+            continue
         rho[column] = _correlation(residual_a, residual_y)
         design = np.column_stack([ranked_a[:, column], design_c])
-        fit = sm.OLS(ranked_y, design).fit(cov_type="HC3")
-        t[column] = fit.tvalues[0] if np.isfinite(fit.tvalues[0]) else 0.0
+        t[column] = sm.OLS(ranked_y, design).fit(cov_type="HC3").tvalues[0]
     return HoldoutAssociation(rho, stats.t.sf(t, df), stats.t.cdf(t, df), n,
                               n_covariates=covariates.shape[1])
 
@@ -105,19 +117,26 @@ def sign_consistency(directions: np.ndarray, claimed: np.ndarray) -> np.ndarray:
 
 
 def adjust(p_values: np.ndarray, method: str, alpha: float) -> np.ndarray:
-    """Multiplicity-adjusted p-values (q-values for BH/BY) via statsmodels."""
+    """Multiplicity-adjusted p-values (q-values for BH/BY) via statsmodels.
+
+    NaN p-values (untestable hypotheses) stay NaN and do not enter the family.
+    """
     p_values = np.asarray(p_values, dtype=float)
-    if p_values.size == 0:
-        return p_values
-    return multipletests(p_values, alpha=alpha, method=method)[1]
+    adjusted = np.full_like(p_values, np.nan)
+    finite = np.isfinite(p_values)
+    if finite.any():
+        adjusted[finite] = multipletests(p_values[finite], alpha=alpha, method=method)[1]
+    return adjusted
 
 
 def required_holdout_size(strength: np.ndarray, alpha: float, power: float) -> np.ndarray:
     """Holdout rows a one-sided Spearman test at ``alpha`` needs to detect ``strength``.
 
-    Fisher-z approximation: n = 3 + 1.06 · ((z_{1-α} + z_{power}) / atanh(T))².
+    Fisher-z approximation: n = 3 + 1.06 · ((z_{1-α} + z_{power}) / atanh(T))². No
+    strength (T ≤ 0 or NaN) gives -1: no holdout size can detect it.
     """
-    z = np.arctanh(np.clip(np.asarray(strength, dtype=float), 1e-6, 0.999))
+    strength = np.asarray(strength, dtype=float)
+    z = np.arctanh(np.clip(np.nan_to_num(strength), 1e-6, 0.999))
     needed = 3 + SPEARMAN_Z_VARIANCE * ((stats.norm.ppf(1 - alpha) + stats.norm.ppf(power))
                                         / z) ** 2
-    return np.ceil(needed).astype(np.int64)
+    return np.where(strength > 0, np.ceil(needed), -1).astype(np.int64)

@@ -72,6 +72,8 @@ def render_html(result: AuditResult, generated_at: str = "") -> str:
         },
         "members": dict(zip(("header", "rows"), display_table(members, list(members.columns)),
                             strict=True)),
+        "skipped": dict(zip(("header", "rows"), display_table(
+            result.skipped, list(result.skipped.columns)), strict=True)),
         "plots": report_plots(result),
         "methods": methods_paragraphs(result.config, len(result.table.features)),
         "manifest": {

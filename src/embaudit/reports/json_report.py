@@ -40,6 +40,7 @@ def report_json(result: AuditResult, generated_at: str | None = None) -> dict[st
         "regimes": records(result.regimes, REGIME_COLUMNS),
         "hypotheses": records(result.hypotheses, HYPOTHESIS_COLUMNS),
         "members": records(member_summary(result.members)),
+        "skipped": records(result.skipped),
         "data": {
             "sha256": table.fingerprint(),
             "n_rows": table.n_rows,

@@ -65,8 +65,9 @@ def render_markdown(result: AuditResult, generated_at: str = "") -> str:
         "## Person A vs Person B, by regime",
         "",
         "Replication rate of the found hypotheses on the holdout (95% Wilson interval) "
-        "against the null rate of hypotheses read off permutation networks; `p_vs_null` is "
-        "the exact binomial test of the difference.",
+        "against the null rate: the replication rate of the trends that networks trained on "
+        "permuted lifespans found; `p_vs_null` is the Monte Carlo rank test of the "
+        "found-and-replicated count.",
         "",
         pipe_table(*display_table(result.regimes, REGIME_DISPLAY)),
         "",
@@ -74,6 +75,7 @@ def render_markdown(result: AuditResult, generated_at: str = "") -> str:
         "",
         pipe_table(*display_table(hypotheses_view(result), HYPOTHESIS_DISPLAY)),
         "",
+        *_skipped_section(result),
         "Plots (trends of surviving hypotheses, permutation null distributions, holdout "
         "effects, training curves, the A-vs-B panel) are in `report.html`.",
         "",
@@ -116,3 +118,11 @@ def _code_block(text: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}json\n{text}\n{fence}"
+
+
+def _skipped_section(result: AuditResult) -> list[str]:
+    """Attributes with no trend to test, if any."""
+    if result.skipped.empty:
+        return []
+    return ["### Skipped attributes", "",
+            pipe_table(*display_table(result.skipped, list(result.skipped.columns))), ""]

@@ -43,18 +43,23 @@ def methods_paragraphs(config: AuditConfig, n_features: int | None = None) -> li
             f"Feed-forward ReLU regressors {widths}; the embedding is the "
             f"{'pre' if net.pre_activation else 'post'}-activation output of hidden layer "
             f"{layer + 1} ({net.hidden[layer]} axes) for every row. Regimes: "
-            f"{', '.join(regimes)}. Adam, learning rate {train.learning_rate:g}, batch size "
-            f"{train.batch_size}, at most {train.max_epochs} epochs. Overfit: no "
+            f"{', '.join(regimes)}. {_optimizer(config)}, batch size "
+            f"{train.batch_size or 'full'}, at most {train.max_epochs} epochs. Overfit: no "
             "regularization, trained on all discovery rows until the training MSE falls "
             f"below {train.overfit_tolerance:g} × var(y). Regularized: weight decay "
-            f"{train.weight_decay:g}, early stopping with patience {train.patience} on an "
-            f"internal validation split of {train.validation_fraction:.0%}."
+            f"{train.weight_decay:g}{_extras(config)}, early stopping with patience "
+            f"{train.patience} on each network's own validation split of "
+            f"{train.validation_fraction:.0%}, best weights kept. Linear: a "
+            f"{train.linear_embedding.upper()} embedding of the same width with a ridge head. "
+            "Inputs are standardized with the statistics of each network's own training "
+            "rows."
         )),
         ("Resampling", (
             f"Per regime, one reference network, {sampling.n_bootstrap} bootstrap networks "
             f"(discovery rows resampled) and {sampling.n_permutations} permutation networks "
             "(lifespan permuted within the discovery rows), all trained exactly alike. "
-            "Bootstrap embeddings are aligned to the reference by orthogonal Procrustes."
+            "Bootstrap embeddings are aligned to the reference by orthogonal Procrustes "
+            "fitted on their in-bag rows."
         )),
         ("Discovery", (
             "For each live axis j and attribute a: r_ja = Spearman(axis, attribute) and "
@@ -69,19 +74,45 @@ def methods_paragraphs(config: AuditConfig, n_features: int | None = None) -> li
             "On the holdout, each hypothesis is tested one-sided in its claimed direction "
             "(Spearman; partial association by OLS with HC3 errors when covariates are "
             f"given), adjusted within its regime by {_CORRECTIONS[stat.correction]}. "
-            f"Survives: q ≤ {stat.alpha:g} and bootstrap sign consistency ≥ "
-            f"{stat.sign_consistency:g}. Fails: the 95% interval of the holdout effect lies "
-            "wholly below the discovered strength. Otherwise inconclusive, reported with "
-            f"the holdout size that {stat.power:.0%} power would need."
+            f"Survives: q ≤ {stat.alpha:g} and sign consistency ≥ {stat.sign_consistency:g} "
+            "(the share of bootstrap networks whose trend, read on their own out-of-bag "
+            "rows, points the claimed way). Fails: not confirmed, and the 95% interval of "
+            "the holdout effect lies wholly below the discovered strength. Otherwise "
+            f"inconclusive, reported with the holdout size that {stat.power:.0%} power would "
+            "need at α divided by the number of hypotheses. Attributes with no trend at all "
+            "(every axis dead, or constant on the discovery rows) are listed as skipped."
         )),
         ("Person A vs Person B", (
             "A found hypothesis replicates when its one-sided holdout p ≤ "
-            f"{stat.alpha:g}; the null rate is the replication rate of the candidates read "
-            "off the permutation networks. A: the overfit regime's found hypotheses "
-            "replicate more often than the null rate (exact binomial test, "
-            f"p ≤ {stat.position_alpha:g}). B: nothing was found; or no trend beats the "
-            "permutation null family-wise and the replication advantage is below "
-            f"{stat.min_advantage:.0%}; or an advantage of {stat.min_advantage:.0%} is ruled "
-            "out (exact binomial test). Otherwise undecided."
+            f"{stat.alpha:g}. Each permutation network finds trends the same way, against "
+            "the other networks; the null rate pools the replication of what they found. "
+            "p_vs_null ranks the reference's count of found-and-replicated trends among the "
+            "permutation networks' counts (Monte Carlo, exact under the global null). "
+            f"A: p_vs_null ≤ {stat.position_alpha:g} and an advantage of "
+            f"{stat.min_advantage:.0%} over the null rate is not ruled out. B: nothing was "
+            f"found; or an advantage of {stat.min_advantage:.0%} is ruled out (exact "
+            "binomial test); or no trend beats the permutation null family-wise and the "
+            f"replication rate is within {stat.min_advantage:.0%} of the null rate. "
+            "Otherwise undecided. The position is decided on the overfit regime when it "
+            "is audited, else on the first regime."
         )),
     ]
+
+
+def _optimizer(config: AuditConfig) -> str:
+    train = config.training
+    if train.optimizer == "lbfgs":
+        return (f"L-BFGS with a strong-Wolfe line search per network (history "
+                f"{train.lbfgs_history}, {train.lbfgs_iterations} iterations per batch)")
+    schedule = ", cosine schedule" if train.lr_schedule == "cosine" else ""
+    if train.optimizer == "sgd":
+        return (f"SGD with momentum {train.momentum:g}, learning rate "
+                f"{train.learning_rate:g}{schedule}")
+    return f"Adam, learning rate {train.learning_rate:g}{schedule}"
+
+
+def _extras(config: AuditConfig) -> str:
+    train = config.training
+    extras = [f"dropout {train.dropout:g}"] if train.dropout > 0 else []
+    extras += ["batch norm"] if train.batch_norm else []
+    return "".join(f", {e}" for e in extras)
