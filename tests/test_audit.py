@@ -71,6 +71,18 @@ def test_demo_writes_reports_and_store(demo):
     assert metadata["config"]["seed"] == 0
     ids, embedding = store.read_array("embedding_overfit_reference")
     assert ids == ["overfit/reference"] and embedding.shape == (1, 2000, 16)
+    # overfit members reach near-zero training loss and the report says so; regularized
+    # members stop early, each on its own
+    summary = {(m["regime"], m["kind"]): m for m in report["members"]}
+    for kind in ("reference", "bootstrap", "permutation"):
+        row = summary[("overfit", kind)]
+        assert row["n_reached_target"] == row["n_members"]
+        assert row["median_train_loss"] < 0.01
+    regularized = members.query("regime == 'regularized'")
+    assert regularized["epochs"].max() < 300 and regularized["epochs"].nunique() > 3
+    assert (out / "training_logs" / "overfit" / "chunk_000" / "metrics.csv").exists()
+    html = (out / "report.html").read_text()
+    assert "n_reached_target" in html and "n_no_better_than_linear" in html
 
 
 @pytest.mark.slow
@@ -143,6 +155,24 @@ def test_cli_bad_input_exits_2_with_a_message_and_no_traceback(tmp_path):
     no_out = runner.invoke(app, ["audit", "--data", str(csv), "--target", "lifespan_days",
                                  "--attributes", "size"])
     assert no_out.exit_code == 2 and "--out" in _text(no_out)
+
+
+@pytest.mark.slow
+def test_report_flags_a_network_no_better_than_linear(tmp_path):
+    world = embaudit.worlds.linear_lifespan(n=600, p=100, seed=0)
+    config = {**SMALL, "out": str(tmp_path),
+              "training": {"regimes": ["overfit", "linear"], "max_epochs": 200}}
+    result = embaudit.audit(config, table=world.table, truth=world.truth)
+    overfit = result.members.query("regime == 'overfit' and kind == 'reference'").iloc[0]
+    assert overfit["no_better_than_linear"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    flagged = {(m["regime"], m["kind"]): m["n_no_better_than_linear"]
+               for m in report["members"]}
+    assert flagged[("overfit", "reference")] == 1
+    # the linear regime audits like the others and finds the planted drivers
+    linear = result.surviving("linear")
+    planted = {name for name, sign in world.truth.items() if sign != "0"}
+    assert planted <= set(linear["attribute"])
 
 
 def test_position_is_decided_on_the_regime_audited(tmp_path):

@@ -86,6 +86,7 @@ def audit(
             rows=split.discovery, regime=regime, training=config.training,
             network=config.network, holdout=split.holdout, shuffle_seed=config.seed,
             progress=report,
+            log_dir=None if config.out is None else Path(config.out) / "training_logs",
         )
         found = embedding_evidence(regime, members, fit.embeddings, data)
         evidence.append(found)

@@ -1,5 +1,5 @@
 """Built-in synthetic worlds with planted truth (``embaudit.worlds.product_lifespan``)."""
 
-from embaudit.data.worlds import World, product_lifespan
+from embaudit.data.worlds import World, linear_lifespan, product_lifespan
 
-__all__ = ["World", "product_lifespan"]
+__all__ = ["World", "linear_lifespan", "product_lifespan"]

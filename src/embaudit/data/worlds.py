@@ -176,3 +176,38 @@ def _attribute_effect(attribute: str) -> float:
 
 def _sign(value: float) -> str:
     return "+" if value > 0 else "-" if value < 0 else "0"
+
+
+def linear_lifespan(n: int = 1000, p: int = 100, seed: int = 0, *, n_true: int = 3,
+                    lifespan_noise: float = 0.5) -> World:
+    """A world in which log-lifespan is exactly linear in the features (plus noise).
+
+    The first ``n_true`` features drive lifespan (alternating signs) and are also the
+    true attributes (measured with noise); ``noise_0`` … are unrelated attributes. A
+    network can do no better than a linear model here: the baseline the training
+    diagnostics flag.
+    """
+    if n < MIN_ROWS or p < n_true:
+        raise ConfigError(f"linear_lifespan(n={n}, p={p}): needs n >= {MIN_ROWS} and "
+                          f"p >= n_true={n_true}.")
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    effects = np.zeros(p)
+    effects[:n_true] = 0.4 * np.where(np.arange(n_true) % 2 == 0, 1.0, -1.0)
+    effects[n_true:] = rng.normal(0, 0.05, p - n_true)
+    log_life = X @ effects + lifespan_noise * rng.standard_normal(n)
+    attributes = {f"driver_{j}": X[:, j] + 0.3 * rng.standard_normal(n) for j in range(n_true)}
+    attributes.update({f"noise_{j}": rng.standard_normal(n) for j in range(2)})
+    truth = {name: (_sign(effects[int(name.split("_")[1])]) if name.startswith("driver")
+                    else "0") for name in attributes}
+    roles: dict[str, Role] = {name: "true" if truth[name] != "0" else "noise"
+                              for name in attributes}
+    frame = pd.concat([
+        pd.DataFrame({"lifespan_days": MEDIAN_LIFESPAN_DAYS * np.exp(log_life)}),
+        pd.DataFrame(X, columns=[f"f{j:03d}" for j in range(p)]),
+        pd.DataFrame(attributes),
+    ], axis=1)
+    table = load_table(frame, target="lifespan_days", features=["f*"],
+                       attributes=list(attributes), target_transform="log")
+    return World(table=table, truth=truth, roles=roles,
+                 latent=pd.DataFrame(X[:, :n_true], columns=list(attributes)[:n_true]))

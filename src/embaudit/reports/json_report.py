@@ -20,8 +20,9 @@ from embaudit.results import HYPOTHESIS_COLUMNS, REGIME_COLUMNS, AuditResult
 SCHEMA_VERSION = "1.0"
 
 #: per-member diagnostics summarized by their median in ``member_summary``
-_MEDIAN_COLUMNS = ("train_loss", "validation_loss", "holdout_loss", "epochs", "dead_units",
-                   "effective_rank", "disparity")
+_FLAG_COLUMNS = ("reached_target", "no_better_than_linear")
+_MEDIAN_COLUMNS = ("train_loss", "validation_loss", "holdout_loss", "ridge_holdout_loss",
+                   "epochs", "dead_units", "effective_rank", "disparity")
 
 
 def report_json(result: AuditResult, generated_at: str | None = None) -> dict[str, Any]:
@@ -95,18 +96,19 @@ def jsonable(value: Any) -> Any:
 def member_summary(members: pd.DataFrame) -> pd.DataFrame:
     """Training diagnostics per regime and member kind: counts and medians.
 
-    ``n_reached_target`` counts overfit members whose training loss reached the target
-    (missing for regimes without one).
+    ``n_reached_target`` counts overfit members whose training loss reached the target;
+    ``n_no_better_than_linear`` counts members whose holdout loss was no better than a
+    ridge fit on their own rows (each missing where it does not apply).
     """
     if members.empty or not {"regime", "kind"} <= set(members.columns):
         return pd.DataFrame(columns=["regime", "kind", "n_members"])
-    grouped = members.groupby(["regime", "kind"], sort=False)
-    summary = grouped.size().rename("n_members").to_frame()
-    if "reached_target" in members.columns:
-        reached = members["reached_target"]
-        known = reached.notna().groupby([members["regime"], members["kind"]], sort=False).sum()
-        hit = reached.eq(True).groupby([members["regime"], members["kind"]], sort=False).sum()
-        summary["n_reached_target"] = pd.array(hit.where(known > 0), dtype="Int64")
+    keys = [members["regime"], members["kind"]]
+    summary = members.groupby(keys, sort=False).size().rename("n_members").to_frame()
+    for flag in _FLAG_COLUMNS:
+        if flag in members.columns:
+            known = members[flag].notna().groupby(keys, sort=False).sum()
+            hit = members[flag].eq(True).groupby(keys, sort=False).sum()
+            summary[f"n_{flag}"] = pd.array(hit.where(known > 0), dtype="Int64")
     for column in _MEDIAN_COLUMNS:
         if column in members.columns:
             values = pd.to_numeric(members[column], errors="coerce")

@@ -206,6 +206,7 @@ def _trainer(max_epochs: int, callbacks: list[pl.Callback],
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
+        log_every_n_steps=1,
         callbacks=callbacks,
     )
 

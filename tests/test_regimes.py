@@ -1,0 +1,187 @@
+"""Regimes, optimizers and diagnostics of the training engine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from embaudit.config import NetworkConfig, TrainingConfig
+from embaudit.data.worlds import linear_lifespan, product_lifespan
+from embaudit.resampling.plans import discovery_holdout_split, plan_members
+from embaudit.training.diagnostics import weighted_standardizer
+from embaudit.training.fit import fit_ensemble, members_per_chunk
+from embaudit.training.network import EnsembleBatchNorm
+
+
+@pytest.fixture(scope="module")
+def world():
+    return product_lifespan(n=400, p=40, seed=5)
+
+
+@pytest.fixture(scope="module")
+def split(world):
+    return discovery_holdout_split(world.table.y, 0.3, 5, seed=0)
+
+
+def _fit(world, split, members, regime="overfit", **training):
+    return fit_ensemble(world.table.X, world.table.y, members, rows=split.discovery,
+                        regime=regime, training=TrainingConfig(**training),
+                        network=NetworkConfig(), holdout=split.holdout)
+
+
+def _plain_network(seed: int, p: int) -> nn.Sequential:
+    """nn.Linear layers holding the member's initial weights (same draws, same order)."""
+    network = nn.Sequential(nn.Linear(p, 64), nn.ReLU(), nn.Linear(64, 16), nn.ReLU(),
+                            nn.Linear(16, 1))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in network[::2]:
+            bound = 1 / np.sqrt(layer.in_features)
+            layer.weight.copy_((torch.rand(layer.weight.shape, generator=generator) * 2 - 1)
+                               * bound)
+            layer.bias.copy_((torch.rand(layer.bias.shape, generator=generator) * 2 - 1)
+                             * bound)
+    return network
+
+
+def test_lbfgs_member_matches_torch_lbfgs_on_a_single_network(world, split):
+    reference = plan_members(split, world.table.n_rows, "overfit", n_bootstrap=0,
+                             n_permutations=0, root_seed=1)
+    fit = _fit(world, split, reference, optimizer="lbfgs", learning_rate=1.0, batch_size=None,
+               max_epochs=3, lbfgs_iterations=10, overfit_tolerance=1e-12)
+
+    X, y, rows = world.table.X.astype(np.float64), world.table.y, split.discovery
+    mean, scale = weighted_standardizer(X, reference[0].train_weights)
+    Z = torch.tensor((X - mean) * scale, dtype=torch.float32)
+    target = (y - y[rows].mean()) / y[rows].std()
+    t = torch.tensor(target[rows], dtype=torch.float32)
+    network = _plain_network(reference[0].seed, X.shape[1])
+    optimizer = torch.optim.LBFGS(network.parameters(), lr=1.0, max_iter=10, history_size=10,
+                                  line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = ((network(Z[rows]).squeeze(1) - t) ** 2).mean()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        optimizer.step(closure)
+    expected = network(Z).detach().numpy()[:, 0] * y[rows].std() + y[rows].mean()
+    np.testing.assert_allclose(fit.predictions[0], expected, atol=1e-3)
+    assert fit.diagnostics["train_loss"].iloc[0] < 0.5
+
+
+@pytest.mark.parametrize("options", [{"dropout": 0.2}, {"batch_norm": True}])
+def test_regularized_options_keep_members_independent(world, split, options):
+    members = plan_members(split, world.table.n_rows, "regularized", n_bootstrap=3,
+                           n_permutations=2, root_seed=2, validation_fraction=0.2)
+    together = _fit(world, split, members, "regularized", max_epochs=8, patience=3, **options)
+    alone = _fit(world, split, [members[2]], "regularized", max_epochs=8, patience=3,
+                 **options)
+    np.testing.assert_allclose(alone.embeddings[0], together.embeddings[2], atol=1e-5)
+    assert np.isfinite(together.embeddings).all()
+    if options.get("batch_norm"):
+        assert any(k.startswith("norms.") for k in together.state)
+
+
+def test_batch_norm_statistics_ignore_rows_a_member_does_not_train_on():
+    norm = EnsembleBatchNorm(2, 1, momentum=1.0)
+    z = torch.tensor([[[0.0, 2.0, 100.0]], [[0.0, 2.0, 100.0]]])
+    weights = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    out = norm(z, weights)
+    torch.testing.assert_close(out[0, 0, :2], torch.tensor([-1.0, 1.0]), atol=1e-3, rtol=0)
+    assert norm.running_mean[0, 0, 0] == pytest.approx(1.0)
+    assert norm.running_mean[1, 0, 0] == pytest.approx(34.0)
+
+
+def test_cosine_schedule_and_sgd_train(world, split):
+    members = plan_members(split, world.table.n_rows, "overfit", n_bootstrap=1,
+                           n_permutations=1, root_seed=3)
+    plain = _fit(world, split, members, optimizer="sgd", learning_rate=0.01, max_epochs=10)
+    cosine = _fit(world, split, members, optimizer="sgd", learning_rate=0.01, max_epochs=10,
+                  lr_schedule="cosine")
+    assert not np.allclose(plain.predictions, cosine.predictions)
+    first = plain.curves.query("epoch == 1")["train_loss"].to_numpy()
+    last = plain.curves.query("epoch == 10")["train_loss"].to_numpy()
+    assert (last < first).all()
+
+
+@pytest.mark.parametrize("embedding", ["pca", "pls"])
+def test_linear_regime(world, split, embedding):
+    members = plan_members(split, world.table.n_rows, "linear", n_bootstrap=2,
+                           n_permutations=2, root_seed=4)
+    fit = _fit(world, split, members, "linear", linear_embedding=embedding)
+    assert fit.embeddings.shape == (5, world.table.n_rows, 16)
+    reference, permutation = fit.embeddings[0], fit.embeddings[3]
+    # a PCA embedding ignores the targets: members on the same rows share it
+    assert np.array_equal(reference, permutation) == (embedding == "pca")
+    diagnostics = fit.diagnostics.set_index("kind")
+    assert diagnostics.loc["reference", "holdout_loss"] < 0.9
+    assert (fit.diagnostics["epochs"] == 0).all()
+
+
+def test_network_no_better_than_linear_is_flagged():
+    world = linear_lifespan(n=600, p=100, seed=0)
+    split = discovery_holdout_split(world.table.y, 0.3, 5, seed=0)
+    members = plan_members(split, world.table.n_rows, "overfit", n_bootstrap=1,
+                           n_permutations=1, root_seed=5)
+    fit = _fit(world, split, members)
+    diagnostics = fit.diagnostics.set_index("kind")
+    assert diagnostics.loc["reference", "no_better_than_linear"]
+    assert diagnostics.loc["reference", "ridge_holdout_loss"] < diagnostics.loc[
+        "reference", "holdout_loss"]
+    assert pd.isna(diagnostics.loc["permutation", "no_better_than_linear"])
+
+
+def test_training_curves_go_to_a_lightning_csv_log(world, split, tmp_path):
+    members = plan_members(split, world.table.n_rows, "overfit", n_bootstrap=1,
+                           n_permutations=1, root_seed=6)
+    fit_ensemble(world.table.X, world.table.y, members, rows=split.discovery,
+                 regime="overfit", training=TrainingConfig(max_epochs=5),
+                 network=NetworkConfig(), log_dir=tmp_path)
+    metrics = pd.read_csv(tmp_path / "overfit" / "chunk_000" / "metrics.csv")
+    assert {f"train_loss/{m.member_id}" for m in members} <= set(metrics.columns)
+    assert metrics["train_loss/overfit/reference"].notna().sum() == 5
+
+
+def test_chunks_follow_the_memory_budget():
+    network, rows, features = NetworkConfig(), 2000, 500
+    small = members_per_chunk(rows, features, network, TrainingConfig(memory_budget_mb=64))
+    large = members_per_chunk(rows, features, network, TrainingConfig(memory_budget_mb=1024))
+    assert 1 <= small < large
+    assert members_per_chunk(rows, features, network, TrainingConfig(chunk_size=7)) == 7
+    assert members_per_chunk(rows, features, network, TrainingConfig(optimizer="lbfgs")) == 1
+
+
+@pytest.mark.slow
+def test_128_members_of_the_reference_workload_stay_under_2_gb():
+    script = textwrap.dedent("""
+        import json, resource
+        from embaudit.config import NetworkConfig, TrainingConfig
+        from embaudit.data.worlds import product_lifespan
+        from embaudit.resampling.plans import discovery_holdout_split, plan_members
+        from embaudit.training.fit import fit_ensemble
+        world = product_lifespan(n=2000, p=500, seed=0)
+        split = discovery_holdout_split(world.table.y, 0.3, 5, seed=0)
+        members = plan_members(split, 2000, "overfit", n_bootstrap=127, n_permutations=0,
+                               root_seed=0)
+        fit = fit_ensemble(world.table.X, world.table.y, members, rows=split.discovery,
+                           regime="overfit", training=TrainingConfig(max_epochs=2),
+                           network=NetworkConfig())
+        print(json.dumps({"members": len(fit.member_ids),
+                          "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, timeout=600)
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    assert measured["members"] == 128
+    assert measured["peak_mb"] < 2048
