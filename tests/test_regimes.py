@@ -153,11 +153,14 @@ def test_training_curves_go_to_a_lightning_csv_log(world, split, tmp_path):
     assert metrics["train_loss/overfit/reference"].notna().sum() == 5
 
 
-def test_chunks_follow_the_memory_budget():
+def test_chunks_follow_the_memory_and_cache_budgets():
     network, rows, features = NetworkConfig(), 2000, 500
-    small = members_per_chunk(rows, features, network, TrainingConfig(memory_budget_mb=64))
+    small = members_per_chunk(rows, features, network, TrainingConfig(memory_budget_mb=16))
     large = members_per_chunk(rows, features, network, TrainingConfig(memory_budget_mb=1024))
-    assert 1 <= small < large
+    huge = members_per_chunk(rows, features, network, TrainingConfig(memory_budget_mb=8192))
+    assert 1 <= small < large == huge  # past the memory budget, the cache budget binds
+    narrow = members_per_chunk(rows, 50, network, TrainingConfig(memory_budget_mb=8192))
+    assert narrow > large  # smaller members: more of them fit
     assert members_per_chunk(rows, features, network, TrainingConfig(chunk_size=7)) == 7
     assert members_per_chunk(rows, features, network, TrainingConfig(optimizer="lbfgs")) == 1
 

@@ -51,6 +51,22 @@ def test_folded_standardization_equals_standardized_inputs():
     torch.testing.assert_close(embedding, expected_embedding, atol=1e-5, rtol=1e-5)
 
 
+def test_first_layer_backward_matches_autograd():
+    from embaudit.training.network import _StandardizedLinear
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(7, 5, dtype=torch.float64, generator=generator)
+    weight = torch.randn(3, 4, 5, dtype=torch.float64, generator=generator, requires_grad=True)
+    bias = torch.randn(3, 4, dtype=torch.float64, generator=generator, requires_grad=True)
+    mean = torch.randn(3, 5, dtype=torch.float64, generator=generator)
+    scale = torch.rand(3, 5, dtype=torch.float64, generator=generator) + 0.5
+    assert torch.autograd.gradcheck(_StandardizedLinear.apply, (x, weight, bias, mean, scale))
+    expected = torch.einsum("bhp,bnp->bhn", weight * scale[:, None, :],
+                            x - mean[:, None, :]) + bias[:, :, None]
+    torch.testing.assert_close(_StandardizedLinear.apply(x, weight, bias, mean, scale),
+                               expected)
+
+
 def test_embedding_layer_and_pre_activation():
     X = torch.randn(10, 6)
     network = _network([1, 2])

@@ -11,31 +11,40 @@ from torch.utils.data import DataLoader, IterableDataset
 
 
 class SharedBatches(IterableDataset):
-    """Shuffled mini-batches of the trainable rows: ``(x, targets, weights)``.
+    """Shuffled mini-batches of the trainable rows, ``group`` of them per item
+    (by default a whole epoch's: one Lightning step per epoch).
 
-    The order depends on ``seed`` and the epoch only, never on the members, so a
-    member sees the same batches whether it trains alone or inside any ensemble.
+    Each mini-batch is ``(x, targets, weights)``. The order depends on ``seed`` and the
+    epoch only, never on the members, so a member sees the same batches whether it
+    trains alone or inside any ensemble. Grouping only decides how many updates one
+    Lightning step runs.
     """
 
     def __init__(
         self, X: Tensor, targets: Tensor, weights: Tensor, rows: Tensor, batch_size: int,
-        seed: int,
+        seed: int, group: int | None = None,
     ) -> None:
         super().__init__()
         self.X, self.targets, self.weights = X, targets, weights
+        n_batches = -(-len(rows) // batch_size)
         self.rows, self.batch_size, self.seed = rows, batch_size, seed
+        self.group = n_batches if group is None else group
         self.epoch = 0
 
     def __len__(self) -> int:
-        return -(-len(self.rows) // self.batch_size)
+        batches = -(-len(self.rows) // self.batch_size)
+        return -(-batches // self.group)
 
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    def __iter__(self) -> Iterator[list[tuple[Tensor, Tensor, Tensor]]]:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         self.epoch += 1
         order = self.rows[torch.randperm(len(self.rows), generator=generator)]
-        for start in range(0, len(order), self.batch_size):
-            index = order[start : start + self.batch_size]
-            yield self.X[index], self.targets[:, index], self.weights[:, index]
+        batches = [
+            (self.X[index], self.targets[:, index], self.weights[:, index])
+            for index in order.split(self.batch_size)
+        ]
+        for start in range(0, len(batches), self.group):
+            yield batches[start : start + self.group]
 
 
 class EnsembleDataModule(pl.LightningDataModule):

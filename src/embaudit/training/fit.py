@@ -28,6 +28,8 @@ from embaudit.training.network import EnsembleMLP
 Progress = Callable[[int, int], None]
 _ROWS_PER_FORWARD = 1024
 _BYTES = 4  # float32
+#: parameters, gradients and Adam moments of a chunk (4 copies) stay within this
+_CACHE_BUDGET_BYTES = 20 * 2**20
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,11 +48,15 @@ class EnsembleFit:
 
 def members_per_chunk(n_rows: int, n_features: int, network: NetworkConfig,
                       training: TrainingConfig) -> int:
-    """How many members train together: the config's chunk size, else the memory budget.
+    """How many members train together: the config's chunk size, else what fits.
 
-    Per member: parameters with their gradient, optimizer state, scaled first layer
-    and kept copy (~8 copies), its targets and weights, its embedding and predictions
-    of every row, and the activations of a forward pass over a block of rows.
+    What fits is the smaller of the memory budget and a cache budget. Per member the
+    memory holds its parameters with their gradient, optimizer state, scaled first
+    layer and kept copy (~8 copies), its targets and weights, its embedding and
+    predictions of every row, and the activations of a forward pass over a block of
+    rows. The cache budget keeps the parameters, gradients and Adam moments a step
+    streams through near the cores: past it every step pays main-memory bandwidth and
+    throughput per member drops (measured in ``benchmarks/training_throughput.py``).
     """
     if training.optimizer == "lbfgs":
         return 1
@@ -60,7 +66,9 @@ def members_per_chunk(n_rows: int, n_features: int, network: NetworkConfig,
     parameters = sum(a * b + b for a, b in itertools.pairwise(widths))
     per_member = _BYTES * (8 * parameters + n_rows * (4 + network.hidden[-1])
                            + 3 * _ROWS_PER_FORWARD * sum(network.hidden))
-    return max(1, int(training.memory_budget_mb * 2**20 // per_member))
+    by_memory = int(training.memory_budget_mb * 2**20 // per_member)
+    by_cache = int(_CACHE_BUDGET_BYTES // (4 * _BYTES * parameters))
+    return max(1, min(by_memory, by_cache))
 
 
 def fit_ensemble(
@@ -95,7 +103,8 @@ def fit_ensemble(
                                               holdout),
                            loss_curves([], [], np.zeros(0)))
     fits = []
-    size = members_per_chunk(len(X), X.shape[1], network, training)
+    largest = members_per_chunk(len(X), X.shape[1], network, training)
+    size = -(-len(members) // -(-len(members) // largest))  # balanced: no tiny last chunk
     for number, start in enumerate(range(0, len(members), size)):
         chunk = members[start : start + size]
         callbacks: list[pl.Callback] = []

@@ -29,6 +29,40 @@ def _uniform(generator: torch.Generator, shape: tuple[int, ...], fan_in: int) ->
     return (torch.rand(shape, generator=generator, dtype=torch.float32) * 2 - 1) * bound
 
 
+class _StandardizedLinear(torch.autograd.Function):
+    """Layer 1 of every member on standardized inputs, from the raw inputs.
+
+    Forward: ``z_b = (W_b ⊙ s_b) xᵀ + b_b - (W_b ⊙ s_b)·μ_b`` as one GEMM over all
+    members. Backward, by hand: one GEMM for ``G = dz x`` and two in-place passes,
+    ``dW = (G - db ⊗ μ) ⊙ s``, where autograd would allocate several weight-sized
+    temporaries per step. Every operation's arithmetic per member is independent of B.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor, weight: Tensor,
+                bias: Tensor, mean: Tensor, scale: Tensor) -> Tensor:
+        B, h, p = weight.shape
+        scaled = weight * scale[:, None, :]
+        # bias - W̃·mean as an element-wise product and a row reduction: unlike a batched
+        # GEMV, its arithmetic per member is the same for every B (exactness)
+        effective_bias = bias - (scaled * mean[:, None, :]).sum(-1)
+        z = torch.addmm(effective_bias.reshape(B * h, 1), scaled.reshape(B * h, p), x.T)
+        ctx.save_for_backward(x, mean, scale)
+        return z.view(B, h, -1)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad_z: Tensor
+                 ) -> tuple[None, Tensor, Tensor, None, None]:
+        x, mean, scale = ctx.saved_tensors
+        B, h, n = grad_z.shape
+        flat = grad_z.reshape(B * h, n)
+        grad_bias = flat.sum(1).view(B, h)
+        grad_weight = torch.mm(flat, x).view(B, h, -1)
+        grad_weight.addcmul_(grad_bias[:, :, None], mean[:, None, :], value=-1.0)
+        grad_weight.mul_(scale[:, None, :])
+        return None, grad_weight, grad_bias, None, None
+
+
 class EnsembleBatchNorm(nn.Module):
     """Batch norm per member and unit, on each member's own rows (weighted).
 
@@ -148,12 +182,8 @@ class EnsembleMLP(nn.Module):
 
     def _layers(self, x: Tensor, row_weights: Tensor | None) -> Iterator[tuple[Tensor, Tensor]]:
         """Yield (pre-activation, post-activation) of each hidden layer, then the output."""
-        B, h1, p = self.first_weight.shape
-        weight = self.first_weight * self.input_scale[:, None, :]
-        # bias - W̃·mean as an element-wise product and a row reduction: unlike a batched
-        # GEMV, its arithmetic per member is the same for every B (exactness)
-        bias = self.first_bias - (weight * self.input_mean[:, None, :]).sum(-1)
-        z = torch.addmm(bias.reshape(B * h1, 1), weight.reshape(B * h1, p), x.T).view(B, h1, -1)
+        z = _StandardizedLinear.apply(x, self.first_weight, self.first_bias, self.input_mean,
+                                      self.input_scale)
         for index, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             if self.norms is not None:
                 z = self.norms[index](z, row_weights)

@@ -1,0 +1,221 @@
+"""Training throughput on the reference workload W1, side by side in one process.
+
+W1: n=2000, p=500, a 500 → 64 → 16 → 1 ReLU regressor, Adam (lr 1e-3), batch 64, 50
+epochs, bootstrap row weights. Seconds per member for
+
+  (a) embaudit's ensemble trainer with B=32 and B=128 members (chunked as embaudit
+      chunks them: by its memory and cache budgets),
+  (b) one Lightning Trainer per member (a plain LightningModule),
+  (c) scikit-learn's MLPRegressor per member (bootstrap rows repeated),
+  (d) a plain PyTorch loop per member,
+
+and the achieved GFLOP/s of (a) against a large fp32 matmul timed in the same run.
+Prints a table, then one JSON object as the last line.
+
+    python benchmarks/training_throughput.py           # the full workload
+    python benchmarks/training_throughput.py --quick   # a reduced run, under a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import platform
+import resource
+import time
+import warnings
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPRegressor
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from embaudit.config import NetworkConfig, TrainingConfig
+from embaudit.resampling.plans import MemberSpec, member_seed
+from embaudit.training.fit import fit_ensemble, members_per_chunk
+
+N, P, HIDDEN, BATCH, LR = 2000, 500, (64, 16), 64, 1e-3
+
+
+def workload(n_members: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray,
+                                                     list[MemberSpec]]:
+    """W1's data and ``n_members`` bootstrap members over all n rows."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, P)).astype(np.float32)
+    y = X[:, :10] @ rng.standard_normal(10) + np.tanh(X[:, 10] * X[:, 11]) \
+        + 0.5 * rng.standard_normal(N)
+    members = [
+        MemberSpec(member_id=f"bootstrap/{i:04d}", kind="bootstrap", regime="overfit",
+                   seed=member_seed(seed, "bootstrap", i),
+                   weights=np.bincount(rng.integers(0, N, N), minlength=N))
+        for i in range(n_members)
+    ]
+    return X, y, members
+
+
+def flops_per_member(epochs: int) -> float:
+    """Matmul FLOPs one member's training needs: forward, weight gradients, and input
+    gradients of every layer but the first (the data need no gradient)."""
+    widths = (P, *HIDDEN, 1)
+    forward = sum(a * b for a, b in itertools.pairwise(widths))
+    input_grads = forward - P * HIDDEN[0]
+    return 2.0 * N * epochs * (2 * forward + input_grads)
+
+
+def matmul_gflops(size: int = 4096, repeats: int = 5) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def embaudit_seconds(B: int, epochs: int) -> float:
+    """B members as embaudit trains them (chunked by its memory and cache budgets)."""
+    X, y, members = workload(B)
+    config = TrainingConfig(max_epochs=epochs, batch_size=BATCH, learning_rate=LR,
+                            overfit_tolerance=1e-12)
+    start = time.perf_counter()
+    fit_ensemble(X, y, members, rows=np.arange(N), regime="overfit", training=config,
+                 network=NetworkConfig(hidden=HIDDEN))
+    return time.perf_counter() - start
+
+
+def _plain_network() -> nn.Sequential:
+    return nn.Sequential(nn.Linear(P, HIDDEN[0]), nn.ReLU(), nn.Linear(*HIDDEN), nn.ReLU(),
+                         nn.Linear(HIDDEN[1], 1))
+
+
+def _member_tensors(X: np.ndarray, y: np.ndarray, member: MemberSpec):
+    mean, sd = X.mean(0), X.std(0)
+    Xs = torch.from_numpy((X - mean) / sd)
+    t = torch.from_numpy(((y - y.mean()) / y.std()).astype(np.float32))
+    return Xs, t, torch.from_numpy(member.weights.astype(np.float32))
+
+
+class _Regressor(pl.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.network = _plain_network()
+
+    def training_step(self, batch, batch_idx):
+        x, t, w = batch
+        loss = (w * (self.network(x).squeeze(1) - t) ** 2).sum() / w.sum().clamp_min(1)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=LR)
+
+
+def lightning_seconds(n_members: int, epochs: int) -> float:
+    X, y, members = workload(n_members)
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    start = time.perf_counter()
+    for member in members:
+        torch.manual_seed(member.seed)
+        loader = DataLoader(TensorDataset(*_member_tensors(X, y, member)), batch_size=BATCH,
+                            shuffle=True)
+        trainer = pl.Trainer(accelerator="cpu", max_epochs=epochs, logger=False,
+                             enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer.fit(_Regressor(), loader)
+    return (time.perf_counter() - start) / n_members
+
+
+def torch_seconds(n_members: int, epochs: int) -> float:
+    X, y, members = workload(n_members)
+    start = time.perf_counter()
+    for member in members:
+        torch.manual_seed(member.seed)
+        Xs, t, w = _member_tensors(X, y, member)
+        network = _plain_network()
+        optimizer = torch.optim.Adam(network.parameters(), lr=LR)
+        for _ in range(epochs):
+            for batch in torch.randperm(N).split(BATCH):
+                wb = w[batch]
+                loss = (wb * (network(Xs[batch]).squeeze(1) - t[batch]) ** 2).sum() \
+                    / wb.sum().clamp_min(1)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+    return (time.perf_counter() - start) / n_members
+
+
+def sklearn_seconds(n_members: int, epochs: int) -> float:
+    X, y, members = workload(n_members)
+    start = time.perf_counter()
+    for member in members:
+        rows = np.repeat(np.arange(N), member.weights)  # bootstrap rows, repeated
+        Xs = (X - X.mean(0)) / X.std(0)
+        model = MLPRegressor(hidden_layer_sizes=HIDDEN, solver="adam", learning_rate_init=LR,
+                             batch_size=BATCH, max_iter=epochs, alpha=0.0, tol=0.0,
+                             n_iter_no_change=epochs + 1, random_state=member.seed % 2**31)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(Xs[rows], y[rows])
+    return (time.perf_counter() - start) / n_members
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="reduced run (< 1 minute)")
+    args = parser.parse_args()
+    epochs = 5 if args.quick else 50
+    baseline_members = 1 if args.quick else 3
+    sizes = (32,) if args.quick else (32, 128)
+
+    peak = matmul_gflops()
+    ensemble = {B: embaudit_seconds(B, epochs) for B in sizes}
+    per_member = {B: seconds / B for B, seconds in ensemble.items()}
+    lightning = lightning_seconds(baseline_members, epochs)
+    plain = torch_seconds(baseline_members, epochs)
+    sklearn = sklearn_seconds(baseline_members, epochs)
+    achieved = {B: B * flops_per_member(epochs) / ensemble[B] / 1e9 for B in sizes}
+    best = max(sizes, key=lambda B: achieved[B])
+
+    print(f"W1: n={N}, p={P}, {P}→{HIDDEN[0]}→{HIDDEN[1]}→1 ReLU, Adam lr {LR:g}, batch "
+          f"{BATCH}, {epochs} epochs, bootstrap weights; {torch.get_num_threads()} threads, "
+          f"{platform.processor() or platform.machine()}")
+    chunk = members_per_chunk(N, P, NetworkConfig(hidden=HIDDEN), TrainingConfig())
+    print(f"{'trainer':34s} {'s/member':>10s} {'GFLOP/s':>9s}")
+    for B in sizes:
+        chunks = -(-B // chunk)
+        label = f"embaudit ensemble, B={B} ({chunks} chunk{'s' if chunks > 1 else ''})"
+        print(f"{label:34s} {per_member[B]:10.3f} {achieved[B]:9.1f}")
+    for name, seconds in (("one Lightning Trainer per member", lightning),
+                          ("plain PyTorch loop per member", plain),
+                          ("scikit-learn MLPRegressor", sklearn)):
+        print(f"{name:34s} {seconds:10.3f} "
+              f"{flops_per_member(epochs) / seconds / 1e9:9.1f}")
+    print(f"{'fp32 matmul 4096² (peak)':34s} {'':10s} {peak:9.1f}")
+    ensemble_s = per_member[best]
+    print(json.dumps({
+        "workload": "W1-quick" if args.quick else "W1",
+        "epochs": epochs,
+        "ensemble_s_per_member": round(ensemble_s, 4),
+        "ensemble_s_per_member_by_B": {str(B): round(v, 4) for B, v in per_member.items()},
+        "lightning_loop_s_per_member": round(lightning, 4),
+        "plain_torch_s_per_member": round(plain, 4),
+        "sklearn_s_per_member": round(sklearn, 4),
+        "speedup_vs_lightning": round(lightning / ensemble_s, 2),
+        "speedup_vs_torch": round(plain / ensemble_s, 2),
+        "speedup_vs_sklearn": round(sklearn / ensemble_s, 2),
+        "achieved_gflops": round(achieved[best], 1),
+        "matmul_gflops": round(peak, 1),
+        "fraction_of_matmul_peak": round(achieved[best] / peak, 3),
+        "best_B": best,
+        "members_per_chunk": chunk,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }))
+
+
+if __name__ == "__main__":
+    main()

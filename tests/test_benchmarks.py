@@ -1,0 +1,26 @@
+"""The benchmark scripts keep running and keep their JSON contract (no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_training_throughput_quick_prints_its_json_last():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "training_throughput.py"), "--quick"],
+        capture_output=True, text=True, check=True, timeout=300,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    for key in ("ensemble_s_per_member", "lightning_loop_s_per_member", "sklearn_s_per_member",
+                "speedup_vs_lightning", "speedup_vs_sklearn", "fraction_of_matmul_peak"):
+        assert result[key] > 0, key
+    assert result["speedup_vs_lightning"] == pytest.approx(
+        result["lightning_loop_s_per_member"] / result["ensemble_s_per_member"], rel=0.01)
