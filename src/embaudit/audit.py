@@ -28,7 +28,7 @@ from embaudit.hypotheses.inference import holdout_association
 from embaudit.hypotheses.verdicts import assess_regime, decide_position
 from embaudit.resampling.plans import Split, discovery_holdout_split, plan_members
 from embaudit.results import AuditResult
-from embaudit.store import AuditStore
+from embaudit.store import AuditStore, metadata_frame
 from embaudit.training.fit import fit_ensemble
 
 #: progress(stage description, completed, total)
@@ -157,14 +157,16 @@ def save(result: AuditResult, folder: str | Path) -> dict[str, Path]:
     from embaudit.reports import write_reports
 
     store = AuditStore(folder)
-    store.write_metadata({
-        "config": result.config.model_dump(mode="json"),
-        "versions": result.versions,
-        "data_sha256": result.table.fingerprint(),
-        "roles": result.table.roles(),
-        "truth": result.truth,
-    })
-    store.write_tables({
+    for stale in store.folder.glob("embedding_*.parquet"):  # from an earlier audit here
+        stale.unlink()
+    store.write_tables({  # one atomic write: metadata and results always match
+        "metadata": metadata_frame({
+            "config": result.config.model_dump(mode="json"),
+            "versions": result.versions,
+            "data_sha256": result.table.fingerprint(),
+            "roles": result.table.roles(),
+            "truth": result.truth,
+        }),
         "members": result.members,
         "hypotheses": result.hypotheses,
         "regimes": result.regimes,

@@ -1,5 +1,5 @@
 """The results store (DuckDB + Parquet)."""
 
-from embaudit.store.store import DATABASE, AuditStore
+from embaudit.store.store import DATABASE, AuditStore, metadata_frame
 
-__all__ = ["DATABASE", "AuditStore"]
+__all__ = ["DATABASE", "AuditStore", "metadata_frame"]

@@ -60,11 +60,7 @@ class AuditStore:
 
     def write_metadata(self, metadata: Mapping[str, object]) -> None:
         """Key → JSON value pairs (config, versions, data hash) in table ``metadata``."""
-        frame = pd.DataFrame({
-            "key": list(metadata),
-            "value": [json.dumps(v, sort_keys=True, default=str) for v in metadata.values()],
-        })
-        self.write_tables({"metadata": frame})
+        self.write_tables({"metadata": metadata_frame(metadata)})
 
     def read_metadata(self) -> dict[str, object]:
         frame = self.read_table("metadata")
@@ -97,6 +93,14 @@ class AuditStore:
         shape = (len(member_ids), n) if values.shape[1] == 1 and "value" in table else (
             len(member_ids), n, values.shape[1])
         return member_ids, values.reshape(shape)
+
+
+def metadata_frame(metadata: Mapping[str, object]) -> pd.DataFrame:
+    """The ``metadata`` table: one row per key, its value as JSON."""
+    return pd.DataFrame({
+        "key": list(metadata),
+        "value": [json.dumps(v, sort_keys=True, default=str) for v in metadata.values()],
+    })
 
 
 def _check_name(name: str) -> None:
