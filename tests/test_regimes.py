@@ -14,21 +14,11 @@ import torch
 from torch import nn
 
 from embaudit.config import NetworkConfig, TrainingConfig
-from embaudit.data.worlds import linear_lifespan, product_lifespan
+from embaudit.data.worlds import linear_lifespan
 from embaudit.resampling.plans import discovery_holdout_split, plan_members
 from embaudit.training.diagnostics import weighted_standardizer
 from embaudit.training.fit import fit_ensemble, members_per_chunk
 from embaudit.training.network import EnsembleBatchNorm
-
-
-@pytest.fixture(scope="module")
-def world():
-    return product_lifespan(n=400, p=40, seed=5)
-
-
-@pytest.fixture(scope="module")
-def split(world):
-    return discovery_holdout_split(world.table.y, 0.3, 5, seed=0)
 
 
 def _fit(world, split, members, regime="overfit", **training):

@@ -16,15 +16,6 @@ from embaudit.training.network import EnsembleMLP
 NETWORK = NetworkConfig(hidden=(16, 8))
 
 
-@pytest.fixture(scope="module")
-def world():
-    return product_lifespan(n=400, p=40, seed=3)
-
-
-@pytest.fixture(scope="module")
-def split(world):
-    return discovery_holdout_split(world.table.y, 0.3, 5, seed=0)
-
 
 def _network(seeds: list[int], p: int = 6) -> EnsembleMLP:
     B = len(seeds)

@@ -332,16 +332,8 @@ def _check_numeric_finite(
                 f"The {role} column {name!r} is not numeric{example}. Convert it to numbers, "
                 f"{_NON_NUMERIC_FIX.get(role, 'e.g. the lifespan in days')}."
             )
-        values = column.to_numpy(dtype=float, na_value=np.nan)
-        bad = np.flatnonzero(~np.isfinite(values))
-        if len(bad):
-            raise DataError(
-                f"The {role} column {name!r} has a non-finite value ({values[bad[0]]}) at "
-                f"{_row_label(int(bad[0]), ids)}"
-                f"{f' and {len(bad) - 1} more rows' if len(bad) > 1 else ''}. "
-                f"{'Impute or drop' if role == 'feature' else 'Drop or fix'} those rows "
-                "before auditing."
-            )
+        _check_finite(column, role, ids,
+                      "Impute or drop" if role == "feature" else "Drop or fix")
 
 
 def _check_complete(column: pd.Series, role: str, ids: pd.Series | None) -> None:
@@ -354,13 +346,20 @@ def _check_complete(column: pd.Series, role: str, ids: pd.Series | None) -> None
             "Fill or drop those rows before auditing."
         )
     if is_numeric_dtype(column) and not is_bool_dtype(column):
-        values = column.to_numpy(dtype=float, na_value=np.nan)
-        bad = np.flatnonzero(~np.isfinite(values))
-        if len(bad):
-            raise DataError(
-                f"The {role} column {column.name!r} has a non-finite value at "
-                f"{_row_label(int(bad[0]), ids)}; fix or drop that row."
-            )
+        _check_finite(column, role, ids, "Fix or drop")
+
+
+def _check_finite(column: pd.Series, role: str, ids: pd.Series | None, fix: str) -> None:
+    """Raise naming the first row whose value is NaN or infinite, and how many more."""
+    values = column.to_numpy(dtype=float, na_value=np.nan)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        raise DataError(
+            f"The {role} column {column.name!r} has a non-finite value ({values[bad[0]]}) at "
+            f"{_row_label(int(bad[0]), ids)}"
+            f"{f' and {len(bad) - 1} more rows' if len(bad) > 1 else ''}. "
+            f"{fix} those rows before auditing."
+        )
 
 
 def _check_attribute(column: pd.Series, ids: pd.Series | None) -> None:
