@@ -84,10 +84,31 @@ class TrainingConfig(_Section):
 
 
 class ResamplingConfig(_Section):
-    """How many resampled members each network regime trains."""
+    """Resampled members of each regime, and how their embeddings are aligned."""
 
     n_bootstrap: int = Field(30, ge=2)
     n_permutations: int = Field(99, ge=1)
+    bootstrap: Literal["auto", "plain", "cluster", "subsample"] = Field(
+        "auto", description="auto: cluster (whole groups) when a group column is given")
+    subsample_fraction: float = Field(0.5, gt=0, lt=1,
+                                      description="subsample: m-out-of-n, without replacement")
+    permute_within: Literal["auto", "none", "groups", "strata"] = Field(
+        "auto", description="auto: within groups when a group column is given")
+    strata: str | None = Field(None, description="column whose levels are the strata")
+    alignment: Literal["procrustes", "generalized", "units"] = "procrustes"
+    alignment_scale: bool = False
+    allow_reflection: bool = True
+    protest_permutations: int = Field(99, ge=1)
+    crossfit_folds: int | None = Field(None, ge=2, description="K-fold cross-fit (optional)")
+
+
+class ExecutionConfig(_Section):
+    """Where members train: in this process, or on a Dask cluster."""
+
+    executor: Literal["local", "dask"] = "local"
+    scheduler: str | None = Field(None, description="Dask scheduler address; none: a "
+                                  "LocalCluster")
+    n_workers: int = Field(2, ge=1, description="workers of the LocalCluster")
 
 
 class DiscoveryConfig(_Section):
@@ -122,6 +143,7 @@ class AuditConfig(_Section):
     resampling: ResamplingConfig = Field(default_factory=ResamplingConfig)
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
     statistics: StatisticsConfig = Field(default_factory=StatisticsConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     seed: int = Field(0, ge=0)
     out: Path | None = None
 
