@@ -9,7 +9,8 @@ epochs, bootstrap row weights. Seconds per member for
   (c) scikit-learn's MLPRegressor per member (bootstrap rows repeated),
   (d) a plain PyTorch loop per member,
 
-and the achieved GFLOP/s of (a) against a large fp32 matmul timed in the same run.
+and the achieved GFLOP/s of (a) against a large fp32 matmul timed in the same run, and
+what the results store's writes and reads add to (a)'s training time.
 Prints a table, then one JSON object as the last line.
 
     python benchmarks/training_throughput.py           # the full workload
@@ -24,6 +25,7 @@ import json
 import logging
 import platform
 import resource
+import tempfile
 import time
 import warnings
 
@@ -36,7 +38,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from embaudit.config import NetworkConfig, TrainingConfig
+from embaudit.resampling.execution import train_members
 from embaudit.resampling.plans import MemberSpec, member_seed
+from embaudit.store import AuditStore
 from embaudit.training.fit import fit_ensemble, members_per_chunk
 
 N, P, HIDDEN, BATCH, LR = 2000, 500, (64, 16), 64, 1e-3
@@ -85,6 +89,34 @@ def embaudit_seconds(B: int, epochs: int) -> float:
     fit_ensemble(X, y, members, rows=np.arange(N), regime="overfit", training=config,
                  network=NetworkConfig(hidden=HIDDEN))
     return time.perf_counter() - start
+
+
+def store_overhead(B: int, epochs: int) -> tuple[float, float]:
+    """Seconds spent writing and reading the store, and training seconds, in one audit
+    of B members as the audit runs them (chunk by chunk into its results store)."""
+    X, y, members = workload(B)
+    config = TrainingConfig(max_epochs=epochs, batch_size=BATCH, learning_rate=LR,
+                            overfit_tolerance=1e-12)
+    with tempfile.TemporaryDirectory() as folder:
+        store = AuditStore(folder)
+        spent = {"store": 0.0}
+        for name in ("write_chunk", "read_members"):
+            method = getattr(store, name)
+
+            def timed(*args, _method=method, **kwargs):
+                start = time.perf_counter()
+                try:
+                    return _method(*args, **kwargs)
+                finally:
+                    spent["store"] += time.perf_counter() - start
+
+            setattr(store, name, timed)
+        start = time.perf_counter()
+        train_members(X, y, members, rows=np.arange(N), regime="overfit", training=config,
+                      network=NetworkConfig(hidden=HIDDEN), holdout=np.arange(0),
+                      shuffle_seed=0, store=store)
+        total = time.perf_counter() - start
+    return spent["store"], total - spent["store"]
 
 
 def _plain_network() -> nn.Sequential:
@@ -179,6 +211,7 @@ def main() -> None:
     plain = torch_seconds(baseline_members, epochs)
     sklearn = sklearn_seconds(baseline_members, epochs)
     achieved = {B: B * flops_per_member(epochs) / ensemble[B] / 1e9 for B in sizes}
+    store_seconds, training_seconds = store_overhead(max(sizes), epochs)
     best = max(sizes, key=lambda B: achieved[B])
 
     print(f"W1: n={N}, p={P}, {P}→{HIDDEN[0]}→{HIDDEN[1]}→1 ReLU, Adam lr {LR:g}, batch "
@@ -196,6 +229,8 @@ def main() -> None:
         print(f"{name:34s} {seconds:10.3f} "
               f"{flops_per_member(epochs) / seconds / 1e9:9.1f}")
     print(f"{'fp32 matmul 4096² (peak)':34s} {'':10s} {peak:9.1f}")
+    print(f"results store: {store_seconds:.2f} s of writes and reads for "
+          f"{training_seconds:.1f} s of training ({store_seconds / training_seconds:.1%})")
     ensemble_s = per_member[best]
     print(json.dumps({
         "workload": "W1-quick" if args.quick else "W1",
@@ -213,6 +248,7 @@ def main() -> None:
         "fraction_of_matmul_peak": round(achieved[best] / peak, 3),
         "best_B": best,
         "members_per_chunk": chunk,
+        "store_overhead_fraction": round(store_seconds / training_seconds, 4),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }))
 

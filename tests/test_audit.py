@@ -69,8 +69,12 @@ def test_demo_writes_reports_and_store(demo):
     metadata = store.read_metadata()
     assert len(metadata["data_sha256"]) == 64
     assert metadata["config"]["seed"] == 0
-    ids, embedding = store.read_array("embedding_overfit_reference")
-    assert ids == ["overfit/reference"] and embedding.shape == (1, 2000, 16)
+    embeddings, predictions, stored, _, state = store.read_members(
+        "overfit", ["overfit/reference", "overfit/bootstrap/0000"])
+    assert embeddings.shape == (2, 2000, 16) and predictions.shape == (2, 2000)
+    assert stored["member_id"].tolist() == ["overfit/reference", "overfit/bootstrap/0000"]
+    assert state["first_weight"].shape == (2, 64, 500)
+    assert set(store.tables()) >= {"alignment", "tests", "verdicts", "curves"}
     # overfit members reach near-zero training loss and the report says so; regularized
     # members stop early, each on its own
     summary = {(m["regime"], m["kind"]): m for m in report["members"]}
@@ -80,7 +84,9 @@ def test_demo_writes_reports_and_store(demo):
         assert row["median_train_loss"] < 0.01
     regularized = members.query("regime == 'regularized'")
     assert regularized["epochs"].max() < 300 and regularized["epochs"].nunique() > 3
-    assert (out / "training_logs" / "overfit" / "chunk_000" / "metrics.csv").exists()
+    chunks = store.read_table("members").query("regime == 'overfit'")["chunk"].unique()
+    logs = {p.parent.name for p in (out / "training_logs" / "overfit").glob("chunk_*/*.csv")}
+    assert len(chunks) > 1 and logs == {f"chunk_{c}" for c in chunks}
     html = (out / "report.html").read_text()
     assert "n_reached_target" in html and "n_no_better_than_linear" in html
 

@@ -24,3 +24,14 @@ def test_training_throughput_quick_prints_its_json_last():
         assert result[key] > 0, key
     assert result["speedup_vs_lightning"] == pytest.approx(
         result["lightning_loop_s_per_member"] / result["ensemble_s_per_member"], rel=0.01)
+
+
+@pytest.mark.slow
+def test_alignment_quick_prints_its_json_last():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "alignment.py"), "--quick"],
+        capture_output=True, text=True, check=True, timeout=300,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["seconds_1000_members"] > 0
+    assert result["median_disparity"] < 0.2  # the aligned copies match their reference

@@ -79,10 +79,10 @@ def test_alignment_does_not_leak_the_references_memory_into_out_of_bag_rows():
     reference[split.discovery, 0] = y[split.discovery]  # memorised on every discovery row
     positive = []
     for member in members[1:]:
-        aligned, disparity = align_to_reference(rng.normal(size=(n, 16)), reference, member)
+        aligned, quality = align_to_reference(rng.normal(size=(n, 16)), reference, member)
         out_of_bag = split.discovery[member.weights[split.discovery] == 0]
         positive.append(spearman_matrix(aligned[out_of_bag, 0], y[out_of_bag])[0, 0] > 0)
-        assert 0 < disparity <= 1
+        assert 0 < quality.disparity <= 1
     assert 0.35 <= np.mean(positive) <= 0.65
 
 
@@ -107,3 +107,5 @@ def test_evidence_reads_the_references_trend_and_a_null_per_permutation_member()
     assert (evidence.null_strength[:, 0] < evidence.candidates.strength[0]).all()
     assert evidence.bootstrap_direction.shape == (5, 1)
     assert evidence.p_embedding[0] < 1e-6  # axis 5 still orders both on the holdout
+    assert list(evidence.alignment["member_id"]) == [m.member_id for m in members
+                                                     if m.kind == "bootstrap"]

@@ -19,6 +19,7 @@ from embaudit.config import AuditConfig, build_config
 from embaudit.data.table import Table, load_table
 from embaudit.errors import ConfigError, DataError
 from embaudit.hypotheses.evidence import (
+    QUALITY_COLUMNS,
     DiscoveryData,
     RegimeEvidence,
     embedding_evidence,
@@ -26,13 +27,20 @@ from embaudit.hypotheses.evidence import (
 )
 from embaudit.hypotheses.inference import holdout_association
 from embaudit.hypotheses.verdicts import assess_regime, decide_position
-from embaudit.resampling.plans import Split, discovery_holdout_split, plan_members
+from embaudit.resampling.execution import cluster_client, train_members
+from embaudit.resampling.plans import MemberSpec, Split, discovery_holdout_split, plan_members
 from embaudit.results import AuditResult
 from embaudit.store import AuditStore, metadata_frame
-from embaudit.training.fit import fit_ensemble
 
 #: progress(stage description, completed, total)
 Progress = Callable[[str, float, float], None]
+#: views over the hypotheses table, named as the design names the store's contents
+STORE_VIEWS = {
+    "tests": "SELECT regime, attribute, strength, p_discovery, p_discovery_maxt, "
+             "effect_holdout, ci_low, ci_high, p_holdout, q_holdout, p_embedding, "
+             "sign_consistency, selection_frequency, n_holdout FROM hypotheses",
+    "verdicts": "SELECT regime, attribute, direction, verdict, n_required FROM hypotheses",
+}
 _PACKAGES = ("embaudit", "torch", "pytorch-lightning", "numpy", "pandas", "scipy",
              "scikit-learn", "statsmodels", "duckdb", "pyarrow")
 
@@ -43,16 +51,20 @@ def audit(
     *,
     truth: dict[str, str] | None = None,
     progress: Progress | None = None,
+    overwrite: bool = False,
 ) -> AuditResult:
     """Run an audit and, when ``config.out`` is set, write its store and reports.
 
     ``table`` (e.g. ``embaudit.worlds.product_lifespan().table``) replaces the table
     that ``config.data`` names; ``truth`` (attribute → "+", "-" or "0") is reported
-    beside the verdicts of a world with planted truth.
+    beside the verdicts of a world with planted truth. An output folder that already
+    holds this audit (same config and data) resumes it: only unfinished members train.
+    One that holds a different audit is refused unless ``overwrite``.
     """
     config = build_config(config)
     if table is None:
         table = table_from_config(config)
+    store = open_store(config, table, overwrite) if config.out is not None else None
     split = _split(table, config)
     data = DiscoveryData(
         attributes=table.attribute_matrix,
@@ -68,40 +80,10 @@ def audit(
         table.y[split.holdout],
         None if covariates is None else covariates[split.holdout],
     )
-
-    evidence: list[RegimeEvidence] = []
-    diagnostics, curves, embeddings = [], [], {}
-    for regime in config.training.regimes:
-        members = plan_members(
-            split, table.n_rows, regime,
-            n_bootstrap=config.resampling.n_bootstrap,
-            n_permutations=config.resampling.n_permutations,
-            root_seed=config.seed,
-            validation_fraction=(config.training.validation_fraction
-                                 if regime == "regularized" else None),
-        )
-        report = None if progress is None else _stage(progress, f"Training {regime} members")
-        fit = fit_ensemble(
-            table.X, table.y, members,
-            rows=split.discovery, regime=regime, training=config.training,
-            network=config.network, holdout=split.holdout, shuffle_seed=config.seed,
-            progress=report,
-            log_dir=None if config.out is None else Path(config.out) / "training_logs",
-        )
-        found = embedding_evidence(regime, members, fit.embeddings, data)
-        evidence.append(found)
-        frame = fit.diagnostics.copy()
-        frame["disparity"] = frame["member_id"].map(found.disparity)
-        frame["dead_axes_reference"] = len(found.dead_axes)
-        diagnostics.append(frame)
-        curves.append(fit.curves)
-        embeddings[regime] = fit.embeddings[[m.kind for m in members].index("reference")]
+    evidence, diagnostics, curves, embeddings = _train_regimes(config, table, split, data,
+                                                               store, progress)
     if config.discovery.raw_screening:
-        members = plan_members(split, table.n_rows, "raw",
-                               n_bootstrap=config.resampling.n_bootstrap,
-                               n_permutations=config.resampling.n_permutations,
-                               root_seed=config.seed)
-        evidence.append(raw_evidence(members, data))
+        evidence.append(raw_evidence(_plan("raw", split, table, config), data))
 
     hypotheses, regimes, min_max_t, skipped = [], [], {}, []
     for found in evidence:
@@ -134,9 +116,101 @@ def audit(
         versions=versions(),
         skipped=pd.concat(skipped, ignore_index=True),
     )
-    if config.out is not None:
-        save(result, config.out)
+    if store is not None:
+        save(result, store.folder)
     return result
+
+
+def _train_regimes(
+    config: AuditConfig, table: Table, split: Split, data: DiscoveryData,
+    store: AuditStore | None, progress: Progress | None,
+) -> tuple[list[RegimeEvidence], list[pd.DataFrame], list[pd.DataFrame], dict[str, np.ndarray]]:
+    """Train (or resume) every network regime's members and read their evidence."""
+    evidence: list[RegimeEvidence] = []
+    diagnostics, curves, embeddings = [], [], {}
+    log_dir = None if store is None or config.execution.executor != "local" \
+        else store.folder / "training_logs"
+    with cluster_client(config.execution) as client:
+        for regime in config.training.regimes:
+            members = _plan(regime, split, table, config)
+            done = store.finished_members(regime) if store is not None else set()
+            stage = f"Training {regime} members" + (
+                f" (resuming: {len(done & {m.member_id for m in members})} already trained)"
+                if done else "")
+            fit, _ = train_members(
+                table.X, table.y, members,
+                rows=split.discovery, regime=regime, training=config.training,
+                network=config.network, holdout=split.holdout, shuffle_seed=config.seed,
+                store=store, client=client, log_dir=log_dir,
+                progress=None if progress is None else _stage(progress, stage),
+            )
+            found = embedding_evidence(regime, members, fit.embeddings, data,
+                                       config.resampling)
+            evidence.append(found)
+            frame = fit.diagnostics.merge(found.alignment, on="member_id", how="left")
+            frame["dead_axes_reference"] = len(found.dead_axes)
+            diagnostics.append(frame)
+            curves.append(fit.curves)
+            embeddings[regime] = fit.embeddings[[m.kind for m in members].index("reference")]
+    return evidence, diagnostics, curves, embeddings
+
+
+def _plan(regime: str, split: Split, table: Table, config: AuditConfig) -> list[MemberSpec]:
+    """The members of ``regime`` as the config asks (rows, targets, seeds).
+
+    ``auto`` respects the data's structure: with a group column, bootstrap members
+    resample whole groups and permutation members permute lifespans within groups.
+    """
+    options = config.resampling
+    groups = table.groups
+    bootstrap = options.bootstrap if options.bootstrap != "auto" else (
+        "plain" if groups is None else "cluster")
+    within = options.permute_within if options.permute_within != "auto" else (
+        "none" if groups is None else "groups")
+    strata = None
+    if options.strata is not None:
+        if options.strata not in table.frame.columns:
+            raise ConfigError(f"resampling.strata names column {options.strata!r}, which is "
+                              "not in the table; name a column of the data or leave it unset.")
+        strata = table.frame[options.strata].to_numpy()
+    try:
+        return plan_members(
+            split, table.n_rows, regime,
+            n_bootstrap=options.n_bootstrap,
+            n_permutations=options.n_permutations,
+            root_seed=config.seed,
+            validation_fraction=(config.training.validation_fraction
+                                 if regime == "regularized" else None),
+            groups=groups, strata=strata, bootstrap=bootstrap,
+            subsample_fraction=options.subsample_fraction, permute_within=within,
+        )
+    except ValueError as error:
+        raise ConfigError(f"Cannot plan the {regime} members: {error}") from None
+
+
+def audit_identity(config: AuditConfig, table: Table) -> dict[str, Any]:
+    """What makes two audits the same audit: the config (less where the results go and
+    which machines compute them) and the data."""
+    return {"config": config.model_dump(mode="json", exclude={"out", "execution"}),
+            "data_sha256": table.fingerprint()}
+
+
+def open_store(config: AuditConfig, table: Table, overwrite: bool) -> AuditStore:
+    """The output folder's store: new, resumed (same audit), or refused (another audit)."""
+    store = AuditStore(config.out)
+    identity = audit_identity(config, table)
+    differences = store.identity_differences(identity)
+    if differences and not overwrite:
+        shown = "; ".join(differences[:5]) + (" …" if len(differences) > 5 else "")
+        raise ConfigError(
+            f"Output folder {str(store.folder)!r} holds a different audit ({shown}). Use a "
+            "new folder, or pass --overwrite (overwrite=True) to replace it."
+        )
+    if differences:
+        store.clear()
+    if differences is None or differences:
+        store.write_metadata({"identity": identity})
+    return store
 
 
 def table_from_config(config: AuditConfig) -> Table:
@@ -153,35 +227,39 @@ def table_from_config(config: AuditConfig) -> Table:
 
 
 def save(result: AuditResult, folder: str | Path) -> dict[str, Path]:
-    """Write the store (``audit.duckdb`` + Parquet) and the three reports to ``folder``."""
+    """Write the results (DuckDB tables) and the three reports to ``folder``.
+
+    Members were stored as they finished; this adds what the statistics found.
+    """
     from embaudit.reports import write_reports
 
     store = AuditStore(folder)
-    for stale in store.folder.glob("embedding_*.parquet"):  # from an earlier audit here
-        stale.unlink()
-    store.write_tables({  # one atomic write: metadata and results always match
-        "metadata": metadata_frame({
-            "config": result.config.model_dump(mode="json"),
-            "versions": result.versions,
-            "data_sha256": result.table.fingerprint(),
-            "roles": result.table.roles(),
-            "truth": result.truth,
-        }),
-        "members": result.members,
+    metadata = store.read_metadata()
+    metadata.update({
+        "identity": metadata.get("identity", audit_identity(result.config, result.table)),
+        "config": result.config.model_dump(mode="json"),
+        "versions": result.versions,
+        "data_sha256": result.table.fingerprint(),
+        "roles": result.table.roles(),
+        "truth": result.truth,
+    })
+    columns = ["member_id", "regime", "kind", *QUALITY_COLUMNS]
+    members = result.members
+    alignment = members[columns].dropna(subset=["disparity"]) if not members.empty \
+        else pd.DataFrame(columns=columns)
+    store.write_tables({  # one transaction: metadata and results always match
+        "metadata": metadata_frame(metadata),
         "hypotheses": result.hypotheses,
         "regimes": result.regimes,
         "null_strengths": result.null_strengths,
         "skipped": result.skipped,
-        "curves": result.curves,
+        "alignment": alignment,
         "split": pd.DataFrame({
             "row": np.concatenate([result.split.discovery, result.split.holdout]),
             "part": ["discovery"] * len(result.split.discovery)
             + ["holdout"] * len(result.split.holdout),
         }),
-    })
-    for regime, embedding in result.embeddings.items():
-        store.write_array(f"embedding_{regime}_reference", [f"{regime}/reference"],
-                          embedding[None])
+    }, views=STORE_VIEWS)
     return write_reports(result, Path(folder))
 
 

@@ -34,6 +34,9 @@ def demo(
         "embaudit-demo"
     ),
     seed: Annotated[int, typer.Option(min=0, help="Seed of the world and of the audit.")] = 0,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace a different audit already in --out.")
+    ] = False,
 ) -> None:
     """Audit the built-in product-lifespan world (planted truth) end to end."""
     from embaudit.audit import audit
@@ -44,7 +47,7 @@ def demo(
         world = product_lifespan(seed=seed)
         with _progress() as report:
             result = audit({"seed": seed, "out": str(out)}, table=world.table,
-                           truth=world.truth, progress=report)
+                           truth=world.truth, progress=report, overwrite=overwrite)
         _finish(result, out)
 
 
@@ -68,8 +71,22 @@ def audit_command(
     config: Annotated[Path | None, typer.Option(help="audit.toml with further options.")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the store and reports.")] = None,
     seed: Annotated[int | None, typer.Option(min=0, help="Root seed.")] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="Where members train: local or dask.")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address (with --executor dask); none: a local "
+                          "cluster."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace a different audit already in --out.")
+    ] = False,
 ) -> None:
-    """Audit a table: train the regimes, test the trends, write the reports."""
+    """Audit a table: train the regimes, test the trends, write the reports.
+
+    Re-running into the same --out resumes an interrupted audit.
+    """
     from embaudit.audit import audit
     from embaudit.config import AuditConfig, build_config
     from embaudit.errors import ConfigError
@@ -87,6 +104,7 @@ def audit_command(
             },
             "out": str(out) if out else None,
             "seed": seed,
+            "execution": {"executor": executor, "scheduler": scheduler},
         }
         settings = (AuditConfig.from_toml(config, **overrides) if config
                     else build_config(_drop_none(overrides), source="command line"))
@@ -96,7 +114,7 @@ def audit_command(
             raise ConfigError("No attributes: pass --attributes A,B,... (or set "
                               "data.attributes in the config).")
         with _progress() as report:
-            result = audit(settings, progress=report)
+            result = audit(settings, progress=report, overwrite=overwrite)
         _finish(result, settings.out)
 
 

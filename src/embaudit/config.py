@@ -95,7 +95,8 @@ class ResamplingConfig(_Section):
     permute_within: Literal["auto", "none", "groups", "strata"] = Field(
         "auto", description="auto: within groups when a group column is given")
     strata: str | None = Field(None, description="column whose levels are the strata")
-    alignment: Literal["procrustes", "generalized", "units"] = "procrustes"
+    alignment: Literal["procrustes", "units"] = Field(
+        "procrustes", description="fitted per bootstrap member on its in-bag rows")
     alignment_scale: bool = False
     allow_reflection: bool = True
     protest_permutations: int = Field(99, ge=1)
@@ -155,6 +156,10 @@ class AuditConfig(_Section):
         if not regimes and not self.discovery.raw_screening:
             raise ValueError("nothing to audit: training.regimes is empty and "
                              "discovery.raw_screening is false")
+        if self.resampling.alignment == "units" and not self.resampling.allow_reflection:
+            raise ValueError("resampling.alignment='units' flips signs, which are "
+                             "reflections: set resampling.allow_reflection=true or use "
+                             "alignment='procrustes'")
         smallest = (self.resampling.n_permutations + 1) * self.statistics.alpha_discovery
         if smallest < 1:
             needed = int(np.ceil(1 / self.statistics.alpha_discovery)) - 1

@@ -87,7 +87,7 @@ class AuditResult:
     truth: dict[str, str] | None = None
     #: attributes without any trend to test, per regime: regime, attribute, reason
     skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
-        columns=["regime", "attribute", "reason"]), repr=False)
+        columns=["regime", "attribute", "reason"], dtype="string"), repr=False)
     versions: dict[str, str] = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:

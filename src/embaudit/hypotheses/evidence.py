@@ -14,10 +14,12 @@ in-bag rows. Raw screening does the same without any embedding.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
+import pandas as pd
 
+from embaudit.config import ResamplingConfig
 from embaudit.hypotheses.discovery import (
     AxisCorrelations,
     Candidates,
@@ -30,8 +32,11 @@ from embaudit.hypotheses.discovery import (
 )
 from embaudit.hypotheses.inference import spearman_p_positive
 from embaudit.hypotheses.ranks import spearman_matrix
-from embaudit.resampling.alignment import OrthogonalProcrustes
+from embaudit.resampling.alignment import make_aligner
 from embaudit.resampling.plans import MemberSpec
+from embaudit.resampling.quality import AlignmentQuality, alignment_quality
+
+QUALITY_COLUMNS = tuple(f.name for f in fields(AlignmentQuality))
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,10 +51,11 @@ class RegimeEvidence:
     bootstrap_direction: np.ndarray = field(repr=False)  # (B, q): out-of-bag, candidate's axis
     bootstrap_axis: np.ndarray = field(repr=False)  # (B, q): in-bag, each member's best axis
     dead_axes: list[int] = field(default_factory=list)
+    #: per bootstrap member: disparity, PROTEST statistic and p, linear CKA of its fit
+    alignment: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     holdout_axis_attribute: np.ndarray | None = None  # (q,) embedding-level check
     holdout_axis_lifespan: np.ndarray | None = None
     p_embedding: np.ndarray | None = None
-    disparity: dict[str, float] = field(default_factory=dict)  # member -> alignment disparity
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,14 @@ def embedding_evidence(
     members: Sequence[MemberSpec],
     embeddings: np.ndarray,
     data: DiscoveryData,
+    alignment: ResamplingConfig | None = None,
 ) -> RegimeEvidence:
-    """Evidence of one embedding regime; ``embeddings`` is (B, n, h) in member order."""
+    """Evidence of one embedding regime; ``embeddings`` is (B, n, h) in member order.
+
+    ``alignment`` chooses how bootstrap members are aligned (default: orthogonal
+    Procrustes) and how many permutations their PROTEST p-value uses.
+    """
+    alignment = alignment or ResamplingConfig()
     S, A, y = data.discovery, data.attributes, data.lifespan
     reference = next(i for i, m in enumerate(members) if m.kind == "reference")
     E_ref = embeddings[reference].astype(np.float64)
@@ -78,7 +90,7 @@ def embedding_evidence(
     candidates = best_candidates(_correlations(E_ref[S], A[S], y[S], data, live))
 
     null_ids, null_strength, null_direction = [], [], []
-    boot_direction, boot_axis, disparity = [], [], {}
+    boot_direction, boot_axis, quality = [], [], []
     columns = np.arange(A.shape[1])
     for index, member in enumerate(members):
         E = embeddings[index].astype(np.float64)
@@ -89,7 +101,8 @@ def embedding_evidence(
             null_strength.append(found.strength)
             null_direction.append(found.direction)
         elif member.kind == "bootstrap":
-            aligned, disparity[member.member_id] = align_to_reference(E, E_ref, member)
+            aligned, fit = align_to_reference(E, E_ref, member, alignment)
+            quality.append({"member_id": member.member_id, **asdict(fit)})
             in_bag = np.repeat(np.arange(len(y)), member.weights)
             products = _correlations(aligned[in_bag], A[in_bag], y[in_bag], data, live).products
             boot_axis.append(np.abs(products).argmax(axis=0))
@@ -109,23 +122,31 @@ def embedding_evidence(
         holdout_axis_attribute=holdout[0],
         holdout_axis_lifespan=holdout[1],
         p_embedding=holdout[2],
-        disparity=disparity,
+        alignment=pd.DataFrame(quality, columns=["member_id", *QUALITY_COLUMNS]),
     )
 
 
 def align_to_reference(
-    embedding: np.ndarray, reference: np.ndarray, member: MemberSpec
-) -> tuple[np.ndarray, float]:
+    embedding: np.ndarray, reference: np.ndarray, member: MemberSpec,
+    options: ResamplingConfig | None = None,
+) -> tuple[np.ndarray, AlignmentQuality]:
     """A bootstrap member's embedding of every row in the reference's basis, and the
-    disparity of the fit.
+    quality of the fit (disparity, PROTEST, linear CKA).
 
-    The rotation is fitted on the member's in-bag rows only: the reference memorised
-    lifespan on the member's out-of-bag rows too, and a rotation fitted there would
+    The alignment is fitted on the member's in-bag rows only: the reference memorised
+    lifespan on the member's out-of-bag rows too, and an alignment fitted there would
     carry that memory into the out-of-bag reading of the member's trends.
     """
+    options = options or ResamplingConfig()
     in_bag = np.flatnonzero(member.weights > 0)
-    aligner = OrthogonalProcrustes().fit(embedding[in_bag], reference[in_bag])
-    return aligner.transform(embedding), aligner.disparity_
+    aligner = make_aligner(options.alignment, scale=options.alignment_scale,
+                           allow_reflection=options.allow_reflection)
+    aligner.fit(embedding[in_bag], reference[in_bag])
+    fit = alignment_quality(embedding[in_bag], reference[in_bag], method=options.alignment,
+                            n_permutations=options.protest_permutations,
+                            seed=member.seed, scale=options.alignment_scale,
+                            allow_reflection=options.allow_reflection)
+    return aligner.transform(embedding), fit
 
 
 def raw_evidence(members: Sequence[MemberSpec], data: DiscoveryData) -> RegimeEvidence:

@@ -138,7 +138,7 @@ def assess_regime(
         "reason": "no live axis carries a trend (every axis dead, or the attribute is "
                   "constant on the discovery rows)" if evidence.regime != "raw"
                   else "the attribute is constant on the discovery rows",
-    })
+    }, index=pd.RangeIndex(int((~claimed).sum()))).astype("string")
     return (frame.loc[claimed, list(HYPOTHESIS_COLUMNS)].reset_index(drop=True), summary,
             float(p_max_t[claimed].min()) if claimed.any() else 1.0, skipped)
 

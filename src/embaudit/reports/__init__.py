@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from embaudit.reports.html import render_html
 from embaudit.reports.json_report import SCHEMA_VERSION, report_json
 from embaudit.reports.markdown import md_escape, render_markdown
 from embaudit.results import AuditResult
+from embaudit.store.store import atomic_path
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -48,13 +48,7 @@ def write_reports(result: AuditResult, out_dir: Path) -> dict[str, Path]:
 
 def _write_atomic(path: Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` via a temporary file and ``os.replace``."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)  # mkstemp creates 0600; reports are meant to be shared
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8", newline="\n")
+        os.chmod(temporary, 0o644)  # temporary files are 0600; reports are meant to be shared
     return path

@@ -22,7 +22,7 @@ SCHEMA_VERSION = "1.0"
 #: per-member diagnostics summarized by their median in ``member_summary``
 _FLAG_COLUMNS = ("reached_target", "no_better_than_linear")
 _MEDIAN_COLUMNS = ("train_loss", "validation_loss", "holdout_loss", "ridge_holdout_loss",
-                   "epochs", "dead_units", "effective_rank", "disparity")
+                   "epochs", "dead_units", "effective_rank", "disparity", "protest_p", "cka")
 
 
 def report_json(result: AuditResult, generated_at: str | None = None) -> dict[str, Any]:
@@ -51,7 +51,8 @@ def report_json(result: AuditResult, generated_at: str | None = None) -> dict[st
             "attribute_columns": [c.name for c in table.attribute_columns],
             "roles": table.roles(),
         },
-        "config": result.config.model_dump(mode="json"),
+        # where the files go and which machines computed them change no result
+        "config": result.config.model_dump(mode="json", exclude={"out", "execution"}),
         "versions": dict(result.versions),
     }
     if result.truth is not None:
@@ -189,5 +190,6 @@ def manifest(result: AuditResult) -> dict[str, Any]:
         "n_rows": result.table.n_rows,
         "roles": result.table.roles(),
         "versions": result.versions,
-        "config": result.config.model_dump(mode="json"),
+        # where the files go and which machines computed them change no result
+        "config": result.config.model_dump(mode="json", exclude={"out", "execution"}),
     })

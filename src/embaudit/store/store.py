@@ -1,26 +1,38 @@
-"""The results store: ``audit.duckdb`` plus Parquet files, one folder per audit.
+"""The results store: ``audit.duckdb`` plus Parquet and checkpoint files, one folder.
 
-Tables go to DuckDB, arrays (embeddings, predictions) to Parquet. Every write is
-atomic: it lands in a temporary file that replaces the target only once complete, so
-an interrupted write never leaves a half-written store behind. No pickles.
+Tables live in DuckDB and change inside transactions, so a crash never leaves half a
+write. Each trained chunk of members goes to ``members/<regime>/<chunk>.parquet``
+(embeddings and predictions of every row) and ``.pt`` (network weights, loaded with
+``weights_only=True``), each written to a temporary file and renamed; its rows in the
+``members`` table are inserted last, in one transaction: a member is finished exactly
+when its row exists. An interrupted audit therefore resumes from its finished members.
+No pickles. The schema is documented in ``docs/store.md``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 
 DATABASE = "audit.duckdb"
+MEMBERS_FOLDER = "members"
+#: files an audit writes into its folder (removed by ``overwrite``)
+AUDIT_FILES = (DATABASE, f"{DATABASE}.wal", "report.html", "report.md", "report.json")
+AUDIT_FOLDERS = (MEMBERS_FOLDER, "training_logs")
 
 
 class AuditStore:
@@ -34,38 +46,154 @@ class AuditStore:
     def database(self) -> Path:
         return self.folder / DATABASE
 
-    def write_tables(self, tables: Mapping[str, pd.DataFrame]) -> None:
-        """Replace the named tables in ``audit.duckdb`` in one atomic step."""
-        with _atomic_path(self.database) as temporary:
-            if self.database.exists():
-                temporary.write_bytes(self.database.read_bytes())
-            with duckdb.connect(str(temporary)) as connection:
+    @contextmanager
+    def _connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        connection = duckdb.connect(str(self.database), read_only=read_only)
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    # ----------------------------------------------------------------- tables
+    def write_tables(self, tables: Mapping[str, pd.DataFrame],
+                     views: Mapping[str, str] | None = None) -> None:
+        """Replace the named tables (and views, name → SELECT), in one transaction."""
+        for name in [*tables, *(views or {})]:
+            _check_name(name)
+        with self._connect() as connection:
+            connection.begin()
+            try:
                 for name, frame in tables.items():
-                    _check_name(name)
                     connection.register("incoming", _plain(frame))
                     connection.execute(f'CREATE OR REPLACE TABLE "{name}" AS '
                                        "SELECT * FROM incoming")
                     connection.unregister("incoming")
+                for name, select in (views or {}).items():
+                    connection.execute(f'CREATE OR REPLACE VIEW "{name}" AS {select}')
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
 
     def read_table(self, name: str) -> pd.DataFrame:
         _check_name(name)
-        with duckdb.connect(str(self.database), read_only=True) as connection:
+        with self._connect(read_only=True) as connection:
             return connection.execute(f'SELECT * FROM "{name}"').df()
 
     def tables(self) -> list[str]:
         if not self.database.exists():
             return []
-        with duckdb.connect(str(self.database), read_only=True) as connection:
+        with self._connect(read_only=True) as connection:
             return sorted(r[0] for r in connection.execute("SHOW TABLES").fetchall())
 
     def write_metadata(self, metadata: Mapping[str, object]) -> None:
         """Key → JSON value pairs (config, versions, data hash) in table ``metadata``."""
         self.write_tables({"metadata": metadata_frame(metadata)})
 
-    def read_metadata(self) -> dict[str, object]:
+    def read_metadata(self) -> dict[str, Any]:
+        if "metadata" not in self.tables():
+            return {}
         frame = self.read_table("metadata")
         return {k: json.loads(v) for k, v in zip(frame["key"], frame["value"], strict=True)}
 
+    # ------------------------------------------------------------ audit identity
+    def identity_differences(self, identity: Mapping[str, Any]) -> list[str] | None:
+        """None for a folder without an audit; else what differs from ``identity``."""
+        recorded = self.read_metadata().get("identity")
+        if recorded is None:
+            return None
+        return _differences(recorded, json.loads(json.dumps(identity, default=str)))
+
+    def clear(self) -> None:
+        """Remove everything an audit wrote here (the folder's other files stay)."""
+        for name in AUDIT_FILES:
+            (self.folder / name).unlink(missing_ok=True)
+        for stale in self.folder.glob("embedding_*.parquet"):
+            stale.unlink()
+        for name in AUDIT_FOLDERS:
+            shutil.rmtree(self.folder / name, ignore_errors=True)
+
+    # ---------------------------------------------------------------- members
+    def finished_members(self, regime: str) -> set[str]:
+        """Ids of the members of ``regime`` whose results are complete in the store."""
+        if "members" not in self.tables():
+            return set()
+        with self._connect(read_only=True) as connection:
+            rows = connection.execute("SELECT member_id FROM members WHERE regime = ?",
+                                      [regime]).fetchall()
+        return {r[0] for r in rows}
+
+    def write_chunk(self, regime: str, member_ids: Sequence[str], embeddings: np.ndarray,
+                    predictions: np.ndarray, diagnostics: pd.DataFrame, curves: pd.DataFrame,
+                    state: Mapping[str, np.ndarray]) -> None:
+        """Store one trained chunk of members; they count as finished once this returns."""
+        chunk = chunk_key(member_ids)
+        folder = self.folder / MEMBERS_FOLDER / regime
+        folder.mkdir(parents=True, exist_ok=True)
+        B, n, h = embeddings.shape
+        columns: dict[str, Any] = {
+            "member_id": pa.array(np.repeat(list(member_ids), n)),
+            "row": pa.array(np.tile(np.arange(n, dtype=np.int64), B)),
+            "prediction": pa.array(predictions.reshape(-1)),
+        }
+        flat = embeddings.reshape(B * n, h)
+        for axis in range(h):
+            columns[f"axis_{axis}"] = pa.array(flat[:, axis])
+        with atomic_path(folder / f"{chunk}.parquet") as temporary:
+            pq.write_table(pa.table(columns), temporary)
+        if state:
+            with atomic_path(folder / f"{chunk}.pt") as temporary:
+                torch.save({k: torch.from_numpy(np.ascontiguousarray(v))
+                            for k, v in state.items()}, temporary)
+        rows = diagnostics.assign(chunk=chunk)
+        with self._connect() as connection:
+            connection.begin()
+            try:
+                _insert(connection, "curves", curves, member_ids)
+                _insert(connection, "members", rows, member_ids)
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
+
+    def read_members(self, regime: str, member_ids: Sequence[str]
+                     ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, pd.DataFrame,
+                                dict[str, np.ndarray]]:
+        """Embeddings, predictions, diagnostics, curves and state, in ``member_ids`` order."""
+        with self._connect(read_only=True) as connection:
+            connection.register("wanted", pd.DataFrame({"member_id": list(member_ids)}))
+            diagnostics = connection.execute(
+                "SELECT m.* FROM members m JOIN wanted USING (member_id) WHERE m.regime = ?",
+                [regime]).df()
+            curves = connection.execute(
+                "SELECT c.* FROM curves c JOIN wanted USING (member_id)").df() \
+                if "curves" in self.tables() else pd.DataFrame()
+        order = {m: i for i, m in enumerate(member_ids)}
+        diagnostics = diagnostics.sort_values("member_id", key=lambda s: s.map(order))
+        embeddings, predictions, state = [], [], {}
+        folder = self.folder / MEMBERS_FOLDER / regime
+        for chunk, part in diagnostics.groupby("chunk", sort=False):
+            table = pq.read_table(folder / f"{chunk}.parquet").to_pandas()
+            ids = list(dict.fromkeys(table["member_id"]))
+            n = int(table["row"].max()) + 1
+            axes = table.filter(like="axis_").to_numpy().reshape(len(ids), n, -1)
+            values = table["prediction"].to_numpy().reshape(len(ids), n)
+            checkpoint = folder / f"{chunk}.pt"
+            tensors = torch.load(checkpoint, weights_only=True) if checkpoint.exists() else {}
+            for member_id in part["member_id"]:
+                index = ids.index(member_id)
+                embeddings.append(axes[index])
+                predictions.append(values[index])
+                for name, tensor in tensors.items():
+                    state.setdefault(name, []).append(tensor[index].numpy())
+        curves = curves.sort_values(["member_id", "epoch"], key=lambda s: s.map(order)
+                                    if s.name == "member_id" else s, kind="stable")
+        return (np.stack(embeddings), np.stack(predictions),
+                diagnostics.drop(columns=["chunk"]).reset_index(drop=True),
+                curves.reset_index(drop=True),
+                {name: np.stack(values) for name, values in state.items()})
+
+    # ----------------------------------------------------------------- arrays
     def write_array(self, name: str, member_ids: list[str], values: np.ndarray) -> Path:
         """Store a (B, n[, h]) array, one row per member and row, as Parquet."""
         _check_name(name)
@@ -80,7 +208,7 @@ class AuditStore:
         for j, column in enumerate(names):
             columns[column] = pa.array(flat[:, j])
         path = self.folder / f"{name}.parquet"
-        with _atomic_path(path) as temporary:
+        with atomic_path(path) as temporary:
             pq.write_table(pa.table(columns), temporary)
         return path
 
@@ -90,9 +218,13 @@ class AuditStore:
         member_ids = list(dict.fromkeys(table["member_id"]))
         n = int(table["row"].max()) + 1
         values = table.drop(columns=["member_id", "row"]).to_numpy()
-        shape = (len(member_ids), n) if values.shape[1] == 1 and "value" in table else (
-            len(member_ids), n, values.shape[1])
+        shape = (len(member_ids), n) if "value" in table else (len(member_ids), n, -1)
         return member_ids, values.reshape(shape)
+
+
+def chunk_key(member_ids: Sequence[str]) -> str:
+    """A file name for a chunk of members, fixed by which members it holds."""
+    return hashlib.sha256("\n".join(member_ids).encode()).hexdigest()[:16]
 
 
 def metadata_frame(metadata: Mapping[str, object]) -> pd.DataFrame:
@@ -103,22 +235,52 @@ def metadata_frame(metadata: Mapping[str, object]) -> pd.DataFrame:
     })
 
 
+def _insert(connection: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame,
+            member_ids: Sequence[str]) -> None:
+    """Replace the rows of ``member_ids`` in table ``name`` with ``frame``'s."""
+    connection.register("incoming", _plain(frame))
+    exists = connection.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+    ).fetchall()[0][0]
+    if not exists:
+        connection.execute(f'CREATE TABLE "{name}" AS SELECT * FROM incoming LIMIT 0')
+    connection.register("replaced", pd.DataFrame({"member_id": list(member_ids)}))
+    connection.execute(f'DELETE FROM "{name}" WHERE member_id IN '
+                       "(SELECT member_id FROM replaced)")
+    connection.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
+    connection.unregister("incoming")
+    connection.unregister("replaced")
+
+
+def _differences(recorded: Any, current: Any, path: str = "") -> list[str]:
+    if isinstance(recorded, dict) and isinstance(current, dict):
+        found = []
+        for key in sorted(set(recorded) | set(current)):
+            found += _differences(recorded.get(key), current.get(key),
+                                  f"{path}.{key}" if path else key)
+        return found
+    return [] if recorded == current else [f"{path}: {recorded!r} → {current!r}"]
+
+
 def _check_name(name: str) -> None:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"store name {name!r} must be letters, digits and underscores")
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """Nullable pandas dtypes DuckDB reads as plain columns."""
+    """Text columns as pandas strings, which DuckDB stores as VARCHAR even when empty
+    or all missing (an object column without values has no type to infer)."""
     out = frame.copy()
     for column in out.columns:
-        if isinstance(out[column].dtype, pd.StringDtype) or out[column].dtype == object:
-            out[column] = out[column].astype(object).where(out[column].notna(), None)
+        values = out[column]
+        if values.dtype == object and values.map(lambda v: v is None or isinstance(v, str)
+                                                 or v is pd.NA).all():
+            out[column] = values.astype("string")
     return out
 
 
 @contextmanager
-def _atomic_path(target: Path) -> Iterator[Path]:
+def atomic_path(target: Path) -> Iterator[Path]:
     """A temporary path next to ``target`` that replaces it when the block succeeds."""
     handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(handle)

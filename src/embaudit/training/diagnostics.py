@@ -115,7 +115,10 @@ def member_diagnostics(
             "no_better_than_linear": bool(holdout_loss >= ridge) if np.isfinite(ridge)
             else None,
         })
-    return pd.DataFrame.from_records(records, columns=list(MEMBER_COLUMNS))
+    frame = pd.DataFrame.from_records(records, columns=list(MEMBER_COLUMNS))
+    # nullable booleans: a flag that does not apply is <NA>, and stores as BOOLEAN
+    return frame.astype({"reached_target": "boolean", "no_better_than_linear": "boolean",
+                         "epochs": "int64", "dead_units": "int64", "seed": "int64"})
 
 
 def loss_curves(member_ids: Sequence[str], history: list[np.ndarray],

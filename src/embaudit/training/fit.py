@@ -17,6 +17,7 @@ from pytorch_lightning.loggers import CSVLogger
 
 from embaudit.config import NetworkConfig, Regime, TrainingConfig
 from embaudit.resampling.plans import MemberSpec
+from embaudit.store.store import chunk_key
 from embaudit.training.callbacks import MemberProgress, MemberStopping
 from embaudit.training.data import EnsembleDataModule
 from embaudit.training.diagnostics import loss_curves, member_diagnostics, weighted_standardizer
@@ -71,6 +72,16 @@ def members_per_chunk(n_rows: int, n_features: int, network: NetworkConfig,
     return max(1, min(by_memory, by_cache))
 
 
+def chunk_members(members: Sequence[MemberSpec], shape: tuple[int, int],
+                  network: NetworkConfig, training: TrainingConfig) -> list[list[MemberSpec]]:
+    """Members in balanced chunks of at most :func:`members_per_chunk` (no tiny last one)."""
+    if not members:
+        return []
+    largest = members_per_chunk(shape[0], shape[1], network, training)
+    size = -(-len(members) // -(-len(members) // largest))
+    return [list(members[i : i + size]) for i in range(0, len(members), size)]
+
+
 def fit_ensemble(
     X: np.ndarray,
     y: np.ndarray,
@@ -103,19 +114,19 @@ def fit_ensemble(
                                               holdout),
                            loss_curves([], [], np.zeros(0)))
     fits = []
-    largest = members_per_chunk(len(X), X.shape[1], network, training)
-    size = -(-len(members) // -(-len(members) // largest))  # balanced: no tiny last chunk
-    for number, start in enumerate(range(0, len(members), size)):
-        chunk = members[start : start + size]
+    start = 0
+    for chunk in chunk_members(members, X.shape, network, training):
         callbacks: list[pl.Callback] = []
         if progress is not None:
             callbacks.append(MemberProgress(
                 lambda done, s=start: progress(s + done, len(members))
             ))
-        logger = CSVLogger(str(log_dir), name=regime, version=f"chunk_{number:03d}") \
+        logger = CSVLogger(str(log_dir), name=regime,
+                           version=f"chunk_{chunk_key([m.member_id for m in chunk])}") \
             if log_dir is not None else None
         fits.append(_fit_chunk(X, y, chunk, rows, regime, training, network, holdout,
                                shuffle_seed, callbacks, logger))
+        start += len(chunk)
     return EnsembleFit(
         member_ids=[m.member_id for m in members],
         embeddings=np.concatenate([f.embeddings for f in fits]),

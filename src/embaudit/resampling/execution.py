@@ -1,0 +1,147 @@
+"""Run a regime's members: in this process or on a Dask cluster, resuming from a store.
+
+Members train in chunks. Each finished chunk goes to the store at once, and members
+the store already holds are not trained again, so an interrupted audit resumes where
+it stopped. A member's results do not depend on which chunk, process or machine
+trained it (members train bit-for-bit the same alone as in any ensemble, and on one
+thread as on several), so local, resumed and Dask runs give identical results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from embaudit.config import ExecutionConfig, NetworkConfig, Regime, TrainingConfig
+from embaudit.errors import ConfigError
+from embaudit.resampling.plans import MemberSpec
+from embaudit.store import AuditStore
+from embaudit.training.fit import EnsembleFit, chunk_members, fit_ensemble
+
+#: progress(members done, members in all)
+Progress = Callable[[int, int], None]
+
+
+def train_members(
+    X: np.ndarray,
+    y: np.ndarray,
+    members: Sequence[MemberSpec],
+    *,
+    rows: np.ndarray,
+    regime: Regime,
+    training: TrainingConfig,
+    network: NetworkConfig,
+    holdout: np.ndarray,
+    shuffle_seed: int,
+    store: AuditStore | None = None,
+    client: Any = None,
+    progress: Progress | None = None,
+    log_dir: Path | None = None,
+) -> tuple[EnsembleFit, int]:
+    """Train the members ``store`` does not hold yet; return all of them and how many
+    were already there.
+
+    ``client`` (a ``distributed.Client``) sends chunks to its cluster; without one they
+    train here. With a store, every member's results are read back from it, so a
+    resumed audit assembles exactly what an uninterrupted one does.
+    """
+    done = store.finished_members(regime) if store is not None else set()
+    todo = [m for m in members if m.member_id not in done]
+    resumed = len(members) - len(todo)
+    fits: list[EnsembleFit] = []
+
+    def finished(fit: EnsembleFit) -> None:
+        if store is not None:
+            store.write_chunk(regime, fit.member_ids, fit.embeddings, fit.predictions,
+                              fit.diagnostics, fit.curves, fit.state)
+        else:
+            fits.append(fit)
+
+    options = {"rows": rows, "regime": regime, "training": training, "network": network,
+               "holdout": holdout, "shuffle_seed": shuffle_seed}
+    chunks = chunk_members(todo, X.shape, network, training) if regime != "linear" else \
+        ([todo] if todo else [])
+    if client is None:
+        count = resumed
+        for chunk in chunks:
+            report = None if progress is None else \
+                (lambda d, base=count: progress(base + d, len(members)))
+            finished(fit_ensemble(X, y, chunk, progress=report, log_dir=log_dir, **options))
+            count += len(chunk)
+    else:
+        _train_on_cluster(client, X, y, chunks, options, finished, progress, resumed,
+                          len(members))
+    ids = [m.member_id for m in members]
+    if store is not None:
+        embeddings, predictions, diagnostics, curves, state = store.read_members(regime, ids)
+        return EnsembleFit(ids, embeddings, predictions, diagnostics, curves, state), resumed
+    return _combine(fits, ids), resumed
+
+
+def _train_on_cluster(client: Any, X: np.ndarray, y: np.ndarray,
+                      chunks: list[list[MemberSpec]], options: dict[str, Any],
+                      finished: Callable[[EnsembleFit], None], progress: Progress | None,
+                      resumed: int, total: int) -> None:
+    from distributed import as_completed
+
+    data = client.scatter([X, y], broadcast=True)
+    futures = [client.submit(fit_ensemble, data[0], data[1], chunk, pure=False, **options)
+               for chunk in chunks]
+    count = resumed
+    for future in as_completed(futures):
+        fit = future.result()
+        finished(fit)
+        count += len(fit.member_ids)
+        if progress is not None:
+            progress(count, total)
+
+
+def _combine(fits: list[EnsembleFit], ids: list[str]) -> EnsembleFit:
+    """Chunks' results in the members' planned order."""
+    order = {m: i for fit in fits for i, m in enumerate(fit.member_ids)}
+    by_id = {m: (fit, order[m]) for fit in fits for m in fit.member_ids}
+    pick = [by_id[m] for m in ids]
+    state_names = fits[0].state.keys() if fits else []
+    return EnsembleFit(
+        member_ids=list(ids),
+        embeddings=np.stack([fit.embeddings[i] for fit, i in pick]),
+        predictions=np.stack([fit.predictions[i] for fit, i in pick]),
+        diagnostics=pd.concat([fit.diagnostics.iloc[[i]] for fit, i in pick],
+                              ignore_index=True),
+        curves=pd.concat([fit.curves for fit in fits], ignore_index=True)
+        .sort_values("member_id", key=lambda s: s.map({m: i for i, m in enumerate(ids)}),
+                     kind="stable").reset_index(drop=True),
+        state={name: np.stack([fit.state[name][i] for fit, i in pick]) for name in state_names},
+    )
+
+
+@contextmanager
+def cluster_client(execution: ExecutionConfig) -> Iterator[Any]:
+    """A Dask client for ``executor="dask"`` (its own LocalCluster unless a scheduler is
+    given), or None for local execution."""
+    if execution.executor != "dask":
+        yield None
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ConfigError("execution.executor='dask' needs the optional Dask dependency: "
+                          "pip install 'embaudit[dask]', or use executor='local'.") from None
+    if execution.scheduler:
+        try:
+            client = Client(execution.scheduler, timeout="20s")
+        except OSError as error:
+            raise ConfigError(f"Cannot reach the Dask scheduler at "
+                              f"{execution.scheduler!r} ({error}); check the address (option "
+                              "execution.scheduler / --scheduler).") from None
+        with client:
+            yield client
+        return
+    with LocalCluster(n_workers=execution.n_workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client

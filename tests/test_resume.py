@@ -1,0 +1,147 @@
+"""Resumable audits, refused foreign folders, group-aware plans, Dask execution."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import embaudit
+from embaudit.audit import _plan
+from embaudit.cli import app
+from embaudit.resampling.plans import discovery_holdout_split
+
+CONFIG = """seed = 2
+[resampling]
+n_bootstrap = 6
+n_permutations = 19
+[training]
+max_epochs = 60
+chunk_size = 4
+"""
+
+
+def _world_csv(folder: Path) -> tuple[Path, Path, list[str]]:
+    world = embaudit.worlds.product_lifespan(n=500, p=60, seed=2)
+    csv = folder / "world.csv"
+    world.frame.to_csv(csv, index=False)
+    config = folder / "audit.toml"
+    config.write_text(CONFIG)
+    return csv, config, list(world.table.attributes)
+
+
+def _command(csv: Path, config: Path, attributes: list[str], out: Path) -> list[str]:
+    return [sys.executable, "-m", "embaudit.cli", "audit", "--data", str(csv),
+            "--target", "lifespan_days", "--attributes", ",".join(attributes),
+            "--features", "f*", "--id", "product_id", "--config", str(config),
+            "--out", str(out)]
+
+
+def _report(out: Path) -> dict:
+    report = json.loads((out / "report.json").read_text())
+    report.pop("generated_at")
+    return report
+
+
+@pytest.mark.slow
+def test_an_audit_killed_during_training_resumes_to_the_same_report(tmp_path):
+    csv, config, attributes = _world_csv(tmp_path)
+    whole = subprocess.run(_command(csv, config, attributes, tmp_path / "whole"),
+                           capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr
+
+    out = tmp_path / "killed"
+    process = subprocess.Popen(_command(csv, config, attributes, out),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    chunks = out / "members" / "overfit"
+    deadline = time.monotonic() + 300
+    while len(list(chunks.glob("*.parquet"))) < 2 and time.monotonic() < deadline:
+        assert process.poll() is None, "the audit finished before it could be killed"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (out / "report.json").exists()
+
+    resumed = subprocess.run(_command(csv, config, attributes, out), capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming:" in " ".join(resumed.stderr.split())
+    assert _report(out) == _report(tmp_path / "whole")
+
+
+def test_a_folder_holding_another_audit_is_refused_unless_overwritten(tmp_path):
+    world = embaudit.worlds.product_lifespan(n=300, p=20, seed=3)
+    config = {"out": str(tmp_path), "seed": 3, "resampling": {"n_bootstrap": 3,
+                                                                "n_permutations": 19},
+              "training": {"regimes": ["overfit"], "max_epochs": 5}}
+    first = embaudit.audit(config, table=world.table)
+    changed = {**config, "training": {"regimes": ["overfit"], "max_epochs": 6}}
+    with pytest.raises(embaudit.ConfigError, match=r"training\.max_epochs: 5 → 6.*overwrite"):
+        embaudit.audit(changed, table=world.table)
+    other = embaudit.worlds.product_lifespan(n=300, p=20, seed=4)
+    with pytest.raises(embaudit.ConfigError, match="data_sha256"):
+        embaudit.audit(config, table=other.table)
+    replaced = embaudit.audit(changed, table=world.table, overwrite=True)
+    assert replaced.members["epochs"].max() <= 6
+    # the same audit again resumes: nothing is retrained, the results are equal
+    again = embaudit.audit(changed, table=world.table)
+    pd.testing.assert_frame_equal(again.hypotheses, replaced.hypotheses)
+    assert not first.hypotheses.empty
+
+
+def test_cli_refuses_another_audit_with_exit_code_2(tmp_path):
+    runner = CliRunner()
+    world = embaudit.worlds.product_lifespan(n=200, p=10, seed=0)
+    csv = tmp_path / "w.csv"
+    world.frame.to_csv(csv, index=False)
+    common = ["audit", "--data", str(csv), "--target", "lifespan_days", "--attributes",
+              "size", "--out", str(tmp_path / "o")]
+    config = tmp_path / "a.toml"
+    config.write_text("[training]\nregimes = []\n")
+    assert runner.invoke(app, [*common, "--config", str(config)]).exit_code == 0
+    outcome = runner.invoke(app, [*common, "--config", str(config), "--seed", "5"])
+    assert outcome.exit_code == 2
+    assert "--overwrite" in " ".join(outcome.output.split())
+    again = runner.invoke(app, [*common, "--config", str(config), "--seed", "5",
+                                "--overwrite"])
+    assert again.exit_code == 0, again.output
+
+
+def test_auto_plans_respect_the_group_column():
+    world = embaudit.worlds.product_lifespan(n=300, p=10, seed=5)
+    frame = world.frame.assign(batch=np.arange(300) // 6)
+    table = embaudit.load_table(frame, target="lifespan_days", attributes=["size"],
+                                features=["f*"], group="batch")
+    config = embaudit.AuditConfig(resampling={"n_bootstrap": 3, "n_permutations": 19})
+    split = discovery_holdout_split(table.y, 0.3, 5, 0, table.groups)
+    members = _plan("overfit", split, table, config)
+    groups = table.groups
+    for member in members:
+        if member.kind == "bootstrap":  # whole groups resampled
+            for g in np.unique(groups):
+                assert len(set(member.weights[groups == g])) == 1
+        if member.kind == "permutation":  # lifespans permuted within groups
+            assert (groups[member.permutation] == groups).all()
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_gives_the_local_results():
+    pytest.importorskip("distributed")
+    world = embaudit.worlds.product_lifespan(n=400, p=40, seed=6)
+    config = {"seed": 6, "resampling": {"n_bootstrap": 4, "n_permutations": 19},
+              "training": {"max_epochs": 40, "chunk_size": 6}}
+    local = embaudit.audit(config, table=world.table)
+    dask = embaudit.audit({**config, "execution": {"executor": "dask", "n_workers": 2}},
+                          table=world.table)
+    pd.testing.assert_frame_equal(local.hypotheses, dask.hypotheses)
+    pd.testing.assert_frame_equal(local.members, dask.members)
+    for regime, embedding in local.embeddings.items():
+        assert np.array_equal(embedding, dask.embeddings[regime])
