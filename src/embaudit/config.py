@@ -100,7 +100,6 @@ class ResamplingConfig(_Section):
     alignment_scale: bool = False
     allow_reflection: bool = True
     protest_permutations: int = Field(99, ge=1)
-    crossfit_folds: int | None = Field(None, ge=2, description="K-fold cross-fit (optional)")
 
 
 class ExecutionConfig(_Section):

@@ -47,8 +47,9 @@ def train_members(
     were already there.
 
     ``client`` (a ``distributed.Client``) sends chunks to its cluster; without one they
-    train here. With a store, every member's results are read back from it, so a
-    resumed audit assembles exactly what an uninterrupted one does.
+    train here. With a store, every member's results (less their network weights,
+    which stay on disk) are read back from it, so a resumed audit assembles exactly
+    what an uninterrupted one does.
     """
     done = store.finished_members(regime) if store is not None else set()
     todo = [m for m in members if m.member_id not in done]
@@ -78,7 +79,8 @@ def train_members(
                           len(members))
     ids = [m.member_id for m in members]
     if store is not None:
-        embeddings, predictions, diagnostics, curves, state = store.read_members(regime, ids)
+        embeddings, predictions, diagnostics, curves, state = store.read_members(
+            regime, ids, with_state=False)  # the weights stay on disk until a claim asks
         return EnsembleFit(ids, embeddings, predictions, diagnostics, curves, state), resumed
     return _combine(fits, ids), resumed
 

@@ -156,10 +156,12 @@ class AuditStore:
                 connection.rollback()
                 raise
 
-    def read_members(self, regime: str, member_ids: Sequence[str]
+    def read_members(self, regime: str, member_ids: Sequence[str], *,
+                     with_state: bool = True,
                      ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, pd.DataFrame,
                                 dict[str, np.ndarray]]:
-        """Embeddings, predictions, diagnostics, curves and state, in ``member_ids`` order."""
+        """Embeddings, predictions, diagnostics, curves and (``with_state``) network
+        weights, in ``member_ids`` order."""
         with self._connect(read_only=True) as connection:
             connection.register("wanted", pd.DataFrame({"member_id": list(member_ids)}))
             diagnostics = connection.execute(
@@ -173,13 +175,15 @@ class AuditStore:
         embeddings, predictions, state = [], [], {}
         folder = self.folder / MEMBERS_FOLDER / regime
         for chunk, part in diagnostics.groupby("chunk", sort=False):
-            table = pq.read_table(folder / f"{chunk}.parquet").to_pandas()
-            ids = list(dict.fromkeys(table["member_id"]))
-            n = int(table["row"].max()) + 1
-            axes = table.filter(like="axis_").to_numpy().reshape(len(ids), n, -1)
+            table = pq.read_table(folder / f"{chunk}.parquet")
+            ids = table["member_id"].unique().to_pylist()  # in order of first appearance
+            n = table.num_rows // len(ids)
+            axes = np.column_stack([table[c].to_numpy() for c in table.column_names
+                                    if c.startswith("axis_")]).reshape(len(ids), n, -1)
             values = table["prediction"].to_numpy().reshape(len(ids), n)
             checkpoint = folder / f"{chunk}.pt"
-            tensors = torch.load(checkpoint, weights_only=True) if checkpoint.exists() else {}
+            tensors = torch.load(checkpoint, weights_only=True) \
+                if with_state and checkpoint.exists() else {}
             for member_id in part["member_id"]:
                 index = ids.index(member_id)
                 embeddings.append(axes[index])
