@@ -17,7 +17,12 @@ from typer.testing import CliRunner
 import embaudit
 from embaudit.audit import _plan
 from embaudit.cli import app
-from embaudit.resampling.plans import discovery_holdout_split
+from embaudit.config import NetworkConfig, TrainingConfig
+from embaudit.resampling import execution
+from embaudit.resampling.execution import train_members
+from embaudit.resampling.plans import discovery_holdout_split, plan_members
+from embaudit.store import AuditStore
+from embaudit.training.fit import fit_ensemble
 
 CONFIG = """seed = 2
 [resampling]
@@ -97,6 +102,51 @@ def test_a_folder_holding_another_audit_is_refused_unless_overwritten(tmp_path):
     assert not first.hypotheses.empty
 
 
+def test_resuming_from_any_finished_chunks_gives_the_uninterrupted_members(
+        world, split, tmp_path, monkeypatch):
+    members = plan_members(split, world.table.n_rows, "overfit", n_bootstrap=5,
+                           n_permutations=3, root_seed=7)
+    common = {"rows": split.discovery, "regime": "overfit",
+              "training": TrainingConfig(max_epochs=8, chunk_size=3),
+              "network": NetworkConfig(), "holdout": split.holdout, "shuffle_seed": 0}
+    whole = train_members(world.table.X, world.table.y, members, **common)
+    store = AuditStore(tmp_path)
+    middle = fit_ensemble(world.table.X, world.table.y, members[3:6], **common)
+    store.write_chunk("overfit", middle.member_ids, middle.embeddings, middle.predictions,
+                      middle.diagnostics, middle.curves, middle.state)
+    seen = []
+    resumed = train_members(world.table.X, world.table.y, members, store=store,
+                            progress=lambda done, total: seen.append((done, total)),
+                            **common)
+    assert seen[-1] == (len(members), len(members)) and seen[0][0] >= 3
+    assert resumed.member_ids == whole.member_ids
+    assert np.array_equal(resumed.embeddings, whole.embeddings)
+    assert np.array_equal(resumed.predictions, whole.predictions)
+    pd.testing.assert_frame_equal(resumed.diagnostics, whole.diagnostics, check_dtype=False)
+    pd.testing.assert_frame_equal(resumed.curves, whole.curves, check_dtype=False)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished member trained again")
+
+    monkeypatch.setattr(execution, "fit_ensemble", refuse)
+    again = train_members(world.table.X, world.table.y, members, store=store, **common)
+    assert np.array_equal(again.embeddings, whole.embeddings)
+
+
+def test_options_that_cannot_change_results_do_not_block_a_resume(tmp_path):
+    world = embaudit.worlds.product_lifespan(n=300, p=20, seed=8)
+    config = {"out": str(tmp_path), "seed": 8, "resampling": {"n_bootstrap": 3,
+                                                                "n_permutations": 19},
+              "training": {"regimes": ["overfit"], "max_epochs": 5, "chunk_size": 4}}
+    with pytest.raises(embaudit.ConfigError, match="strata"):  # refused before any store
+        embaudit.audit({**config, "resampling": {**config["resampling"], "strata": "nope"}},
+                       table=world.table)
+    first = embaudit.audit(config, table=world.table)  # no --overwrite needed
+    rechunked = embaudit.audit({**config, "training": {**config["training"],
+                                                       "chunk_size": 2}}, table=world.table)
+    pd.testing.assert_frame_equal(first.hypotheses, rechunked.hypotheses)
+
+
 def test_cli_refuses_another_audit_with_exit_code_2(tmp_path):
     runner = CliRunner()
     world = embaudit.worlds.product_lifespan(n=200, p=10, seed=0)
@@ -133,15 +183,17 @@ def test_auto_plans_respect_the_group_column():
 
 
 @pytest.mark.slow
-def test_dask_local_cluster_gives_the_local_results():
+def test_dask_local_cluster_gives_the_local_results(tmp_path):
     pytest.importorskip("distributed")
     world = embaudit.worlds.product_lifespan(n=400, p=40, seed=6)
     config = {"seed": 6, "resampling": {"n_bootstrap": 4, "n_permutations": 19},
               "training": {"max_epochs": 40, "chunk_size": 6}}
     local = embaudit.audit(config, table=world.table)
-    dask = embaudit.audit({**config, "execution": {"executor": "dask", "n_workers": 2}},
+    dask = embaudit.audit({**config, "out": str(tmp_path),
+                           "execution": {"executor": "dask", "n_workers": 2}},
                           table=world.table)
     pd.testing.assert_frame_equal(local.hypotheses, dask.hypotheses)
-    pd.testing.assert_frame_equal(local.members, dask.members)
+    pd.testing.assert_frame_equal(local.members, dask.members, check_dtype=False)
     for regime, embedding in local.embeddings.items():
         assert np.array_equal(embedding, dask.embeddings[regime])
+    assert len(AuditStore(tmp_path).finished_members("overfit")) == 1 + 4 + 19

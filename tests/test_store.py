@@ -1,38 +1,103 @@
-"""The results store: round trips and atomic writes."""
+"""The results store: round trips, out-of-order chunks, atomic writes, identity, lock."""
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
+from embaudit.errors import ConfigError
 from embaudit.store import AuditStore
+from embaudit.training.diagnostics import loss_curves
 
 
-def test_tables_metadata_and_arrays_round_trip(tmp_path):
+def test_tables_and_metadata_round_trip(tmp_path):
     store = AuditStore(tmp_path / "audit")
     frame = pd.DataFrame({"a": [1, 2], "b": ["x", None], "c": pd.array([1, pd.NA], "Int64")})
-    store.write_tables({"hypotheses": frame})
+    store.write_tables({"hypotheses": frame}, views={"first": "SELECT a FROM hypotheses"})
     store.write_metadata({"config": {"seed": 3}, "versions": {"torch": "2.13.0"}})
     back = store.read_table("hypotheses")
     assert back["a"].tolist() == [1, 2] and back["b"].isna().tolist() == [False, True]
     assert store.read_metadata() == {"config": {"seed": 3}, "versions": {"torch": "2.13.0"}}
-    assert store.tables() == ["hypotheses", "metadata"]
-    embedding = np.random.default_rng(0).normal(size=(2, 5, 3)).astype(np.float32)
-    store.write_array("embedding_overfit", ["m0", "m1"], embedding)
-    ids, values = store.read_array("embedding_overfit")
-    assert ids == ["m0", "m1"] and np.array_equal(values, embedding)
-    predictions = np.arange(10.0).reshape(2, 5)
-    store.write_array("predictions", ["m0", "m1"], predictions)
-    assert np.array_equal(store.read_array("predictions")[1], predictions)
+    assert store.tables() == ["first", "hypotheses", "metadata"]
 
 
-def test_a_failed_write_leaves_the_store_as_it_was(tmp_path):
+def _chunk(ids: list[str], rng: np.random.Generator) -> dict:
+    B = len(ids)
+    diagnostics = pd.DataFrame({"member_id": ids, "kind": "bootstrap", "regime": "overfit",
+                                "epochs": np.arange(B, dtype=np.int64)})
+    return {"member_ids": ids, "embeddings": rng.normal(size=(B, 5, 3)).astype(np.float32),
+            "predictions": rng.normal(size=(B, 5)),
+            "diagnostics": diagnostics,
+            "curves": loss_curves(ids, [np.ones((2, B))], np.ones(B, dtype=np.int64)),
+            "state": {"first_weight": rng.normal(size=(B, 4, 2)).astype(np.float32)}}
+
+
+def test_members_come_back_by_id_whatever_chunks_they_were_stored_in(tmp_path):
+    rng = np.random.default_rng(0)
+    store = AuditStore(tmp_path)
+    late, early = _chunk(["m1", "m2"], rng), _chunk(["m0", "m3"], rng)
+    for chunk in (late, early):  # chunks holding members that are not neighbours
+        store.write_chunk("overfit", **chunk)
+    embeddings, predictions, diagnostics, curves, state = store.read_members(
+        "overfit", ["m0", "m1", "m2", "m3"])
+    expected = {m: (c["embeddings"][i], c["predictions"][i], c["state"]["first_weight"][i])
+                for c in (late, early) for i, m in enumerate(c["member_ids"])}
+    for index, member in enumerate(["m0", "m1", "m2", "m3"]):
+        assert np.array_equal(embeddings[index], expected[member][0]), member
+        assert np.array_equal(predictions[index], expected[member][1]), member
+        assert np.array_equal(state["first_weight"][index], expected[member][2]), member
+    assert diagnostics["member_id"].tolist() == ["m0", "m1", "m2", "m3"]
+    assert curves["member_id"].tolist() == ["m0", "m1", "m2", "m3"]
+    assert store.finished_members("overfit") == {"m0", "m1", "m2", "m3"}
+    assert store.read_members("overfit", ["m2"], with_state=False)[4] == {}
+    with pytest.raises(KeyError, match="m9"):
+        store.read_members("overfit", ["m0", "m9"])
+
+
+def test_a_member_whose_chunk_file_is_gone_counts_as_unfinished(tmp_path):
+    store = AuditStore(tmp_path)
+    store.write_chunk("overfit", **_chunk(["m0", "m1"], np.random.default_rng(1)))
+    next((tmp_path / "members" / "overfit").glob("*.parquet")).unlink()
+    assert store.finished_members("overfit") == set()
+
+
+def test_column_types_do_not_depend_on_which_chunk_comes_first(tmp_path):
+    store = AuditStore(tmp_path)
+    empty = _chunk(["linear/0"], np.random.default_rng(2))
+    empty["curves"] = loss_curves([], [], np.zeros(0, dtype=np.int64))  # linear regime
+    store.write_chunk("linear", **{**empty, "state": {}})
+    store.write_chunk("overfit", **_chunk(["m0"], np.random.default_rng(3)))
+    with duckdb.connect(str(store.database), read_only=True) as connection:
+        types = dict(connection.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'curves'").fetchall())
+    assert types["epoch"] == "BIGINT" and types["train_loss"] == "DOUBLE"
+
+
+def test_a_failed_transaction_leaves_the_store_as_it_was(tmp_path):
     store = AuditStore(tmp_path)
     store.write_tables({"members": pd.DataFrame({"member_id": ["a"]})})
-
-    with pytest.raises(ValueError, match="letters, digits"):
-        store.write_tables({"members": pd.DataFrame({"member_id": ["b"]}),
-                            "bad name!": pd.DataFrame({"x": [1]})})
+    with pytest.raises(duckdb.Error):
+        store.write_tables({"members": pd.DataFrame({"member_id": ["b"]})},
+                           views={"broken": "SELECT no_such_column FROM members"})
     assert store.read_table("members")["member_id"].tolist() == ["a"]
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_database_without_identity_is_never_resumed(tmp_path):
+    store = AuditStore(tmp_path)
+    assert store.identity_differences({"config": {}}) is None  # an empty folder
+    store.write_tables({"members": pd.DataFrame({"member_id": ["overfit/reference"]})})
+    assert store.identity_differences({"config": {}}) == [
+        "identity: missing (written by an older embaudit or another tool)"]
+
+
+def test_one_audit_at_a_time_per_folder(tmp_path):
+    store = AuditStore(tmp_path)
+    with (store.locked(), pytest.raises(ConfigError, match="in use by another"),
+          AuditStore(tmp_path).locked()):
+        pass
+    with AuditStore(tmp_path).locked():  # released
+        pass

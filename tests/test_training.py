@@ -134,10 +134,10 @@ def test_member_trained_alone_matches_member_in_ensemble_of_64(optimizer):
     together = fit_ensemble(world.table.X, world.table.y, members, **common)
     for b in (0, 29, 63):  # the reference, a bootstrap and a permutation member
         alone = fit_ensemble(world.table.X, world.table.y, [members[b]], **common)
-        np.testing.assert_allclose(alone.embeddings[0], together.embeddings[b], atol=1e-5)
+        # the issue asks for 1e-5; the arithmetic per member is in fact the same
+        np.testing.assert_array_equal(alone.embeddings[0], together.embeddings[b])
         for name, values in alone.state.items():
-            np.testing.assert_allclose(values[0], together.state[name][b], atol=1e-5,
-                                       err_msg=name)
+            np.testing.assert_array_equal(values[0], together.state[name][b], err_msg=name)
 
 
 def test_dead_units_and_effective_rank_are_reported(world, split):
@@ -145,7 +145,11 @@ def test_dead_units_and_effective_rank_are_reported(world, split):
     fit = fit_ensemble(world.table.X, world.table.y, members, rows=split.discovery,
                        regime="overfit", training=TrainingConfig(max_epochs=5), network=NETWORK)
     row = fit.diagnostics.iloc[0]
-    assert 0 <= row["dead_units"] <= 8
-    assert 1.0 <= row["effective_rank"] <= 8.0
+    trained = members[0].train_weights > 0
+    spread = fit.embeddings[0, trained].std(axis=0)
+    assert row["dead_units"] == int((spread < 1e-6).sum())
+    assert row["effective_rank"] == pytest.approx(
+        effective_rank(fit.embeddings[0, trained].astype(np.float64)))
+    assert 1.0 <= row["effective_rank"] <= 8.0 - row["dead_units"] + 1e-9
     rank_one = np.outer(np.arange(20.0), np.ones(4))
     assert effective_rank(rank_one) == pytest.approx(1.0)

@@ -64,8 +64,23 @@ def audit(
     config = build_config(config)
     if table is None:
         table = table_from_config(config)
-    store = open_store(config, table, overwrite) if config.out is not None else None
     split = _split(table, config)
+    plans = {regime: _plan(regime, split, table, config)  # every option checked first
+             for regime in [*config.training.regimes,
+                            *(["raw"] if config.discovery.raw_screening else [])]}
+    if config.out is None:
+        return _audit(config, table, split, plans, None, truth, progress)
+    store = AuditStore(config.out)
+    with store.locked():
+        open_store(store, config, table, overwrite)
+        return _audit(config, table, split, plans, store, truth, progress)
+
+
+def _audit(
+    config: AuditConfig, table: Table, split: Split, plans: dict[str, list[MemberSpec]],
+    store: AuditStore | None, truth: dict[str, str] | None, progress: Progress | None,
+) -> AuditResult:
+    """The audit after its checks: train, read the evidence, test, decide, save."""
     data = DiscoveryData(
         attributes=table.attribute_matrix,
         lifespan=table.y,
@@ -81,9 +96,9 @@ def audit(
         None if covariates is None else covariates[split.holdout],
     )
     evidence, diagnostics, curves, embeddings = _train_regimes(config, table, split, data,
-                                                               store, progress)
+                                                               plans, store, progress)
     if config.discovery.raw_screening:
-        evidence.append(raw_evidence(_plan("raw", split, table, config), data))
+        evidence.append(raw_evidence(plans["raw"], data))
 
     hypotheses, regimes, min_max_t, skipped = [], [], {}, []
     for found in evidence:
@@ -123,21 +138,25 @@ def audit(
 
 def _train_regimes(
     config: AuditConfig, table: Table, split: Split, data: DiscoveryData,
-    store: AuditStore | None, progress: Progress | None,
+    plans: dict[str, list[MemberSpec]], store: AuditStore | None, progress: Progress | None,
 ) -> tuple[list[RegimeEvidence], list[pd.DataFrame], list[pd.DataFrame], dict[str, np.ndarray]]:
     """Train (or resume) every network regime's members and read their evidence."""
     evidence: list[RegimeEvidence] = []
     diagnostics, curves, embeddings = [], [], {}
     log_dir = None if store is None or config.execution.executor != "local" \
         else store.folder / "training_logs"
-    with cluster_client(config.execution) as client:
+    resumed = {regime: (store.finished_members(regime) if store is not None else set())
+               & {m.member_id for m in plans[regime]} for regime in config.training.regimes}
+    remaining = any(len(resumed[r]) < len(plans[r]) for r in config.training.regimes)
+    execution = config.execution if remaining else config.execution.model_copy(
+        update={"executor": "local"})  # nothing to train: no cluster to start
+    with cluster_client(execution) as client:
         for regime in config.training.regimes:
-            members = _plan(regime, split, table, config)
-            done = store.finished_members(regime) if store is not None else set()
+            members = plans[regime]
             stage = f"Training {regime} members" + (
-                f" (resuming: {len(done & {m.member_id for m in members})} already trained)"
-                if done else "")
-            fit, _ = train_members(
+                f" (resuming: {len(resumed[regime])} already trained)"
+                if resumed[regime] else "")
+            fit = train_members(
                 table.X, table.y, members,
                 rows=split.discovery, regime=regime, training=config.training,
                 network=config.network, holdout=split.holdout, shuffle_seed=config.seed,
@@ -189,15 +208,20 @@ def _plan(regime: str, split: Split, table: Table, config: AuditConfig) -> list[
 
 
 def audit_identity(config: AuditConfig, table: Table) -> dict[str, Any]:
-    """What makes two audits the same audit: the config (less where the results go and
-    which machines compute them) and the data."""
-    return {"config": config.model_dump(mode="json", exclude={"out", "execution"}),
-            "data_sha256": table.fingerprint()}
+    """What makes two audits the same audit: the config, less what cannot change a
+    result (where files go, which machines compute, how members are chunked, where the
+    data file lies: its content is hashed), the data, and the packages that compute."""
+    excluded = {"out": True, "execution": True, "data": {"path"},
+                "training": {"chunk_size", "memory_budget_mb"}}
+    found = versions()
+    return {"config": config.model_dump(mode="json", exclude=excluded),
+            "data_sha256": table.fingerprint(),
+            "versions": {k: found[k] for k in ("embaudit", "torch", "numpy", "scipy",
+                                               "scikit-learn")}}
 
 
-def open_store(config: AuditConfig, table: Table, overwrite: bool) -> AuditStore:
-    """The output folder's store: new, resumed (same audit), or refused (another audit)."""
-    store = AuditStore(config.out)
+def open_store(store: AuditStore, config: AuditConfig, table: Table, overwrite: bool) -> None:
+    """Make ``store`` this audit's: new, resumed (same audit), or refused (another)."""
     identity = audit_identity(config, table)
     differences = store.identity_differences(identity)
     if differences and not overwrite:
@@ -208,9 +232,9 @@ def open_store(config: AuditConfig, table: Table, overwrite: bool) -> AuditStore
         )
     if differences:
         store.clear()
+    store.sweep()
     if differences is None or differences:
         store.write_metadata({"identity": identity})
-    return store
 
 
 def table_from_config(config: AuditConfig) -> Table:

@@ -149,6 +149,10 @@ class AuditConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> AuditConfig:
+        if self.training.optimizer == "lbfgs" and self.training.dropout > 0:
+            raise ValueError("training.optimizer='lbfgs' with training.dropout > 0: dropout "
+                             "makes the line search's objective random; set dropout = 0 or "
+                             "use optimizer='adam'")
         regimes = self.training.regimes
         if len(set(regimes)) != len(regimes):
             raise ValueError(f"training.regimes lists a regime twice: {regimes}")

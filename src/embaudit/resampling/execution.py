@@ -42,9 +42,8 @@ def train_members(
     client: Any = None,
     progress: Progress | None = None,
     log_dir: Path | None = None,
-) -> tuple[EnsembleFit, int]:
-    """Train the members ``store`` does not hold yet; return all of them and how many
-    were already there.
+) -> EnsembleFit:
+    """Train the members ``store`` does not hold yet; return all of them, in order.
 
     ``client`` (a ``distributed.Client``) sends chunks to its cluster; without one they
     train here. With a store, every member's results (less their network weights,
@@ -53,7 +52,6 @@ def train_members(
     """
     done = store.finished_members(regime) if store is not None else set()
     todo = [m for m in members if m.member_id not in done]
-    resumed = len(members) - len(todo)
     fits: list[EnsembleFit] = []
 
     def finished(fit: EnsembleFit) -> None:
@@ -67,40 +65,53 @@ def train_members(
                "holdout": holdout, "shuffle_seed": shuffle_seed}
     chunks = chunk_members(todo, X.shape, network, training) if regime != "linear" else \
         ([todo] if todo else [])
+    count = len(members) - len(todo)
     if client is None:
-        count = resumed
         for chunk in chunks:
             report = None if progress is None else \
-                (lambda d, base=count: progress(base + d, len(members)))
+                (lambda done_here, _, base=count: progress(base + done_here, len(members)))
             finished(fit_ensemble(X, y, chunk, progress=report, log_dir=log_dir, **options))
             count += len(chunk)
     else:
-        _train_on_cluster(client, X, y, chunks, options, finished, progress, resumed,
+        _train_on_cluster(client, X, y, chunks, options, finished, progress, count,
                           len(members))
     ids = [m.member_id for m in members]
     if store is not None:
         embeddings, predictions, diagnostics, curves, state = store.read_members(
-            regime, ids, with_state=False)  # the weights stay on disk until a claim asks
-        return EnsembleFit(ids, embeddings, predictions, diagnostics, curves, state), resumed
-    return _combine(fits, ids), resumed
+            regime, ids, with_state=False)
+        return EnsembleFit(ids, embeddings, predictions, diagnostics, curves, state)
+    return _combine(fits, ids)
 
 
 def _train_on_cluster(client: Any, X: np.ndarray, y: np.ndarray,
                       chunks: list[list[MemberSpec]], options: dict[str, Any],
                       finished: Callable[[EnsembleFit], None], progress: Progress | None,
-                      resumed: int, total: int) -> None:
+                      count: int, total: int) -> None:
+    """Chunks on the cluster; each result is stored as it arrives and then released.
+
+    A failing chunk does not lose the others: every finished chunk is stored before
+    the first error is raised, so a resumed audit retrains only what failed.
+    """
     from distributed import as_completed
 
     data = client.scatter([X, y], broadcast=True)
     futures = [client.submit(fit_ensemble, data[0], data[1], chunk, pure=False, **options)
                for chunk in chunks]
-    count = resumed
+    errors: list[BaseException] = []
     for future in as_completed(futures):
-        fit = future.result()
+        try:
+            fit = future.result()
+        except Exception as error:  # stored below, re-raised once the rest is safe
+            errors.append(error)
+            continue
+        finally:
+            future.release()
         finished(fit)
         count += len(fit.member_ids)
         if progress is not None:
             progress(count, total)
+    if errors:
+        raise errors[0]
 
 
 def _combine(fits: list[EnsembleFit], ids: list[str]) -> EnsembleFit:

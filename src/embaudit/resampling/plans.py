@@ -8,6 +8,7 @@ same rows and targets in every regime, which pairs the regimes' comparisons.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -347,6 +348,6 @@ def _with_validation(
     )
 
 
-def kinds(members: Sequence[MemberSpec]) -> np.ndarray:
-    """The kind of each member, as an array (for masks)."""
-    return np.array([m.kind for m in members])
+def chunk_key(member_ids: Sequence[str]) -> str:
+    """A name for a chunk of members, fixed by which members it holds."""
+    return hashlib.sha256("\n".join(member_ids).encode()).hexdigest()[:16]

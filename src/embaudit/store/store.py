@@ -11,7 +11,6 @@ No pickles. The schema is documented in ``docs/store.md``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,10 +27,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from embaudit.errors import ConfigError
+from embaudit.resampling.plans import chunk_key
+
 DATABASE = "audit.duckdb"
 MEMBERS_FOLDER = "members"
 #: files an audit writes into its folder (removed by ``overwrite``)
-AUDIT_FILES = (DATABASE, f"{DATABASE}.wal", "report.html", "report.md", "report.json")
+AUDIT_FILES = (f"{DATABASE}.wal", DATABASE, "report.html", "report.md", "report.json")
+LOCK = ".embaudit.lock"
 AUDIT_FOLDERS = (MEMBERS_FOLDER, "training_logs")
 
 
@@ -98,20 +101,56 @@ class AuditStore:
 
     # ------------------------------------------------------------ audit identity
     def identity_differences(self, identity: Mapping[str, Any]) -> list[str] | None:
-        """None for a folder without an audit; else what differs from ``identity``."""
+        """None for a folder without an audit; else what differs from ``identity``.
+
+        A database without a recorded identity (another tool's, or an older
+        embaudit's) differs from every audit: it is never resumed into.
+        """
+        if not self.tables():
+            return None
         recorded = self.read_metadata().get("identity")
         if recorded is None:
-            return None
+            return ["identity: missing (written by an older embaudit or another tool)"]
         return _differences(recorded, json.loads(json.dumps(identity, default=str)))
 
     def clear(self) -> None:
         """Remove everything an audit wrote here (the folder's other files stay)."""
-        for name in AUDIT_FILES:
+        for name in AUDIT_FILES:  # the write-ahead log before its database
             (self.folder / name).unlink(missing_ok=True)
-        for stale in self.folder.glob("embedding_*.parquet"):
-            stale.unlink()
         for name in AUDIT_FOLDERS:
             shutil.rmtree(self.folder / name, ignore_errors=True)
+
+    def sweep(self) -> None:
+        """Remove what an interrupted write left behind: temporary files, and chunk
+        files no finished member refers to (a chunk that crashed before its commit)."""
+        kept = set()
+        if "members" in self.tables():
+            with self._connect(read_only=True) as connection:
+                kept = {r[0] for r in connection.execute(
+                    "SELECT DISTINCT chunk FROM members").fetchall()}
+        for path in self.folder.glob(".*.tmp"):
+            path.unlink(missing_ok=True)
+        for path in (self.folder / MEMBERS_FOLDER).glob("*/*"):
+            if path.name.startswith(".") or path.stem not in kept:
+                path.unlink(missing_ok=True)
+
+    @contextmanager
+    def locked(self) -> Iterator[AuditStore]:
+        """Hold the folder for one audit: a second process on it is refused."""
+        import fcntl
+
+        with open(self.folder / LOCK, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConfigError(
+                    f"Output folder {str(self.folder)!r} is in use by another embaudit "
+                    "process; wait for it to finish or choose another --out."
+                ) from None
+            try:
+                yield self
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     # ---------------------------------------------------------------- members
     def finished_members(self, regime: str) -> set[str]:
@@ -119,9 +158,11 @@ class AuditStore:
         if "members" not in self.tables():
             return set()
         with self._connect(read_only=True) as connection:
-            rows = connection.execute("SELECT member_id FROM members WHERE regime = ?",
+            rows = connection.execute("SELECT member_id, chunk FROM members WHERE regime = ?",
                                       [regime]).fetchall()
-        return {r[0] for r in rows}
+        folder = self.folder / MEMBERS_FOLDER / regime
+        present = {chunk for _, chunk in rows if (folder / f"{chunk}.parquet").exists()}
+        return {member for member, chunk in rows if chunk in present}
 
     def write_chunk(self, regime: str, member_ids: Sequence[str], embeddings: np.ndarray,
                     predictions: np.ndarray, diagnostics: pd.DataFrame, curves: pd.DataFrame,
@@ -171,64 +212,44 @@ class AuditStore:
                 "SELECT c.* FROM curves c JOIN wanted USING (member_id)").df() \
                 if "curves" in self.tables() else pd.DataFrame()
         order = {m: i for i, m in enumerate(member_ids)}
+        missing = set(member_ids) - set(diagnostics["member_id"])
+        if missing:
+            raise KeyError(f"the store holds no finished {regime} member "
+                           f"{sorted(missing)[0]!r} ({len(missing)} missing)")
         diagnostics = diagnostics.sort_values("member_id", key=lambda s: s.map(order))
-        embeddings, predictions, state = [], [], {}
+        found: dict[str, tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = {}
         folder = self.folder / MEMBERS_FOLDER / regime
-        for chunk, part in diagnostics.groupby("chunk", sort=False):
-            table = pq.read_table(folder / f"{chunk}.parquet")
+        for chunk in diagnostics["chunk"].unique():
+            table = pq.read_table(self._chunk_file(folder, chunk, "parquet"))
             ids = table["member_id"].unique().to_pylist()  # in order of first appearance
             n = table.num_rows // len(ids)
             axes = np.column_stack([table[c].to_numpy() for c in table.column_names
                                     if c.startswith("axis_")]).reshape(len(ids), n, -1)
             values = table["prediction"].to_numpy().reshape(len(ids), n)
-            checkpoint = folder / f"{chunk}.pt"
-            tensors = torch.load(checkpoint, weights_only=True) \
-                if with_state and checkpoint.exists() else {}
-            for member_id in part["member_id"]:
-                index = ids.index(member_id)
-                embeddings.append(axes[index])
-                predictions.append(values[index])
-                for name, tensor in tensors.items():
-                    state.setdefault(name, []).append(tensor[index].numpy())
+            tensors = torch.load(self._chunk_file(folder, chunk, "pt"), weights_only=True) \
+                if with_state and regime != "linear" else {}
+            for index, member_id in enumerate(ids):
+                found[member_id] = (axes[index], values[index],
+                                    {k: t[index].numpy() for k, t in tensors.items()})
+        picked = [found[m] for m in member_ids]
+        embeddings = np.stack([p[0] for p in picked])
+        predictions = np.stack([p[1] for p in picked])
+        state = {name: np.stack([p[2][name] for p in picked]) for name in picked[0][2]}
         curves = curves.sort_values(["member_id", "epoch"], key=lambda s: s.map(order)
                                     if s.name == "member_id" else s, kind="stable")
-        return (np.stack(embeddings), np.stack(predictions),
+        return (embeddings, predictions,
                 diagnostics.drop(columns=["chunk"]).reset_index(drop=True),
-                curves.reset_index(drop=True),
-                {name: np.stack(values) for name, values in state.items()})
+                curves.reset_index(drop=True), state)
 
-    # ----------------------------------------------------------------- arrays
-    def write_array(self, name: str, member_ids: list[str], values: np.ndarray) -> Path:
-        """Store a (B, n[, h]) array, one row per member and row, as Parquet."""
-        _check_name(name)
-        values = np.asarray(values)
-        B, n = values.shape[:2]
-        flat = values.reshape(B * n, -1)
-        columns = {
-            "member_id": pa.array(np.repeat(member_ids, n)),
-            "row": pa.array(np.tile(np.arange(n, dtype=np.int64), B)),
-        }
-        names = ["value"] if values.ndim == 2 else [f"axis_{j}" for j in range(flat.shape[1])]
-        for j, column in enumerate(names):
-            columns[column] = pa.array(flat[:, j])
-        path = self.folder / f"{name}.parquet"
-        with atomic_path(path) as temporary:
-            pq.write_table(pa.table(columns), temporary)
+    def _chunk_file(self, folder: Path, chunk: str, suffix: str) -> Path:
+        path = folder / f"{chunk}.{suffix}"
+        if not path.exists():
+            raise ConfigError(
+                f"The store in {str(self.folder)!r} lists members of chunk {chunk}, but "
+                f"{path.name} is missing. Rerun with --overwrite (or a new --out) to "
+                "start this audit again."
+            )
         return path
-
-    def read_array(self, name: str) -> tuple[list[str], np.ndarray]:
-        """Inverse of :meth:`write_array`: member ids and the (B, n[, h]) array."""
-        table = pq.read_table(self.folder / f"{name}.parquet").to_pandas()
-        member_ids = list(dict.fromkeys(table["member_id"]))
-        n = int(table["row"].max()) + 1
-        values = table.drop(columns=["member_id", "row"]).to_numpy()
-        shape = (len(member_ids), n) if "value" in table else (len(member_ids), n, -1)
-        return member_ids, values.reshape(shape)
-
-
-def chunk_key(member_ids: Sequence[str]) -> str:
-    """A file name for a chunk of members, fixed by which members it holds."""
-    return hashlib.sha256("\n".join(member_ids).encode()).hexdigest()[:16]
 
 
 def metadata_frame(metadata: Mapping[str, object]) -> pd.DataFrame:
@@ -277,8 +298,8 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for column in out.columns:
         values = out[column]
-        if values.dtype == object and values.map(lambda v: v is None or isinstance(v, str)
-                                                 or v is pd.NA).all():
+        if values.dtype == object and values.map(lambda v: isinstance(v, str)).any() and \
+                values.map(lambda v: v is None or v is pd.NA or isinstance(v, str)).all():
             out[column] = values.astype("string")
     return out
 
@@ -292,7 +313,14 @@ def atomic_path(target: Path) -> Iterator[Path]:
     temporary.unlink()
     try:
         yield temporary
+        with open(temporary, "rb") as written:  # on disk before it takes the name
+            os.fsync(written.fileno())
         os.replace(temporary, target)
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
     finally:
         if temporary.exists():
             temporary.unlink()

@@ -42,6 +42,11 @@ class MemberStopping(pl.Callback):
         self.member_ids = member_ids or []
         self.kept: dict[str, Tensor] = {}
         self.history: list[np.ndarray] = []  # per epoch: (train, validation) losses (2 × B)
+        # per member, set for the ensemble at the start of training
+        self.best = torch.empty(0)
+        self.wait = torch.empty(0, dtype=torch.long)
+        self.stop_epoch = torch.empty(0, dtype=torch.long)
+        self.reached = torch.empty(0, dtype=torch.bool)
 
     def on_train_start(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
         B = module.network.n_members

@@ -44,14 +44,25 @@ def weighted_standardizer(X: np.ndarray, weights: np.ndarray) -> tuple[np.ndarra
     """Mean and inverse standard deviation of X's columns on the weighted rows.
 
     Constant columns get scale 0 (they carry nothing). ``weights`` is (n,) or (B, n);
-    the results are (p,) or (B, p).
+    the results are (p,) or (B, p). Each member's statistics come from its own rows by
+    two-pass sums, so they do not depend on which members are computed together (nor
+    on BLAS threads), and stay accurate for features far from zero.
     """
     weights = np.asarray(weights, dtype=np.float64)
-    total = weights.sum(axis=-1, keepdims=True)
-    mean = weights @ X / total
-    variance = np.maximum(weights @ (X * X) / total - mean**2, 0.0)
-    scale = np.where(variance > 1e-12, 1.0 / np.sqrt(np.maximum(variance, 1e-12)), 0.0)
-    return mean, scale
+    single = weights.ndim == 1
+    means, scales = [], []
+    for member in np.atleast_2d(weights):
+        rows = member > 0
+        w = member[rows, None]
+        x = X[rows].astype(np.float64)
+        mean = (w * x).sum(axis=0) / w.sum()
+        variance = (w * (x - mean) ** 2).sum(axis=0) / w.sum()
+        means.append(mean)
+        scales.append(np.where(variance > 1e-12,
+                               1.0 / np.sqrt(np.maximum(variance, 1e-12)), 0.0))
+    if single:
+        return means[0], scales[0]
+    return np.stack(means), np.stack(scales)
 
 
 def ridge_holdout_loss(
@@ -123,17 +134,22 @@ def member_diagnostics(
 
 def loss_curves(member_ids: Sequence[str], history: list[np.ndarray],
                 stop_epoch: np.ndarray) -> pd.DataFrame:
-    """Per-member loss curves, up to the epoch each member stopped."""
-    columns = ["member_id", "epoch", "train_loss", "validation_loss"]
+    """Per-member loss curves, up to the epoch each member stopped (so a member's curve
+    is the same whichever chunk it trained in)."""
+    frame = pd.DataFrame({
+        "member_id": pd.Series(dtype="string"), "epoch": pd.Series(dtype="int64"),
+        "train_loss": pd.Series(dtype="float64"),
+        "validation_loss": pd.Series(dtype="float64"),
+    })
     if not history:
-        return pd.DataFrame(columns=columns)
-    losses = np.stack(history)  # (epochs, 2, B)
+        return frame
+    losses = np.stack(history).astype(np.float64)  # (epochs, 2, B)
     epochs, _, B = losses.shape
-    after_stop = np.arange(1, epochs + 1)[:, None] > stop_epoch[None, :]  # (epochs, B)
-    losses = np.where(after_stop[:, None, :], np.nan, losses)
+    epoch = np.tile(np.arange(1, epochs + 1), B)
+    keep = epoch <= np.repeat(stop_epoch, epochs)
     return pd.DataFrame({
-        "member_id": np.repeat(list(member_ids), epochs),
-        "epoch": np.tile(np.arange(1, epochs + 1), B),
-        "train_loss": losses[:, 0, :].T.ravel(),
-        "validation_loss": losses[:, 1, :].T.ravel(),
+        "member_id": pd.array(np.repeat(list(member_ids), epochs)[keep], dtype="string"),
+        "epoch": epoch[keep].astype(np.int64),
+        "train_loss": losses[:, 0, :].T.ravel()[keep],
+        "validation_loss": losses[:, 1, :].T.ravel()[keep],
     })

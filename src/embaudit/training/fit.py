@@ -16,8 +16,7 @@ import torch
 from pytorch_lightning.loggers import CSVLogger
 
 from embaudit.config import NetworkConfig, Regime, TrainingConfig
-from embaudit.resampling.plans import MemberSpec
-from embaudit.store.store import chunk_key
+from embaudit.resampling.plans import MemberSpec, chunk_key
 from embaudit.training.callbacks import MemberProgress, MemberStopping
 from embaudit.training.data import EnsembleDataModule
 from embaudit.training.diagnostics import loss_curves, member_diagnostics, weighted_standardizer
@@ -74,12 +73,14 @@ def members_per_chunk(n_rows: int, n_features: int, network: NetworkConfig,
 
 def chunk_members(members: Sequence[MemberSpec], shape: tuple[int, int],
                   network: NetworkConfig, training: TrainingConfig) -> list[list[MemberSpec]]:
-    """Members in balanced chunks of at most :func:`members_per_chunk` (no tiny last one)."""
+    """Members in as few chunks as :func:`members_per_chunk` allows, their sizes within
+    one of each other (no tiny last chunk)."""
     if not members:
         return []
     largest = members_per_chunk(shape[0], shape[1], network, training)
-    size = -(-len(members) // -(-len(members) // largest))
-    return [list(members[i : i + size]) for i in range(0, len(members), size)]
+    n_chunks = -(-len(members) // largest)
+    return [[members[i] for i in part]
+            for part in np.array_split(np.arange(len(members)), n_chunks)]
 
 
 def fit_ensemble(
@@ -208,8 +209,9 @@ def _fit_chunk(
     )
     curves = loss_curves(ids, stopping.history, stopping.stop_epoch.numpy())
     state = {k: v.detach().numpy().copy() for k, v in network.member_state().items()}
-    state.update(input_mean=input_mean, input_scale=input_scale, target_mean=target_mean,
-                 target_sd=target_sd)
+    state.update(input_mean=network.input_mean.numpy().copy(),  # as the network used them
+                 input_scale=network.input_scale.numpy().copy(),
+                 target_mean=target_mean, target_sd=target_sd)
     return EnsembleFit(ids, embeddings, predictions, diagnostics, curves, state)
 
 

@@ -61,9 +61,17 @@ class EnsembleRegressor(pl.LightningModule):
             self._sse += sse.double()
             self._weight += total_weight.double()
             factor = self.active / total_weight.clamp_min(1.0)
-        return (sse * factor).sum()
+        loss = (sse * factor).sum()
+        if self.config.optimizer == "lbfgs" and self.weight_decay > 0:
+            # L-BFGS has no decoupled weight decay: an L2 penalty in its objective
+            loss = loss + 0.5 * self.weight_decay * sum(
+                (p**2).sum() for p in self.network.parameters())
+        return loss
 
     def training_step(self, batches: Sequence[Batch], batch_idx: int) -> None:
+        # raw optimizers: Lightning's wrapper would add its per-call overhead to every
+        # small update (and ``trainer.global_step`` then stays 0: curves are logged per
+        # epoch by the stopping callback, never with ``self.log``)
         optimizers = self.optimizers(use_pl_optimizer=False)
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
         for batch in batches:

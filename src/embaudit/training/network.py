@@ -86,10 +86,13 @@ class EnsembleBatchNorm(nn.Module):
             total = w.sum(-1, keepdim=True).clamp_min(1.0)
             mean = (z * w).sum(-1, keepdim=True) / total
             var = ((z - mean) ** 2 * w).sum(-1, keepdim=True) / total
-            with torch.no_grad():
+            with torch.no_grad():  # a member with no rows in this batch keeps its estimates
+                seen = w.sum(-1, keepdim=True) > 0
                 unbiased = var * total / (total - 1).clamp_min(1.0)
-                self.running_mean.lerp_(mean, self.momentum)
-                self.running_var.lerp_(unbiased, self.momentum)
+                self.running_mean.copy_(torch.where(
+                    seen, self.running_mean.lerp(mean, self.momentum), self.running_mean))
+                self.running_var.copy_(torch.where(
+                    seen, self.running_var.lerp(unbiased, self.momentum), self.running_var))
         else:
             mean, var = self.running_mean, self.running_var
         return (z - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
