@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Literal, Protocol, Self
 
 import numpy as np
 from scipy.linalg import orthogonal_procrustes
@@ -71,7 +71,33 @@ def _disparity(inner: float, norm_a: float, norm_b: float) -> float:
     return 1.0
 
 
-class OrthogonalProcrustes:
+class _PairwiseAligner:
+    """What the pairwise aligners share: centring on the fit rows, and a fitted linear
+    map (``rotation_``, ``scale_``) with its disparity, applied to any rows."""
+
+    scale: bool
+
+    def _centre(self, source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        source, target = _check_pair(source, target)
+        self.source_mean_ = source.mean(axis=0)
+        self.target_mean_ = target.mean(axis=0)
+        return source - self.source_mean_, target - self.target_mean_
+
+    def _finish(self, rotation: np.ndarray, inner: float, a: np.ndarray, b: np.ndarray
+                ) -> Self:
+        norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
+        self.rotation_ = rotation
+        self.scale_ = inner / norm_a**2 if self.scale and norm_a > 0 else 1.0
+        self.disparity_ = _disparity(inner, norm_a, norm_b)
+        return self
+
+    def transform(self, embedding: np.ndarray) -> np.ndarray:
+        """Map rows of the source embedding into the target basis."""
+        centred = np.asarray(embedding, dtype=np.float64) - self.source_mean_
+        return centred @ self.rotation_ * self.scale_ + self.target_mean_
+
+
+class OrthogonalProcrustes(_PairwiseAligner):
     """Rotation (reflection optional), centring and optional scale onto a target.
 
     ``fit(source, target)`` finds the orthogonal R minimising ||(S - s̄) R - (T - t̄)||;
@@ -86,24 +112,12 @@ class OrthogonalProcrustes:
         self.allow_reflection = allow_reflection
 
     def fit(self, source: np.ndarray, target: np.ndarray) -> OrthogonalProcrustes:
-        source, target = _check_pair(source, target)
-        self.source_mean_ = source.mean(axis=0)
-        self.target_mean_ = target.mean(axis=0)
-        a = source - self.source_mean_
-        b = target - self.target_mean_
+        a, b = self._centre(source, target)
         rotation, singular_sum = _rotation(a, b, self.allow_reflection)
-        norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
-        self.rotation_ = rotation
-        self.scale_ = singular_sum / norm_a**2 if self.scale and norm_a > 0 else 1.0
-        self.disparity_ = _disparity(singular_sum, norm_a, norm_b)
-        return self
-
-    def transform(self, embedding: np.ndarray) -> np.ndarray:
-        """Map rows of the source embedding into the target basis."""
-        return (embedding - self.source_mean_) @ self.rotation_ * self.scale_ + self.target_mean_
+        return self._finish(rotation, singular_sum, a, b)
 
 
-class UnitMatching:
+class UnitMatching(_PairwiseAligner):
     """Match each target axis to one source axis, flipping its sign where needed.
 
     The assignment maximises the summed |Pearson correlation| of matched axes on the fit
@@ -120,11 +134,7 @@ class UnitMatching:
         self.scale = scale
 
     def fit(self, source: np.ndarray, target: np.ndarray) -> UnitMatching:
-        source, target = _check_pair(source, target)
-        self.source_mean_ = source.mean(axis=0)
-        self.target_mean_ = target.mean(axis=0)
-        a = source - self.source_mean_
-        b = target - self.target_mean_
+        a, b = self._centre(source, target)
         correlation = _unit_columns(a).T @ _unit_columns(b)  # [source axis, target axis]
         source_axes, target_axes = linear_sum_assignment(np.abs(correlation), maximize=True)
         k = a.shape[1]
@@ -132,18 +142,10 @@ class UnitMatching:
         self.permutation_[target_axes] = source_axes
         matched = correlation[self.permutation_, np.arange(k)]
         self.signs_ = np.where(matched < 0, -1.0, 1.0)
-        self.rotation_ = np.zeros((k, k))
-        self.rotation_[self.permutation_, np.arange(k)] = self.signs_
+        rotation = np.zeros((k, k))
+        rotation[self.permutation_, np.arange(k)] = self.signs_
         inner = float(np.sum(a[:, self.permutation_] * self.signs_ * b))
-        norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
-        self.scale_ = inner / norm_a**2 if self.scale and norm_a > 0 else 1.0
-        self.disparity_ = _disparity(inner, norm_a, norm_b)
-        return self
-
-    def transform(self, embedding: np.ndarray) -> np.ndarray:
-        """Map rows of the source embedding onto the target's axes."""
-        centred = np.asarray(embedding, dtype=np.float64) - self.source_mean_
-        return centred[:, self.permutation_] * (self.signs_ * self.scale_) + self.target_mean_
+        return self._finish(rotation, inner, a, b)
 
 
 def _unit_columns(centred: np.ndarray) -> np.ndarray:
