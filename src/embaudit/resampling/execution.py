@@ -15,16 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from embaudit.config import ExecutionConfig, NetworkConfig, Regime, TrainingConfig
 from embaudit.errors import ConfigError
 from embaudit.resampling.plans import MemberSpec
 from embaudit.store import AuditStore
-from embaudit.training.fit import EnsembleFit, chunk_members, fit_ensemble
-
-#: progress(members done, members in all)
-Progress = Callable[[int, int], None]
+from embaudit.training.fit import (
+    EnsembleFit,
+    Progress,
+    chunk_members,
+    combine_fits,
+    fit_ensemble,
+)
 
 
 def train_members(
@@ -80,7 +82,7 @@ def train_members(
         embeddings, predictions, diagnostics, curves, state = store.read_members(
             regime, ids, with_state=False)
         return EnsembleFit(ids, embeddings, predictions, diagnostics, curves, state)
-    return _combine(fits, ids)
+    return combine_fits(fits, ids)
 
 
 def _train_on_cluster(client: Any, X: np.ndarray, y: np.ndarray,
@@ -112,25 +114,6 @@ def _train_on_cluster(client: Any, X: np.ndarray, y: np.ndarray,
             progress(count, total)
     if errors:
         raise errors[0]
-
-
-def _combine(fits: list[EnsembleFit], ids: list[str]) -> EnsembleFit:
-    """Chunks' results in the members' planned order."""
-    order = {m: i for fit in fits for i, m in enumerate(fit.member_ids)}
-    by_id = {m: (fit, order[m]) for fit in fits for m in fit.member_ids}
-    pick = [by_id[m] for m in ids]
-    state_names = fits[0].state.keys() if fits else []
-    return EnsembleFit(
-        member_ids=list(ids),
-        embeddings=np.stack([fit.embeddings[i] for fit, i in pick]),
-        predictions=np.stack([fit.predictions[i] for fit, i in pick]),
-        diagnostics=pd.concat([fit.diagnostics.iloc[[i]] for fit, i in pick],
-                              ignore_index=True),
-        curves=pd.concat([fit.curves for fit in fits], ignore_index=True)
-        .sort_values("member_id", key=lambda s: s.map({m: i for i, m in enumerate(ids)}),
-                     kind="stable").reset_index(drop=True),
-        state={name: np.stack([fit.state[name][i] for fit, i in pick]) for name in state_names},
-    )
 
 
 @contextmanager

@@ -128,13 +128,25 @@ def fit_ensemble(
         fits.append(_fit_chunk(X, y, chunk, rows, regime, training, network, holdout,
                                shuffle_seed, callbacks, logger))
         start += len(chunk)
+    return combine_fits(fits, [m.member_id for m in members])
+
+
+def combine_fits(fits: Sequence[EnsembleFit], ids: Sequence[str]) -> EnsembleFit:
+    """The members ``ids`` of several fits (chunks, finished in any order), in that order."""
+    by_id = {m: (fit, i) for fit in fits for i, m in enumerate(fit.member_ids)}
+    pick = [by_id[m] for m in ids]
+    order = {m: i for i, m in enumerate(ids)}
     return EnsembleFit(
-        member_ids=[m.member_id for m in members],
-        embeddings=np.concatenate([f.embeddings for f in fits]),
-        predictions=np.concatenate([f.predictions for f in fits]),
-        diagnostics=pd.concat([f.diagnostics for f in fits], ignore_index=True),
-        curves=pd.concat([f.curves for f in fits], ignore_index=True),
-        state={k: np.concatenate([f.state[k] for f in fits]) for k in fits[0].state},
+        member_ids=list(ids),
+        embeddings=np.stack([fit.embeddings[i] for fit, i in pick]),
+        predictions=np.stack([fit.predictions[i] for fit, i in pick]),
+        diagnostics=pd.concat([fit.diagnostics.iloc[[i]] for fit, i in pick],
+                              ignore_index=True),
+        curves=pd.concat([fit.curves for fit in fits], ignore_index=True)
+        .sort_values("member_id", key=lambda s: s.map(order), kind="stable")
+        .reset_index(drop=True),
+        state={name: np.stack([fit.state[name][i] for fit, i in pick])
+               for name in (fits[0].state if fits else {})},
     )
 
 
