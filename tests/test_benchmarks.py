@@ -35,3 +35,14 @@ def test_alignment_quick_prints_its_json_last():
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["seconds_1000_members"] > 0
     assert result["median_disparity"] < 0.2  # the aligned copies match their reference
+
+
+@pytest.mark.slow
+def test_statistics_quick_prints_its_json_last():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "statistics.py"), "--quick"],
+        capture_output=True, text=True, check=True, timeout=300,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["seconds_10k_perm"] > 0
+    assert result["speedup_vs_scipy"] > 1  # same statistics (checked inside), faster

@@ -25,7 +25,7 @@ from embaudit.hypotheses.evidence import (
     embedding_evidence,
     raw_evidence,
 )
-from embaudit.hypotheses.inference import holdout_association
+from embaudit.hypotheses.inference import HoldoutAssociation, holdout_association
 from embaudit.hypotheses.verdicts import assess_regime, decide_position
 from embaudit.resampling.execution import cluster_client, train_members
 from embaudit.resampling.plans import MemberSpec, Split, discovery_holdout_split, plan_members
@@ -88,13 +88,9 @@ def _audit(
         holdout=split.holdout,
         mode=config.discovery.mode,
         slice_fraction=config.discovery.slice_fraction,
+        covariates=table.covariate_matrix,
     )
-    covariates = table.covariate_matrix
-    holdout = holdout_association(
-        data.attributes[split.holdout],
-        table.y[split.holdout],
-        None if covariates is None else covariates[split.holdout],
-    )
+    holdout = _holdout_tests(data, split.holdout, config)
     evidence, diagnostics, curves, embeddings = _train_regimes(config, table, split, data,
                                                                plans, store, progress)
     if config.discovery.raw_screening:
@@ -134,6 +130,18 @@ def _audit(
     if store is not None:
         save(result, store.folder)
     return result
+
+
+def _holdout_tests(data: DiscoveryData, rows: np.ndarray, config: AuditConfig
+                   ) -> HoldoutAssociation:
+    """Attribute vs lifespan on ``rows`` with the configured intervals and null."""
+    stat = config.statistics
+    return holdout_association(
+        data.attributes[rows], data.lifespan[rows],
+        None if data.covariates is None else data.covariates[rows],
+        n_resamples=stat.n_resamples, n_permutations=stat.n_holdout_permutations,
+        confidence=stat.confidence, seed=config.seed,
+    )
 
 
 def _train_regimes(

@@ -1,4 +1,4 @@
-"""The ``embaudit`` command: ``demo`` and ``audit``.
+"""The ``embaudit`` command: ``demo``, ``audit`` and ``check``.
 
 Bad input exits with code 2 and a one-paragraph message naming what to fix.
 """
@@ -116,6 +116,78 @@ def audit_command(
         with _progress() as report:
             result = audit(settings, progress=report, overwrite=overwrite)
         _finish(result, settings.out)
+
+
+@app.command()
+def check(
+    data: Annotated[Path, typer.Option(help="CSV or Parquet file to test the claims on.")],
+    target: Annotated[str, typer.Option(help="Lifespan column.")],
+    claim: Annotated[
+        list[str],
+        typer.Option(help="ATTRIBUTE:+ or ATTRIBUTE:- (optionally @AXIS with --model); "
+                          "repeat for several claims."),
+    ],
+    covariates: Annotated[
+        str | None, typer.Option(help="Comma-separated covariates (partial association).")
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Folder of a saved audit whose member embeds the rows.")
+    ] = None,
+    member: Annotated[
+        str | None, typer.Option(help="Member id in --model (default: the reference of the "
+                                      "regime the audit decided on).")
+    ] = None,
+    alpha: Annotated[float, typer.Option(min=0.0001, max=0.5, help="Level of q.")] = 0.10,
+    min_effect: Annotated[
+        float, typer.Option(min=0.01, max=0.99, help="Smallest |Spearman| of interest.")
+    ] = 0.1,
+    target_transform: Annotated[str, typer.Option(help="auto, log or none.")] = "auto",
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap.")] = 0,
+    strict: Annotated[
+        bool, typer.Option(help="Exit 0 if every claim survives, 1 if one fails, 3 if one "
+                                "is inconclusive.")
+    ] = False,
+) -> None:
+    """Check reviewers' claims ("size relates to lifespan in direction +") on a table.
+
+    Prints verdict, effect, interval, p, q and power per claim. Without --strict the exit
+    code is 0 (2 on bad input).
+    """
+    from embaudit.claims import Claim, check_claims
+    from embaudit.data.table import load_table, read_frame
+    from embaudit.model import load_member
+
+    with _user_errors():
+        parsed = [Claim.parse(text) for text in claim]
+        frame = read_frame(data)
+        loaded = None if model is None else load_member(model, member_id=member)
+        table = load_table(
+            frame, target=target, attributes=_claimed_columns(parsed, frame.columns),
+            features=list(loaded.features) if loaded is not None else [],
+            covariates=_split_list(covariates), target_transform=target_transform,  # type: ignore[arg-type]
+        )
+        report = check_claims(table, parsed, model=loaded, alpha=alpha, min_effect=min_effect,
+                              seed=seed)
+        typer.echo(report.summary())
+    if strict:
+        raise typer.Exit(report.exit_code)
+
+
+def _claimed_columns(claims: list[Any], columns: Any) -> list[str]:
+    """The table columns the claims name (``colour=red`` names column ``colour``)."""
+    from embaudit.errors import DataError
+
+    names: list[str] = []
+    for claim in claims:
+        name = claim.attribute
+        if name not in columns and "=" in name and name.split("=", 1)[0] in columns:
+            name = name.split("=", 1)[0]
+        if name not in columns:
+            raise DataError(f"Claim {claim} names column {claim.attribute!r}, which is not in "
+                            "the data; check the spelling or the file.")
+        if name not in names:
+            names.append(name)
+    return names
 
 
 def _finish(result: Any, out: Path) -> None:

@@ -36,6 +36,15 @@ class SplitConfig(_Section):
 
     holdout_fraction: float = Field(0.3, gt=0.05, lt=0.95)
     n_strata: int = Field(5, ge=1, le=50)
+    crossfit_folds: int = Field(
+        0, ge=0, le=20, description="0: off; K ≥ 2: K-fold cross-fit beside the main split")
+
+    @model_validator(mode="after")
+    def _check(self) -> SplitConfig:
+        if self.crossfit_folds == 1:
+            raise ValueError("split.crossfit_folds=1: cross-fitting needs at least 2 folds; "
+                             "set 0 to turn it off")
+        return self
 
 
 class NetworkConfig(_Section):
@@ -123,7 +132,12 @@ class StatisticsConfig(_Section):
     """Error rates and verdict thresholds."""
 
     alpha: float = Field(0.10, gt=0, lt=1, description="FDR level of the holdout q-values")
-    correction: Literal["fdr_bh", "fdr_by", "holm"] = "fdr_bh"
+    correction: Literal["fdr_bh", "fdr_by", "holm", "maxt"] = Field(
+        "fdr_bh", description="holdout multiplicity: BH / BY (FDR), Holm or Westfall–Young "
+        "max-T over holdout permutations (FWER)")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="level of every interval")
+    n_resamples: int = Field(2000, ge=100, description="bootstrap resamples of holdout rows")
+    n_holdout_permutations: int = Field(9999, ge=99, description="permutations for max-T")
     sign_consistency: float = Field(0.8, ge=0.5, le=1, description="bootstrap τ")
     alpha_discovery: float = Field(0.05, gt=0, lt=1, description="found: p_discovery ≤ this")
     power: float = Field(0.8, gt=0, lt=1)

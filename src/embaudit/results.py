@@ -25,19 +25,24 @@ HYPOTHESIS_COLUMNS = (
     "strength",  # T = |r_axis_attribute * r_axis_lifespan| (raw: |Spearman(a, y)|)
     "r_axis_attribute",  # discovery rows
     "r_axis_lifespan",  # discovery rows
+    "r_axis_attribute_ci_low",  # percentile interval across aligned bootstrap members
+    "r_axis_attribute_ci_high",
+    "r_axis_lifespan_ci_low",
+    "r_axis_lifespan_ci_high",
     "p_discovery",  # permutation null with retraining
     "p_discovery_maxt",  # Westfall-Young max-T adjusted
     "found",  # p_discovery <= alpha_discovery
     "effect_holdout",  # Spearman(a, y) on the holdout, signed in the claimed direction
-    "ci_low",
+    "ci_low",  # bootstrap percentile interval of effect_holdout
     "ci_high",
     "p_holdout",  # one-sided, claimed direction
-    "q_holdout",  # multiplicity-adjusted within the regime
+    "q_holdout",  # multiplicity-adjusted within the regime (BH, BY, Holm or max-T)
     "r_axis_attribute_holdout",  # embedding-level check on the holdout
     "r_axis_lifespan_holdout",
     "p_embedding",
     "sign_consistency",  # across aligned bootstrap members
     "selection_frequency",  # bootstrap members where this axis is the attribute's best
+    "oob_replication",  # bootstrap members whose out-of-bag rows show the trend (p ≤ α)
     "n_holdout",
     "n_required",  # holdout rows 80% power would need (inconclusive only)
     "verdict",  # survives | fails | inconclusive

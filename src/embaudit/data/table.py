@@ -144,7 +144,7 @@ def load_table(
     as a feature. Raises :class:`~embaudit.errors.DataError` naming the column or row
     at fault and the fix.
     """
-    frame = _read(source)
+    frame = read_frame(source)
     if isinstance(features, str):
         features = [features]
     attributes = list(attributes)
@@ -192,7 +192,8 @@ def load_table(
     )
 
 
-def _read(source: str | Path | pd.DataFrame) -> pd.DataFrame:
+def read_frame(source: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """The CSV / Parquet file (or a copy of the DataFrame) with unique string column names."""
     frame = source.copy() if isinstance(source, pd.DataFrame) else _read_file(Path(source))
     frame.columns = [str(c) for c in frame.columns]
     duplicated = frame.columns[frame.columns.duplicated()]

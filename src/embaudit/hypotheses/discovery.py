@@ -78,8 +78,10 @@ def axis_correlations(
     mode: DiscoveryMode = "axis",
     slice_fraction: float = 0.5,
     live: np.ndarray | None = None,
+    covariates: np.ndarray | None = None,
 ) -> AxisCorrelations:
-    """Spearman correlations of each axis with the attributes and lifespan.
+    """Spearman correlations of each axis with the attributes and lifespan (partial
+    Spearman, controlling for ``covariates``, when given).
 
     Dead axes (``live`` False) get zero correlations so no candidate uses them.
     """
@@ -87,12 +89,13 @@ def axis_correlations(
     k = embedding.shape[1]
     outcomes = np.column_stack([lifespan, attributes])
     if mode == "axis":
-        r = spearman_matrix(embedding, outcomes)
+        r = spearman_matrix(embedding, outcomes, covariates)
     elif mode == "slice":
         r = np.zeros((k, outcomes.shape[1]))
         for j in np.flatnonzero(live):
             rows = slice_rows(embedding, j, slice_fraction, live)
-            r[j] = spearman_matrix(embedding[rows, j], outcomes[rows])[0]
+            r[j] = spearman_matrix(embedding[rows, j], outcomes[rows],
+                                   None if covariates is None else covariates[rows])[0]
     else:
         raise ValueError(f"mode must be 'axis' or 'slice', not {mode!r}")
     r[~live] = 0.0
@@ -114,9 +117,10 @@ def best_candidates(correlations: AxisCorrelations) -> Candidates:
     )
 
 
-def raw_candidates(attributes: np.ndarray, lifespan: np.ndarray) -> Candidates:
-    """Raw screening, no embedding: Spearman(a, y) on the discovery rows."""
-    r = spearman_matrix(lifespan, attributes)[0]
+def raw_candidates(attributes: np.ndarray, lifespan: np.ndarray,
+                   covariates: np.ndarray | None = None) -> Candidates:
+    """Raw screening, no embedding: (partial) Spearman(a, y) on the discovery rows."""
+    r = spearman_matrix(lifespan, attributes, covariates)[0]
     q = len(r)
     return Candidates(
         axis=np.full(q, -1),

@@ -28,10 +28,8 @@ from embaudit.hypotheses.discovery import (
     best_candidates,
     live_axes,
     raw_candidates,
-    slice_rows,
 )
 from embaudit.hypotheses.inference import spearman_p_positive
-from embaudit.hypotheses.ranks import spearman_matrix
 from embaudit.resampling.alignment import make_aligner
 from embaudit.resampling.plans import MemberSpec
 from embaudit.resampling.quality import AlignmentQuality, alignment_quality
@@ -50,6 +48,11 @@ class RegimeEvidence:
     null_member_ids: list[str] = field(repr=False)
     bootstrap_direction: np.ndarray = field(repr=False)  # (B, q): out-of-bag, candidate's axis
     bootstrap_axis: np.ndarray = field(repr=False)  # (B, q): in-bag, each member's best axis
+    #: (B, q): in-bag r(axis, attribute) and r(axis, lifespan) on the candidate's axis
+    bootstrap_r_attribute: np.ndarray | None = field(default=None, repr=False)
+    bootstrap_r_lifespan: np.ndarray | None = field(default=None, repr=False)
+    #: (B, q): one-sided p of the claimed trend on each member's out-of-bag rows
+    bootstrap_oob_p: np.ndarray | None = field(default=None, repr=False)
     dead_axes: list[int] = field(default_factory=list)
     #: per bootstrap member: disparity, PROTEST statistic and p, linear CKA of its fit
     alignment: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
@@ -60,7 +63,8 @@ class RegimeEvidence:
 
 @dataclass(frozen=True)
 class DiscoveryData:
-    """What discovery reads: attributes (n × q), lifespan, the split's rows."""
+    """What discovery reads: attributes (n × q), lifespan, the split's rows, and the
+    covariates (n × c) that associations are partial to, if any."""
 
     attributes: np.ndarray
     lifespan: np.ndarray
@@ -68,6 +72,22 @@ class DiscoveryData:
     holdout: np.ndarray
     mode: DiscoveryMode
     slice_fraction: float
+    covariates: np.ndarray | None = None
+
+    def correlations(self, embedding: np.ndarray, lifespan: np.ndarray, rows: np.ndarray,
+                     live: np.ndarray | None) -> AxisCorrelations:
+        """Discovery's correlations on ``rows`` of a full (n × k) embedding."""
+        covariates = None if self.covariates is None else self.covariates[rows]
+        return axis_correlations(embedding[rows], self.attributes[rows], lifespan[rows],
+                                 self.mode, self.slice_fraction, live, covariates)
+
+    def rows_read(self, n: int) -> int:
+        """How many of ``n`` rows discovery's correlations use (slice mode: a fraction)."""
+        return n if self.mode == "axis" else min(n, max(3, round(self.slice_fraction * n)))
+
+    @property
+    def n_covariates(self) -> int:
+        return 0 if self.covariates is None else self.covariates.shape[1]
 
 
 def embedding_evidence(
@@ -87,16 +107,18 @@ def embedding_evidence(
     reference = next(i for i, m in enumerate(members) if m.kind == "reference")
     E_ref = embeddings[reference].astype(np.float64)
     live = live_axes(E_ref[S])
-    candidates = best_candidates(_correlations(E_ref[S], A[S], y[S], data, live))
+    candidates = best_candidates(data.correlations(E_ref, y, S, live))
+    signs = (np.sign(candidates.r_axis_attribute), np.sign(candidates.r_axis_lifespan))
 
     null_ids, null_strength, null_direction = [], [], []
     boot_direction, boot_axis, quality = [], [], []
+    boot_r_attribute, boot_r_lifespan, boot_oob_p = [], [], []
     columns = np.arange(A.shape[1])
     for index, member in enumerate(members):
         E = embeddings[index].astype(np.float64)
         if member.kind == "permutation":
             target = member.targets(y)
-            found = best_candidates(_correlations(E[S], A[S], target[S], data, None))
+            found = best_candidates(data.correlations(E, target, S, None))
             null_ids.append(member.member_id)
             null_strength.append(found.strength)
             null_direction.append(found.direction)
@@ -104,11 +126,16 @@ def embedding_evidence(
             aligned, fit = align_to_reference(E, E_ref, member, alignment)
             quality.append({"member_id": member.member_id, **asdict(fit)})
             in_bag = np.repeat(np.arange(len(y)), member.weights)
-            products = _correlations(aligned[in_bag], A[in_bag], y[in_bag], data, live).products
-            boot_axis.append(np.abs(products).argmax(axis=0))
+            r = data.correlations(aligned, y, in_bag, live)
+            boot_axis.append(np.abs(r.products).argmax(axis=0))
+            boot_r_attribute.append(r.attribute[candidates.axis, columns])
+            boot_r_lifespan.append(r.lifespan[candidates.axis])
             oob = _out_of_bag(member, S)
-            products = _correlations(aligned[oob], A[oob], y[oob], data, live).products
-            boot_direction.append(np.sign(products[candidates.axis, columns]).astype(int))
+            r = data.correlations(aligned, y, oob, live)
+            boot_direction.append(np.sign(r.products[candidates.axis, columns]).astype(int))
+            boot_oob_p.append(_trend_p(r.attribute[candidates.axis, columns],
+                                       r.lifespan[candidates.axis], signs, data.rows_read(len(oob)),
+                                       data.n_covariates))
     holdout = _holdout_axis_check(E_ref, candidates, data, live)
     return RegimeEvidence(
         regime=regime,
@@ -118,6 +145,9 @@ def embedding_evidence(
         null_member_ids=null_ids,
         bootstrap_direction=np.array(boot_direction).reshape(-1, A.shape[1]),
         bootstrap_axis=np.array(boot_axis).reshape(-1, A.shape[1]),
+        bootstrap_r_attribute=np.array(boot_r_attribute).reshape(-1, A.shape[1]),
+        bootstrap_r_lifespan=np.array(boot_r_lifespan).reshape(-1, A.shape[1]),
+        bootstrap_oob_p=np.array(boot_oob_p).reshape(-1, A.shape[1]),
         dead_axes=[int(j) for j in np.flatnonzero(~live)],
         holdout_axis_attribute=holdout[0],
         holdout_axis_lifespan=holdout[1],
@@ -152,14 +182,17 @@ def align_to_reference(
 def raw_evidence(members: Sequence[MemberSpec], data: DiscoveryData) -> RegimeEvidence:
     """Raw screening (no embedding) with the same permutations and bootstrap rows."""
     S, A, y = data.discovery, data.attributes, data.lifespan
-    candidates = raw_candidates(A[S], y[S])
-    null = [raw_candidates(A[S], m.targets(y)[S]) for m in members if m.kind == "permutation"]
-    boot = [
-        raw_candidates(A[oob], y[oob])
-        for m in members
-        if m.kind == "bootstrap"
-        for oob in [_out_of_bag(m, S)]
-    ]
+    C = data.covariates
+
+    def screen(rows: np.ndarray, target: np.ndarray) -> Candidates:
+        return raw_candidates(A[rows], target[rows], None if C is None else C[rows])
+
+    candidates = screen(S, y)
+    null = [screen(S, m.targets(y)) for m in members if m.kind == "permutation"]
+    boot = [(screen(oob, y), len(oob)) for m in members if m.kind == "bootstrap"
+            for oob in [_out_of_bag(m, S)]]
+    oob_p = [spearman_p_positive(found.strength * found.direction * candidates.direction, n,
+                                 data.n_covariates) for found, n in boot]
     q = A.shape[1]
     return RegimeEvidence(
         regime="raw",
@@ -167,15 +200,10 @@ def raw_evidence(members: Sequence[MemberSpec], data: DiscoveryData) -> RegimeEv
         null_strength=np.array([c.strength for c in null]).reshape(-1, q),
         null_direction=np.array([c.direction for c in null]).reshape(-1, q),
         null_member_ids=[m.member_id for m in members if m.kind == "permutation"],
-        bootstrap_direction=np.array([c.direction for c in boot]).reshape(-1, q),
+        bootstrap_direction=np.array([c.direction for c, _ in boot]).reshape(-1, q),
         bootstrap_axis=np.full((len(boot), q), -1),
+        bootstrap_oob_p=np.array(oob_p).reshape(-1, q),
     )
-
-
-def _correlations(
-    E: np.ndarray, A: np.ndarray, y: np.ndarray, data: DiscoveryData, live: np.ndarray | None
-) -> AxisCorrelations:
-    return axis_correlations(E, A, y, data.mode, data.slice_fraction, live)
 
 
 def _out_of_bag(member: MemberSpec, discovery: np.ndarray) -> np.ndarray:
@@ -183,27 +211,27 @@ def _out_of_bag(member: MemberSpec, discovery: np.ndarray) -> np.ndarray:
     return discovery[member.weights[discovery] == 0]
 
 
+def _trend_p(r_attribute: np.ndarray, r_lifespan: np.ndarray,
+             signs: tuple[np.ndarray, np.ndarray], n: np.ndarray | int, n_covariates: int
+             ) -> np.ndarray:
+    """One-sided p that an axis orders attribute and lifespan with the discovered signs:
+    the larger of the two Spearman p-values (intersection–union test)."""
+    return np.maximum(spearman_p_positive(r_attribute * signs[0], n, n_covariates),
+                      spearman_p_positive(r_lifespan * signs[1], n, n_covariates))
+
+
 def _holdout_axis_check(
     E_ref: np.ndarray, candidates: Candidates, data: DiscoveryData, live: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Does the candidate's axis still order attribute and lifespan on the holdout?
 
-    Same discovery mode on the holdout rows; p is the larger of the two one-sided
-    Spearman p-values in the discovered signs (intersection–union test).
+    The reference projects the holdout rows; the same discovery mode reads them.
     """
-    H, A, y = data.holdout, data.attributes, data.lifespan
-    q = A.shape[1]
-    r_attribute, r_lifespan, n_used = np.zeros(q), np.zeros(q), np.zeros(q)
-    for j in np.unique(candidates.axis):
-        columns = np.flatnonzero(candidates.axis == j)
-        rows = H
-        if data.mode == "slice":
-            rows = H[slice_rows(E_ref[H], int(j), data.slice_fraction, live)]
-        r = spearman_matrix(E_ref[rows, j], np.column_stack([y[rows], A[rows][:, columns]]))[0]
-        r_lifespan[columns] = r[0]
-        r_attribute[columns] = r[1:]
-        n_used[columns] = len(rows)
-    p_attribute = spearman_p_positive(r_attribute * np.sign(candidates.r_axis_attribute),
-                                      n_used)
-    p_lifespan = spearman_p_positive(r_lifespan * np.sign(candidates.r_axis_lifespan), n_used)
-    return r_attribute, r_lifespan, np.maximum(p_attribute, p_lifespan)
+    H = data.holdout
+    columns = np.arange(data.attributes.shape[1])
+    r = data.correlations(E_ref, data.lifespan, H, live)
+    n_used = data.rows_read(len(H))
+    r_attribute, r_lifespan = r.attribute[candidates.axis, columns], r.lifespan[candidates.axis]
+    signs = (np.sign(candidates.r_axis_attribute), np.sign(candidates.r_axis_lifespan))
+    return r_attribute, r_lifespan, _trend_p(r_attribute, r_lifespan, signs, n_used,
+                                             data.n_covariates)

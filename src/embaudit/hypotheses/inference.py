@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import statsmodels.api as sm
@@ -17,6 +17,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from embaudit.hypotheses.ranks import spearman_matrix, standardized_ranks
+from embaudit.hypotheses.resampled import bootstrap_interval, max_t_p_values, permutation_null
 
 #: Bonett & Wright (2000): variance factor of Fisher's z for Spearman's rho
 SPEARMAN_Z_VARIANCE = 1.06
@@ -24,13 +25,22 @@ SPEARMAN_Z_VARIANCE = 1.06
 
 @dataclass(frozen=True)
 class HoldoutAssociation:
-    """Association of each attribute column with lifespan on the holdout rows."""
+    """Association of each attribute column with lifespan on the holdout rows.
+
+    ``rho_low``/``rho_high`` are a percentile bootstrap interval of rho, ``null`` its
+    permutation null (lifespans permuted on the holdout), both unsigned: a claimed
+    direction signs them.
+    """
 
     rho: np.ndarray  # (q,) Spearman (partial Spearman with covariates)
     p_positive: np.ndarray  # one-sided p for a positive association
     p_negative: np.ndarray  # one-sided p for a negative association
     n: int
+    rho_low: np.ndarray
+    rho_high: np.ndarray
+    null: np.ndarray = field(repr=False)  # (R, q) permutation null of rho
     n_covariates: int = 0
+    confidence: float = 0.95
 
     def p_value(self, direction: np.ndarray) -> np.ndarray:
         """One-sided p-values in the given directions (+1 / -1 per column)."""
@@ -40,13 +50,16 @@ class HoldoutAssociation:
         """rho signed so that positive means 'as claimed'."""
         return direction * self.rho
 
-    def interval(self, direction: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray,
-                                                                                  np.ndarray]:
-        """Fisher-z interval of the signed effect (Bonett–Wright variance)."""
-        z = np.arctanh(np.clip(self.effect(direction), -0.999999, 0.999999))
-        df = max(self.n - 3 - self.n_covariates, 1)
-        half = stats.norm.ppf(0.5 + confidence / 2) * np.sqrt(SPEARMAN_Z_VARIANCE / df)
-        return np.tanh(z - half), np.tanh(z + half)
+    def interval(self, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bootstrap percentile interval of the signed effect."""
+        return (np.where(direction > 0, self.rho_low, -self.rho_high),
+                np.where(direction > 0, self.rho_high, -self.rho_low))
+
+    def p_max_t(self, direction: np.ndarray) -> np.ndarray:
+        """Westfall–Young max-T adjusted one-sided p-values over the columns with a
+        direction (the others are NaN and stay out of the family)."""
+        signed = np.where(direction != 0, direction, np.nan)
+        return max_t_p_values(self.effect(signed), self.null * signed[None, :])
 
 
 def spearman_p_positive(rho: np.ndarray, n: np.ndarray | int, n_covariates: int = 0
@@ -58,29 +71,54 @@ def spearman_p_positive(rho: np.ndarray, n: np.ndarray | int, n_covariates: int 
 
 
 def holdout_association(
-    attributes: np.ndarray, lifespan: np.ndarray, covariates: np.ndarray | None = None
+    attributes: np.ndarray,
+    lifespan: np.ndarray,
+    covariates: np.ndarray | None = None,
+    *,
+    n_resamples: int = 2_000,
+    n_permutations: int = 9_999,
+    confidence: float = 0.95,
+    seed: int = 0,
 ) -> HoldoutAssociation:
     """Test every attribute column against lifespan on the holdout rows.
 
     Without covariates: Spearman's rho with the t approximation (as
     ``scipy.stats.spearmanr``). With covariates: OLS of rank(lifespan) on rank(a) and
-    the covariates with HC3 standard errors; the effect is the partial Spearman rho.
+    the covariates' ranks with HC3 standard errors; the effect is the partial Spearman rho.
     A column that is constant on the holdout cannot be tested: its rho and p are NaN.
+    Intervals: percentile bootstrap (``n_resamples``; 0: none); null: ``n_permutations``.
     """
     n = len(lifespan)
     testable = np.ptp(attributes, axis=0) > 0
     if covariates is not None:
         covariates = covariates[:, np.ptp(covariates, axis=0) > 0]
     if covariates is None or covariates.shape[1] == 0:
+        covariates = None
         rho = np.where(testable, spearman_matrix(lifespan, attributes)[0], np.nan)
         p_positive = spearman_p_positive(rho, n)
-        return HoldoutAssociation(rho, p_positive, 1.0 - p_positive, n)
+        p_negative, n_covariates = 1.0 - p_positive, 0
+    else:
+        rho, t, n_covariates = _partial_rank_tests(attributes, lifespan, covariates, testable)
+        df = n - n_covariates - 2
+        p_positive, p_negative = stats.t.sf(t, df), stats.t.cdf(t, df)
+    low = high = np.full(attributes.shape[1], np.nan)
+    if n_resamples:
+        low, high = bootstrap_interval(attributes, lifespan, covariates, n_resamples,
+                                       confidence, seed)
+    _, null = permutation_null(attributes, lifespan, covariates, n_permutations, seed + 1)
+    return HoldoutAssociation(rho, p_positive, p_negative, n, low, high, null,
+                              n_covariates=n_covariates, confidence=confidence)
+
+
+def _partial_rank_tests(attributes: np.ndarray, lifespan: np.ndarray, covariates: np.ndarray,
+                        testable: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Partial Spearman rho and the HC3 t of rank(a) in OLS of rank(y) on it and the
+    covariates' ranks, per column (NaN when the covariates determine the attribute)."""
     ranked_y = standardized_ranks(lifespan[:, None])[:, 0]
     ranked_a = standardized_ranks(attributes)
-    design_c = sm.add_constant(covariates, has_constant="add")
+    design_c = sm.add_constant(standardized_ranks(covariates), has_constant="add")
     rho = np.full(attributes.shape[1], np.nan)
     t = np.full(attributes.shape[1], np.nan)
-    df = n - design_c.shape[1] - 1
     residual_y = sm.OLS(ranked_y, design_c).fit().resid
     for column in np.flatnonzero(testable):
         residual_a = sm.OLS(ranked_a[:, column], design_c).fit().resid
@@ -89,26 +127,12 @@ def holdout_association(
         rho[column] = _correlation(residual_a, residual_y)
         design = np.column_stack([ranked_a[:, column], design_c])
         t[column] = sm.OLS(ranked_y, design).fit(cov_type="HC3").tvalues[0]
-    return HoldoutAssociation(rho, stats.t.sf(t, df), stats.t.cdf(t, df), n,
-                              n_covariates=covariates.shape[1])
+    return rho, t, covariates.shape[1]
 
 
 def _correlation(left: np.ndarray, right: np.ndarray) -> float:
     denominator = np.sqrt((left**2).sum() * (right**2).sum())
     return float((left * right).sum() / denominator) if denominator > 0 else 0.0
-
-
-def permutation_p_values(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
-    """p = (1 + #{T_null ≥ T}) / (M + 1) per column; ``null`` is (M × q)."""
-    exceed = (null >= observed[None, :] - 1e-12).sum(axis=0)
-    return (1.0 + exceed) / (null.shape[0] + 1.0)
-
-
-def max_t_p_values(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
-    """Single-step Westfall–Young max-T adjusted p-values (family-wise control)."""
-    maxima = null.max(axis=1)
-    exceed = (maxima[:, None] >= observed[None, :] - 1e-12).sum(axis=0)
-    return (1.0 + exceed) / (null.shape[0] + 1.0)
 
 
 def sign_consistency(directions: np.ndarray, claimed: np.ndarray) -> np.ndarray:

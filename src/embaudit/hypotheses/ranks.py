@@ -14,12 +14,26 @@ def standardized_ranks(values: np.ndarray) -> np.ndarray:
     return np.divide(ranks, norm, out=np.zeros_like(ranks), where=norm > 0)
 
 
-def spearman_matrix(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Spearman correlation of every column of ``left`` with every column of ``right``.
+def residual_ranks(values: np.ndarray, covariates: np.ndarray | None) -> np.ndarray:
+    """Standardized ranks residualized on the covariates' ranks, rescaled to unit norm:
+    the inputs of a partial Spearman correlation (a column they determine → 0)."""
+    ranked = standardized_ranks(values)
+    if covariates is None or covariates.shape[1] == 0:
+        return ranked
+    ranked_c = standardized_ranks(covariates)
+    residual = ranked - ranked_c @ (np.linalg.pinv(ranked_c) @ ranked)  # pinv: rank-safe
+    norm = np.sqrt((residual**2).sum(axis=0))
+    return np.divide(residual, norm, out=np.zeros_like(residual), where=norm > 1e-9)
+
+
+def spearman_matrix(left: np.ndarray, right: np.ndarray,
+                    covariates: np.ndarray | None = None) -> np.ndarray:
+    """Spearman correlation of every column of ``left`` with every column of ``right``
+    (partial Spearman, controlling for ``covariates``, when given).
 
     ``left`` is (n × k) and ``right`` (n × m); returns (k × m). A constant column
     correlates 0 with everything.
     """
     left = left.reshape(len(left), -1)
     right = right.reshape(len(right), -1)
-    return standardized_ranks(left).T @ standardized_ranks(right)
+    return residual_ranks(left, covariates).T @ residual_ranks(right, covariates)

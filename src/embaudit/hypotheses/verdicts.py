@@ -35,11 +35,10 @@ from embaudit.hypotheses.evidence import RegimeEvidence
 from embaudit.hypotheses.inference import (
     HoldoutAssociation,
     adjust,
-    max_t_p_values,
-    permutation_p_values,
     required_holdout_size,
     sign_consistency,
 )
+from embaudit.hypotheses.resampled import max_t_p_values, permutation_p_values
 from embaudit.results import HYPOTHESIS_COLUMNS, REGIME_COLUMNS, Position
 
 
@@ -82,8 +81,14 @@ def assess_regime(
     p_discovery = permutation_p_values(c.strength, evidence.null_strength)
     p_max_t = max_t_p_values(c.strength, evidence.null_strength)
     p_holdout = holdout.p_value(c.direction)
-    q_holdout = adjust(np.where(claimed, p_holdout, np.nan), config.correction, config.alpha)
+    q_holdout = holdout.p_max_t(c.direction) if config.correction == "maxt" else adjust(
+        np.where(claimed, p_holdout, np.nan), config.correction, config.alpha)
     ci_low, ci_high = holdout.interval(c.direction)
+    r_attribute_ci = _percentiles(evidence.bootstrap_r_attribute, holdout.confidence)
+    r_lifespan_ci = _percentiles(evidence.bootstrap_r_lifespan, holdout.confidence)
+    oob_replication = (evidence.bootstrap_oob_p <= config.alpha).mean(axis=0) \
+        if evidence.bootstrap_oob_p is not None and len(evidence.bootstrap_oob_p) \
+        else np.full(len(c.strength), np.nan)
     consistency = sign_consistency(evidence.bootstrap_direction, c.direction)
     embedding = c.axis >= 0
     selection = np.where(embedding, (evidence.bootstrap_axis == c.axis[None, :]).mean(axis=0),
@@ -104,6 +109,10 @@ def assess_regime(
         "strength": c.strength,
         "r_axis_attribute": c.r_axis_attribute,
         "r_axis_lifespan": c.r_axis_lifespan,
+        "r_axis_attribute_ci_low": r_attribute_ci[0],
+        "r_axis_attribute_ci_high": r_attribute_ci[1],
+        "r_axis_lifespan_ci_low": r_lifespan_ci[0],
+        "r_axis_lifespan_ci_high": r_lifespan_ci[1],
         "p_discovery": p_discovery,
         "p_discovery_maxt": p_max_t,
         "found": found,
@@ -117,6 +126,7 @@ def assess_regime(
         "p_embedding": _or_nan(evidence.p_embedding, len(columns)),
         "sign_consistency": consistency,
         "selection_frequency": selection,
+        "oob_replication": oob_replication,
         "n_holdout": holdout.n,
         "n_required": pd.array([int(v) if w == "inconclusive" and v > 0 else pd.NA
                                 for v, w in zip(n_required, verdict, strict=True)],
@@ -145,6 +155,14 @@ def assess_regime(
 
 def _or_nan(values: np.ndarray | None, size: int) -> np.ndarray:
     return np.full(size, np.nan) if values is None else values
+
+
+def _percentiles(draws: np.ndarray | None, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval across bootstrap members (rows of ``draws``); NaN if none."""
+    if draws is None or len(draws) == 0:
+        return np.nan, np.nan  # broadcast by the frame
+    tail = (1 - confidence) / 2 * 100
+    return tuple(np.percentile(draws, [tail, 100 - tail], axis=0))
 
 
 def replication_summary(

@@ -163,7 +163,8 @@ REGIME_DISPLAY = ("regime", "n_candidates", "n_hypotheses", "n_replicated", "rep
 HYPOTHESIS_DISPLAY = ("regime", "attribute", "kind", "axis", "direction", "strength",
                       "r_axis_attribute", "r_axis_lifespan", "p_discovery", "p_discovery_maxt",
                       "found", "effect_holdout", "ci_low", "ci_high", "p_holdout", "q_holdout",
-                      "p_embedding", "sign_consistency", "selection_frequency", "n_holdout",
+                      "p_embedding", "sign_consistency", "selection_frequency", "oob_replication",
+                      "n_holdout",
                       "n_required", "verdict", "truth")
 #: what each position means, in words
 POSITION_TEXT = {

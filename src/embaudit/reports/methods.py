@@ -12,6 +12,8 @@ _CORRECTIONS = {
     "fdr_bh": "Benjamini–Hochberg (false discovery rate)",
     "fdr_by": "Benjamini–Yekutieli (false discovery rate under dependence)",
     "holm": "Holm (family-wise error rate)",
+    "maxt": "Westfall–Young single-step max-T over permutations of the holdout lifespans "
+            "(family-wise error rate)",
 }
 
 
@@ -59,7 +61,12 @@ def methods_paragraphs(config: AuditConfig, n_features: int | None = None) -> li
             f"(discovery rows resampled) and {sampling.n_permutations} permutation networks "
             "(lifespan permuted within the discovery rows), all trained exactly alike. "
             "Bootstrap embeddings are aligned to the reference by orthogonal Procrustes "
-            "fitted on their in-bag rows."
+            "fitted on their in-bag rows. Across them: percentile intervals of r_ja and "
+            "r_jy (in-bag), selection frequency of the axis, and out-of-bag replication "
+            "(the share whose out-of-bag rows show the trend at one-sided p ≤ α)."
+            + (f" Cross-fit: {config.split.crossfit_folds} folds, each the holdout once for "
+               "a network trained on the other folds; replication is reported per fold."
+               if config.split.crossfit_folds else "")
         )),
         ("Discovery", (
             "For each live axis j and attribute a: r_ja = Spearman(axis, attribute) and "
@@ -74,9 +81,11 @@ def methods_paragraphs(config: AuditConfig, n_features: int | None = None) -> li
             "On the holdout, each hypothesis is tested one-sided in its claimed direction "
             "(Spearman; partial association by OLS with HC3 errors when covariates are "
             f"given), adjusted within its regime by {_CORRECTIONS[stat.correction]}. "
+            f"Intervals of the holdout effect: percentile bootstrap ({stat.n_resamples} "
+            f"resamples of the holdout rows, {stat.confidence:.0%}). "
             f"Survives: q ≤ {stat.alpha:g} and sign consistency ≥ {stat.sign_consistency:g} "
             "(the share of bootstrap networks whose trend, read on their own out-of-bag "
-            "rows, points the claimed way). Fails: not confirmed, and the 95% interval of "
+            "rows, points the claimed way). Fails: not confirmed, and the interval of "
             "the holdout effect lies wholly below the discovered strength. Otherwise "
             f"inconclusive, reported with the holdout size that {stat.power:.0%} power would "
             "need at α divided by the number of hypotheses. Attributes with no trend at all "

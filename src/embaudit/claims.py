@@ -1,0 +1,312 @@
+"""Claim checks for reviewers: "attribute a relates to lifespan in direction s".
+
+A claim is tested on the rows given with the audit's machinery: one-sided (partial)
+Spearman test, percentile bootstrap interval, power at the smallest effect of interest.
+With a saved audit's member (:func:`load_member`), the member also projects the rows and
+the claim's axis must still order attribute and lifespan with the claimed signs. When
+the rows are the audit's own (the member reproduces its stored predictions on them),
+only the audit's holdout rows are used: the member trained on the others.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from embaudit.data.table import Table
+from embaudit.errors import ConfigError, DataError
+from embaudit.hypotheses.inference import (
+    SPEARMAN_Z_VARIANCE,
+    holdout_association,
+    required_holdout_size,
+    spearman_p_positive,
+)
+from embaudit.hypotheses.ranks import spearman_matrix
+from embaudit.model import MemberModel, load_member
+
+__all__ = ["Claim", "ClaimReport", "ClaimVerdict", "check_claim", "check_claims",
+           "load_member"]
+
+_CLAIM = re.compile(r"^(?P<attribute>.+?):(?P<sign>[+-])(?:@(?P<axis>\d+))?$")
+#: exit codes of ``embaudit check --strict``
+EXIT_CODES = {"survives": 0, "fails": 1, "inconclusive": 3}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An attribute, the direction of its association with lifespan, optionally the axis
+    of a model that carries it. Text form: ``size:+``, ``colour=red:-``, ``size:+@3``."""
+
+    attribute: str
+    direction: int
+    axis: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Claim:
+        match = _CLAIM.match(text.strip())
+        if match is None:
+            raise ConfigError(f"Claim {text!r} is not of the form ATTRIBUTE:+ or ATTRIBUTE:- "
+                              "(optionally @AXIS, e.g. size:+@3).")
+        axis = match["axis"]
+        return cls(match["attribute"], 1 if match["sign"] == "+" else -1,
+                   None if axis is None else int(axis))
+
+    def __str__(self) -> str:
+        axis = "" if self.axis is None else f"@{self.axis}"
+        return f"{self.attribute}:{'+' if self.direction > 0 else '-'}{axis}"
+
+
+@dataclass(frozen=True)
+class ClaimVerdict:
+    """The verdict on one claim and the numbers behind it."""
+
+    claim: str
+    attribute: str
+    direction: str
+    verdict: str  # survives | fails | inconclusive
+    effect: float  # (partial) Spearman(a, y), signed: positive = as claimed
+    ci_low: float
+    ci_high: float
+    p: float  # one-sided, in the claimed direction
+    q: float  # adjusted across the claims checked together
+    power: float  # of this test at min_effect
+    n: int
+    n_required: int | None  # rows 80% power would need (inconclusive only)
+    rows: str  # "all rows" or "audit holdout"
+    covariates: tuple[str, ...] = ()
+    axis: int | None = None
+    p_embedding: float = float("nan")
+    r_axis_attribute: float = float("nan")
+    r_axis_lifespan: float = float("nan")
+
+    def summary(self) -> str:
+        lines = [
+            f"Claim {self.claim}: {self.verdict.upper()}",
+            f"  effect (Spearman{', partial' if self.covariates else ''}) = "
+            f"{self.effect:+.3f}, 95% CI [{self.ci_low:+.3f}, {self.ci_high:+.3f}]",
+            f"  p = {self.p:.3g}, q = {self.q:.3g}, power at the smallest effect of interest "
+            f"= {self.power:.2f}, n = {self.n} ({self.rows})",
+        ]
+        if self.axis is not None:
+            lines.append(f"  axis {self.axis}: r(axis, attribute) = {self.r_axis_attribute:+.3f},"
+                         f" r(axis, lifespan) = {self.r_axis_lifespan:+.3f}, "
+                         f"p = {self.p_embedding:.3g}")
+        if self.n_required is not None:
+            lines.append(f"  about {self.n_required} rows would give 80% power")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ClaimReport:
+    """Verdicts on several claims checked together (q-values across them)."""
+
+    verdicts: tuple[ClaimVerdict, ...]
+    correction: str
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([asdict(v) for v in self.verdicts])
+
+    def summary(self) -> str:
+        return "\n".join(v.summary() for v in self.verdicts)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every claim survives, 1 when one fails, else 3 (one inconclusive)."""
+        found = {v.verdict for v in self.verdicts}
+        return max((EXIT_CODES[v] for v in found), key=lambda c: (c == 1, c))
+
+
+def check_claim(
+    table: Table,
+    attribute: str,
+    direction: str | int,
+    covariates: Sequence[str] | None = None,
+    model: MemberModel | str | Path | None = None,
+    *,
+    axis: int | None = None,
+    alpha: float = 0.10,
+    min_effect: float = 0.1,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> ClaimVerdict:
+    """Test one claim on ``table``'s rows; see :func:`check_claims`."""
+    sign = _direction(direction)
+    report = check_claims(table, [Claim(attribute, sign, axis)], covariates, model,
+                          alpha=alpha, min_effect=min_effect, n_resamples=n_resamples,
+                          seed=seed)
+    return report.verdicts[0]
+
+
+def check_claims(
+    table: Table,
+    claims: Sequence[Claim | str],
+    covariates: Sequence[str] | None = None,
+    model: MemberModel | str | Path | None = None,
+    *,
+    alpha: float = 0.10,
+    correction: str = "fdr_bh",
+    min_effect: float = 0.1,
+    power: float = 0.8,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> ClaimReport:
+    """Verdicts on ``claims`` (``"size:+"`` or :class:`Claim`), q-values across them.
+
+    * survives: q ≤ ``alpha`` in the claimed direction (and, with a model, its axis
+      orders attribute and lifespan as claimed at p ≤ ``alpha``);
+    * fails: significant in the opposite direction, or the interval excludes effects of
+      ``min_effect`` or more;
+    * inconclusive otherwise, with the rows that ``power`` would need.
+
+    ``covariates`` (column names; default: the table's covariates) make the association
+    partial. ``model`` is a member of a saved audit or the audit's folder (its lead
+    regime's reference member).
+    """
+    parsed = [c if isinstance(c, Claim) else Claim.parse(c) for c in claims]
+    if not parsed:
+        raise ConfigError("No claims given: pass at least one, e.g. --claim size:+")
+    if isinstance(model, str | Path):
+        model = load_member(model)
+    columns = [_attribute_column(table, c.attribute) for c in parsed]
+    names = tuple(table.covariates if covariates is None else covariates)
+    C = _covariate_matrix(table, names)
+    rows, row_label = np.arange(table.n_rows), "all rows"
+    embedding = predictions = None
+    if model is not None:
+        predictions, embedding = model.embed(table)
+        own = model.audit_holdout(table, predictions)
+        if own is not None:
+            rows, row_label = own, "audit holdout"
+    A = table.attribute_matrix[:, columns][rows]
+    y = table.y[rows]
+    direction = np.array([c.direction for c in parsed])
+    test = holdout_association(A, y, None if C is None else C[rows], n_resamples=n_resamples,
+                               n_permutations=0, seed=seed)
+    p = test.p_value(direction)
+    q = multipletests(np.nan_to_num(p, nan=1.0), alpha=alpha, method=correction)[1]
+    effect = test.effect(direction)
+    low, high = test.interval(direction)
+    n_cov = 0 if C is None else C.shape[1]
+    achieved = _power(min_effect, len(rows) - n_cov, alpha)
+    axes = _axis_checks(parsed, model, embedding, predictions, rows, A, y, C)
+    verdicts = []
+    for i, claim in enumerate(parsed):
+        p_opposite = test.p_value(-direction)[i]
+        embedding_ok = axes[i][0] is None or axes[i][1] <= alpha
+        if q[i] <= alpha and embedding_ok:
+            verdict = "survives"
+        elif p_opposite <= alpha or high[i] < min_effect:
+            verdict = "fails"
+        else:
+            verdict = "inconclusive"
+        needed = required_holdout_size(np.array([max(effect[i], min_effect)]), alpha,
+                                       power)[0] + n_cov
+        verdicts.append(ClaimVerdict(
+            claim=str(claim), attribute=claim.attribute,
+            direction="+" if claim.direction > 0 else "-", verdict=verdict,
+            effect=float(effect[i]), ci_low=float(low[i]), ci_high=float(high[i]),
+            p=float(p[i]), q=float(q[i]), power=achieved, n=len(rows),
+            n_required=int(needed) if verdict == "inconclusive" else None, rows=row_label,
+            covariates=names, axis=axes[i][0], p_embedding=axes[i][1],
+            r_axis_attribute=axes[i][2], r_axis_lifespan=axes[i][3],
+        ))
+    return ClaimReport(tuple(verdicts), correction)
+
+
+def _direction(direction: str | int) -> int:
+    if direction in ("+", 1, "1", "+1"):
+        return 1
+    if direction in ("-", -1, "-1"):
+        return -1
+    raise ConfigError(f"direction={direction!r}: use '+' or '-' (or +1 / -1).")
+
+
+def _attribute_column(table: Table, name: str) -> int:
+    """Index of the claim's attribute among the table's encoded attribute columns."""
+    columns = table.attribute_columns
+    exact = [i for i, c in enumerate(columns) if c.name == name]
+    source = [i for i, c in enumerate(columns) if c.attribute == name]
+    if exact:
+        return exact[0]
+    if len(source) == 1:
+        return source[0]
+    if source:
+        levels = ", ".join(columns[i].name for i in source)
+        raise ConfigError(f"Claim attribute {name!r} is categorical with several levels; "
+                          f"name one level: {levels}.")
+    known = ", ".join(c.name for c in columns)
+    raise ConfigError(f"Claim attribute {name!r} is not an attribute of the table (known: "
+                      f"{known}); name it with --attributes or fix the claim.")
+
+
+def _covariate_matrix(table: Table, names: Sequence[str]) -> np.ndarray | None:
+    if not names:
+        return None
+    missing = [n for n in names if n not in table.frame.columns]
+    if missing:
+        raise DataError(f"Covariate column {missing[0]!r} is not in the data; name a column "
+                        "of the file.")
+    frame = table.frame[list(names)]
+    if frame.isna().any().any():
+        column = frame.columns[frame.isna().any()][0]
+        row = int(np.flatnonzero(frame[column].isna())[0])
+        raise DataError(f"Covariate column {column!r} is missing a value in row {row}; fill "
+                        "it or drop the row.")
+    return pd.get_dummies(frame, drop_first=True, dtype=float).to_numpy(dtype=float)
+
+
+def _power(effect: float, n: int, alpha: float) -> float:
+    """Power of the one-sided Spearman test at ``effect`` with n rows (Fisher z)."""
+    if n <= 3:
+        return 0.0
+    shift = np.arctanh(effect) * np.sqrt((n - 3) / SPEARMAN_Z_VARIANCE)
+    return float(stats.norm.cdf(shift - stats.norm.ppf(1 - alpha)))
+
+
+def _axis_checks(
+    claims: Sequence[Claim], model: MemberModel | None, embedding: np.ndarray | None,
+    predictions: np.ndarray | None, rows: np.ndarray, A: np.ndarray, y: np.ndarray,
+    C: np.ndarray | None,
+) -> list[tuple[int | None, float, float, float]]:
+    """Per claim: (axis, p, r(axis, attribute), r(axis, lifespan)) of the model's check.
+
+    The axis is the claim's, else the one the audit discovered for the attribute. Its
+    signs are the audit's; for an axis the audit did not pair with the attribute, the
+    sign of the axis against the member's own predictions (no peek at lifespans) fixes
+    r(axis, lifespan)'s sign and the claim's direction the other's.
+    """
+    nan = float("nan")
+    if model is None or embedding is None or predictions is None:
+        return [(None, nan, nan, nan)] * len(claims)
+    E, predicted = embedding[rows], predictions[rows]
+    n_cov = 0 if C is None else C.shape[1]
+    out = []
+    for i, claim in enumerate(claims):
+        discovered = model.discovered(claim.attribute)
+        axis = claim.axis if claim.axis is not None else (
+            None if discovered is None else discovered[0])
+        if axis is None:
+            raise ConfigError(f"The audit discovered no axis for {claim.attribute!r} in the "
+                              f"{model.regime} regime; name one in the claim, e.g. "
+                              f"{claim.attribute}:{'+' if claim.direction > 0 else '-'}@0.")
+        if not 0 <= axis < E.shape[1]:
+            raise ConfigError(f"Claim {claim}: axis {axis} does not exist; the member's "
+                              f"embedding has axes 0–{E.shape[1] - 1}.")
+        if discovered is not None and discovered[0] == axis:
+            sign_a, sign_y = discovered[1], discovered[2]
+        else:
+            sign_y = np.sign(spearman_matrix(E[:, axis], predicted)[0, 0]) or 1.0
+            sign_a = claim.direction * sign_y
+        covariates = None if C is None else C[rows]
+        r = spearman_matrix(E[:, axis], np.column_stack([A[:, i], y]), covariates)[0]
+        p = max(spearman_p_positive(sign_a * r[0], len(rows), n_cov),
+                spearman_p_positive(sign_y * r[1], len(rows), n_cov))
+        out.append((int(axis), float(p), float(r[0]), float(r[1])))
+    return out

@@ -1,0 +1,123 @@
+"""Worlds with planted truth for calibrating the verdicts (``benchmarks/calibration.py``).
+
+Each attribute measures (with noise) one latent property; features are a random
+non-linear map of all latents plus noise; log-lifespan is linear in some latents plus
+noise. The truth of "attribute a relates to lifespan in direction s" is the sign of the
+population Spearman correlation of a with lifespan, computed once per scenario on a
+large sample (:func:`population_spearman`): exactly 0 for attributes whose latent is
+independent of every effective latent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import pandas as pd
+
+from embaudit.data.table import load_table
+from embaudit.data.worlds import MEDIAN_LIFESPAN_DAYS, World, _features, _sign
+from embaudit.errors import ConfigError
+from embaudit.hypotheses.ranks import spearman_matrix
+
+#: effects on log-lifespan of the planted attributes: population Spearman ≈ 0.1–0.4
+PLANTED = (0.15, -0.33, 0.5, -0.68)
+_ATTRIBUTE_NOISE = 0.5
+_LIFESPAN_NOISE = 1.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """How a calibration world is drawn."""
+
+    name: str
+    n: int
+    p: int
+    effects: tuple[float, ...]  # per attribute; 0 = no effect on lifespan
+    loadings: tuple[float, ...] | None = None  # per attribute's latent, on the features
+    correlation: float = 0.0  # between latents of the same block (planted / the rest)
+    heavy_tailed: bool = False  # lifespan noise Student t with 2 degrees of freedom
+    description: str = ""
+
+    @property
+    def roles(self) -> list[str]:
+        return ["true" if e else ("spurious" if self.loading(i) > 1 else "noise")
+                for i, e in enumerate(self.effects)]
+
+    def loading(self, index: int) -> float:
+        return 1.0 if self.loadings is None else self.loadings[index]
+
+
+_NULLS = (0.0,) * 8
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("global_null", 1000, 100, (0.0,) * 12,
+             description="no attribute relates to lifespan"),
+    Scenario("sparse", 2000, 100, PLANTED + _NULLS,
+             description="4 planted effects among 12 attributes, n = 2000"),
+    Scenario("spurious", 1000, 100, PLANTED[2:] + (0.0,) * 8,
+             loadings=(0.5, 0.5) + (3.0,) * 6 + (1.0,) * 2,
+             description="6 null attributes strongly encoded in the features, planted "
+                         "ones weakly"),
+    Scenario("small_n", 300, 500, PLANTED + _NULLS, description="n = 300 rows, p = 500"),
+    Scenario("heavy_tailed", 1000, 100, PLANTED + _NULLS, heavy_tailed=True,
+             description="lifespan noise Student t (2 df)"),
+    Scenario("correlated", 1000, 100, PLANTED + _NULLS, correlation=0.5,
+             description="attributes correlated within the planted and the null block"),
+)}
+
+
+def _latents(scenario: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Standard-normal latents, correlated within the planted and the null block."""
+    planted = np.array([e != 0 for e in scenario.effects])
+    z = rng.standard_normal((n, len(planted)))
+    if scenario.correlation:
+        rho = scenario.correlation
+        for block in (planted, ~planted):
+            shared = rng.standard_normal((n, 1))
+            z[:, block] = np.sqrt(rho) * shared + np.sqrt(1 - rho) * z[:, block]
+    return z
+
+
+def _draw(scenario: Scenario, n: int, rng: np.random.Generator
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Latents, attributes (noisy measurements) and log-lifespans."""
+    z = _latents(scenario, n, rng)
+    attributes = z + _ATTRIBUTE_NOISE * rng.standard_normal(z.shape)
+    noise = rng.standard_t(2, n) if scenario.heavy_tailed else rng.standard_normal(n)
+    return z, attributes, z @ np.array(scenario.effects) + _LIFESPAN_NOISE * noise
+
+
+@cache
+def population_spearman(name: str, n: int = 200_000) -> tuple[float, ...]:
+    """Spearman(attribute, lifespan) per attribute on a large sample (fixed seed);
+    exactly 0 for attributes independent of every planted latent."""
+    scenario = SCENARIOS[name]
+    _, attributes, log_life = _draw(scenario, n, np.random.default_rng(12345))
+    rho = spearman_matrix(log_life, attributes)[0]
+    # the null block is independent of the planted one: its latents have no effect
+    return tuple(float(r) if e else 0.0 for r, e in zip(rho, scenario.effects, strict=True))
+
+
+def scenario_world(name: str, seed: int) -> tuple[World, dict[str, float]]:
+    """One world of scenario ``name``, and each attribute's population Spearman rho."""
+    if name not in SCENARIOS:
+        raise ConfigError(f"Unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)}.")
+    scenario = SCENARIOS[name]
+    rng = np.random.default_rng(seed)
+    z, attributes, log_life = _draw(scenario, scenario.n, rng)
+    names = [f"a{i:02d}_{role}" for i, role in enumerate(scenario.roles)]
+    latent_names = [f"z{i}" for i in range(z.shape[1])]
+    loaded = z * np.array([scenario.loading(i) for i in range(z.shape[1])])
+    features = _features(loaded, latent_names, scenario.p, 1.0, rng)
+    frame = pd.concat([
+        pd.DataFrame({"lifespan_days": MEDIAN_LIFESPAN_DAYS * np.exp(log_life)}),
+        pd.DataFrame(features, columns=[f"f{j:03d}" for j in range(scenario.p)]),
+        pd.DataFrame(attributes, columns=names),
+    ], axis=1)
+    table = load_table(frame, target="lifespan_days", features=["f*"], attributes=names,
+                       target_transform="log")
+    rho = dict(zip(names, population_spearman(name), strict=True))
+    truth = {a: _sign(r) for a, r in rho.items()}
+    roles = dict(zip(names, scenario.roles, strict=True))
+    return World(table, truth, roles, pd.DataFrame(z, columns=latent_names)), rho  # type: ignore[arg-type]

@@ -1,0 +1,136 @@
+"""A trained member of a saved audit, loaded back to embed new rows.
+
+The store keeps each member's weights (``members/<regime>/<chunk>.pt``, weights only),
+its input standardization and target scaling, and its predictions on every audited row;
+the audit's config says the architecture and which layer is the embedding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from embaudit.config import NetworkConfig
+from embaudit.data.table import Table
+from embaudit.errors import ConfigError, DataError
+from embaudit.store import AuditStore
+from embaudit.training.network import EnsembleMLP
+
+_PREDICTION_TOLERANCE = 1e-4  # relative: the same rows reproduce the stored predictions
+
+
+@dataclass(frozen=True, eq=False)
+class MemberModel:
+    """One network of an audit: embeds rows, and knows what the audit found with it."""
+
+    folder: Path
+    regime: str
+    member_id: str
+    features: tuple[str, ...]
+    network: EnsembleMLP = field(repr=False)
+    config: NetworkConfig = field(repr=False)
+    target_scale: tuple[float, float] = (0.0, 1.0)  # mean and sd of the scaled target
+    stored_predictions: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+    holdout: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, int))
+    hypotheses: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+    @torch.no_grad()
+    def embed(self, table: Table) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions (n,) on the transformed target scale and the embedding (n × h)."""
+        missing = [f for f in self.features if f not in table.frame.columns]
+        if missing:
+            raise DataError(f"Feature column {missing[0]!r}, which member {self.member_id} "
+                            f"was trained on, is not in the data ({len(missing)} missing); "
+                            "give the data the audit's feature columns.")
+        X = torch.from_numpy(table.frame[list(self.features)].to_numpy(dtype=np.float32, copy=True))
+        self.network.eval()
+        predicted, embedding = self.network.embed(X, self.config.embedding_layer,
+                                                  self.config.pre_activation)
+        mean, sd = self.target_scale
+        return predicted[0].double().numpy() * sd + mean, embedding[0].double().numpy()
+
+    def audit_holdout(self, table: Table, predictions: np.ndarray) -> np.ndarray | None:
+        """The audit's holdout rows when ``table`` holds the audited rows in order (the
+        member reproduces its stored predictions), else None: the rows are new."""
+        stored = self.stored_predictions
+        if len(stored) != len(predictions):
+            return None
+        scale = max(float(np.abs(stored).max()), 1.0)
+        same = np.abs(stored - predictions).max() <= _PREDICTION_TOLERANCE * scale
+        return np.sort(self.holdout) if same else None
+
+    def discovered(self, attribute: str) -> tuple[int, float, float] | None:
+        """(axis, sign of r(axis, attribute), sign of r(axis, lifespan)) that the audit
+        found for ``attribute`` in this member's regime, if it did."""
+        h = self.hypotheses
+        if h.empty:
+            return None
+        row = h[(h["regime"] == self.regime) & (h["attribute"] == attribute)]
+        if row.empty or pd.isna(row["axis"].iloc[0]):
+            return None
+        first = row.iloc[0]
+        return (int(first["axis"]), float(np.sign(first["r_axis_attribute"])),
+                float(np.sign(first["r_axis_lifespan"])))
+
+
+def load_member(folder: str | Path, member_id: str | None = None,
+                regime: str | None = None) -> MemberModel:
+    """Load a member of the audit saved in ``folder``.
+
+    Default: the reference member of ``regime``, itself by default the regime the
+    audit's position was decided on (overfit when audited).
+    """
+    store = AuditStore(folder)
+    metadata = store.read_metadata()
+    if "config" not in metadata:
+        raise ConfigError(f"{str(folder)!r} holds no finished audit (no config in its "
+                          "store); run the audit first or name the folder of one.")
+    config = metadata["config"]
+    regimes = [r for r in config["training"]["regimes"] if r != "linear"]
+    if member_id is not None:
+        regime = member_id.split("/")[0]
+    regime = regime or ("overfit" if "overfit" in regimes else (regimes or [None])[0])
+    if regime not in regimes:
+        raise ConfigError(f"Regime {regime!r} has no networks in this audit (network "
+                          f"regimes: {', '.join(regimes) or 'none'}); a linear member cannot "
+                          "embed rows.")
+    member_id = member_id or f"{regime}/reference"
+    try:
+        _, predictions, _, _, state = store.read_members(regime, [member_id])
+    except KeyError:
+        raise ConfigError(f"The audit in {str(folder)!r} holds no finished member "
+                          f"{member_id!r}; name one of its members (e.g. "
+                          f"{regime}/reference).") from None
+    network_config = NetworkConfig(**config["network"])
+    features = tuple(metadata["roles"]["features"])
+    network = _network(state, features, network_config)
+    split = store.read_table("split")
+    hypotheses = store.read_table("hypotheses") if "hypotheses" in store.tables() \
+        else pd.DataFrame()
+    return MemberModel(
+        folder=Path(folder), regime=regime, member_id=member_id, features=features,
+        network=network, config=network_config,
+        target_scale=(float(state["target_mean"][0]), float(state["target_sd"][0])),
+        stored_predictions=predictions[0],
+        holdout=split.loc[split["part"] == "holdout", "row"].to_numpy(),
+        hypotheses=hypotheses,
+    )
+
+
+def _network(state: dict[str, np.ndarray], features: tuple[str, ...],
+             config: NetworkConfig) -> EnsembleMLP:
+    """An ensemble of one holding the stored weights."""
+    network = EnsembleMLP(
+        len(features), config.hidden, seeds=[0],
+        input_mean=torch.from_numpy(state["input_mean"]),
+        input_scale=torch.from_numpy(state["input_scale"]),
+        batch_norm=any(k.startswith("norms.") for k in state),
+    )
+    own = network.state_dict()
+    network.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(state[k])).to(v.dtype)
+                             for k, v in own.items()})
+    return network

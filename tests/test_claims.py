@@ -1,0 +1,181 @@
+"""Claim checks: the verdicts, the exit codes, plain CSVs and a saved audit's member."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import embaudit
+from embaudit.claims import Claim, check_claims
+from embaudit.cli import app
+from embaudit.errors import ConfigError, DataError
+
+runner = CliRunner()
+
+
+def _table(n: int = 300, seed: int = 0, effect: float = 0.5) -> embaudit.Table:
+    rng = np.random.default_rng(seed)
+    confounder = rng.normal(size=n)
+    frame = pd.DataFrame({
+        "size": rng.normal(size=n),
+        "noise": rng.normal(size=n),
+        "shade": confounder + 0.5 * rng.normal(size=n),
+        "material": rng.choice(["wood", "steel", "glass"], size=n),
+        "confounder": confounder,
+    })
+    log_life = effect * frame["size"] + confounder + rng.normal(size=n)
+    frame["lifespan"] = np.exp(log_life + 5)
+    return embaudit.load_table(frame, target="lifespan", features=[],
+                               attributes=["size", "noise", "shade", "material"])
+
+
+def test_claim_parsing_and_its_error():
+    assert Claim.parse("size:+") == Claim("size", 1)
+    assert Claim.parse(" colour=red:-@3 ") == Claim("colour=red", -1, 3)
+    assert str(Claim("size", -1, 2)) == "size:-@2"
+    with pytest.raises(ConfigError, match="ATTRIBUTE:\\+"):
+        Claim.parse("size")
+
+
+def test_true_claim_survives_wrong_sign_fails_and_null_is_not_confirmed():
+    table = _table()
+    true = embaudit.check_claim(table, "size", "+")
+    wrong = embaudit.check_claim(table, "size", "-")
+    null = embaudit.check_claim(table, "noise", "+")
+    assert true.verdict == "survives" and true.ci_low > 0 and true.p < 1e-6
+    assert wrong.verdict == "fails" and wrong.effect == pytest.approx(-true.effect)
+    assert null.verdict != "survives"
+    assert true.rows == "all rows" and true.n == 300
+
+
+def test_small_data_is_inconclusive_with_the_rows_power_needs():
+    verdict = embaudit.check_claim(_table(n=60, seed=1, effect=0.25), "size", "+",
+                                   min_effect=0.2)
+    assert verdict.verdict == "inconclusive"
+    assert verdict.power < 0.8 and verdict.n_required > verdict.n
+
+
+def test_covariates_make_the_claim_partial():
+    table = _table(n=500, seed=2)
+    marginal = embaudit.check_claim(table, "shade", "+")
+    partial = embaudit.check_claim(table, "shade", "+", covariates=["confounder"])
+    assert marginal.verdict == "survives"
+    # ranks adjusted linearly for the confounder's ranks: most, not all, of it goes
+    assert abs(partial.effect) < 0.1 < 0.3 < marginal.effect
+    assert partial.p > 1e6 * marginal.p
+
+
+def test_claims_are_adjusted_together_and_strict_exit_codes():
+    table = _table(seed=3)
+    report = check_claims(table, ["size:+", "noise:+", "size:-"])
+    frame = report.to_frame()
+    assert (frame["q"] >= frame["p"] - 1e-12).all()
+    assert frame["verdict"].iloc[0] == "survives" and frame["verdict"].iloc[2] == "fails"
+    assert report.exit_code == 1
+    assert check_claims(table, ["size:+"]).exit_code == 0
+
+
+def test_categorical_claims_name_a_level():
+    table = _table(seed=4)
+    assert embaudit.check_claim(table, "material=wood", "+").attribute == "material=wood"
+    with pytest.raises(ConfigError, match="material=glass"):
+        embaudit.check_claim(table, "material", "+")
+    with pytest.raises(ConfigError, match="not an attribute"):
+        embaudit.check_claim(table, "weight", "+")
+
+
+def _csv(tmp_path: Path, n: int = 300, seed: int = 0, effect: float = 0.5) -> Path:
+    path = tmp_path / "claims.csv"
+    _table(n, seed, effect).frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(("claims", "code"), [
+    (["size:+"], 0), (["size:+", "size:-"], 1), (["size:+", "noise:+"], 3),
+])
+def test_cli_check_strict_exit_codes(tmp_path, claims, code):
+    csv = _csv(tmp_path, seed=8)  # noise:+ is inconclusive with this seed
+    args = ["check", "--data", str(csv), "--target", "lifespan", "--strict"]
+    for claim in claims:
+        args += ["--claim", claim]
+    outcome = runner.invoke(app, args)
+    assert outcome.exit_code == code, outcome.output
+    assert "effect" in outcome.output and "q =" in outcome.output and "power" in outcome.output
+
+
+def test_cli_check_without_strict_exits_0_and_bad_input_exits_2(tmp_path):
+    csv = _csv(tmp_path, seed=6)
+    ok = runner.invoke(app, ["check", "--data", str(csv), "--target", "lifespan",
+                             "--claim", "size:-"])
+    assert ok.exit_code == 0 and "FAILS" in ok.output
+    bad = runner.invoke(app, ["check", "--data", str(csv), "--target", "lifespan",
+                              "--claim", "weight:+"])
+    assert bad.exit_code == 2 and "weight" in bad.output and "Traceback" not in bad.output
+    malformed = runner.invoke(app, ["check", "--data", str(csv), "--target", "lifespan",
+                                    "--claim", "size+"])
+    assert malformed.exit_code == 2 and "ATTRIBUTE:+" in malformed.output
+
+
+@pytest.fixture(scope="module")
+def saved_audit(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    world = embaudit.worlds.product_lifespan(n=600, p=60, seed=4)
+    out = tmp_path_factory.mktemp("audit")
+    result = embaudit.audit({"resampling": {"n_bootstrap": 10, "n_permutations": 19},
+                             "training": {"max_epochs": 200, "regimes": ["overfit"]},
+                             "seed": 4, "out": str(out)}, table=world.table)
+    csv = out.parent / "world.csv"
+    world.frame.to_csv(csv, index=False)
+    return {"out": out, "csv": csv, "result": result, "world": world}
+
+
+@pytest.mark.slow
+def test_saved_member_reproduces_its_embedding(saved_audit):
+    member = embaudit.load_member(saved_audit["out"])
+    predictions, embedding = member.embed(saved_audit["world"].table)
+    np.testing.assert_allclose(embedding, saved_audit["result"].embeddings["overfit"],
+                               atol=1e-5)
+    holdout = member.audit_holdout(saved_audit["world"].table, predictions)
+    np.testing.assert_array_equal(holdout, np.sort(saved_audit["result"].split.holdout))
+    with pytest.raises(ConfigError, match="no finished member"):
+        embaudit.load_member(saved_audit["out"], member_id="overfit/bootstrap/9999")
+
+
+@pytest.mark.slow
+def test_check_with_a_saved_member_tests_its_axis_on_the_audit_holdout(saved_audit):
+    hypotheses = saved_audit["result"].hypotheses
+    size = hypotheses[hypotheses["attribute"] == "size"].iloc[0]
+    table = saved_audit["world"].table
+    verdict = embaudit.check_claim(table, "size", "+", model=saved_audit["out"])
+    assert verdict.rows == "audit holdout" and verdict.n == size["n_holdout"]
+    assert verdict.axis == size["axis"]
+    assert verdict.p_embedding == pytest.approx(size["p_embedding"], rel=1e-6)
+    assert verdict.p == pytest.approx(size["p_holdout"], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_cli_check_with_a_saved_member(saved_audit):
+    outcome = runner.invoke(app, [
+        "check", "--data", str(saved_audit["csv"]), "--target", "lifespan_days",
+        "--claim", "size:+", "--claim", "gloss:+@0", "--model", str(saved_audit["out"]),
+    ])
+    assert outcome.exit_code == 0, outcome.output
+    assert "audit holdout" in outcome.output and "axis 0" in outcome.output
+    missing = runner.invoke(app, [
+        "check", "--data", str(saved_audit["csv"]), "--target", "lifespan_days",
+        "--claim", "size:+", "--model", str(saved_audit["out"] / "nowhere"),
+    ])
+    assert missing.exit_code == 2 and "no finished audit" in " ".join(missing.output.split())
+
+
+def test_covariate_with_a_missing_value_names_its_row():
+    table = _table(seed=7)
+    frame = table.frame.copy()
+    frame.loc[5, "confounder"] = np.nan
+    broken = embaudit.load_table(frame, target="lifespan", features=[],
+                                 attributes=["size"])
+    with pytest.raises(DataError, match="row 5"):
+        embaudit.check_claim(broken, "size", "+", covariates=["confounder"])
