@@ -18,6 +18,7 @@ import pandas as pd
 from embaudit.config import AuditConfig, build_config
 from embaudit.data.table import Table, load_table
 from embaudit.errors import ConfigError, DataError
+from embaudit.hypotheses.crossfit import crossfit_replication
 from embaudit.hypotheses.evidence import (
     QUALITY_COLUMNS,
     DiscoveryData,
@@ -27,6 +28,7 @@ from embaudit.hypotheses.evidence import (
 )
 from embaudit.hypotheses.inference import HoldoutAssociation, holdout_association
 from embaudit.hypotheses.verdicts import assess_regime, decide_position
+from embaudit.resampling.crossfit import crossfit_splits, plan_crossfit
 from embaudit.resampling.execution import cluster_client, train_members
 from embaudit.resampling.plans import MemberSpec, Split, discovery_holdout_split, plan_members
 from embaudit.results import AuditResult
@@ -68,17 +70,19 @@ def audit(
     plans = {regime: _plan(regime, split, table, config)  # every option checked first
              for regime in [*config.training.regimes,
                             *(["raw"] if config.discovery.raw_screening else [])]}
+    folds = _crossfit_folds(table, config)
     if config.out is None:
-        return _audit(config, table, split, plans, None, truth, progress)
+        return _audit(config, table, split, plans, folds, None, truth, progress)
     store = AuditStore(config.out)
     with store.locked():
         open_store(store, config, table, overwrite)
-        return _audit(config, table, split, plans, store, truth, progress)
+        return _audit(config, table, split, plans, folds, store, truth, progress)
 
 
 def _audit(
     config: AuditConfig, table: Table, split: Split, plans: dict[str, list[MemberSpec]],
-    store: AuditStore | None, truth: dict[str, str] | None, progress: Progress | None,
+    folds: list[Split], store: AuditStore | None, truth: dict[str, str] | None,
+    progress: Progress | None,
 ) -> AuditResult:
     """The audit after its checks: train, read the evidence, test, decide, save."""
     data = DiscoveryData(
@@ -91,10 +95,17 @@ def _audit(
         covariates=table.covariate_matrix,
     )
     holdout = _holdout_tests(data, split.holdout, config)
-    evidence, diagnostics, curves, embeddings = _train_regimes(config, table, split, data,
-                                                               plans, store, progress)
+    evidence, diagnostics, curves, embeddings, fold_embeddings = _train_regimes(
+        config, table, split, data, plans, folds, store, progress)
     if config.discovery.raw_screening:
         evidence.append(raw_evidence(plans["raw"], data))
+        if folds:
+            fold_embeddings["raw"] = None
+    names = [c.name for c in table.attribute_columns]
+    crossfit = pd.concat([
+        crossfit_replication(regime, folds, found, data, names, config.statistics.alpha)
+        for regime, found in fold_embeddings.items()
+    ], ignore_index=True) if folds else pd.DataFrame()
 
     hypotheses, regimes, min_max_t, skipped = [], [], {}, []
     for found in evidence:
@@ -126,6 +137,7 @@ def _audit(
         truth=truth,
         versions=versions(),
         skipped=pd.concat(skipped, ignore_index=True),
+        crossfit=crossfit,
     )
     if store is not None:
         save(result, store.folder)
@@ -146,11 +158,15 @@ def _holdout_tests(data: DiscoveryData, rows: np.ndarray, config: AuditConfig
 
 def _train_regimes(
     config: AuditConfig, table: Table, split: Split, data: DiscoveryData,
-    plans: dict[str, list[MemberSpec]], store: AuditStore | None, progress: Progress | None,
-) -> tuple[list[RegimeEvidence], list[pd.DataFrame], list[pd.DataFrame], dict[str, np.ndarray]]:
-    """Train (or resume) every network regime's members and read their evidence."""
+    plans: dict[str, list[MemberSpec]], folds: list[Split], store: AuditStore | None,
+    progress: Progress | None,
+) -> tuple[list[RegimeEvidence], list[pd.DataFrame], list[pd.DataFrame],
+           dict[str, np.ndarray], dict[str, list[np.ndarray] | None]]:
+    """Train (or resume) every network regime's members and read their evidence; with
+    cross-fit folds, also each fold's network (its embeddings of all rows)."""
     evidence: list[RegimeEvidence] = []
     diagnostics, curves, embeddings = [], [], {}
+    fold_embeddings: dict[str, list[np.ndarray] | None] = {}
     log_dir = None if store is None or config.execution.executor != "local" \
         else store.folder / "training_logs"
     resumed = {regime: (store.finished_members(regime) if store is not None else set())
@@ -179,7 +195,41 @@ def _train_regimes(
             diagnostics.append(frame)
             curves.append(fit.curves)
             embeddings[regime] = fit.embeddings[[m.kind for m in members].index("reference")]
-    return evidence, diagnostics, curves, embeddings
+            if folds:
+                fits = _train_folds(config, table, regime, folds, store, client, log_dir)
+                fold_embeddings[regime] = [f.embeddings[0] for f in fits]
+                diagnostics += [f.diagnostics for f in fits]
+                curves += [f.curves for f in fits]
+    return evidence, diagnostics, curves, embeddings, fold_embeddings
+
+
+def _train_folds(config: AuditConfig, table: Table, regime: str, folds: list[Split],
+                 store: AuditStore | None, client: Any, log_dir: Path | None
+                 ) -> list[Any]:
+    """One cross-fit network per fold, trained on the other folds (mini-batches drawn
+    from every row, so the main members' batches stay as they are)."""
+    members = plan_crossfit(
+        folds, table.n_rows, regime, root_seed=config.seed, groups=table.groups,
+        validation_fraction=(config.training.validation_fraction
+                             if regime == "regularized" else None))
+    return [
+        train_members(table.X, table.y, [member], rows=np.arange(table.n_rows),
+                      regime=regime, training=config.training, network=config.network,
+                      holdout=fold.holdout, shuffle_seed=config.seed, store=store,
+                      client=client, log_dir=log_dir)
+        for member, fold in zip(members, folds, strict=True)
+    ]
+
+
+def _crossfit_folds(table: Table, config: AuditConfig) -> list[Split]:
+    """The K cross-fit splits the config asks for (none when off)."""
+    k = config.split.crossfit_folds
+    if not k:
+        return []
+    try:
+        return crossfit_splits(table.y, k, config.seed, table.groups, config.split.n_strata)
+    except ValueError as error:
+        raise ConfigError(f"Cannot cross-fit: {error}.") from None
 
 
 def _plan(regime: str, split: Split, table: Table, config: AuditConfig) -> list[MemberSpec]:
@@ -285,6 +335,7 @@ def save(result: AuditResult, folder: str | Path) -> dict[str, Path]:
         "regimes": result.regimes,
         "null_strengths": result.null_strengths,
         "skipped": result.skipped,
+        **({"crossfit": result.crossfit} if not result.crossfit.empty else {}),
         "alignment": alignment,
         "split": pd.DataFrame({
             "row": np.concatenate([result.split.discovery, result.split.holdout]),

@@ -94,6 +94,21 @@ class AuditResult:
     skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["regime", "attribute", "reason"], dtype="string"), repr=False)
     versions: dict[str, str] = field(default_factory=dict)
+    #: K-fold cross-fit, one row per (regime, fold, attribute): see ``CROSSFIT_COLUMNS``
+    crossfit: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+    def crossfit_summary(self) -> pd.DataFrame:
+        """Per regime: the mean replication rate across folds, its spread, and per
+        attribute how many folds replicated it (empty without cross-fit)."""
+        from embaudit.hypotheses.crossfit import attribute_agreement, crossfit_summary
+
+        if self.crossfit.empty:
+            return pd.DataFrame()
+        agreement = attribute_agreement(self.crossfit)
+        stable = agreement.groupby("regime", sort=False)["folds_replicated"].agg(
+            attributes_replicated_in_every_fold=lambda s: int(
+                (s == self.config.split.crossfit_folds).sum()))
+        return crossfit_summary(self.crossfit).merge(stable.reset_index(), on="regime")
 
     def to_frame(self) -> pd.DataFrame:
         """The hypotheses table (a copy)."""

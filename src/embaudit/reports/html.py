@@ -74,6 +74,7 @@ def render_html(result: AuditResult, generated_at: str = "") -> str:
                             strict=True)),
         "skipped": dict(zip(("header", "rows"), display_table(
             result.skipped, list(result.skipped.columns)), strict=True)),
+        "crossfit": _crossfit_tables(result),
         "plots": report_plots(result),
         "methods": methods_paragraphs(result.config, len(result.table.features)),
         "manifest": {
@@ -103,3 +104,18 @@ def _row_classes(hypotheses: pd.DataFrame) -> list[str]:
                 " false-discovery"
         classes.append(verdict)
     return classes
+
+
+def _crossfit_tables(result: AuditResult) -> dict[str, Any]:
+    """Header and rows of the cross-fit summary and per-attribute tables (empty without)."""
+    from embaudit.hypotheses.crossfit import attribute_agreement
+
+    if result.crossfit.empty:
+        return {}
+    summary, agreement = result.crossfit_summary(), attribute_agreement(result.crossfit)
+    return {
+        "summary": dict(zip(("header", "rows"), display_table(summary, list(summary.columns)),
+                            strict=True)),
+        "attributes": dict(zip(("header", "rows"), display_table(
+            agreement, list(agreement.columns)), strict=True)),
+    }

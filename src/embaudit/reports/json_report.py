@@ -57,6 +57,14 @@ def report_json(result: AuditResult, generated_at: str | None = None) -> dict[st
     }
     if result.truth is not None:
         document["truth"] = dict(result.truth)
+    if not result.crossfit.empty:
+        from embaudit.hypotheses.crossfit import CROSSFIT_COLUMNS, attribute_agreement
+
+        document["crossfit"] = {
+            "summary": records(result.crossfit_summary()),
+            "attributes": records(attribute_agreement(result.crossfit)),
+            "folds": records(result.crossfit, CROSSFIT_COLUMNS),
+        }
     return jsonable(document)
 
 

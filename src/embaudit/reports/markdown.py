@@ -76,6 +76,7 @@ def render_markdown(result: AuditResult, generated_at: str = "") -> str:
         pipe_table(*display_table(hypotheses_view(result), HYPOTHESIS_DISPLAY)),
         "",
         *_skipped_section(result),
+        *_crossfit_section(result),
         "Plots (trends of surviving hypotheses, permutation null distributions, holdout "
         "effects, training curves, the A-vs-B panel) are in `report.html`.",
         "",
@@ -118,6 +119,19 @@ def _code_block(text: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}json\n{text}\n{fence}"
+
+
+def _crossfit_section(result: AuditResult) -> list[str]:
+    """Cross-fit replication per regime and attribute (nothing without cross-fit)."""
+    from embaudit.hypotheses.crossfit import attribute_agreement
+
+    if result.crossfit.empty:
+        return []
+    summary = result.crossfit_summary()
+    agreement = attribute_agreement(result.crossfit)
+    return ["### Cross-fit replication", "",
+            pipe_table(*display_table(summary, list(summary.columns))), "",
+            pipe_table(*display_table(agreement, list(agreement.columns))), ""]
 
 
 def _skipped_section(result: AuditResult) -> list[str]:

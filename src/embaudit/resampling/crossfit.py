@@ -45,7 +45,7 @@ def crossfit_splits(
         raise ValueError(f"crossfit_folds={n_folds}: cross-fitting needs at least 2 folds")
     if n < n_folds:
         raise ValueError(f"crossfit_folds={n_folds} exceeds the {n} rows; lower "
-                         "resampling.crossfit_folds")
+                         "split.crossfit_folds")
     rng_seed = int(_rng(seed, _CROSSFIT_KEY).integers(2**31 - 1))
     # Strata of at least n_folds rows each, so that every fold can hold every stratum.
     strata = _quantile_strata(y, min(n_strata, n // n_folds))
@@ -58,14 +58,14 @@ def crossfit_splits(
         if n_groups < n_folds:
             raise ValueError(f"crossfit_folds={n_folds} needs at least {n_folds} groups to "
                              f"keep groups together, but the group column has {n_groups}; "
-                             "lower resampling.crossfit_folds or use a finer group column")
+                             "lower split.crossfit_folds or use a finer group column")
         splitter = StratifiedGroupKFold(n_folds, shuffle=True, random_state=rng_seed)
         folds = list(splitter.split(np.zeros(n), strata, groups=codes))
     splits = [Split(discovery=np.sort(train), holdout=np.sort(test)) for train, test in folds]
     empty = [fold for fold, split in enumerate(splits) if len(split.holdout) == 0]
     if empty:
         raise ValueError(f"crossfit_folds={n_folds}: folds {empty} received no rows; lower "
-                         "resampling.crossfit_folds or use a finer group column")
+                         "split.crossfit_folds or use a finer group column")
     return splits
 
 
