@@ -60,7 +60,7 @@ def test_demo_writes_reports_and_store(demo):
         assert (out / name).stat().st_size > 0, name
     report = demo["report"]
     assert report["verdict"]["position"] in {"A", "B", "undecided"}
-    assert {r["regime"] for r in report["regimes"]} == {"overfit", "regularized", "raw"}
+    assert {r["regime"] for r in report["regimes"]} == {"overfit", "regularized", "linear", "raw"}
     store = AuditStore(out)
     assert {"members", "hypotheses", "regimes", "metadata"} <= set(store.tables())
     members = store.read_table("members")

@@ -138,10 +138,21 @@ def test_saved_member_reproduces_its_embedding(saved_audit):
     predictions, embedding = member.embed(saved_audit["world"].table)
     np.testing.assert_allclose(embedding, saved_audit["result"].embeddings["overfit"],
                                atol=1e-5)
-    holdout = member.audit_holdout(saved_audit["world"].table, predictions)
-    np.testing.assert_array_equal(holdout, np.sort(saved_audit["result"].split.holdout))
-    with pytest.raises(ConfigError, match="no finished member"):
-        embaudit.load_member(saved_audit["out"], member_id="overfit/bootstrap/9999")
+    rows, label = member.untouched_rows(predictions, embedding)
+    np.testing.assert_array_equal(rows, np.sort(saved_audit["result"].split.holdout))
+    assert label == "audit holdout"
+    # the audit's rows in another order, half of them: still only its holdout rows
+    order = np.random.default_rng(0).permutation(len(predictions))[: len(predictions) // 2]
+    rows, label = member.untouched_rows(predictions[order], embedding[order])
+    assert label == "audit holdout"
+    np.testing.assert_array_equal(np.sort(order[rows]), np.sort(
+        np.intersect1d(order, saved_audit["result"].split.holdout)))
+    rows, label = member.untouched_rows(predictions + 0.5, embedding + 0.5)  # new
+    assert label == "new rows" and len(rows) == len(predictions)
+    with pytest.raises(ConfigError, match="not a reference member"):
+        embaudit.load_member(saved_audit["out"], member_id="overfit/bootstrap/0001")
+    with pytest.raises(ConfigError, match="has no networks"):
+        embaudit.load_member(saved_audit["out"], regime="regularized")
 
 
 @pytest.mark.slow
@@ -154,6 +165,9 @@ def test_check_with_a_saved_member_tests_its_axis_on_the_audit_holdout(saved_aud
     assert verdict.axis == size["axis"]
     assert verdict.p_embedding == pytest.approx(size["p_embedding"], rel=1e-6)
     assert verdict.p == pytest.approx(size["p_holdout"], rel=1e-6)
+    # the opposite claim is tested in its own direction, on the axis as well
+    opposite = embaudit.check_claim(table, "size", "-", model=saved_audit["out"])
+    assert opposite.verdict == "fails" and opposite.p_embedding > 0.5
 
 
 @pytest.mark.slow
@@ -169,6 +183,16 @@ def test_cli_check_with_a_saved_member(saved_audit):
         "--claim", "size:+", "--model", str(saved_audit["out"] / "nowhere"),
     ])
     assert missing.exit_code == 2 and "no finished audit" in " ".join(missing.output.split())
+
+
+def test_an_attribute_the_covariates_determine_is_untestable_not_failed():
+    table = _table(seed=9)
+    frame = table.frame.assign(size2=2 * table.frame["size"] + 1)
+    widened = embaudit.load_table(frame, target="lifespan", features=[],
+                                  attributes=["size"])
+    verdict = embaudit.check_claim(widened, "size", "+", covariates=["size2"])
+    assert verdict.verdict == "inconclusive" and np.isnan(verdict.effect)
+    assert np.isnan(verdict.ci_low) and verdict.n_required > 0
 
 
 def test_covariate_with_a_missing_value_names_its_row():

@@ -113,6 +113,27 @@ def test_partial_spearman_agrees_between_discovery_and_holdout_test():
     assert abs(partial[0]) < 0.2 < spearman_matrix(y, A)[0, 0]
 
 
+def test_freedman_lane_keeps_its_level_with_many_covariates():
+    rng = np.random.default_rng(18)
+    rejections = 0
+    for _ in range(400):
+        C = rng.normal(size=(40, 8))
+        y = C[:, 0] + rng.normal(size=40)
+        a = rng.normal(size=40)
+        observed, null = permutation_null(a[:, None], y, C, n_permutations=199,
+                                          seed=int(rng.integers(1 << 30)))
+        rejections += permutation_p_values(observed, null)[0] <= 0.05
+    assert 0.025 <= rejections / 400 <= 0.08
+
+
+def test_bootstrap_interval_of_a_rare_binary_level_is_nan():
+    rng = np.random.default_rng(19)
+    rare = np.zeros(80)
+    rare[3] = 1
+    low, high = bootstrap_interval(rare[:, None], rng.normal(size=80), n_resamples=500)
+    assert np.isnan(low[0]) and np.isnan(high[0])
+
+
 def test_freedman_lane_permutation_p_is_uniform_under_a_partial_null():
     rng = np.random.default_rng(17)
     p = []

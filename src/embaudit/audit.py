@@ -151,7 +151,8 @@ def _holdout_tests(data: DiscoveryData, rows: np.ndarray, config: AuditConfig
     return holdout_association(
         data.attributes[rows], data.lifespan[rows],
         None if data.covariates is None else data.covariates[rows],
-        n_resamples=stat.n_resamples, n_permutations=stat.n_holdout_permutations,
+        n_resamples=stat.n_resamples,
+        n_permutations=stat.n_holdout_permutations if stat.correction == "maxt" else 0,
         confidence=stat.confidence, seed=config.seed,
     )
 

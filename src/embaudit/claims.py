@@ -35,6 +35,7 @@ __all__ = ["Claim", "ClaimReport", "ClaimVerdict", "check_claim", "check_claims"
            "load_member"]
 
 _CLAIM = re.compile(r"^(?P<attribute>.+?):(?P<sign>[+-])(?:@(?P<axis>\d+))?$")
+_CORRECTIONS = ("fdr_bh", "fdr_by", "holm", "bonferroni")
 #: exit codes of ``embaudit check --strict``
 EXIT_CODES = {"survives": 0, "fails": 1, "inconclusive": 3}
 
@@ -79,7 +80,7 @@ class ClaimVerdict:
     power: float  # of this test at min_effect
     n: int
     n_required: int | None  # rows 80% power would need (inconclusive only)
-    rows: str  # "all rows" or "audit holdout"
+    rows: str  # "all rows"; with a model: "audit holdout", "new rows" or both
     covariates: tuple[str, ...] = ()
     axis: int | None = None
     p_embedding: float = float("nan")
@@ -177,13 +178,17 @@ def check_claims(
     columns = [_attribute_column(table, c.attribute) for c in parsed]
     names = tuple(table.covariates if covariates is None else covariates)
     C = _covariate_matrix(table, names)
+    if correction not in _CORRECTIONS:
+        raise ConfigError(f"correction={correction!r}: use one of {', '.join(_CORRECTIONS)}.")
     rows, row_label = np.arange(table.n_rows), "all rows"
     embedding = predictions = None
     if model is not None:
         predictions, embedding = model.embed(table)
-        own = model.audit_holdout(table, predictions)
-        if own is not None:
-            rows, row_label = own, "audit holdout"
+        rows, row_label = model.untouched_rows(predictions, embedding)
+        if len(rows) < 3:
+            raise DataError(f"Only {len(rows)} rows of the data are not rows member "
+                            f"{model.member_id} trained on; test the claim on other rows.")
+    resolved = [table.attribute_columns[i].name for i in columns]
     A = table.attribute_matrix[:, columns][rows]
     y = table.y[rows]
     direction = np.array([c.direction for c in parsed])
@@ -191,25 +196,26 @@ def check_claims(
                                n_permutations=0, seed=seed)
     p = test.p_value(direction)
     q = multipletests(np.nan_to_num(p, nan=1.0), alpha=alpha, method=correction)[1]
+    q_opposite = multipletests(np.nan_to_num(test.p_value(-direction), nan=1.0),
+                               alpha=alpha, method=correction)[1]
     effect = test.effect(direction)
     low, high = test.interval(direction)
     n_cov = 0 if C is None else C.shape[1]
     achieved = _power(min_effect, len(rows) - n_cov, alpha)
-    axes = _axis_checks(parsed, model, embedding, predictions, rows, A, y, C)
+    axes = _axis_checks(parsed, resolved, model, embedding, predictions, rows, A, y, C)
     verdicts = []
     for i, claim in enumerate(parsed):
-        p_opposite = test.p_value(-direction)[i]
         embedding_ok = axes[i][0] is None or axes[i][1] <= alpha
         if q[i] <= alpha and embedding_ok:
             verdict = "survives"
-        elif p_opposite <= alpha or high[i] < min_effect:
+        elif q_opposite[i] <= alpha or high[i] < min_effect:
             verdict = "fails"
         else:
             verdict = "inconclusive"
-        needed = required_holdout_size(np.array([max(effect[i], min_effect)]), alpha,
-                                       power)[0] + n_cov
+        size = effect[i] if np.isfinite(effect[i]) and effect[i] > min_effect else min_effect
+        needed = required_holdout_size(np.array([size]), alpha, power)[0] + n_cov
         verdicts.append(ClaimVerdict(
-            claim=str(claim), attribute=claim.attribute,
+            claim=str(claim), attribute=resolved[i],
             direction="+" if claim.direction > 0 else "-", verdict=verdict,
             effect=float(effect[i]), ci_low=float(low[i]), ci_high=float(high[i]),
             p=float(p[i]), q=float(q[i]), power=achieved, n=len(rows),
@@ -271,16 +277,17 @@ def _power(effect: float, n: int, alpha: float) -> float:
 
 
 def _axis_checks(
-    claims: Sequence[Claim], model: MemberModel | None, embedding: np.ndarray | None,
+    claims: Sequence[Claim], names: Sequence[str], model: MemberModel | None,
+    embedding: np.ndarray | None,
     predictions: np.ndarray | None, rows: np.ndarray, A: np.ndarray, y: np.ndarray,
     C: np.ndarray | None,
 ) -> list[tuple[int | None, float, float, float]]:
     """Per claim: (axis, p, r(axis, attribute), r(axis, lifespan)) of the model's check.
 
-    The axis is the claim's, else the one the audit discovered for the attribute. Its
-    signs are the audit's; for an axis the audit did not pair with the attribute, the
-    sign of the axis against the member's own predictions (no peek at lifespans) fixes
-    r(axis, lifespan)'s sign and the claim's direction the other's.
+    The axis is the claim's, else the one the audit discovered for the attribute. The
+    sign of r(axis, lifespan) is the audit's for that pairing, else the sign of the axis
+    against the member's own predictions (no peek at lifespans); the claim's direction
+    then fixes the sign r(axis, attribute) must have.
     """
     nan = float("nan")
     if model is None or embedding is None or predictions is None:
@@ -289,7 +296,7 @@ def _axis_checks(
     n_cov = 0 if C is None else C.shape[1]
     out = []
     for i, claim in enumerate(claims):
-        discovered = model.discovered(claim.attribute)
+        discovered = model.discovered(names[i])
         axis = claim.axis if claim.axis is not None else (
             None if discovered is None else discovered[0])
         if axis is None:
@@ -300,10 +307,10 @@ def _axis_checks(
             raise ConfigError(f"Claim {claim}: axis {axis} does not exist; the member's "
                               f"embedding has axes 0–{E.shape[1] - 1}.")
         if discovered is not None and discovered[0] == axis:
-            sign_a, sign_y = discovered[1], discovered[2]
+            sign_y = discovered[2]
         else:
             sign_y = np.sign(spearman_matrix(E[:, axis], predicted)[0, 0]) or 1.0
-            sign_a = claim.direction * sign_y
+        sign_a = claim.direction * sign_y
         covariates = None if C is None else C[rows]
         r = spearman_matrix(E[:, axis], np.column_stack([A[:, i], y]), covariates)[0]
         p = max(spearman_p_positive(sign_a * r[0], len(rows), n_cov),

@@ -155,10 +155,14 @@ def check(
     """
     from embaudit.claims import Claim, check_claims
     from embaudit.data.table import load_table, read_frame
+    from embaudit.errors import ConfigError
     from embaudit.model import load_member
 
     with _user_errors():
         parsed = [Claim.parse(text) for text in claim]
+        if member is not None and model is None:
+            raise ConfigError("--member names a member of a saved audit: pass the audit's "
+                              "folder with --model too.")
         frame = read_frame(data)
         loaded = None if model is None else load_member(model, member_id=member)
         table = load_table(

@@ -69,7 +69,7 @@ class NetworkConfig(_Section):
 class TrainingConfig(_Section):
     """How members are trained; every member of a chunk shares its mini-batches."""
 
-    regimes: list[Regime] = Field(default_factory=lambda: ["overfit", "regularized"])
+    regimes: list[Regime] = Field(default_factory=lambda: ["overfit", "regularized", "linear"])
     optimizer: Literal["adam", "sgd", "lbfgs"] = "adam"
     learning_rate: float = Field(1e-3, gt=0, description="L-BFGS: step length (1.0 usual)")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
@@ -131,7 +131,8 @@ class DiscoveryConfig(_Section):
 class StatisticsConfig(_Section):
     """Error rates and verdict thresholds."""
 
-    alpha: float = Field(0.10, gt=0, lt=1, description="FDR level of the holdout q-values")
+    alpha: float = Field(0.10, gt=0, lt=1, description="level of the holdout q-values (FDR "
+                         "for fdr_bh / fdr_by, family-wise for holm / maxt)")
     correction: Literal["fdr_bh", "fdr_by", "holm", "maxt"] = Field(
         "fdr_bh", description="holdout multiplicity: BH / BY (FDR), Holm or Westfall–Young "
         "max-T over holdout permutations (FWER)")

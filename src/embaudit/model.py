@@ -35,6 +35,7 @@ class MemberModel:
     config: NetworkConfig = field(repr=False)
     target_scale: tuple[float, float] = (0.0, 1.0)  # mean and sd of the scaled target
     stored_predictions: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+    stored_embedding: np.ndarray = field(repr=False, default_factory=lambda: np.empty((0, 0)))
     holdout: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, int))
     hypotheses: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
 
@@ -53,15 +54,34 @@ class MemberModel:
         mean, sd = self.target_scale
         return predicted[0].double().numpy() * sd + mean, embedding[0].double().numpy()
 
-    def audit_holdout(self, table: Table, predictions: np.ndarray) -> np.ndarray | None:
-        """The audit's holdout rows when ``table`` holds the audited rows in order (the
-        member reproduces its stored predictions), else None: the rows are new."""
+    def untouched_rows(self, predictions: np.ndarray, embedding: np.ndarray
+                       ) -> tuple[np.ndarray, str]:
+        """Rows of a table the member never trained on, and how they were found.
+
+        A row whose prediction and embedding equal the member's stored ones for an
+        audited row is that row (continuous outputs in h + 1 dimensions do not collide
+        by chance): it is kept only when the audit held it out. Rows matching none are
+        new. So the audit's own data, in any order or subset, is tested on its holdout
+        rows only.
+        """
         stored = self.stored_predictions
-        if len(stored) != len(predictions):
-            return None
-        scale = max(float(np.abs(stored).max()), 1.0)
-        same = np.abs(stored - predictions).max() <= _PREDICTION_TOLERANCE * scale
-        return np.sort(self.holdout) if same else None
+        order = np.argsort(stored)
+        sorted_stored = stored[order]
+        position = np.clip(np.searchsorted(sorted_stored, predictions), 1, len(stored) - 1)
+        candidates = np.stack([position - 1, position])
+        gaps = np.abs(sorted_stored[candidates] - predictions[None, :])
+        nearest = order[candidates[gaps.argmin(axis=0), np.arange(len(predictions))]]
+        tolerance = _PREDICTION_TOLERANCE * max(float(np.abs(stored).max()), 1.0)
+        matched = (gaps.min(axis=0) <= tolerance) & np.all(
+            np.abs(self.stored_embedding[nearest] - embedding)
+            <= _PREDICTION_TOLERANCE * (1.0 + np.abs(embedding)), axis=1)
+        held_out = np.isin(nearest, self.holdout)
+        rows = np.flatnonzero(~matched | held_out)
+        if not matched.any():
+            return rows, "new rows"
+        if matched[rows].all():
+            return rows, "audit holdout"
+        return rows, "audit holdout and new rows"
 
     def discovered(self, attribute: str) -> tuple[int, float, float] | None:
         """(axis, sign of r(axis, attribute), sign of r(axis, lifespan)) that the audit
@@ -99,8 +119,13 @@ def load_member(folder: str | Path, member_id: str | None = None,
                           f"regimes: {', '.join(regimes) or 'none'}); a linear member cannot "
                           "embed rows.")
     member_id = member_id or f"{regime}/reference"
+    if member_id != f"{regime}/reference":
+        raise ConfigError(f"Member {member_id!r} is not a reference member: claim checks "
+                          "use a regime's reference network (e.g. "
+                          f"{regime}/reference), whose axes the audit's hypotheses name and "
+                          "whose training rows are known.")
     try:
-        _, predictions, _, _, state = store.read_members(regime, [member_id])
+        embeddings, predictions, _, _, state = store.read_members(regime, [member_id])
     except KeyError:
         raise ConfigError(f"The audit in {str(folder)!r} holds no finished member "
                           f"{member_id!r}; name one of its members (e.g. "
@@ -116,6 +141,7 @@ def load_member(folder: str | Path, member_id: str | None = None,
         network=network, config=network_config,
         target_scale=(float(state["target_mean"][0]), float(state["target_sd"][0])),
         stored_predictions=predictions[0],
+        stored_embedding=embeddings[0].astype(np.float64),
         holdout=split.loc[split["part"] == "holdout", "row"].to_numpy(),
         hypotheses=hypotheses,
     )

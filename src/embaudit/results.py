@@ -138,6 +138,10 @@ class AuditResult:
                 "effect_holdout", "q_holdout", "sign_consistency", "verdict"]
         lines += [self.hypotheses[cols].to_string(index=False,
                                                   float_format=lambda v: f"{v:.3f}")]
+        if not self.crossfit.empty:
+            lines += ["-" * width, "Cross-fit replication (rate per fold: mean, sd)",
+                      self.crossfit_summary().to_string(index=False,
+                                                        float_format=lambda v: f"{v:.3f}")]
         lines.append("=" * width)
         return "\n".join(lines)
 

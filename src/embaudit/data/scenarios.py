@@ -25,6 +25,7 @@ from embaudit.hypotheses.ranks import spearman_matrix
 PLANTED = (0.15, -0.33, 0.5, -0.68)
 _ATTRIBUTE_NOISE = 0.5
 _LIFESPAN_NOISE = 1.0
+_LOG_LIFESPAN_LIMIT = 30.0
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,9 @@ def _draw(scenario: Scenario, n: int, rng: np.random.Generator
     z = _latents(scenario, n, rng)
     attributes = z + _ATTRIBUTE_NOISE * rng.standard_normal(z.shape)
     noise = rng.standard_t(2, n) if scenario.heavy_tailed else rng.standard_normal(n)
-    return z, attributes, z @ np.array(scenario.effects) + _LIFESPAN_NOISE * noise
+    log_life = z @ np.array(scenario.effects) + _LIFESPAN_NOISE * noise
+    # t(2) noise reaches hundreds on rare rows: keep lifespans within float range (> 0)
+    return z, attributes, np.clip(log_life, -_LOG_LIFESPAN_LIMIT, _LOG_LIFESPAN_LIMIT)
 
 
 @cache

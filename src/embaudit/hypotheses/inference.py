@@ -105,6 +105,7 @@ def holdout_association(
     if n_resamples:
         low, high = bootstrap_interval(attributes, lifespan, covariates, n_resamples,
                                        confidence, seed)
+        low, high = np.where(np.isnan(rho), np.nan, low), np.where(np.isnan(rho), np.nan, high)
     _, null = permutation_null(attributes, lifespan, covariates, n_permutations, seed + 1)
     return HoldoutAssociation(rho, p_positive, p_negative, n, low, high, null,
                               n_covariates=n_covariates, confidence=confidence)

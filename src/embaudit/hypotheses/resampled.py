@@ -68,9 +68,10 @@ def permutation_strengths(
 
 
 def permutation_p_values(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
-    """p = (1 + #{T_null ≥ T}) / (M + 1) per column; ``null`` is (M × q)."""
+    """p = (1 + #{T_null ≥ T}) / (M + 1) per column; ``null`` is (M × q). A NaN
+    statistic (untestable) gets a NaN p."""
     exceed = (null >= observed[None, :] - 1e-12).sum(axis=0)
-    return (1.0 + exceed) / (null.shape[0] + 1.0)
+    return np.where(np.isnan(observed), np.nan, (1.0 + exceed) / (null.shape[0] + 1.0))
 
 
 def max_t_p_values(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
@@ -93,20 +94,34 @@ def permutation_null(
     """(Partial) Spearman(a, y) per column and its permutation null ``(R, q)``.
 
     Lifespan ranks are permuted; with covariates, their residuals on the covariates
-    (Freedman–Lane). Columns constant on these rows, or determined by the covariates,
-    are NaN. Sign the statistic and its null by a claimed direction for one-sided
-    p-values (:func:`permutation_p_values`, :func:`max_t_p_values`).
+    are permuted, residualized again and rescaled (Freedman–Lane). Columns constant on
+    these rows, or determined by the covariates, are NaN. Sign the statistic and its
+    null by a claimed direction for one-sided p-values (:func:`permutation_p_values`,
+    :func:`max_t_p_values`).
     """
     A = residual_ranks(attributes, covariates)
     y = residual_ranks(lifespan[:, None], covariates)[:, 0]
     testable = np.abs(A).sum(axis=0) > 0
     observed = np.where(testable, y @ A, np.nan)
+    basis = _column_basis(standardized_ranks(covariates)) if covariates is not None \
+        else np.zeros((len(y), 0))
     rng = np.random.default_rng(seed)
     null = np.empty((n_permutations, A.shape[1]))
     for block in _blocks(n_permutations, len(y)):
-        null[block] = y[permutation_indices(len(y), block.stop - block.start, rng)] @ A
+        permuted = y[permutation_indices(len(y), block.stop - block.start, rng)]
+        # A ⟂ covariates, so only the norm of the re-residualized lifespans changes
+        norm = np.sqrt(np.clip(1.0 - ((permuted @ basis) ** 2).sum(axis=1), 1e-12, None))
+        null[block] = (permuted @ A) / norm[:, None]
     null[:, ~testable] = np.nan
     return observed, null
+
+
+def _column_basis(matrix: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of the column space (rank-safe)."""
+    if matrix.shape[1] == 0:
+        return matrix
+    u, s, _ = np.linalg.svd(matrix, full_matrices=False)
+    return u[:, s > 1e-10 * max(s.max(), 1e-300)]
 
 
 def bootstrap_interval(
@@ -120,7 +135,9 @@ def bootstrap_interval(
     """Percentile bootstrap interval of (partial) Spearman(a, y) per column, resampling
     rows with replacement (ranks recomputed in every resample).
 
-    Returns (low, high); NaN for columns constant on these rows.
+    Returns (low, high); NaN for columns constant on these rows, and for columns
+    constant (or determined by the covariates) in more than 5% of the resamples, such
+    as a rare binary level, whose percentiles would be biased.
     """
     n, q = attributes.shape
     rng = np.random.default_rng(seed)
@@ -131,7 +148,7 @@ def bootstrap_interval(
         effects[block] = _resampled_spearman(attributes[index], lifespan[index],
                                              None if covariates is None else covariates[index])
     tail = (1 - confidence) / 2 * 100
-    untestable = np.ptp(attributes, axis=0) == 0
+    untestable = (np.ptp(attributes, axis=0) == 0) | (np.isnan(effects).mean(axis=0) > 0.05)
     effects[:, untestable] = 0.0
     low, high = np.nanpercentile(effects, [tail, 100 - tail], axis=0)
     return np.where(untestable, np.nan, low), np.where(untestable, np.nan, high)
@@ -144,6 +161,7 @@ def _resampled_spearman(A: np.ndarray, y: np.ndarray, covariates: np.ndarray | N
     ranked_y = rankdata(y, axis=1)[:, :, None]
     ranked_a -= ranked_a.mean(axis=1, keepdims=True)
     ranked_y -= ranked_y.mean(axis=1, keepdims=True)
+    before = (ranked_a**2).sum(axis=1) * (ranked_y**2).sum(axis=1)
     if covariates is not None and covariates.shape[2] > 0:
         ranked_c = rankdata(covariates, axis=1)
         ranked_c -= ranked_c.mean(axis=1, keepdims=True)
@@ -152,5 +170,5 @@ def _resampled_spearman(A: np.ndarray, y: np.ndarray, covariates: np.ndarray | N
         ranked_y -= ranked_c @ (solve @ ranked_y)
     numerator = (ranked_a * ranked_y).sum(axis=1)
     denominator = np.sqrt((ranked_a**2).sum(axis=1) * (ranked_y**2).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 1e-12, numerator / denominator, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):  # relative: rank scale grows with n
+        return np.where(denominator > 1e-6 * np.sqrt(before), numerator / denominator, np.nan)

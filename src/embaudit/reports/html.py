@@ -76,7 +76,8 @@ def render_html(result: AuditResult, generated_at: str = "") -> str:
             result.skipped, list(result.skipped.columns)), strict=True)),
         "crossfit": _crossfit_tables(result),
         "plots": report_plots(result),
-        "methods": methods_paragraphs(result.config, len(result.table.features)),
+        "methods": methods_paragraphs(result.config, len(result.table.features),
+                                 result.table.covariates),
         "manifest": {
             "data_sha256": info["data_sha256"],
             "seed": info["seed"],

@@ -89,7 +89,8 @@ def render_markdown(result: AuditResult, generated_at: str = "") -> str:
     else:
         out.append(pipe_table(*display_table(summary, list(summary.columns))))
     out += ["", "## Methods", ""]
-    for title, paragraph in methods_paragraphs(result.config, len(result.table.features)):
+    for title, paragraph in methods_paragraphs(result.config, len(result.table.features),
+                                 result.table.covariates):
         out += [f"### {md_escape(title)}", "", md_escape(paragraph), ""]
     out += [
         "## Reproducibility",

@@ -6,6 +6,8 @@ The rules described are those of :mod:`embaudit.hypotheses.verdicts`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from embaudit.config import AuditConfig
 
 _CORRECTIONS = {
@@ -17,7 +19,8 @@ _CORRECTIONS = {
 }
 
 
-def methods_paragraphs(config: AuditConfig, n_features: int | None = None) -> list[tuple[str, str]]:
+def methods_paragraphs(config: AuditConfig, n_features: int | None = None,
+                       covariates: Sequence[str] = ()) -> list[tuple[str, str]]:
     """(title, paragraph) pairs describing the audit's design, factually and briefly."""
     split, net, train = config.split, config.network, config.training
     sampling, disc, stat = config.resampling, config.discovery, config.statistics
@@ -70,7 +73,10 @@ def methods_paragraphs(config: AuditConfig, n_features: int | None = None) -> li
         )),
         ("Discovery", (
             "For each live axis j and attribute a: r_ja = Spearman(axis, attribute) and "
-            f"r_jy = Spearman(axis, lifespan), in {reading}. The candidate for a claims "
+            f"r_jy = Spearman(axis, lifespan), in {reading}"
+            + (f"; partial Spearman controlling for {', '.join(covariates)}" if covariates
+               else "") + ". "
+            "The candidate for a claims "
             "direction sign(r_ja · r_jy) with strength T = |r_ja · r_jy| on its best axis; "
             "categorical attributes enter one-vs-rest. Raw screening uses |Spearman(a, y)|. "
             "The discovery p-value is (1 + #{null T ≥ T}) / (M + 1) over the M permutation "
