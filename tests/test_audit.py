@@ -54,6 +54,34 @@ def test_demo_recovers_every_planted_attribute_and_nothing_else(demo):
 
 
 @pytest.mark.slow
+def test_demo_intervals_and_out_of_bag_replication_back_the_planted_trends(demo):
+    overfit = {h["attribute"]: h for h in demo["report"]["hypotheses"]
+               if h["regime"] == "overfit"}
+    for attribute, sign in demo["report"]["truth"].items():
+        if sign == "0":
+            continue
+        h = overfit[attribute]
+        assert h["ci_low"] > 0, attribute  # bootstrap interval of the signed effect
+        assert h["oob_replication"] >= 0.5, attribute
+        for name in ("r_axis_attribute", "r_axis_lifespan"):
+            low, high = h[f"{name}_ci_low"], h[f"{name}_ci_high"]
+            assert low <= high and np.sign(low) == np.sign(high) == np.sign(h[name]), name
+
+
+def test_max_t_correction_controls_the_holdout_family_wise():
+    world = embaudit.worlds.product_lifespan(n=400, p=10, seed=8)
+    options = {"training": {"regimes": []}, "resampling": {"n_bootstrap": 10,
+                                                           "n_permutations": 19}}
+    bh = embaudit.audit(options, table=world.table).hypotheses
+    maxt = embaudit.audit({**options, "statistics": {"correction": "maxt"}},
+                          table=world.table).hypotheses
+    assert (maxt["q_holdout"] >= maxt["p_holdout"] - 1e-12).all()
+    assert (maxt["q_holdout"] >= bh["q_holdout"] - 0.02).all()  # FWER ≥ FDR adjustment
+    strongest = maxt.loc[maxt["p_holdout"].idxmin()]
+    assert strongest["q_holdout"] <= 0.01 and world.truth[strongest["attribute"]] != "0"
+
+
+@pytest.mark.slow
 def test_demo_writes_reports_and_store(demo):
     out: Path = demo["out"]
     for name in ("report.html", "report.md", "report.json", "audit.duckdb"):
@@ -64,7 +92,7 @@ def test_demo_writes_reports_and_store(demo):
     store = AuditStore(out)
     assert {"members", "hypotheses", "regimes", "metadata"} <= set(store.tables())
     members = store.read_table("members")
-    assert len(members) == 2 * (1 + 30 + 99)
+    assert len(members) == 3 * (1 + 30 + 99)  # overfit, regularized, linear
     assert members.query("regime == 'overfit'")["reached_target"].all()
     metadata = store.read_metadata()
     assert len(metadata["data_sha256"]) == 64

@@ -46,3 +46,19 @@ def test_statistics_quick_prints_its_json_last():
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["seconds_10k_perm"] > 0
     assert result["speedup_vs_scipy"] > 1  # same statistics (checked inside), faster
+
+
+@pytest.mark.slow
+def test_calibration_quick_reports_fdr_power_and_naive_inflation():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "calibration.py"), "--quick"],
+        capture_output=True, text=True, check=True, timeout=600,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    for key in ("fdr", "fdr_upper", "power", "naive_fdr"):
+        assert len(result[key]) == 6, key  # every scenario
+    assert 0 <= result["ks_p_null"] <= 1
+    # naive screening on the training rows of an overfit embedding "finds" the null
+    # attributes that the holdout rejects
+    assert result["naive_fdr"]["global_null"] > 0.5
+    assert result["fdr"]["global_null"] < result["naive_fdr"]["global_null"]

@@ -17,7 +17,7 @@ population effect size; under the global null the holdout p-values should be uni
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -89,12 +89,15 @@ def _worker_init() -> None:
 
 def run_calibration(
     scenarios: Sequence[str] = tuple(SCENARIOS),
-    n_worlds: int = 100,
+    n_worlds: int | Mapping[str, int] = 100,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
-    """Audit ``n_worlds`` worlds of each scenario (seeds 0…n_worlds-1), in parallel."""
-    jobs = [(s, seed) for s in scenarios for seed in range(n_worlds)]
+    """Audit ``n_worlds`` worlds (per scenario, or one count for all) of each scenario,
+    seeds 0…n-1, in parallel."""
+    counts = {s: n_worlds[s] if isinstance(n_worlds, Mapping) else n_worlds
+              for s in scenarios}
+    jobs = [(s, seed) for s in scenarios for seed in range(counts[s])]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     frames = []
     with ProcessPoolExecutor(workers, initializer=_worker_init) as pool:
