@@ -12,13 +12,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def quick_json(script: str, timeout: int = 300) -> dict:
+    """Run ``benchmarks/<script> --quick``; the JSON object its last line prints."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
+        capture_output=True, text=True, check=True, timeout=timeout,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.slow
 def test_training_throughput_quick_prints_its_json_last():
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "training_throughput.py"), "--quick"],
-        capture_output=True, text=True, check=True, timeout=300,
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = quick_json("training_throughput.py")
     for key in ("ensemble_s_per_member", "lightning_loop_s_per_member", "sklearn_s_per_member",
                 "speedup_vs_lightning", "speedup_vs_sklearn", "fraction_of_matmul_peak"):
         assert result[key] > 0, key
@@ -28,33 +33,21 @@ def test_training_throughput_quick_prints_its_json_last():
 
 @pytest.mark.slow
 def test_alignment_quick_prints_its_json_last():
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "alignment.py"), "--quick"],
-        capture_output=True, text=True, check=True, timeout=300,
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = quick_json("alignment.py")
     assert result["seconds_1000_members"] > 0
     assert result["median_disparity"] < 0.2  # the aligned copies match their reference
 
 
 @pytest.mark.slow
 def test_statistics_quick_prints_its_json_last():
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "statistics.py"), "--quick"],
-        capture_output=True, text=True, check=True, timeout=300,
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = quick_json("statistics.py")
     assert result["seconds_10k_perm"] > 0
     assert result["speedup_vs_scipy"] > 1  # same statistics (checked inside), faster
 
 
 @pytest.mark.slow
 def test_calibration_quick_reports_fdr_power_and_naive_inflation():
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "calibration.py"), "--quick"],
-        capture_output=True, text=True, check=True, timeout=600,
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = quick_json("calibration.py", timeout=600)
     for key in ("fdr", "fdr_upper", "power", "naive_fdr"):
         assert len(result[key]) == 6, key  # every scenario
     assert 0 <= result["ks_p_null"] <= 1
