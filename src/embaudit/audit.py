@@ -102,10 +102,8 @@ def _audit(
         if folds:
             fold_embeddings["raw"] = None
     names = [c.name for c in table.attribute_columns]
-    crossfit = pd.concat([
-        crossfit_replication(regime, folds, found, data, names, config.statistics.alpha)
-        for regime, found in fold_embeddings.items()
-    ], ignore_index=True) if folds else pd.DataFrame()
+    crossfit = crossfit_replication(folds, fold_embeddings, data, names,
+                                    config.statistics.alpha) if folds else pd.DataFrame()
 
     hypotheses, regimes, min_max_t, skipped = [], [], {}, []
     for found in evidence:

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from embaudit.data.table import Table
+from embaudit.data.table import Table, covariate_matrix
 from embaudit.errors import ConfigError, DataError
 from embaudit.hypotheses.inference import (
     SPEARMAN_Z_VARIANCE,
@@ -177,7 +177,7 @@ def check_claims(
         model = load_member(model)
     columns = [_attribute_column(table, c.attribute) for c in parsed]
     names = tuple(table.covariates if covariates is None else covariates)
-    C = _covariate_matrix(table, names)
+    C = covariate_matrix(table.frame, names, None if table.id is None else table.frame[table.id])
     if correction not in _CORRECTIONS:
         raise ConfigError(f"correction={correction!r}: use one of {', '.join(_CORRECTIONS)}.")
     rows, row_label = np.arange(table.n_rows), "all rows"
@@ -250,22 +250,6 @@ def _attribute_column(table: Table, name: str) -> int:
     known = ", ".join(c.name for c in columns)
     raise ConfigError(f"Claim attribute {name!r} is not an attribute of the table (known: "
                       f"{known}); name it with --attributes or fix the claim.")
-
-
-def _covariate_matrix(table: Table, names: Sequence[str]) -> np.ndarray | None:
-    if not names:
-        return None
-    missing = [n for n in names if n not in table.frame.columns]
-    if missing:
-        raise DataError(f"Covariate column {missing[0]!r} is not in the data; name a column "
-                        "of the file.")
-    frame = table.frame[list(names)]
-    if frame.isna().any().any():
-        column = frame.columns[frame.isna().any()][0]
-        row = int(np.flatnonzero(frame[column].isna())[0])
-        raise DataError(f"Covariate column {column!r} is missing a value in row {row}; fill "
-                        "it or drop the row.")
-    return pd.get_dummies(frame, drop_first=True, dtype=float).to_numpy(dtype=float)
 
 
 def _power(effect: float, n: int, alpha: float) -> float:

@@ -97,10 +97,8 @@ class Table:
     @cached_property
     def covariate_matrix(self) -> np.ndarray | None:
         """Covariates as numbers (categorical ones as drop-first dummies), or None."""
-        if not self.covariates:
-            return None
-        cov = pd.get_dummies(self.frame[list(self.covariates)], drop_first=True, dtype=float)
-        return cov.to_numpy(dtype=float)
+        return covariate_matrix(self.frame, self.covariates,
+                                None if self.id is None else self.frame[self.id])
 
     def fingerprint(self) -> str:
         """SHA-256 of every column the audit uses, in role order."""
@@ -190,6 +188,18 @@ def load_table(
         group=group,
         target_transform=resolved,
     )
+
+
+def covariate_matrix(frame: pd.DataFrame, names: Sequence[str],
+                     ids: pd.Series | None = None) -> np.ndarray | None:
+    """Columns ``names`` of ``frame`` as covariates: checked (present, complete, finite)
+    and as numbers, categorical ones as drop-first dummies; None without names."""
+    if not names:
+        return None
+    for name in names:
+        _require_column(frame, name, "covariate")
+        _check_complete(frame[name], "covariate", ids)
+    return pd.get_dummies(frame[list(names)], drop_first=True, dtype=float).to_numpy(float)
 
 
 def read_frame(source: str | Path | pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,7 @@ per attribute how many folds replicated it with one direction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -17,7 +17,7 @@ import pandas as pd
 
 from embaudit.hypotheses.discovery import best_candidates, live_axes, raw_candidates
 from embaudit.hypotheses.evidence import DiscoveryData
-from embaudit.hypotheses.inference import holdout_association
+from embaudit.hypotheses.inference import HoldoutAssociation, holdout_association
 from embaudit.resampling.plans import Split
 
 #: columns of ``AuditResult.crossfit``: one row per (regime, fold, attribute column)
@@ -26,46 +26,53 @@ CROSSFIT_COLUMNS = ("regime", "fold", "attribute", "axis", "direction", "strengt
 
 
 def crossfit_replication(
-    regime: str,
     folds: Sequence[Split],
-    embeddings: Sequence[np.ndarray] | None,
+    embeddings: Mapping[str, Sequence[np.ndarray] | None],
     data: DiscoveryData,
     names: Sequence[str],
     alpha: float,
 ) -> pd.DataFrame:
-    """Per fold and attribute: the candidate read on the other folds, tested on this one.
+    """Per regime, fold and attribute: the candidate read on the other folds, tested on
+    this one.
 
-    ``embeddings`` holds each fold's network embedding of all rows (n × h), in fold
-    order; None reads raw screening (no embedding).
+    ``embeddings`` maps each regime to its folds' network embeddings of all rows (n × h),
+    in fold order; None reads raw screening (no embedding).
     """
-    frames = []
     A, y, C = data.attributes, data.lifespan, data.covariates
-    for fold, split in enumerate(folds):
-        S, H = split.discovery, split.holdout
-        if embeddings is None:
-            candidates = raw_candidates(A[S], y[S], None if C is None else C[S])
-        else:
-            E = embeddings[fold].astype(np.float64)
-            fold_data = replace(data, discovery=S, holdout=H)
-            candidates = best_candidates(fold_data.correlations(E, y, S, live_axes(E[S])))
-        test = holdout_association(A[H], y[H], None if C is None else C[H], n_resamples=0,
-                                   n_permutations=0)
-        claimed = candidates.direction != 0
-        p = test.p_value(candidates.direction)
-        frames.append(pd.DataFrame({
-            "regime": regime,
-            "fold": fold,
-            "attribute": list(names),
-            "axis": pd.array([int(a) if embeddings is not None else pd.NA
-                              for a in candidates.axis], dtype="Int64"),
-            "direction": np.where(candidates.direction > 0, "+", "-"),
-            "strength": candidates.strength,
-            "effect_holdout": test.effect(candidates.direction),
-            "p_holdout": p,
-            "replicated": claimed & (p <= alpha),
-            "n_holdout": len(H),
-        })[claimed])
+    tests = [holdout_association(A[f.holdout], y[f.holdout],  # a fold's, for every regime
+                                 None if C is None else C[f.holdout], n_resamples=0,
+                                 n_permutations=0) for f in folds]
+    frames = [_fold_frame(regime, fold, split, found, data, names, tests[fold], alpha)
+              for regime, found in embeddings.items() for fold, split in enumerate(folds)]
     return pd.concat(frames, ignore_index=True)[list(CROSSFIT_COLUMNS)]
+
+
+def _fold_frame(regime: str, fold: int, split: Split, embeddings: Sequence[np.ndarray] | None,
+                data: DiscoveryData, names: Sequence[str], test: HoldoutAssociation,
+                alpha: float) -> pd.DataFrame:
+    """One regime's candidates of one fold and their test on its holdout."""
+    S, A, y, C = split.discovery, data.attributes, data.lifespan, data.covariates
+    if embeddings is None:
+        candidates = raw_candidates(A[S], y[S], None if C is None else C[S])
+    else:
+        E = embeddings[fold].astype(np.float64)
+        fold_data = replace(data, discovery=S, holdout=split.holdout)
+        candidates = best_candidates(fold_data.correlations(E, y, S, live_axes(E[S])))
+    claimed = candidates.direction != 0
+    p = test.p_value(candidates.direction)
+    return pd.DataFrame({
+        "regime": regime,
+        "fold": fold,
+        "attribute": list(names),
+        "axis": pd.array([int(a) if embeddings is not None else pd.NA
+                          for a in candidates.axis], dtype="Int64"),
+        "direction": np.where(candidates.direction > 0, "+", "-"),
+        "strength": candidates.strength,
+        "effect_holdout": test.effect(candidates.direction),
+        "p_holdout": p,
+        "replicated": claimed & (p <= alpha),
+        "n_holdout": len(split.holdout),
+    })[claimed]
 
 
 def crossfit_summary(frame: pd.DataFrame) -> pd.DataFrame:

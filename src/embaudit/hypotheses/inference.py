@@ -118,22 +118,17 @@ def _partial_rank_tests(attributes: np.ndarray, lifespan: np.ndarray, covariates
     ranked_y = standardized_ranks(lifespan[:, None])[:, 0]
     ranked_a = standardized_ranks(attributes)
     design_c = sm.add_constant(standardized_ranks(covariates), has_constant="add")
+    partial = spearman_matrix(lifespan, attributes, covariates)[0]
     rho = np.full(attributes.shape[1], np.nan)
     t = np.full(attributes.shape[1], np.nan)
-    residual_y = sm.OLS(ranked_y, design_c).fit().resid
     for column in np.flatnonzero(testable):
         residual_a = sm.OLS(ranked_a[:, column], design_c).fit().resid
         if np.ptp(residual_a) <= 1e-12:  # the covariates determine the attribute
             continue
-        rho[column] = _correlation(residual_a, residual_y)
+        rho[column] = partial[column]
         design = np.column_stack([ranked_a[:, column], design_c])
         t[column] = sm.OLS(ranked_y, design).fit(cov_type="HC3").tvalues[0]
     return rho, t, covariates.shape[1]
-
-
-def _correlation(left: np.ndarray, right: np.ndarray) -> float:
-    denominator = np.sqrt((left**2).sum() * (right**2).sum())
-    return float((left * right).sum() / denominator) if denominator > 0 else 0.0
 
 
 def sign_consistency(directions: np.ndarray, claimed: np.ndarray) -> np.ndarray:
