@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 import embaudit
 from embaudit.cli import app
+from embaudit.config import DEFAULT_REGIMES
 from embaudit.store import AuditStore
 
 SMALL = {
@@ -88,11 +89,11 @@ def test_demo_writes_reports_and_store(demo):
         assert (out / name).stat().st_size > 0, name
     report = demo["report"]
     assert report["verdict"]["position"] in {"A", "B", "undecided"}
-    assert {r["regime"] for r in report["regimes"]} == {"overfit", "regularized", "linear", "raw"}
+    assert [r["regime"] for r in report["regimes"]] == [*DEFAULT_REGIMES, "raw"]
     store = AuditStore(out)
     assert {"members", "hypotheses", "regimes", "metadata"} <= set(store.tables())
     members = store.read_table("members")
-    assert len(members) == 3 * (1 + 30 + 99)  # overfit, regularized, linear
+    assert len(members) == len(DEFAULT_REGIMES) * (1 + 30 + 99)
     assert members.query("regime == 'overfit'")["reached_target"].all()
     metadata = store.read_metadata()
     assert len(metadata["data_sha256"]) == 64

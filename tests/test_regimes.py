@@ -70,17 +70,61 @@ def test_lbfgs_member_matches_torch_lbfgs_on_a_single_network(world, split):
     assert fit.diagnostics["train_loss"].iloc[0] < 0.5
 
 
-@pytest.mark.parametrize("options", [{"dropout": 0.2}, {"batch_norm": True}])
-def test_regularized_options_keep_members_independent(world, split, options):
-    members = plan_members(split, world.table.n_rows, "regularized", n_bootstrap=3,
-                           n_permutations=2, root_seed=2, validation_fraction=0.2)
-    together = _fit(world, split, members, "regularized", max_epochs=8, patience=3, **options)
-    alone = _fit(world, split, [members[2]], "regularized", max_epochs=8, patience=3,
-                 **options)
+@pytest.mark.parametrize("regime", ["dropout", "batch_norm"])
+def test_dropout_and_batch_norm_regimes_keep_members_independent(world, split, regime):
+    members = plan_members(split, world.table.n_rows, regime, n_bootstrap=3,
+                           n_permutations=2, root_seed=2)
+    together = _fit(world, split, members, regime, max_epochs=8)
+    alone = _fit(world, split, [members[2]], regime, max_epochs=8)
     np.testing.assert_allclose(alone.embeddings[0], together.embeddings[2], atol=1e-5)
     assert np.isfinite(together.embeddings).all()
-    if options.get("batch_norm"):
-        assert any(k.startswith("norms.") for k in together.state)
+    assert any(k.startswith("norms.") for k in together.state) == (regime == "batch_norm")
+
+
+@pytest.mark.parametrize("regime", ["overfit", "regularized", "weight_decay", "early_stopping",
+                                    "dropout", "batch_norm"])
+def test_each_network_regime_switches_on_only_its_own_regularizers(world, split, regime,
+                                                                   monkeypatch):
+    from embaudit.training import fit as fit_module
+
+    seen = {}
+    original = fit_module.EnsembleRegressor.__init__
+
+    def spy(self, network, config, weight_decay, max_epochs):
+        seen.update(weight_decay=weight_decay, dropout=network.dropout,
+                    batch_norm=network.norms is not None)
+        original(self, network, config, weight_decay, max_epochs)
+
+    monkeypatch.setattr(fit_module.EnsembleRegressor, "__init__", spy)
+    stops_early = regime in ("regularized", "early_stopping")
+    members = plan_members(split, world.table.n_rows, regime, n_bootstrap=0, n_permutations=0,
+                           root_seed=2, validation_fraction=0.2 if stops_early else None)
+    fit = _fit(world, split, members, regime, max_epochs=3, weight_decay=0.05, dropout=0.3)
+    assert seen == {"weight_decay": 0.05 if regime in ("regularized", "weight_decay") else 0.0,
+                    "dropout": 0.3 if regime == "dropout" else 0.0,
+                    "batch_norm": regime == "batch_norm"}
+    # early stopping watches a validation loss; the others are trained like overfit
+    assert fit.curves["validation_loss"].notna().any() == stops_early
+    assert fit.diagnostics["reached_target"].isna().all() == stops_early
+
+
+def test_early_stopping_needs_validation_rows(world, split):
+    members = plan_members(split, world.table.n_rows, "early_stopping", n_bootstrap=0,
+                           n_permutations=0, root_seed=2)
+    with pytest.raises(ValueError, match="validation rows"):
+        _fit(world, split, members, "early_stopping", max_epochs=2)
+
+
+def test_dropout_regime_stops_on_its_training_loss_in_evaluation_mode(world, split):
+    members = plan_members(split, world.table.n_rows, "dropout", n_bootstrap=0,
+                           n_permutations=0, root_seed=2)
+    fit = _fit(world, split, members, "dropout", max_epochs=60, dropout=0.3,
+               overfit_tolerance=0.2)
+    row = fit.diagnostics.iloc[0]
+    # the curve the stopping rule read is the evaluation-mode loss the diagnostics report
+    # (the running loss of an epoch with dropout on is larger and noisier)
+    assert fit.curves["train_loss"].iloc[-1] == pytest.approx(row["train_loss"], rel=1e-4)
+    assert row["reached_target"] and row["train_loss"] < 0.2 and row["epochs"] < 60
 
 
 def test_batch_norm_statistics_ignore_rows_a_member_does_not_train_on():
@@ -105,15 +149,15 @@ def test_cosine_schedule_and_sgd_train(world, split):
     assert (last < first).all()
 
 
-@pytest.mark.parametrize("embedding", ["pca", "pls"])
-def test_linear_regime(world, split, embedding):
-    members = plan_members(split, world.table.n_rows, "linear", n_bootstrap=2,
+@pytest.mark.parametrize("regime", ["linear", "pls"])
+def test_linear_regimes(world, split, regime):
+    members = plan_members(split, world.table.n_rows, regime, n_bootstrap=2,
                            n_permutations=2, root_seed=4)
-    fit = _fit(world, split, members, "linear", linear_embedding=embedding)
+    fit = _fit(world, split, members, regime)
     assert fit.embeddings.shape == (5, world.table.n_rows, 16)
     reference, permutation = fit.embeddings[0], fit.embeddings[3]
     # a PCA embedding ignores the targets: members on the same rows share it
-    assert np.array_equal(reference, permutation) == (embedding == "pca")
+    assert np.array_equal(reference, permutation) == (regime == "linear")
     diagnostics = fit.diagnostics.set_index("kind")
     assert diagnostics.loc["reference", "holdout_loss"] < 0.9
     assert (fit.diagnostics["epochs"] == 0).all()

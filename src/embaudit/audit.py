@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from embaudit.config import AuditConfig, build_config
+from embaudit.core.regimes import REGIMES
 from embaudit.data.table import Table, load_table
 from embaudit.errors import ConfigError, DataError
 from embaudit.hypotheses.crossfit import crossfit_replication
@@ -210,7 +211,7 @@ def _train_folds(config: AuditConfig, table: Table, regime: str, folds: list[Spl
     members = plan_crossfit(
         folds, table.n_rows, regime, root_seed=config.seed, groups=table.groups,
         validation_fraction=(config.training.validation_fraction
-                             if regime == "regularized" else None))
+                             if REGIMES[regime].early_stopping else None))
     return [
         train_members(table.X, table.y, [member], rows=np.arange(table.n_rows),
                       regime=regime, training=config.training, network=config.network,
@@ -256,7 +257,7 @@ def _plan(regime: str, split: Split, table: Table, config: AuditConfig) -> list[
             n_permutations=options.n_permutations,
             root_seed=config.seed,
             validation_fraction=(config.training.validation_fraction
-                                 if regime == "regularized" else None),
+                                 if REGIMES[regime].early_stopping else None),
             groups=groups, strata=strata, bootstrap=bootstrap,
             subsample_fraction=options.subsample_fraction, permute_within=within,
         )

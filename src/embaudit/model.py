@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from embaudit.config import NetworkConfig
+from embaudit.core.regimes import REGIMES
 from embaudit.data.table import Table
 from embaudit.errors import ConfigError, DataError
 from embaudit.store import AuditStore
@@ -110,7 +111,7 @@ def load_member(folder: str | Path, member_id: str | None = None,
         raise ConfigError(f"{str(folder)!r} holds no finished audit (no config in its "
                           "store); run the audit first or name the folder of one.")
     config = metadata["config"]
-    regimes = [r for r in config["training"]["regimes"] if r != "linear"]
+    regimes = [r for r in config["training"]["regimes"] if REGIMES[r].trains_network]
     if member_id is not None:
         regime = member_id.split("/")[0]
     regime = regime or ("overfit" if "overfit" in regimes else (regimes or [None])[0])

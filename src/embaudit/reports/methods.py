@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from embaudit.config import AuditConfig
+from embaudit.core.regimes import REGIMES
 
 _CORRECTIONS = {
     "fdr_bh": "Benjamini–Hochberg (false discovery rate)",
@@ -49,14 +50,9 @@ def methods_paragraphs(config: AuditConfig, n_features: int | None = None,
             f"{'pre' if net.pre_activation else 'post'}-activation output of hidden layer "
             f"{layer + 1} ({net.hidden[layer]} axes) for every row. Regimes: "
             f"{', '.join(regimes)}. {_optimizer(config)}, batch size "
-            f"{train.batch_size or 'full'}, at most {train.max_epochs} epochs. Overfit: no "
-            "regularization, trained on all discovery rows until the training MSE falls "
-            f"below {train.overfit_tolerance:g} × var(y). Regularized: weight decay "
-            f"{train.weight_decay:g}{_extras(config)}, early stopping with patience "
-            f"{train.patience} on each network's own validation split of "
-            f"{train.validation_fraction:.0%}, best weights kept. Linear: a "
-            f"{train.linear_embedding.upper()} embedding of the same width with a ridge head. "
-            "Inputs are standardized with the statistics of each network's own training "
+            f"{train.batch_size or 'full'}, at most {train.max_epochs} epochs. "
+            + " ".join(_regime_sentence(name, config) for name in train.regimes)
+            + " Inputs are standardized with the statistics of each network's own training "
             "rows."
         )),
         ("Resampling", (
@@ -126,8 +122,21 @@ def _optimizer(config: AuditConfig) -> str:
     return f"Adam, learning rate {train.learning_rate:g}{schedule}"
 
 
-def _extras(config: AuditConfig) -> str:
-    train = config.training
-    extras = [f"dropout {train.dropout:g}"] if train.dropout > 0 else []
-    extras += ["batch norm"] if train.batch_norm else []
-    return "".join(f", {e}" for e in extras)
+def _regime_sentence(name: str, config: AuditConfig) -> str:
+    """What one regime's members are, with the config's numbers."""
+    train, spec = config.training, REGIMES[name]
+    if not spec.trains_network:
+        return f"{name}: {spec.description}."
+    parts = [f"weight decay {train.weight_decay:g}"] if spec.weight_decay else []
+    parts += [f"dropout {train.dropout:g} after each hidden layer"] if spec.dropout else []
+    parts += ["batch norm (per network, on its own rows) before each ReLU"] \
+        if spec.batch_norm else []
+    if spec.early_stopping:
+        parts.append(f"early stopping with patience {train.patience} on each network's own "
+                     f"validation split of {train.validation_fraction:.0%}, best weights kept")
+    else:
+        parts.append("trained on all its rows until the training MSE"
+                     + (" (evaluation mode)" if spec.training_loss_in_eval_mode else "")
+                     + f" falls below {train.overfit_tolerance:g} × var(y)")
+    return f"{name}: " + ("no regularization, " if name == "overfit" else "") \
+        + ", ".join(parts) + "."

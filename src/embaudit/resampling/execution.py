@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from embaudit.config import ExecutionConfig, NetworkConfig, Regime, TrainingConfig
+from embaudit.config import ExecutionConfig, NetworkConfig, TrainingConfig
+from embaudit.core.regimes import REGIMES, TrainedRegime
 from embaudit.errors import ConfigError
 from embaudit.resampling.plans import MemberSpec
 from embaudit.store import AuditStore
@@ -35,7 +36,7 @@ def train_members(
     members: Sequence[MemberSpec],
     *,
     rows: np.ndarray,
-    regime: Regime,
+    regime: TrainedRegime,
     training: TrainingConfig,
     network: NetworkConfig,
     holdout: np.ndarray,
@@ -65,8 +66,8 @@ def train_members(
 
     options = {"rows": rows, "regime": regime, "training": training, "network": network,
                "holdout": holdout, "shuffle_seed": shuffle_seed}
-    chunks = chunk_members(todo, X.shape, network, training) if regime != "linear" else \
-        ([todo] if todo else [])
+    chunks = chunk_members(todo, X.shape, network, training) \
+        if REGIMES[regime].trains_network else ([todo] if todo else [])
     count = len(members) - len(todo)
     if client is None:
         for chunk in chunks:

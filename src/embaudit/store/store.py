@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from embaudit.core.regimes import REGIMES
 from embaudit.errors import ConfigError
 from embaudit.resampling.plans import chunk_key
 
@@ -227,7 +228,7 @@ class AuditStore:
                                     if c.startswith("axis_")]).reshape(len(ids), n, -1)
             values = table["prediction"].to_numpy().reshape(len(ids), n)
             tensors = torch.load(self._chunk_file(folder, chunk, "pt"), weights_only=True) \
-                if with_state and regime != "linear" else {}
+                if with_state and REGIMES[regime].trains_network else {}
             for index, member_id in enumerate(ids):
                 found[member_id] = (axes[index], values[index],
                                     {k: t[index].numpy() for k, t in tensors.items()})

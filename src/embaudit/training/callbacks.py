@@ -16,10 +16,13 @@ from embaudit.training.module import EnsembleRegressor
 class MemberStopping(pl.Callback):
     """Stop members one by one and restore, at the end, the weights each one kept.
 
-    ``monitor="train"`` (overfit regime): a member stops once its epoch training loss
-    falls below ``tolerance`` (in units of its target variance); it keeps its last
-    weights. ``monitor="validation"`` (regularized regime): early stopping on the
-    member's own validation rows with ``patience``; it keeps its best weights.
+    ``monitor="train"`` (regimes trained like overfit): a member stops once its epoch
+    training loss falls below ``tolerance`` (in units of its target variance); it keeps
+    its last weights. With ``training_rows`` (x, targets, row weights per member) that
+    loss is the network's in evaluation mode on those rows, not the running loss of the
+    epoch, which dropout and batch norm make noisy. ``monitor="validation"`` (early
+    stopping): on the member's own validation rows with ``patience``; it keeps its best
+    weights.
     Stopped members stop contributing a loss; when none is left, training ends.
     With ``member_ids`` and a Lightning logger, each epoch's losses are logged per member.
     """
@@ -31,6 +34,7 @@ class MemberStopping(pl.Callback):
         tolerance: float = 0.0,
         patience: int = 10,
         validation: tuple[Tensor, Tensor, Tensor] | None = None,
+        training_rows: tuple[Tensor, Tensor, Tensor] | None = None,
         member_ids: list[str] | None = None,
     ) -> None:
         if monitor == "validation" and validation is None:
@@ -39,6 +43,7 @@ class MemberStopping(pl.Callback):
         self.tolerance = tolerance
         self.patience = patience
         self.validation = validation
+        self.training_rows = training_rows
         self.member_ids = member_ids or []
         self.kept: dict[str, Tensor] = {}
         self.history: list[np.ndarray] = []  # per epoch: (train, validation) losses (2 × B)
@@ -58,6 +63,8 @@ class MemberStopping(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
         train_loss = module.pop_epoch_train_loss()
+        if self.training_rows is not None:
+            train_loss = module.member_loss(*self.training_rows)
         active = module.active.clone()
         if self.validation is not None:
             x, targets, mask = self.validation

@@ -15,7 +15,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import CSVLogger
 
-from embaudit.config import NetworkConfig, Regime, TrainingConfig
+from embaudit.config import NetworkConfig, TrainingConfig
+from embaudit.core.regimes import REGIMES, TrainedRegime
 from embaudit.resampling.plans import MemberSpec, chunk_key
 from embaudit.training.callbacks import MemberProgress, MemberStopping
 from embaudit.training.data import EnsembleDataModule
@@ -89,7 +90,7 @@ def fit_ensemble(
     members: Sequence[MemberSpec],
     *,
     rows: np.ndarray,
-    regime: Regime,
+    regime: TrainedRegime,
     training: TrainingConfig,
     network: NetworkConfig,
     holdout: np.ndarray | None = None,
@@ -104,10 +105,11 @@ def fit_ensemble(
     held-out losses of the diagnostics. ``log_dir`` receives Lightning CSV logs of the
     training curves.
     """
-    if regime == "linear":
+    spec = REGIMES[regime]
+    if spec.linear_embedding is not None:
         width = network.hidden[network.embedding_layer]
         embeddings, predictions = fit_linear_members(X, y, members, width,
-                                                     training.linear_embedding)
+                                                     spec.linear_embedding)
         if progress is not None:
             progress(len(members), len(members))
         return EnsembleFit([m.member_id for m in members], embeddings, predictions,
@@ -155,7 +157,7 @@ def _fit_chunk(
     y: np.ndarray,
     members: Sequence[MemberSpec],
     rows: np.ndarray,
-    regime: Regime,
+    regime: TrainedRegime,
     training: TrainingConfig,
     network_config: NetworkConfig,
     holdout: np.ndarray | None,
@@ -171,17 +173,18 @@ def _fit_chunk(
     standardized = (targets - target_mean[:, None]) / target_sd[:, None]
 
     input_mean, input_scale = weighted_standardizer(X.astype(np.float64), weights)
-    regularized = regime == "regularized"
+    spec = REGIMES[regime]
     network = EnsembleMLP(
         X.shape[1],
         network_config.hidden,
         [m.seed for m in members],
         torch.from_numpy(input_mean),
         torch.from_numpy(input_scale),
-        dropout=training.dropout if regularized else 0.0,
-        batch_norm=training.batch_norm and regularized,
+        dropout=training.dropout if spec.dropout else 0.0,
+        batch_norm=spec.batch_norm,
     )
-    module = EnsembleRegressor(network, training, training.weight_decay if regularized else 0.0,
+    module = EnsembleRegressor(network, training,
+                               training.weight_decay if spec.weight_decay else 0.0,
                                training.max_epochs)
     X_t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     targets_t = torch.from_numpy(standardized.astype(np.float32))
@@ -191,10 +194,10 @@ def _fit_chunk(
         training.batch_size or len(rows), shuffle_seed,
     )
     ids = [m.member_id for m in members]
-    if regularized:
+    if spec.early_stopping:
         if any(m.validation is None for m in members):
-            raise ValueError("regularized members need validation rows (plan them with "
-                             "validation_fraction)")
+            raise ValueError(f"{regime} members stop early and need validation rows (plan "
+                             "them with validation_fraction)")
         validation_mask = np.stack([m.validation for m in members])
         union = np.flatnonzero(validation_mask.any(axis=0))
         stopping = MemberStopping(
@@ -203,8 +206,13 @@ def _fit_chunk(
                         torch.from_numpy(validation_mask[:, union])),
         )
     else:
-        stopping = MemberStopping("train", tolerance=training.overfit_tolerance,
-                                  member_ids=ids)
+        fit_rows = np.flatnonzero(weights.any(axis=0))
+        stopping = MemberStopping(
+            "train", tolerance=training.overfit_tolerance, member_ids=ids,
+            training_rows=(X_t[fit_rows], targets_t[:, fit_rows],
+                           torch.from_numpy(weights[:, fit_rows].astype(np.float32)))
+            if spec.training_loss_in_eval_mode else None,
+        )
     trainer = _trainer(training.max_epochs, [stopping, *callbacks], logger)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -217,7 +225,7 @@ def _fit_chunk(
     diagnostics = member_diagnostics(
         members, X, y, predictions, embeddings, regime, holdout,
         epochs=stopping.stop_epoch.numpy(),
-        reached=stopping.reached.numpy() if regime == "overfit" else None,
+        reached=stopping.reached.numpy() if spec.stops_on_training_loss else None,
     )
     curves = loss_curves(ids, stopping.history, stopping.stop_epoch.numpy())
     state = {k: v.detach().numpy().copy() for k, v in network.member_state().items()}

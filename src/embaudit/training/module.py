@@ -110,7 +110,8 @@ class EnsembleRegressor(pl.LightningModule):
 
     @torch.no_grad()
     def member_loss(self, x: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
-        """Mean squared error of each member on its own rows (``mask``: B × rows)."""
+        """Mean squared error of each member on its own rows in evaluation mode (``mask``:
+        B × rows, booleans or row weights)."""
         was_training = self.network.training
         self.network.eval()
         predictions = self.network(x)
