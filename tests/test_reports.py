@@ -15,7 +15,6 @@ import pytest
 from embaudit.config import AuditConfig
 from embaudit.data.table import load_table
 from embaudit.data.worlds import product_lifespan
-from embaudit.hypotheses.verdicts import replication_summary
 from embaudit.reports import render_html, render_markdown, report_json, write_reports
 from embaudit.reports.json_report import member_summary
 from embaudit.resampling.plans import discovery_holdout_split
@@ -52,9 +51,12 @@ def _hypotheses(columns: list, rng: np.random.Generator) -> pd.DataFrame:
             "r_axis_attribute_ci_high": np.full(q, np.nan) if raw else rng.uniform(0, 1, q),
             "r_axis_lifespan_ci_low": np.full(q, np.nan) if raw else rng.uniform(-1, 0, q),
             "r_axis_lifespan_ci_high": np.full(q, np.nan) if raw else rng.uniform(0, 1, q),
+            "p_carried": np.full(q, np.nan) if raw else rng.uniform(0, 0.1, q),
+            "p_association": rng.uniform(0, 0.1, q),
             "p_discovery": rng.uniform(0, 0.1, q),
-            "p_discovery_maxt": rng.uniform(0, 0.3, q),
             "found": rng.uniform(size=q) < 0.7,
+            "p_retrained": rng.uniform(0, 0.3, q),
+            "p_retrained_maxt": rng.uniform(0, 0.5, q),
             "effect_holdout": rng.uniform(-0.2, 0.4, q),
             "ci_low": rng.uniform(-0.4, 0.0, q),
             "ci_high": rng.uniform(0.2, 0.6, q),
@@ -72,6 +74,29 @@ def _hypotheses(columns: list, rng: np.random.Generator) -> pd.DataFrame:
         }))
         frames[-1].loc[frames[-1]["verdict"] != "inconclusive", "n_required"] = pd.NA
     return pd.concat(frames, ignore_index=True)[list(HYPOTHESIS_COLUMNS)]
+
+
+def _regime_row(regime: str, part: pd.DataFrame, rng: np.random.Generator) -> dict:
+    """A regime panel row consistent with its hypotheses (the rates drawn at random)."""
+    found = part["found"].to_numpy()
+    replicated = found & (part["p_holdout"].to_numpy() <= 0.1)
+    rate = replicated.sum() / max(found.sum(), 1)
+    null_rate = float(rng.uniform(0, 0.3))
+    row = {
+        "regime": regime, "n_candidates": len(part), "n_found": int(found.sum()),
+        "n_replicated": int(replicated.sum()), "replication_rate": rate,
+        "replication_ci_low": max(rate - 0.3, 0.0), "replication_ci_high": min(rate + 0.2, 1.0),
+        "null_n": 12, "null_rate": null_rate, "advantage": rate - null_rate,
+        "advantage_ci_low": rate - null_rate - 0.3, "advantage_ci_high": rate - null_rate + 0.3,
+        "p_vs_null": float(rng.uniform(0, 0.2)), "comparable": regime != "regularized",
+        "position": "A" if regime == "overfit" else "undecided",
+        "n_survives": int((part["verdict"] == "survives").sum()),
+        "n_fails": int((part["verdict"] == "fails").sum()),
+        "holdout_loss": float(rng.uniform(0.3, 1.0)),
+        "no_better_than_linear": None if regime == "raw" else False,
+        "survives_vs_lead": 0, "p_vs_lead": np.nan if regime == "overfit" else 1.0,
+    }
+    return {key: row[key] for key in REGIME_COLUMNS}
 
 
 def _members(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -114,14 +139,8 @@ def _build(with_truth: bool) -> AuditResult:
     split = discovery_holdout_split(table.y, 0.3, 5, 0)
     rng = np.random.default_rng(0)
     hypotheses = _hypotheses(list(table.attribute_columns), rng)
-    regimes = pd.DataFrame([
-        replication_summary(r, found=part["found"].to_numpy(),
-                            replicated=part["p_holdout"].to_numpy() <= 0.1,
-                            null_found=rng.uniform(size=(N_NULL, len(part))) < 0.05,
-                            null_replicated=rng.uniform(size=(N_NULL, len(part))) < 0.1,
-                            n_survives=int((part["verdict"] == "survives").sum()))
-        for r, part in hypotheses.groupby("regime", sort=False)
-    ])
+    regimes = pd.DataFrame([_regime_row(r, part, rng)
+                            for r, part in hypotheses.groupby("regime", sort=False)])
     null = pd.DataFrame([
         {"regime": r, "attribute": c.name, "member_id": f"{r}/permutation/{m:04d}",
          "strength": float(abs(rng.normal(0, 0.05)))}
@@ -180,16 +199,16 @@ def _same(reported: object, expected: object) -> bool:
 
 def test_json_contract(fake_result: AuditResult) -> None:
     doc = report_json(fake_result)
-    assert doc["schema_version"] == "1.0"
+    assert doc["schema_version"] == "2.0"
     assert doc["verdict"] == {"position": "A", "summary": fake_result.position.summary,
-                              "regime": "overfit", "p_value": 0.01}
+                              "regime": "overfit", "p_value": 0.01, "comparison": ""}
     assert [r["regime"] for r in doc["regimes"]] == list(REGIMES)
     assert all(set(REGIME_COLUMNS) <= set(r) for r in doc["regimes"])
     assert all(set(HYPOTHESIS_COLUMNS) <= set(h) for h in doc["hypotheses"])
     for record, (_, row) in zip(doc["hypotheses"], fake_result.hypotheses.iterrows(),
                                 strict=True):
         assert all(_same(record[c], row[c]) for c in HYPOTHESIS_COLUMNS), record
-        assert record["verdict"] in {"survives", "fails", "inconclusive"}
+        assert record["verdict"] in {"survives", "fails", "inconclusive", "not found"}
         assert record["direction"] in {"+", "-"}
         assert isinstance(record["found"], bool)
         assert record["axis"] is None if record["regime"] == "raw" else \
@@ -293,12 +312,16 @@ def test_every_survivor_gets_a_trend_plot(html: str, fake_result: AuditResult) -
 
 
 def test_methods_follow_the_config(fake_result: AuditResult) -> None:
-    config = AuditConfig(statistics={"alpha": 0.05, "sign_consistency": 0.9},
-                         resampling={"n_bootstrap": 12, "n_permutations": 49})
+    config = AuditConfig(statistics={"alpha": 0.05, "alpha_discovery": 0.02,
+                                     "n_screen_permutations": 499, "min_effect": 0.15},
+                         resampling={"n_bootstrap": 12, "n_permutations": 49,
+                                     "alignment": "units"})
     text = render_markdown(dataclasses.replace(fake_result, config=config))
     methods = text[text.index("## Methods"):text.index("## Reproducibility")]
     assert "12 bootstrap networks" in methods and "49 permutation networks" in methods
-    assert "q ≤ 0.05" in methods and "≥ 0.9" in methods
+    assert "q ≤ 0.05" in methods and "p\\_discovery ≤ 0.02" in methods
+    assert "permuted 499 times" in methods and "smallest effect of interest (0.15)" in methods
+    assert "unit matching" in methods and "orthogonal Procrustes" not in methods
     assert "20 → 64 → 16 → 1" in methods
 
 

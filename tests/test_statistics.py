@@ -7,7 +7,6 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from embaudit.config import StatisticsConfig
 from embaudit.hypotheses.discovery import (
     axis_correlations,
     best_candidates,
@@ -23,7 +22,6 @@ from embaudit.hypotheses.inference import (
 )
 from embaudit.hypotheses.ranks import spearman_matrix
 from embaudit.hypotheses.resampled import max_t_p_values, permutation_p_values
-from embaudit.hypotheses.verdicts import decide_position, replication_summary, verdicts
 from embaudit.resampling.alignment import OrthogonalProcrustes
 
 
@@ -127,18 +125,6 @@ def test_required_holdout_size_gives_the_requested_power():
     assert required_holdout_size(np.array([0.1]), 0.05, 0.8)[0] > n
 
 
-def test_verdict_rule():
-    out = verdicts(
-        q=np.array([0.01, 0.01, 0.5, 0.5]),
-        consistency=np.array([0.9, 0.5, 0.9, 0.9]),
-        ci_high=np.array([0.5, 0.5, 0.05, 0.4]),
-        strength=np.array([0.3, 0.3, 0.3, 0.3]),
-        alpha=0.1,
-        tau=0.8,
-    )
-    assert list(out) == ["survives", "inconclusive", "fails", "inconclusive"]
-
-
 def _planted_embedding(rng: np.random.Generator, n: int = 500):
     y = rng.normal(size=n)
     attribute = y + rng.normal(size=n)
@@ -191,63 +177,6 @@ def test_procrustes_without_reflection_keeps_orientation():
     aligner = OrthogonalProcrustes(allow_reflection=False).fit(mirrored, target)
     assert np.linalg.det(aligner.rotation_) > 0
     assert aligner.disparity_ > 0.01
-
-
-def _summary(found: int, replicated: int, null_found: np.ndarray,
-             null_replicated: np.ndarray) -> dict:
-    flags = np.zeros(max(found, 1), bool)
-    return replication_summary("overfit", found=np.arange(len(flags)) < found,
-                               replicated=np.arange(len(flags)) < replicated,
-                               null_found=null_found, null_replicated=null_replicated,
-                               n_survives=replicated)
-
-
-def test_replication_summary_is_a_monte_carlo_rank_test():
-    rng = np.random.default_rng(11)
-    null_found = rng.random((99, 13)) < 0.05
-    null_replicated = rng.random((99, 13)) < 0.1
-    row = _summary(6, 5, null_found, null_replicated)
-    counts = (null_found & null_replicated).sum(axis=1)
-    assert row["p_vs_null"] == pytest.approx((1 + (counts >= 5).sum()) / 100)
-    assert row["null_n"] == null_found.sum()
-    assert row["null_rate"] == pytest.approx((null_found & null_replicated).sum()
-                                             / null_found.sum())
-    assert row["replication_ci_low"] < 5 / 6 < row["replication_ci_high"]
-
-
-def test_positions():
-    config = StatisticsConfig()
-    null_found = np.zeros((99, 20), bool)
-    null_found[:, :2] = True  # 198 found trends, 10% of them replicate
-    null_replicated = np.zeros((99, 20), bool)
-    null_replicated[::5, 0] = True
-    strong = _summary(6, 5, null_found, null_replicated)
-    assert decide_position(strong, 0.01, 99, 600, config).position == "A"
-    text = decide_position(strong, 0.01, 99, 600, config).summary
-    assert "5 of 6" in text and "600" in text and "10%" in text and "overfit" in text
-
-    nothing = _summary(0, 0, null_found, null_replicated)
-    assert decide_position(nothing, 0.5, 99, 600, config).position == "B"
-
-    weak = _summary(2, 1, null_found, null_replicated)
-    assert decide_position(weak, 0.01, 99, 600, config).position == "undecided"
-
-    # beats chance (15% vs 10%, many trends) yet a useful 20-point advantage is ruled out
-    many = replication_summary("overfit", np.ones(200, bool), np.arange(200) < 30,
-                               null_found, null_replicated, 30)
-    decided = decide_position(many, 0.01, 99, 600, config)
-    assert decided.position == "B" and "not by a useful margin" in decided.summary
-
-    regularized = dict(strong, regime="regularized")
-    decided = decide_position(regularized, 0.01, 99, 600, config)
-    assert decided.regime == "regularized" and "regularized embedding" in decided.summary
-
-
-def test_verdicts_of_untestable_and_confirmed_but_small_effects():
-    out = verdicts(q=np.array([np.nan, 0.01]), consistency=np.array([1.0, 0.5]),
-                   ci_high=np.array([np.nan, 0.1]), strength=np.array([0.3, 0.3]),
-                   alpha=0.1, tau=0.8)
-    assert list(out) == ["inconclusive", "inconclusive"]
 
 
 def test_attribute_constant_on_the_holdout_is_untestable():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from embaudit.config import AuditConfig, build_config
-from embaudit.core.regimes import REGIMES
+from embaudit.core.regimes import REGIMES, lead_regime
 from embaudit.data.table import Table, load_table
 from embaudit.errors import ConfigError, DataError
 from embaudit.hypotheses.crossfit import crossfit_replication
@@ -28,7 +29,13 @@ from embaudit.hypotheses.evidence import (
     raw_evidence,
 )
 from embaudit.hypotheses.inference import HoldoutAssociation, holdout_association
-from embaudit.hypotheses.verdicts import assess_regime, decide_position
+from embaudit.hypotheses.position import (
+    best_leads,
+    compare_with_lead,
+    decide_position,
+    regime_row,
+)
+from embaudit.hypotheses.verdicts import assess_regime
 from embaudit.resampling.crossfit import crossfit_splits, plan_crossfit
 from embaudit.resampling.execution import cluster_client, train_members
 from embaudit.resampling.plans import MemberSpec, Split, discovery_holdout_split, plan_members
@@ -39,9 +46,10 @@ from embaudit.store import AuditStore, metadata_frame
 Progress = Callable[[str, float, float], None]
 #: views over the hypotheses table, named as the design names the store's contents
 STORE_VIEWS = {
-    "tests": "SELECT regime, attribute, strength, p_discovery, p_discovery_maxt, "
-             "effect_holdout, ci_low, ci_high, p_holdout, q_holdout, p_embedding, "
-             "sign_consistency, selection_frequency, n_holdout FROM hypotheses",
+    "tests": "SELECT regime, attribute, strength, p_carried, p_association, p_discovery, "
+             "found, p_retrained, p_retrained_maxt, effect_holdout, ci_low, ci_high, "
+             "p_holdout, q_holdout, p_embedding, sign_consistency, selection_frequency, "
+             "n_holdout FROM hypotheses",
     "verdicts": "SELECT regime, attribute, direction, verdict, n_required FROM hypotheses",
 }
 _PACKAGES = ("embaudit", "torch", "pytorch-lightning", "numpy", "pandas", "scipy",
@@ -86,6 +94,7 @@ def _audit(
     progress: Progress | None,
 ) -> AuditResult:
     """The audit after its checks: train, read the evidence, test, decide, save."""
+    columns = table.attribute_columns
     data = DiscoveryData(
         attributes=table.attribute_matrix,
         lifespan=table.y,
@@ -94,8 +103,13 @@ def _audit(
         mode=config.discovery.mode,
         slice_fraction=config.discovery.slice_fraction,
         covariates=table.covariate_matrix,
+        blocks=_permutation_blocks(table, split, config),
+        family_size=np.array([sum(o.attribute == c.attribute for o in columns)
+                              for c in columns]),
+        n_screen_permutations=config.statistics.n_screen_permutations,
+        seed=config.seed,
     )
-    holdout = _holdout_tests(data, split.holdout, config)
+    holdout = _holdout_tests(data, table, split.holdout, config)
     evidence, diagnostics, curves, embeddings, fold_embeddings = _train_regimes(
         config, table, split, data, plans, folds, store, progress)
     if config.discovery.raw_screening:
@@ -106,22 +120,28 @@ def _audit(
     crossfit = crossfit_replication(folds, fold_embeddings, data, names,
                                     config.statistics.alpha) if folds else pd.DataFrame()
 
-    hypotheses, regimes, min_max_t, skipped = [], [], {}, []
-    for found in evidence:
-        frame, row, smallest, untested = assess_regime(found, holdout, table.attribute_columns,
-                                                       config.statistics)
+    members = pd.concat(diagnostics, ignore_index=True) if diagnostics else pd.DataFrame(
+        columns=["member_id", "regime", "kind", "epochs", "train_loss", "holdout_loss",
+                 "no_better_than_linear"])
+    assessed = {e.regime: assess_regime(e, holdout, columns, config.statistics)
+                for e in evidence}
+    regimes = [regime_row(e, assessed[e.regime], holdout, config.statistics, members,
+                          config.seed) for e in evidence]
+    lead = lead_regime([e.regime for e in evidence])
+    compare_with_lead(regimes, {r: a.survives for r, a in assessed.items()}, lead)
+    positions = {r["regime"]: decide_position(r, members, config.resampling.n_permutations,
+                                              len(split.holdout), config.statistics)
+                 for r in regimes}
+    for row in regimes:
+        row["position"] = positions[row["regime"]].position
+    position = positions[lead]
+    position = replace(position, comparison=best_leads(regimes, lead))
+    hypotheses = []
+    for assessment in assessed.values():
+        frame = assessment.frame
         if truth is not None:
-            frame["truth"] = frame["source_attribute"].map(truth)
+            frame = frame.assign(truth=frame["source_attribute"].map(truth))
         hypotheses.append(frame)
-        regimes.append(row)
-        skipped.append(untested)
-        min_max_t[found.regime] = smallest
-    lead = "overfit" if "overfit" in min_max_t else regimes[0]["regime"]
-    lead_row = next(r for r in regimes if r["regime"] == lead)
-    position = decide_position(
-        lead_row, min_max_t[lead], config.resampling.n_permutations, len(split.holdout),
-        config.statistics, others=[r for r in regimes if r["regime"] != lead],
-    )
     result = AuditResult(
         config=config,
         table=table,
@@ -130,12 +150,12 @@ def _audit(
         regimes=pd.DataFrame(regimes),
         position=position,
         null_strengths=_null_strengths(evidence, table),
-        members=pd.concat(diagnostics, ignore_index=True) if diagnostics else pd.DataFrame(),
+        members=members,
         curves=pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(),
         embeddings=embeddings,
         truth=truth,
         versions=versions(),
-        skipped=pd.concat(skipped, ignore_index=True),
+        skipped=pd.concat([a.skipped for a in assessed.values()], ignore_index=True),
         crossfit=crossfit,
     )
     if store is not None:
@@ -143,15 +163,21 @@ def _audit(
     return result
 
 
-def _holdout_tests(data: DiscoveryData, rows: np.ndarray, config: AuditConfig
+def _holdout_tests(data: DiscoveryData, table: Table, rows: np.ndarray, config: AuditConfig
                    ) -> HoldoutAssociation:
-    """Attribute vs lifespan on ``rows`` with the configured intervals and null."""
+    """Attribute vs lifespan on ``rows`` with the configured intervals and null (with a
+    group column: cluster-robust tests and intervals that resample whole groups)."""
     stat = config.statistics
+    groups = table.groups
     return holdout_association(
         data.attributes[rows], data.lifespan[rows],
         None if data.covariates is None else data.covariates[rows],
+        groups=None if groups is None else groups[rows],
+        families=np.unique([c.attribute for c in table.attribute_columns],
+                           return_inverse=True)[1],
         n_resamples=stat.n_resamples,
-        n_permutations=stat.n_holdout_permutations if stat.correction == "maxt" else 0,
+        n_permutations=stat.n_holdout_permutations
+        if stat.correction == "maxt" or groups is not None else 0,
         confidence=stat.confidence, seed=config.seed,
     )
 
@@ -232,11 +258,12 @@ def _crossfit_folds(table: Table, config: AuditConfig) -> list[Split]:
         raise ConfigError(f"Cannot cross-fit: {error}.") from None
 
 
-def _plan(regime: str, split: Split, table: Table, config: AuditConfig) -> list[MemberSpec]:
-    """The members of ``regime`` as the config asks (rows, targets, seeds).
+def _resampling_choices(table: Table, config: AuditConfig
+                        ) -> tuple[str, str, np.ndarray | None]:
+    """The bootstrap kind, what permutations stay within, and the strata column's values.
 
     ``auto`` respects the data's structure: with a group column, bootstrap members
-    resample whole groups and permutation members permute lifespans within groups.
+    resample whole groups and permutations stay within groups.
     """
     options = config.resampling
     groups = table.groups
@@ -250,6 +277,24 @@ def _plan(regime: str, split: Split, table: Table, config: AuditConfig) -> list[
             raise ConfigError(f"resampling.strata names column {options.strata!r}, which is "
                               "not in the table; name a column of the data or leave it unset.")
         strata = table.frame[options.strata].to_numpy()
+    return bootstrap, within, strata
+
+
+def _permutation_blocks(table: Table, split: Split, config: AuditConfig) -> np.ndarray | None:
+    """Per discovery row, the block the discovery screen's permutations stay in: the same
+    groups or strata as the permutation members' lifespans (None: no blocks)."""
+    _, within, strata = _resampling_choices(table, config)
+    labels = {"none": None, "groups": table.groups, "strata": strata}[within]
+    if labels is None:
+        return None
+    return pd.factorize(np.asarray(labels)[split.discovery], sort=True)[0]
+
+
+def _plan(regime: str, split: Split, table: Table, config: AuditConfig) -> list[MemberSpec]:
+    """The members of ``regime`` as the config asks (rows, targets, seeds)."""
+    options = config.resampling
+    groups = table.groups
+    bootstrap, within, strata = _resampling_choices(table, config)
     try:
         return plan_members(
             split, table.n_rows, regime,

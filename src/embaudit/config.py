@@ -143,8 +143,13 @@ class StatisticsConfig(_Section):
     confidence: float = Field(0.95, gt=0.5, lt=1, description="level of every interval")
     n_resamples: int = Field(2000, ge=100, description="bootstrap resamples of holdout rows")
     n_holdout_permutations: int = Field(9999, ge=99, description="permutations for max-T")
-    sign_consistency: float = Field(0.8, ge=0.5, le=1, description="bootstrap τ")
     alpha_discovery: float = Field(0.05, gt=0, lt=1, description="found: p_discovery ≤ this")
+    n_screen_permutations: int = Field(
+        999, ge=99, description="attribute permutations of the discovery screen (found)")
+    min_effect: float = Field(
+        0.1, gt=0, lt=1, description="smallest holdout effect (Spearman) of interest: an "
+        "interval wholly below it fails; inconclusive trends get the holdout size that "
+        "detects it")
     power: float = Field(0.8, gt=0, lt=1)
     position_alpha: float = Field(0.05, gt=0, lt=1)
     min_advantage: float = Field(
@@ -182,12 +187,12 @@ class AuditConfig(_Section):
             raise ValueError("resampling.alignment='units' flips signs, which are "
                              "reflections: set resampling.allow_reflection=true or use "
                              "alignment='procrustes'")
-        smallest = (self.resampling.n_permutations + 1) * self.statistics.alpha_discovery
+        smallest = (self.statistics.n_screen_permutations + 1) * self.statistics.alpha_discovery
         if smallest < 1:
             needed = int(np.ceil(1 / self.statistics.alpha_discovery)) - 1
             raise ValueError(
-                f"resampling.n_permutations={self.resampling.n_permutations} cannot give a "
-                f"discovery p as small as statistics.alpha_discovery="
+                f"statistics.n_screen_permutations={self.statistics.n_screen_permutations} "
+                f"cannot give a discovery p as small as statistics.alpha_discovery="
                 f"{self.statistics.alpha_discovery}: use at least {needed} permutations or a "
                 "larger alpha_discovery"
             )

@@ -16,7 +16,7 @@ PositionLabel = Literal["A", "B", "undecided"]
 
 #: columns of ``AuditResult.hypotheses``, one row per (regime, attribute column)
 HYPOTHESIS_COLUMNS = (
-    "regime",  # overfit | regularized | raw
+    "regime",  # see embaudit.core.regimes
     "attribute",  # encoded name: "size", "colour=red"
     "source_attribute",  # the table column: "colour"
     "kind",  # numeric | binary | categorical
@@ -25,43 +25,56 @@ HYPOTHESIS_COLUMNS = (
     "strength",  # T = |r_axis_attribute * r_axis_lifespan| (raw: |Spearman(a, y)|)
     "r_axis_attribute",  # discovery rows
     "r_axis_lifespan",  # discovery rows
-    "r_axis_attribute_ci_low",  # percentile interval across aligned bootstrap members
+    "r_axis_attribute_ci_low",  # across aligned bootstrap networks, centred on the estimate
     "r_axis_attribute_ci_high",
     "r_axis_lifespan_ci_low",
     "r_axis_lifespan_ci_high",
-    "p_discovery",  # permutation null with retraining
-    "p_discovery_maxt",  # Westfall-Young max-T adjusted
-    "found",  # p_discovery <= alpha_discovery
+    "p_carried",  # screen: T against the attribute permuted on the discovery rows
+    "p_association",  # screen: Spearman(a, y) on the discovery rows, two-sided
+    "p_discovery",  # screen: max of the two (Bonferroni over a categorical's levels)
+    "found",  # p_discovery <= alpha_discovery and the association has the claimed sign
+    "p_retrained",  # T against networks retrained on permuted lifespans (overfitting)
+    "p_retrained_maxt",  # its Westfall-Young max-T adjustment across attributes
     "effect_holdout",  # Spearman(a, y) on the holdout, signed in the claimed direction
     "ci_low",  # bootstrap percentile interval of effect_holdout
     "ci_high",
     "p_holdout",  # one-sided, claimed direction
-    "q_holdout",  # multiplicity-adjusted within the regime (BH, BY, Holm or max-T)
+    "q_holdout",  # over the found hypotheses of the regime, one family per attribute
     "r_axis_attribute_holdout",  # embedding-level check on the holdout
     "r_axis_lifespan_holdout",
     "p_embedding",
-    "sign_consistency",  # across aligned bootstrap members
-    "selection_frequency",  # bootstrap members where this axis is the attribute's best
-    "oob_replication",  # bootstrap members whose out-of-bag rows show the trend (p ≤ α)
+    "sign_consistency",  # aligned bootstrap networks, out-of-bag rows (descriptive)
+    "selection_frequency",  # bootstrap networks where this axis is the attribute's best
+    "oob_replication",  # bootstrap networks whose out-of-bag rows show the trend (p ≤ α)
     "n_holdout",
-    "n_required",  # holdout rows 80% power would need (inconclusive only)
-    "verdict",  # survives | fails | inconclusive
+    "n_required",  # holdout rows that detect min_effect with the set power (inconclusive)
+    "verdict",  # survives | fails | inconclusive | not found
 )
 #: columns audit() adds after these: "truth" ("+", "-", "0") for worlds with planted truth
 
-#: columns of ``AuditResult.regimes``: the Person A vs Person B comparison
+#: columns of ``AuditResult.regimes``: the regime panel and the Person A vs B comparison
 REGIME_COLUMNS = (
     "regime",
-    "n_candidates",
-    "n_hypotheses",  # found: beat the permutation null
-    "n_replicated",
+    "n_candidates",  # attribute columns with a trend to test
+    "n_found",  # passed the discovery screen
+    "n_replicated",  # found, and one-sided holdout p ≤ α
     "replication_rate",
-    "replication_ci_low",
+    "replication_ci_low",  # Wilson interval
     "replication_ci_high",
-    "null_rate",  # replication rate of the trends permutation networks found
-    "null_n",  # how many trends the permutation networks found
-    "p_vs_null",  # Monte Carlo rank test of the found-and-replicated count
+    "null_n",  # trends the permutation networks found (the same screen, their lifespans)
+    "null_rate",  # their replication rate on the holdout: chance leads
+    "advantage",  # replication_rate - null_rate
+    "advantage_ci_low",  # bootstrap over holdout rows, found trends and null networks
+    "advantage_ci_high",
+    "p_vs_null",  # one-sided bootstrap p of advantage ≤ 0
+    "comparable",  # the permutation networks trained like the reference (exchangeable)
+    "position",  # A | B | undecided, as if this regime were the lead
     "n_survives",
+    "n_fails",
+    "holdout_loss",  # of the reference, in units of the target variance
+    "no_better_than_linear",  # the reference loses to a ridge fit on the same rows
+    "survives_vs_lead",  # n_survives minus the lead regime's
+    "p_vs_lead",  # exact McNemar test of survives per attribute against the lead regime
 )
 
 
@@ -73,6 +86,8 @@ class Position:
     summary: str
     regime: str = "overfit"
     p_value: float = float("nan")
+    #: which regime gives the best leads on the data, and by how much
+    comparison: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,13 +146,16 @@ class AuditResult:
             *_wrap(self.position.summary, width),
             "-" * width,
         ]
-        regimes = self.regimes[["regime", "n_hypotheses", "n_replicated", "replication_rate",
-                                "null_rate", "p_vs_null", "n_survives"]]
+        lines += _wrap(self.position.comparison, width)
+        lines.append("-" * width)
+        regimes = self.regimes[["regime", "n_found", "n_replicated", "replication_rate",
+                                "null_rate", "p_vs_null", "comparable", "n_survives",
+                                "p_vs_lead"]]
         lines += [regimes.to_string(index=False, float_format=lambda v: f"{v:.3f}"), "-" * width]
         cols = ["regime", "attribute", "axis", "direction", "strength", "p_discovery",
-                "effect_holdout", "q_holdout", "sign_consistency", "verdict"]
+                "found", "effect_holdout", "q_holdout", "verdict"]
         lines += [self.hypotheses[cols].to_string(index=False,
-                                                  float_format=lambda v: f"{v:.3f}")]
+                                                  float_format=lambda v: f"{v:.3g}")]
         if not self.crossfit.empty:
             lines += ["-" * width, "Cross-fit replication (rate per fold: mean, sd)",
                       self.crossfit_summary().to_string(index=False,

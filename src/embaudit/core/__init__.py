@@ -1,5 +1,12 @@
 """Definitions every subpackage may import; ``embaudit.core`` imports none of them."""
 
-from embaudit.core.regimes import LEAD_REGIME, REGIMES, Regime, TrainedRegime, regime
+from embaudit.core.regimes import (
+    LEAD_REGIME,
+    REGIMES,
+    Regime,
+    TrainedRegime,
+    lead_regime,
+    regime,
+)
 
-__all__ = ["LEAD_REGIME", "REGIMES", "Regime", "TrainedRegime", "regime"]
+__all__ = ["LEAD_REGIME", "REGIMES", "Regime", "TrainedRegime", "lead_regime", "regime"]

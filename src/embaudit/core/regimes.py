@@ -71,6 +71,12 @@ REGIMES: dict[str, Regime] = {r.name: r for r in (
 LEAD_REGIME = "overfit"
 
 
+def lead_regime(audited: list[str]) -> str:
+    """The regime an audit's position is decided on: overfit when audited, else the
+    first regime audited."""
+    return LEAD_REGIME if LEAD_REGIME in audited else audited[0]
+
+
 def regime(name: str) -> Regime:
     """The table entry of ``name`` (KeyError for an unknown regime)."""
     return REGIMES[name]

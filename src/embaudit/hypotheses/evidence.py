@@ -1,14 +1,13 @@
 """Gather, per regime, what the statistics need from the trained members.
 
-For an embedding regime: the reference's candidates, the same discovery repeated on
-every permutation member (with its own permuted lifespans: the null), and on every
-bootstrap member after Procrustes alignment to the reference (fitted on the member's
-in-bag rows). A bootstrap member's
-direction for a candidate is read on its out-of-bag rows, the rows it never trained
-on, so sign consistency asks whether the trend generalizes beyond each member's
-training sample rather than whether the same sample gives the same answer; its
-selection frequency (is the candidate's axis the attribute's best?) is read on its
-in-bag rows. Raw screening does the same without any embedding.
+For an embedding regime: the reference's candidates and their discovery screen
+(:mod:`embaudit.hypotheses.screen`); each permutation member's own candidates, read
+with its own permuted lifespans, screened the same way (the trends networks fitted to
+noise find) and, as the retrained null, their strengths; every bootstrap member after
+Procrustes alignment to the reference (fitted on the member's in-bag rows). A
+bootstrap member's direction for a candidate is read on its out-of-bag rows, the rows
+it never trained on; its selection frequency (is the candidate's axis the attribute's
+best?) is read on its in-bag rows. Raw screening does the same without any embedding.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from embaudit.hypotheses.discovery import (
     raw_candidates,
 )
 from embaudit.hypotheses.inference import spearman_p_positive
+from embaudit.hypotheses.screen import ScreenResult, screen
 from embaudit.resampling.alignment import make_aligner
 from embaudit.resampling.plans import MemberSpec
 from embaudit.resampling.quality import AlignmentQuality, alignment_quality
@@ -43,6 +43,8 @@ class RegimeEvidence:
 
     regime: str
     candidates: Candidates
+    #: the discovery screen of the reference (q,) and of each permutation member (M, q)
+    screen: ScreenResult = field(repr=False)
     null_strength: np.ndarray = field(repr=False)  # (M, q)
     null_direction: np.ndarray = field(repr=False)  # (M, q)
     null_member_ids: list[str] = field(repr=False)
@@ -54,11 +56,34 @@ class RegimeEvidence:
     #: (B, q): one-sided p of the claimed trend on each member's out-of-bag rows
     bootstrap_oob_p: np.ndarray | None = field(default=None, repr=False)
     dead_axes: list[int] = field(default_factory=list)
+    #: columns per attribute (a categorical attribute's levels share theirs), (q,)
+    family_size: np.ndarray | None = field(default=None, repr=False)
     #: per bootstrap member: disparity, PROTEST statistic and p, linear CKA of its fit
     alignment: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     holdout_axis_attribute: np.ndarray | None = None  # (q,) embedding-level check
     holdout_axis_lifespan: np.ndarray | None = None
     p_embedding: np.ndarray | None = None
+
+    @property
+    def p_discovery(self) -> np.ndarray:
+        """The reference's screen p per column (q,); see :meth:`null_p_discovery`."""
+        directions = np.vstack([self.candidates.direction[None], self.null_direction])
+        return self._adjusted(self.screen.p_discovery(directions)[:1])[0]
+
+    @property
+    def null_p_discovery(self) -> np.ndarray:
+        """The permutation members' screen p (M, q), each in its own claimed direction.
+
+        The levels of a categorical attribute are screened as one attribute: each
+        level's p is multiplied by their number (Bonferroni), so a null attribute is
+        found at a rate ≤ alpha_discovery however many levels it has.
+        """
+        directions = np.vstack([self.candidates.direction[None], self.null_direction])
+        return self._adjusted(self.screen.p_discovery(directions)[1:])
+
+    def _adjusted(self, p: np.ndarray) -> np.ndarray:
+        size = np.ones(p.shape[1]) if self.family_size is None else self.family_size
+        return np.minimum(1.0, p * size[None, :])
 
 
 @dataclass(frozen=True)
@@ -73,6 +98,12 @@ class DiscoveryData:
     mode: DiscoveryMode
     slice_fraction: float
     covariates: np.ndarray | None = None
+    #: per discovery row, the block its attribute permutations stay in (groups or
+    #: strata), or None
+    blocks: np.ndarray | None = None
+    family_size: np.ndarray | None = None  # (q,) columns of each column's attribute
+    n_screen_permutations: int = 999
+    seed: int = 0
 
     def correlations(self, embedding: np.ndarray, lifespan: np.ndarray, rows: np.ndarray,
                      live: np.ndarray | None) -> AxisCorrelations:
@@ -88,6 +119,17 @@ class DiscoveryData:
     @property
     def n_covariates(self) -> int:
         return 0 if self.covariates is None else self.covariates.shape[1]
+
+    def screen(self, embeddings: Sequence[np.ndarray | None], lifespans: Sequence[np.ndarray]
+               ) -> ScreenResult:
+        """The discovery screen of networks (full n × k embeddings, None: raw) fitted to
+        ``lifespans`` (full n), on the discovery rows."""
+        S = self.discovery
+        C = None if self.covariates is None else self.covariates[S]
+        return screen([None if E is None else E[S] for E in embeddings],
+                      [y[S] for y in lifespans], self.attributes[S], covariates=C,
+                      mode=self.mode, slice_fraction=self.slice_fraction, blocks=self.blocks,
+                      n_permutations=self.n_screen_permutations, seed=self.seed)
 
 
 def embedding_evidence(
@@ -110,7 +152,7 @@ def embedding_evidence(
     candidates = best_candidates(data.correlations(E_ref, y, S, live))
     signs = (np.sign(candidates.r_axis_attribute), np.sign(candidates.r_axis_lifespan))
 
-    null_ids, null_strength, null_direction = [], [], []
+    null_ids, null_strength, null_direction, null_embeddings, null_targets = [], [], [], [], []
     boot_direction, boot_axis, quality = [], [], []
     boot_r_attribute, boot_r_lifespan, boot_oob_p = [], [], []
     columns = np.arange(A.shape[1])
@@ -122,6 +164,8 @@ def embedding_evidence(
             null_ids.append(member.member_id)
             null_strength.append(found.strength)
             null_direction.append(found.direction)
+            null_embeddings.append(E)
+            null_targets.append(target)
         elif member.kind == "bootstrap":
             aligned, fit = align_to_reference(E, E_ref, member, alignment)
             quality.append({"member_id": member.member_id, **asdict(fit)})
@@ -140,6 +184,8 @@ def embedding_evidence(
     return RegimeEvidence(
         regime=regime,
         candidates=candidates,
+        screen=data.screen([E_ref, *null_embeddings], [y, *null_targets]),
+        family_size=data.family_size,
         null_strength=np.array(null_strength).reshape(-1, A.shape[1]),
         null_direction=np.array(null_direction).reshape(-1, A.shape[1]),
         null_member_ids=null_ids,
@@ -184,12 +230,13 @@ def raw_evidence(members: Sequence[MemberSpec], data: DiscoveryData) -> RegimeEv
     S, A, y = data.discovery, data.attributes, data.lifespan
     C = data.covariates
 
-    def screen(rows: np.ndarray, target: np.ndarray) -> Candidates:
+    def screen_rows(rows: np.ndarray, target: np.ndarray) -> Candidates:
         return raw_candidates(A[rows], target[rows], None if C is None else C[rows])
 
-    candidates = screen(S, y)
-    null = [screen(S, m.targets(y)) for m in members if m.kind == "permutation"]
-    boot = [(screen(oob, y), len(oob)) for m in members if m.kind == "bootstrap"
+    candidates = screen_rows(S, y)
+    permutations = [m for m in members if m.kind == "permutation"]
+    null = [screen_rows(S, m.targets(y)) for m in permutations]
+    boot = [(screen_rows(oob, y), len(oob)) for m in members if m.kind == "bootstrap"
             for oob in [_out_of_bag(m, S)]]
     oob_p = [spearman_p_positive(found.strength * found.direction * candidates.direction, n,
                                  data.n_covariates) for found, n in boot]
@@ -197,9 +244,12 @@ def raw_evidence(members: Sequence[MemberSpec], data: DiscoveryData) -> RegimeEv
     return RegimeEvidence(
         regime="raw",
         candidates=candidates,
+        screen=data.screen([None] * (1 + len(permutations)),
+                           [y, *(m.targets(y) for m in permutations)]),
+        family_size=data.family_size,
         null_strength=np.array([c.strength for c in null]).reshape(-1, q),
         null_direction=np.array([c.direction for c in null]).reshape(-1, q),
-        null_member_ids=[m.member_id for m in members if m.kind == "permutation"],
+        null_member_ids=[m.member_id for m in permutations],
         bootstrap_direction=np.array([c.direction for c, _ in boot]).reshape(-1, q),
         bootstrap_axis=np.full((len(boot), q), -1),
         bootstrap_oob_p=np.array(oob_p).reshape(-1, q),

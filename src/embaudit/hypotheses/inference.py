@@ -16,8 +16,14 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from embaudit.hypotheses.clustered import cluster_bootstrap_effects, wild_cluster_t
 from embaudit.hypotheses.ranks import spearman_matrix, standardized_ranks
-from embaudit.hypotheses.resampled import bootstrap_interval, max_t_p_values, permutation_null
+from embaudit.hypotheses.resampled import (
+    bootstrap_effects,
+    max_t_p_values,
+    percentile_interval,
+    permutation_null,
+)
 
 #: Bonett & Wright (2000): variance factor of Fisher's z for Spearman's rho
 SPEARMAN_Z_VARIANCE = 1.06
@@ -27,9 +33,12 @@ SPEARMAN_Z_VARIANCE = 1.06
 class HoldoutAssociation:
     """Association of each attribute column with lifespan on the holdout rows.
 
-    ``rho_low``/``rho_high`` are a percentile bootstrap interval of rho, ``null`` its
-    permutation null (lifespans permuted on the holdout), both unsigned: a claimed
-    direction signs them.
+    ``rho_low``/``rho_high`` are a percentile bootstrap interval of rho (``resampled``
+    holds its draws), ``null`` the resampling null of ``statistic`` (rho with lifespans
+    permuted; with groups the cluster-robust t under the wild cluster bootstrap), all
+    unsigned: a claimed direction signs them. ``family_p`` is the omnibus p of each
+    column's attribute when it has several columns (the levels of a categorical
+    attribute), else NaN.
     """
 
     rho: np.ndarray  # (q,) Spearman (partial Spearman with covariates)
@@ -38,9 +47,13 @@ class HoldoutAssociation:
     n: int
     rho_low: np.ndarray
     rho_high: np.ndarray
-    null: np.ndarray = field(repr=False)  # (R, q) permutation null of rho
+    null: np.ndarray = field(repr=False)  # (R, q) null draws of ``statistic``
     n_covariates: int = 0
     confidence: float = 0.95
+    statistic: np.ndarray | None = field(default=None, repr=False)  # (q,); None: rho
+    resampled: np.ndarray | None = field(default=None, repr=False)  # (B, q) bootstrap rho
+    family_p: np.ndarray | None = None  # (q,)
+    grouped: bool = False
 
     def p_value(self, direction: np.ndarray) -> np.ndarray:
         """One-sided p-values in the given directions (+1 / -1 per column)."""
@@ -57,17 +70,38 @@ class HoldoutAssociation:
 
     def p_max_t(self, direction: np.ndarray) -> np.ndarray:
         """Westfall–Young max-T adjusted one-sided p-values over the columns with a
-        direction (the others are NaN and stay out of the family)."""
+        direction (the others are NaN and stay out of the family), never below the
+        column's own p."""
         signed = np.where(direction != 0, direction, np.nan)
-        return max_t_p_values(self.effect(signed), self.null * signed[None, :])
+        statistic = self.rho if self.statistic is None else self.statistic
+        adjusted = max_t_p_values(signed * statistic, self.null * signed[None, :])
+        return np.maximum(adjusted, self.p_value(direction))
 
 
 def spearman_p_positive(rho: np.ndarray, n: np.ndarray | int, n_covariates: int = 0
                         ) -> np.ndarray:
     """One-sided p of a positive Spearman association (t approximation, as scipy's)."""
-    df = np.maximum(np.asarray(n) - 2 - n_covariates, 1)
-    t = rho * np.sqrt(df / np.clip(1.0 - rho**2, 1e-12, None))
-    return stats.t.sf(t, df)
+    return _positive(stats.t.sf(_spearman_t(rho, n, n_covariates), _df(n, n_covariates)))
+
+
+def spearman_p_negative(rho: np.ndarray, n: np.ndarray | int, n_covariates: int = 0
+                        ) -> np.ndarray:
+    """One-sided p of a negative association, from its own tail (no 1 - p cancellation:
+    a strong negative effect keeps a p above 0)."""
+    return _positive(stats.t.cdf(_spearman_t(rho, n, n_covariates), _df(n, n_covariates)))
+
+
+def _positive(p: np.ndarray) -> np.ndarray:
+    """p-values below double precision's reach as its smallest positive number, not 0."""
+    return np.where(np.isnan(p), np.nan, np.maximum(p, np.finfo(float).tiny))
+
+
+def _df(n: np.ndarray | int, n_covariates: int) -> np.ndarray:
+    return np.maximum(np.asarray(n) - 2 - n_covariates, 1)
+
+
+def _spearman_t(rho: np.ndarray, n: np.ndarray | int, n_covariates: int) -> np.ndarray:
+    return rho * np.sqrt(_df(n, n_covariates) / np.clip(1.0 - rho**2, 1e-12, None))
 
 
 def holdout_association(
@@ -75,6 +109,8 @@ def holdout_association(
     lifespan: np.ndarray,
     covariates: np.ndarray | None = None,
     *,
+    groups: np.ndarray | None = None,
+    families: np.ndarray | None = None,
     n_resamples: int = 2_000,
     n_permutations: int = 9_999,
     confidence: float = 0.95,
@@ -85,30 +121,78 @@ def holdout_association(
     Without covariates: Spearman's rho with the t approximation (as
     ``scipy.stats.spearmanr``). With covariates: OLS of rank(lifespan) on rank(a) and
     the covariates' ranks with HC3 standard errors; the effect is the partial Spearman rho.
-    A column that is constant on the holdout cannot be tested: its rho and p are NaN.
-    Intervals: percentile bootstrap (``n_resamples``; 0: none); null: ``n_permutations``.
+    With ``groups``: the same regression with cluster-robust errors, referred to its wild
+    cluster bootstrap (``n_permutations`` draws, at least 999), and intervals that
+    resample whole groups (:mod:`embaudit.hypotheses.clustered`). A column that is
+    constant on the holdout cannot be tested: its rho and p are NaN. Intervals:
+    percentile bootstrap (``n_resamples``; 0: none); null: ``n_permutations``.
+    ``families`` (a code per column) names the columns of one attribute: each family of
+    several columns gets an omnibus p (:func:`family_omnibus`).
     """
     n = len(lifespan)
     testable = np.ptp(attributes, axis=0) > 0
     if covariates is not None:
         covariates = covariates[:, np.ptp(covariates, axis=0) > 0]
-    if covariates is None or covariates.shape[1] == 0:
-        covariates = None
+        covariates = covariates if covariates.shape[1] else None
+    n_covariates = 0 if covariates is None else covariates.shape[1]
+    statistic = null = None
+    if covariates is None:
         rho = np.where(testable, spearman_matrix(lifespan, attributes)[0], np.nan)
-        p_positive = spearman_p_positive(rho, n)
-        p_negative, n_covariates = 1.0 - p_positive, 0
+        p_positive, p_negative = spearman_p_positive(rho, n), spearman_p_negative(rho, n)
     else:
         rho, t, n_covariates = _partial_rank_tests(attributes, lifespan, covariates, testable)
         df = n - n_covariates - 2
-        p_positive, p_negative = stats.t.sf(t, df), stats.t.cdf(t, df)
+        p_positive, p_negative = _positive(stats.t.sf(t, df)), _positive(stats.t.cdf(t, df))
+    if groups is not None:
+        statistic, null = wild_cluster_t(attributes, lifespan, groups, covariates,
+                                         max(n_permutations, 999), seed + 1)
+        draws = len(null) + 1.0
+        p_positive = np.where(testable, (1 + (null >= statistic - 1e-12).sum(0)) / draws,
+                              np.nan)
+        p_negative = np.where(testable, (1 + (null <= statistic + 1e-12).sum(0)) / draws,
+                              np.nan)
+        rho = np.where(np.isfinite(statistic), rho, np.nan)
+    elif n_permutations:
+        _, null = permutation_null(attributes, lifespan, covariates, n_permutations, seed + 1)
     low = high = np.full(attributes.shape[1], np.nan)
+    resampled = None
     if n_resamples:
-        low, high = bootstrap_interval(attributes, lifespan, covariates, n_resamples,
-                                       confidence, seed)
-        low, high = np.where(np.isnan(rho), np.nan, low), np.where(np.isnan(rho), np.nan, high)
-    _, null = permutation_null(attributes, lifespan, covariates, n_permutations, seed + 1)
-    return HoldoutAssociation(rho, p_positive, p_negative, n, low, high, null,
-                              n_covariates=n_covariates, confidence=confidence)
+        resampled = bootstrap_effects(attributes, lifespan, covariates, n_resamples, seed) \
+            if groups is None else cluster_bootstrap_effects(attributes, lifespan, groups,
+                                                             covariates, n_resamples, seed)
+        low, high = percentile_interval(resampled, np.isnan(rho), confidence)
+    return HoldoutAssociation(
+        rho, p_positive, p_negative, n, low, high,
+        np.zeros((0, attributes.shape[1])) if null is None else null,
+        n_covariates=n_covariates, confidence=confidence, statistic=statistic,
+        resampled=resampled, grouped=groups is not None,
+        family_p=None if families is None else family_omnibus(
+            attributes, lifespan, families, p_positive, p_negative,
+            plain=covariates is None and groups is None))
+
+
+def family_omnibus(attributes: np.ndarray, lifespan: np.ndarray, families: np.ndarray,
+                   p_positive: np.ndarray, p_negative: np.ndarray, plain: bool
+                   ) -> np.ndarray:
+    """Omnibus p of each family of several columns (a categorical attribute's levels,
+    one-vs-rest), NaN for one-column families: Kruskal–Wallis of lifespan across the
+    levels; with covariates or groups, where it does not apply, Bonferroni over the
+    levels' two-sided p-values."""
+    out = np.full(attributes.shape[1], np.nan)
+    for family in np.unique(families):
+        columns = np.flatnonzero(families == family)
+        if len(columns) < 2:
+            continue
+        present = [c for c in columns if np.ptp(attributes[:, c]) > 0]
+        if plain and len(present) >= 2:
+            samples = [lifespan[attributes[:, c] > 0] for c in present]
+            p = stats.kruskal(*samples).pvalue if np.ptp(lifespan) > 0 else 1.0
+        else:
+            two_sided = 2 * np.minimum(p_positive[columns], p_negative[columns])
+            p = min(1.0, len(columns) * np.nanmin(two_sided)) \
+                if np.isfinite(two_sided).any() else np.nan
+        out[columns] = p
+    return out
 
 
 def _partial_rank_tests(attributes: np.ndarray, lifespan: np.ndarray, covariates: np.ndarray,

@@ -37,3 +37,13 @@ def spearman_matrix(left: np.ndarray, right: np.ndarray,
     left = left.reshape(len(left), -1)
     right = right.reshape(len(right), -1)
     return residual_ranks(left, covariates).T @ residual_ranks(right, covariates)
+
+
+def rank_basis(covariates: np.ndarray | None, n: int) -> np.ndarray:
+    """Orthonormal basis (n × c) of the constant and the covariates' ranks: what a partial
+    Spearman correlation removes (rank-safe: collinear covariates add nothing)."""
+    columns = [np.ones((n, 1))]
+    if covariates is not None and covariates.shape[1]:
+        columns.append(standardized_ranks(covariates))
+    u, s, _ = np.linalg.svd(np.column_stack(columns), full_matrices=False)
+    return u[:, s > 1e-10 * s.max()]

@@ -13,8 +13,8 @@ ranks), so each permutation of the lifespans costs one GEMV per axis or attribut
   (``correction = "maxt"``). With covariates, residualized lifespan ranks are permuted
   (Freedman–Lane).
 
-:func:`bootstrap_interval` gives percentile intervals of the (partial) Spearman effect
-by resampling rows.
+:func:`bootstrap_effects` resamples rows for percentile intervals of the (partial)
+Spearman effect (:func:`bootstrap_interval`).
 """
 
 from __future__ import annotations
@@ -28,12 +28,25 @@ from embaudit.hypotheses.ranks import residual_ranks, standardized_ranks
 _BLOCK_ELEMENTS = 12_000_000
 
 
-def permutation_indices(n: int, n_permutations: int, rng: np.random.Generator) -> np.ndarray:
-    """``(n_permutations, n)`` independent uniform permutations of ``range(n)``."""
-    return rng.permuted(np.broadcast_to(np.arange(n), (n_permutations, n)), axis=1)
+def permutation_indices(n: int, n_permutations: int, rng: np.random.Generator,
+                        blocks: np.ndarray | None = None) -> np.ndarray:
+    """``(n_permutations, n)`` independent uniform permutations of ``range(n)``; with
+    ``blocks`` (an integer code per position), each moves positions only within their
+    block (groups or strata)."""
+    if blocks is None:
+        return rng.permuted(np.broadcast_to(np.arange(n), (n_permutations, n)), axis=1)
+    # both orders list the positions block by block (blocks in the same order, same
+    # sizes): in index order, and shuffled within each block; pairing them permutes
+    # within blocks only
+    in_order = np.argsort(blocks, kind="stable")
+    shuffled = np.argsort(blocks[None, :] + rng.random((n_permutations, n)), axis=1)
+    out = np.empty((n_permutations, n), dtype=np.int64)
+    out[:, in_order] = shuffled
+    return out
 
 
-def _blocks(total: int, per_item: int) -> list[slice]:
+def block_slices(total: int, per_item: int) -> list[slice]:
+    """Slices of ``range(total)``: items of ``per_item`` elements each, ~100 MB a slice."""
     size = max(1, _BLOCK_ELEMENTS // max(per_item, 1))
     return [slice(start, min(start + size, total)) for start in range(0, total, size)]
 
@@ -59,7 +72,7 @@ def permutation_strengths(
     rng = np.random.default_rng(seed)
     n, q = len(lifespan), r_attribute.shape[1]
     out = np.empty((n_permutations, q))
-    for block in _blocks(n_permutations, n + r_attribute.size):
+    for block in block_slices(n_permutations, n + r_attribute.size):
         permuted = ranked_y[permutation_indices(n, block.stop - block.start, rng)]
         r_lifespan = permuted @ E  # (b, k)
         products = np.abs(r_lifespan[:, :, None] * r_attribute[None, :, :])
@@ -107,7 +120,7 @@ def permutation_null(
         else np.zeros((len(y), 0))
     rng = np.random.default_rng(seed)
     null = np.empty((n_permutations, A.shape[1]))
-    for block in _blocks(n_permutations, len(y)):
+    for block in block_slices(n_permutations, len(y)):
         permuted = y[permutation_indices(len(y), block.stop - block.start, rng)]
         # A ⟂ covariates, so only the norm of the re-residualized lifespans changes
         norm = np.sqrt(np.clip(1.0 - ((permuted @ basis) ** 2).sum(axis=1), 1e-12, None))
@@ -133,23 +146,44 @@ def bootstrap_interval(
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap interval of (partial) Spearman(a, y) per column, resampling
-    rows with replacement (ranks recomputed in every resample).
+    rows with replacement (ranks recomputed in every resample); see
+    :func:`percentile_interval`."""
+    return percentile_interval(
+        bootstrap_effects(attributes, lifespan, covariates, n_resamples, seed),
+        np.ptp(attributes, axis=0) == 0, confidence)
 
-    Returns (low, high); NaN for columns constant on these rows, and for columns
-    constant (or determined by the covariates) in more than 5% of the resamples, such
-    as a rare binary level, whose percentiles would be biased.
-    """
+
+def bootstrap_effects(
+    attributes: np.ndarray,
+    lifespan: np.ndarray,
+    covariates: np.ndarray | None = None,
+    n_resamples: int = 2_000,
+    seed: int = 0,
+) -> np.ndarray:
+    """(Partial) Spearman(a, y) per column on ``n_resamples`` row resamples (with
+    replacement): ``(n_resamples, q)``, NaN where a resample leaves a column constant."""
     n, q = attributes.shape
     rng = np.random.default_rng(seed)
     effects = np.empty((n_resamples, q))
     width = q + 1 + (0 if covariates is None else covariates.shape[1])
-    for block in _blocks(n_resamples, n * width):
+    for block in block_slices(n_resamples, n * width):
         index = rng.integers(0, n, size=(block.stop - block.start, n))
         effects[block] = _resampled_spearman(attributes[index], lifespan[index],
                                              None if covariates is None else covariates[index])
+    return effects
+
+
+def percentile_interval(effects: np.ndarray, constant: np.ndarray, confidence: float = 0.95
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval per column of resampled effects ``(R, q)``.
+
+    NaN for columns constant on the rows (``constant``), and for columns constant (or
+    determined by the covariates) in more than 5% of the resamples, such as a rare binary
+    level, whose percentiles would be biased.
+    """
     tail = (1 - confidence) / 2 * 100
-    untestable = (np.ptp(attributes, axis=0) == 0) | (np.isnan(effects).mean(axis=0) > 0.05)
-    effects[:, untestable] = 0.0
+    untestable = constant | (np.isnan(effects).mean(axis=0) > 0.05)
+    effects = np.where(untestable[None, :], 0.0, effects)
     low, high = np.nanpercentile(effects, [tail, 100 - tail], axis=0)
     return np.where(untestable, np.nan, low), np.where(untestable, np.nan, high)
 

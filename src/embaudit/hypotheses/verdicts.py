@@ -1,33 +1,34 @@
-"""Verdicts per hypothesis, replication per regime, and the Person A vs B position.
+"""Verdicts per hypothesis: screen the candidates on the discovery rows, test the found
+ones on the holdout.
 
-* ``survives``: holdout q ≤ α in the claimed direction and sign consistency ≥ τ;
-* ``fails``: not significant in the claimed direction, and the holdout effect's 95%
-  interval lies wholly below the discovered strength T (which includes an effect
-  significantly in the opposite direction);
+* ``not found``: the candidate did not pass the discovery screen (``p_discovery >
+  alpha_discovery``, :mod:`embaudit.hypotheses.screen`); its holdout numbers are shown
+  but it is in no multiplicity family and makes no claim;
+* ``survives``: found, and the holdout confirms the claimed direction (q ≤ α);
+* ``fails``: found, not confirmed, and the holdout shows the opposite direction
+  (q ≤ α) or an effect whose interval lies wholly below the smallest effect of
+  interest (``min_effect``);
 * ``inconclusive`` otherwise (also when the holdout cannot test the attribute), with
-  the holdout size 80% power would need at α/q (Bonferroni: a bound that holds
-  whatever the other hypotheses do).
+  the holdout size that would detect ``min_effect`` with the requested power at the
+  threshold the correction applies to it.
 
-An attribute with no trend at all (every axis dead, or constant on the discovery rows)
-makes no claim: it is listed as skipped, not tested.
-
-A regime's hypotheses are *found* when their discovery p (permutation null with
-retraining) is ≤ ``alpha_discovery``; a found hypothesis *replicates* when its one-sided
-holdout p ≤ α. Each permutation network finds trends the same way, against the other M
-networks (the reference included), and the *null rate* pools the replication of what
-they found. ``p_vs_null`` ranks the reference's count of found-and-replicated trends
-among the permutation networks' counts: a Monte Carlo test, exact under the global null
-where all M + 1 networks are exchangeable.
+Survival is about the claim "a is associated with lifespan in direction s": whether
+the axis still orders attribute and lifespan on the holdout is reported beside it
+(``p_embedding``) and does not decide it. The q-values treat each attribute as one
+family (Benjamini and Bogomolov, 2014): families are selected by BH (or BY) on one p
+each (a categorical attribute's omnibus test, :func:`~embaudit.hypotheses.inference.
+family_omnibus`), and a selected family's levels are tested within it at the level
+α·R/m that selection leaves (R of m families selected). Holm and max-T control the
+family-wise error over all found columns directly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
-from statsmodels.stats.proportion import proportion_confint
 
 from embaudit.config import StatisticsConfig
 from embaudit.data.table import AttributeColumn
@@ -39,34 +40,91 @@ from embaudit.hypotheses.inference import (
     sign_consistency,
 )
 from embaudit.hypotheses.resampled import max_t_p_values, permutation_p_values
-from embaudit.results import HYPOTHESIS_COLUMNS, REGIME_COLUMNS, Position
+from embaudit.results import HYPOTHESIS_COLUMNS
+
+VERDICTS = ("survives", "fails", "inconclusive", "not found")
 
 
-def verdicts(
-    q: np.ndarray, consistency: np.ndarray, ci_high: np.ndarray, strength: np.ndarray,
-    alpha: float, tau: float,
-) -> np.ndarray:
-    """The verdict rule, vectorized (NaN q: untestable, hence inconclusive)."""
-    confirmed = q <= alpha
-    survives = confirmed & (consistency >= tau)
-    fails = ~confirmed & (ci_high < strength)
-    return np.where(survives, "survives", np.where(fails, "fails", "inconclusive"))
+def family_q(p: np.ndarray, family_p: np.ndarray | None, families: np.ndarray,
+             included: np.ndarray, method: str, alpha: float) -> np.ndarray:
+    """q-values of the ``included`` columns, one family per attribute (see the module
+    docstring); NaN for the others and for untestable columns."""
+    q = np.full(len(p), np.nan)
+    rows = np.flatnonzero(included & np.isfinite(p))
+    if not len(rows):
+        return q
+    if method not in ("fdr_bh", "fdr_by"):
+        q[rows] = adjust(p[rows], method, alpha)
+        return q
+    codes = families[rows]
+    selected_codes = np.unique(codes)
+    omnibus = np.array([
+        p[rows[codes == f][0]] if (codes == f).sum() == 1 and _single(families, f)
+        else _family_p(family_p, families, f, p[rows[codes == f]])
+        for f in selected_codes])
+    q_family = adjust(omnibus, method, alpha)
+    selected = int((q_family <= alpha).sum())
+    scale = len(selected_codes) / max(selected, 1)
+    for code, qf in zip(selected_codes, q_family, strict=True):
+        members = rows[codes == code]
+        if len(members) == 1 and _single(families, code):
+            q[members] = qf
+        else:  # the levels within their family, at the level selection leaves
+            within = np.minimum(1.0, adjust(p[members], method, alpha) * scale)
+            q[members] = np.maximum(qf, within)
+    return q
 
 
-def null_found_and_replicated(
-    evidence: RegimeEvidence, holdout: HoldoutAssociation, config: StatisticsConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per permutation network: found (vs the other M networks) and replicated, (M, q)."""
-    strengths = np.vstack([evidence.candidates.strength, evidence.null_strength])
-    found = np.zeros(evidence.null_strength.shape, dtype=bool)
-    for m in range(evidence.null_strength.shape[0]):
-        others = np.delete(strengths, m + 1, axis=0)
-        found[m] = permutation_p_values(evidence.null_strength[m], others) \
-            <= config.alpha_discovery
-    claimed = evidence.null_direction != 0
-    found &= claimed
-    replicated = claimed & (holdout.p_value(evidence.null_direction) <= config.alpha)
-    return found, replicated
+def _single(families: np.ndarray, code: int) -> bool:
+    return int((families == code).sum()) == 1
+
+
+def _family_p(family_p: np.ndarray | None, families: np.ndarray, code: int,
+              levels: np.ndarray) -> float:
+    """The omnibus p of a family of several columns (Bonferroni over its found levels
+    when the holdout gave none)."""
+    if family_p is not None:
+        value = family_p[np.flatnonzero(families == code)[0]]
+        if np.isfinite(value):
+            return float(value)
+    return float(min(1.0, (families == code).sum() * np.nanmin(levels)))
+
+
+def threshold_used(q: np.ndarray, included: np.ndarray, method: str, alpha: float) -> float:
+    """The p a further hypothesis of the family would need to be confirmed, given the
+    others: BH α(R+1)/m, BY the same over Σ1/i, Holm α/(m-R), max-T its Bonferroni
+    bound α/m (m hypotheses, R confirmed)."""
+    m = int((included & np.isfinite(q)).sum())
+    if m == 0:
+        return alpha
+    confirmed = int((q[included] <= alpha).sum())
+    if method == "fdr_bh":
+        return alpha * min(confirmed + 1, m) / m
+    if method == "fdr_by":
+        return alpha * min(confirmed + 1, m) / (m * np.sum(1.0 / np.arange(1, m + 1)))
+    if method == "holm":
+        return alpha / max(m - confirmed, 1)
+    return alpha / m
+
+
+def verdict_rule(found: np.ndarray, q: np.ndarray, q_opposite: np.ndarray,
+                 ci_high: np.ndarray, alpha: float, min_effect: float) -> np.ndarray:
+    """The verdict of every column, vectorized (NaN q: untestable, hence inconclusive)."""
+    survives = found & (q <= alpha)
+    fails = found & ~survives & ((q_opposite <= alpha) | (ci_high < min_effect))
+    return np.where(~found, "not found", np.where(
+        survives, "survives", np.where(fails, "fails", "inconclusive")))
+
+
+@dataclass(frozen=True, eq=False)
+class RegimeAssessment:
+    """A regime's hypotheses table (one row per claimed column), the attributes it
+    skipped (no trend to test), and per attribute column (all of them) found / survives."""
+
+    frame: pd.DataFrame
+    skipped: pd.DataFrame
+    found: np.ndarray
+    survives: np.ndarray
 
 
 def assess_regime(
@@ -74,30 +132,31 @@ def assess_regime(
     holdout: HoldoutAssociation,
     columns: Sequence[AttributeColumn],
     config: StatisticsConfig,
-) -> tuple[pd.DataFrame, dict[str, object], float, pd.DataFrame]:
-    """Hypotheses, the regime's replication summary, its smallest max-T p, skipped."""
+) -> RegimeAssessment:
+    """Screen, test and judge every candidate of one regime."""
     c = evidence.candidates
     claimed = c.direction != 0
-    p_discovery = permutation_p_values(c.strength, evidence.null_strength)
-    p_max_t = max_t_p_values(c.strength, evidence.null_strength)
+    families = np.unique([col.attribute for col in columns], return_inverse=True)[1]
+    p_discovery = evidence.p_discovery
+    found = claimed & (p_discovery <= config.alpha_discovery)
     p_holdout = holdout.p_value(c.direction)
-    q_holdout = holdout.p_max_t(c.direction) if config.correction == "maxt" else adjust(
-        np.where(claimed, p_holdout, np.nan), config.correction, config.alpha)
+    p_opposite = holdout.p_value(-c.direction)
+    if config.correction == "maxt":
+        q_holdout = np.where(found, holdout.p_max_t(np.where(found, c.direction, 0)), np.nan)
+        q_opposite = np.where(found, holdout.p_max_t(np.where(found, -c.direction, 0)),
+                              np.nan)
+    else:
+        q_holdout = family_q(p_holdout, holdout.family_p, families, found, config.correction,
+                             config.alpha)
+        q_opposite = np.full(len(p_holdout), np.nan)
+        q_opposite[found] = adjust(p_opposite[found], config.correction, config.alpha)
     ci_low, ci_high = holdout.interval(c.direction)
-    r_attribute_ci = _percentiles(evidence.bootstrap_r_attribute, holdout.confidence)
-    r_lifespan_ci = _percentiles(evidence.bootstrap_r_lifespan, holdout.confidence)
-    oob_replication = (evidence.bootstrap_oob_p <= config.alpha).mean(axis=0) \
-        if evidence.bootstrap_oob_p is not None and len(evidence.bootstrap_oob_p) \
-        else np.full(len(c.strength), np.nan)
-    consistency = sign_consistency(evidence.bootstrap_direction, c.direction)
+    verdict = verdict_rule(found, q_holdout, q_opposite, ci_high, config.alpha,
+                           config.min_effect)
+    n_required = required_holdout_size(
+        np.full(len(c.strength), config.min_effect),
+        threshold_used(q_holdout, found, config.correction, config.alpha), config.power)
     embedding = c.axis >= 0
-    selection = np.where(embedding, (evidence.bootstrap_axis == c.axis[None, :]).mean(axis=0),
-                         np.nan)
-    verdict = verdicts(q_holdout, consistency, ci_high, c.strength, config.alpha,
-                       config.sign_consistency)
-    n_required = required_holdout_size(c.strength, config.alpha / max(claimed.sum(), 1),
-                                       config.power)
-    found = p_discovery <= config.alpha_discovery
     frame = pd.DataFrame({
         "regime": evidence.regime,
         "attribute": [col.name for col in columns],
@@ -109,13 +168,13 @@ def assess_regime(
         "strength": c.strength,
         "r_axis_attribute": c.r_axis_attribute,
         "r_axis_lifespan": c.r_axis_lifespan,
-        "r_axis_attribute_ci_low": r_attribute_ci[0],
-        "r_axis_attribute_ci_high": r_attribute_ci[1],
-        "r_axis_lifespan_ci_low": r_lifespan_ci[0],
-        "r_axis_lifespan_ci_high": r_lifespan_ci[1],
+        **_axis_intervals(evidence, holdout.confidence),
+        "p_carried": np.where(embedding, evidence.screen.p_carried[0], np.nan),
+        "p_association": evidence.screen.p_association[0],
         "p_discovery": p_discovery,
-        "p_discovery_maxt": p_max_t,
         "found": found,
+        "p_retrained": permutation_p_values(c.strength, evidence.null_strength),
+        "p_retrained_maxt": max_t_p_values(c.strength, evidence.null_strength),
         "effect_holdout": holdout.effect(c.direction),
         "ci_low": ci_low,
         "ci_high": ci_high,
@@ -124,24 +183,18 @@ def assess_regime(
         "r_axis_attribute_holdout": _or_nan(evidence.holdout_axis_attribute, len(columns)),
         "r_axis_lifespan_holdout": _or_nan(evidence.holdout_axis_lifespan, len(columns)),
         "p_embedding": _or_nan(evidence.p_embedding, len(columns)),
-        "sign_consistency": consistency,
-        "selection_frequency": selection,
-        "oob_replication": oob_replication,
+        "sign_consistency": sign_consistency(evidence.bootstrap_direction, c.direction),
+        "selection_frequency": np.where(
+            embedding, (evidence.bootstrap_axis == c.axis[None, :]).mean(axis=0), np.nan),
+        "oob_replication": (evidence.bootstrap_oob_p <= config.alpha).mean(axis=0)
+        if evidence.bootstrap_oob_p is not None and len(evidence.bootstrap_oob_p)
+        else np.full(len(c.strength), np.nan),
         "n_holdout": holdout.n,
         "n_required": pd.array([int(v) if w == "inconclusive" and v > 0 else pd.NA
                                 for v, w in zip(n_required, verdict, strict=True)],
                                dtype="Int64"),
         "verdict": verdict,
     })
-    null_found, null_replicated = null_found_and_replicated(evidence, holdout, config)
-    summary = replication_summary(
-        evidence.regime,
-        found=found & claimed,
-        replicated=p_holdout <= config.alpha,
-        null_found=null_found,
-        null_replicated=null_replicated,
-        n_survives=int((verdict[claimed] == "survives").sum()),
-    )
     skipped = pd.DataFrame({
         "regime": evidence.regime,
         "attribute": [col.name for col, ok in zip(columns, claimed, strict=True) if not ok],
@@ -149,116 +202,32 @@ def assess_regime(
                   "constant on the discovery rows)" if evidence.regime != "raw"
                   else "the attribute is constant on the discovery rows",
     }, index=pd.RangeIndex(int((~claimed).sum()))).astype("string")
-    return (frame.loc[claimed, list(HYPOTHESIS_COLUMNS)].reset_index(drop=True), summary,
-            float(p_max_t[claimed].min()) if claimed.any() else 1.0, skipped)
+    return RegimeAssessment(frame.loc[claimed, list(HYPOTHESIS_COLUMNS)].reset_index(drop=True),
+                            skipped, found, verdict == "survives")
 
 
 def _or_nan(values: np.ndarray | None, size: int) -> np.ndarray:
     return np.full(size, np.nan) if values is None else values
 
 
-def _percentiles(draws: np.ndarray | None, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval across bootstrap members (rows of ``draws``); NaN if none."""
-    if draws is None or len(draws) == 0:
-        return np.nan, np.nan  # broadcast by the frame
-    tail = (1 - confidence) / 2 * 100
-    return tuple(np.percentile(draws, [tail, 100 - tail], axis=0))
-
-
-def replication_summary(
-    regime: str,
-    found: np.ndarray,
-    replicated: np.ndarray,
-    null_found: np.ndarray,
-    null_replicated: np.ndarray,
-    n_survives: int,
-) -> dict[str, object]:
-    """Replication of the found hypotheses against the permutation networks' (M × q)."""
-    n, k = int(found.sum()), int((found & replicated).sum())
-    null_counts = (null_found & null_replicated).sum(axis=1)
-    null_n = int(null_found.sum())
-    low, high = proportion_confint(k, n, method="wilson") if n else (np.nan, np.nan)
-    p = (1.0 + (null_counts >= k).sum()) / (len(null_counts) + 1.0)
-    row = {
-        "regime": regime,
-        "n_candidates": int(found.size),
-        "n_hypotheses": n,
-        "n_replicated": k,
-        "replication_rate": k / n if n else float("nan"),
-        "replication_ci_low": float(low),
-        "replication_ci_high": float(high),
-        "null_rate": int(null_counts.sum()) / null_n if null_n else float("nan"),
-        "null_n": null_n,
-        "p_vs_null": float(p),
-        "n_survives": n_survives,
-    }
-    return {key: row[key] for key in REGIME_COLUMNS}
-
-
-def decide_position(
-    row: dict[str, object], min_max_t_p: float, n_permutations: int, n_holdout: int,
-    config: StatisticsConfig, others: Sequence[dict[str, object]] = (),
-) -> Position:
-    """Which camp the regime's evidence supports, in words that quote the numbers.
-
-    * A: its found trends replicate more often than the permutation networks' (Monte
-      Carlo test at ``position_alpha``), and an advantage of ``min_advantage`` over the
-      null rate is not ruled out;
-    * B: nothing was found; or an advantage of ``min_advantage`` is ruled out (exact
-      binomial test against null rate + min_advantage); or no trend beats the
-      permutation null family-wise (max-T) and the replication rate is within
-      ``min_advantage`` of the null rate;
-    * undecided otherwise. ``Position.p_value`` is the p of the test that decided.
-    """
-    regime = str(row["regime"])
-    n, k = int(row["n_hypotheses"]), int(row["n_replicated"])
-    null_rate, p_better = float(row["null_rate"]), float(row["p_vs_null"])
-    alpha, margin = config.position_alpha, config.min_advantage
-    source = "raw screening (no embedding)" if regime == "raw" else f"the {regime} embedding"
-    found = (
-        f"{n} of {row['n_candidates']} attribute trends read off {source} were stronger "
-        f"than on {n_permutations} networks trained on permuted lifespans (smallest "
-        f"family-wise max-T p = {min_max_t_p:.3f})"
-    )
-    if n:
-        found += (
-            f"; {k} of {n} replicated on the {n_holdout} held-out rows ({_percent(k / n)}, "
-            f"95% CI {_percent(float(row['replication_ci_low']))}–"
-            f"{_percent(float(row['replication_ci_high']))}) against {_percent(null_rate)} "
-            f"of the trends the permutation networks found (Monte Carlo p = {p_better:.3g})"
-        )
-    context = "".join(
-        f" For comparison, {o['regime']}: {o['n_replicated']} of {o['n_hypotheses']} found "
-        f"trends replicated (null rate {_percent(float(o['null_rate']))})." for o in others
-    )
-
-    def position(label: str, lead: str, p: float) -> Position:
-        return Position(label, f"{lead} {found}.{context}", regime=regime, p_value=p)
-
-    is_b = f"The data support B: trends read off {source} describe the training set"
-    if n == 0:
-        return position("B", f"{is_b}: none is stronger than overfitting alone produces.",
-                        float("nan"))
-    p_worse = binomtest(k, n, min(null_rate + margin, 1.0), alternative="less").pvalue \
-        if np.isfinite(null_rate) else 1.0
-    if p_better <= alpha and p_worse > alpha:
-        return position("A", f"The data support A: trends read off {source} are useful "
-                        "leads.", p_better)
-    if p_worse <= alpha:
-        real = " (they do beat chance, but not by a useful margin)" if p_better <= alpha \
-            else ""
-        return position("B", f"{is_b}{real}: a replication advantage of {_percent(margin)} "
-                        f"over chance leads is ruled out (exact binomial p = {p_worse:.3g}).",
-                        p_worse)
-    if min_max_t_p > config.alpha_discovery and not k / n - null_rate >= margin:
-        return position("B", f"{is_b}: no trend is stronger, family-wise, than overfitting "
-                        "alone produces, and the found ones replicate about as often as "
-                        "chance leads.", min_max_t_p)
-    return position("undecided", "The data cannot settle it yet: the found trends neither "
-                    "replicate significantly more often than chance leads nor are shown to "
-                    "fall short of a useful margin. More held-out rows or attributes would "
-                    "decide.", p_better)
-
-
-def _percent(value: float) -> str:
-    return "n/a" if not np.isfinite(value) else f"{100 * value:.0f}%"
+def _axis_intervals(evidence: RegimeEvidence, confidence: float) -> dict[str, np.ndarray]:
+    """Intervals of r(axis, attribute) and r(axis, lifespan) across the aligned bootstrap
+    networks: their percentile interval, shifted by the networks' mean bias (their mean
+    reading minus the reference's), so it is centred as the reference's reading is and
+    contains it. Networks trained on resampled rows read their in-bag rows with
+    duplicates, which inflates their correlations: unshifted, the interval excluded its
+    own estimate in about a quarter of the rows."""
+    c = evidence.candidates
+    out = {}
+    for name, draws, estimate in (
+            ("r_axis_attribute", evidence.bootstrap_r_attribute, c.r_axis_attribute),
+            ("r_axis_lifespan", evidence.bootstrap_r_lifespan, c.r_axis_lifespan)):
+        if draws is None or len(draws) == 0:
+            out[f"{name}_ci_low"] = out[f"{name}_ci_high"] = np.full(len(estimate), np.nan)
+            continue
+        tail = (1 - confidence) / 2 * 100
+        low, high = np.percentile(draws, [tail, 100 - tail], axis=0)
+        bias = draws.mean(axis=0) - estimate
+        out[f"{name}_ci_low"] = np.clip(low - bias, -1.0, 1.0)
+        out[f"{name}_ci_high"] = np.clip(high - bias, -1.0, 1.0)
+    return out

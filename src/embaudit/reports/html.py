@@ -15,13 +15,14 @@ import pandas as pd
 
 from embaudit.reports.json_report import (
     HYPOTHESIS_DISPLAY,
-    POSITION_TEXT,
     REGIME_DISPLAY,
     display_table,
     format_cell,
     hypotheses_view,
     manifest,
     member_summary,
+    panel_note,
+    position_meaning,
 )
 from embaudit.reports.methods import methods_paragraphs
 from embaudit.reports.plots import report_plots
@@ -55,14 +56,16 @@ def render_html(result: AuditResult, generated_at: str = "") -> str:
         "n_attributes": len(result.table.attribute_columns),
         "position": {
             "label": position.position,
-            "meaning": POSITION_TEXT.get(position.position, position.position),
+            "meaning": position_meaning(result),
             "summary": position.summary,
+            "comparison": position.comparison,
             "regime": position.regime,
             "p_value": format_cell(position.p_value, "p_value"),
             "css": {"A": "pos-a", "B": "pos-b"}.get(position.position, "pos-undecided"),
         },
         "regimes": dict(zip(("header", "rows"), display_table(result.regimes, REGIME_DISPLAY),
                             strict=True)),
+        "panel_note": panel_note(result),
         "hypotheses": {
             "header": header,
             "rows": rows,
@@ -77,7 +80,7 @@ def render_html(result: AuditResult, generated_at: str = "") -> str:
         "crossfit": _crossfit_tables(result),
         "plots": report_plots(result),
         "methods": methods_paragraphs(result.config, len(result.table.features),
-                                 result.table.covariates),
+                                 result.table.covariates, result.table.group),
         "manifest": {
             "data_sha256": info["data_sha256"],
             "seed": info["seed"],

@@ -17,7 +17,7 @@ import pandas as pd
 
 from embaudit.results import HYPOTHESIS_COLUMNS, REGIME_COLUMNS, AuditResult
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 
 #: per-member diagnostics summarized by their median in ``member_summary``
 _FLAG_COLUMNS = ("reached_target", "no_better_than_linear")
@@ -37,6 +37,7 @@ def report_json(result: AuditResult, generated_at: str | None = None) -> dict[st
             "summary": position.summary,
             "regime": position.regime,
             "p_value": position.p_value,
+            "comparison": position.comparison,
         },
         "regimes": records(result.regimes, REGIME_COLUMNS),
         "hypotheses": records(result.hypotheses, HYPOTHESIS_COLUMNS),
@@ -147,7 +148,9 @@ def format_cell(value: Any, column: str = "") -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if column.startswith(("p_", "q_")) or column.endswith("_loss"):
+        if column.startswith(("p_", "q_")):
+            return "< 1e-16" if value < 1e-16 else f"{value:.3g}"
+        if column.endswith("_loss"):
             return f"{value:.3g}"
         if column.startswith("median_"):
             return f"{value:.4g}"
@@ -164,22 +167,48 @@ def display_table(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[list[str
 
 
 #: columns of the regimes (Person A vs B) table in the HTML and Markdown reports
-REGIME_DISPLAY = ("regime", "n_candidates", "n_hypotheses", "n_replicated", "replication_rate",
-                  "replication_ci_low", "replication_ci_high", "null_rate", "null_n",
-                  "p_vs_null", "n_survives")
+REGIME_DISPLAY = ("regime", "n_candidates", "n_found", "n_replicated", "replication_rate",
+                  "replication_ci_low", "replication_ci_high", "null_n", "null_rate",
+                  "advantage", "advantage_ci_low", "advantage_ci_high", "p_vs_null",
+                  "comparable", "position", "n_survives", "n_fails", "holdout_loss",
+                  "no_better_than_linear", "survives_vs_lead", "p_vs_lead")
 #: columns of the hypotheses table in the HTML and Markdown reports
 HYPOTHESIS_DISPLAY = ("regime", "attribute", "kind", "axis", "direction", "strength",
-                      "r_axis_attribute", "r_axis_lifespan", "p_discovery", "p_discovery_maxt",
-                      "found", "effect_holdout", "ci_low", "ci_high", "p_holdout", "q_holdout",
+                      "r_axis_attribute", "r_axis_lifespan", "p_carried", "p_association",
+                      "p_discovery", "found", "p_retrained", "effect_holdout", "ci_low",
+                      "ci_high", "p_holdout", "q_holdout",
                       "p_embedding", "sign_consistency", "selection_frequency", "oob_replication",
                       "n_holdout",
                       "n_required", "verdict", "truth")
 #: what each position means, in words
 POSITION_TEXT = {
-    "A": "Person A: trends read off the overfit embedding are useful leads",
-    "B": "Person B: trends read off the overfit embedding only describe the training set",
+    "A": "Person A: trends read off the {regime} embedding are useful leads",
+    "B": "Person B: trends read off the {regime} embedding only describe the training set",
     "undecided": "Undecided: the data cannot settle it yet",
 }
+
+
+def panel_note(result: AuditResult) -> str:
+    """What the regime panel's columns mean, with the audit's own levels."""
+    stat = result.config.statistics
+    return (
+        f"Per regime: candidates read off its reference, those found by the discovery "
+        f"screen, and those of them that replicate on the holdout (one-sided p ≤ "
+        f"{stat.alpha:g}; Wilson {stat.confidence:.0%} interval); the null rate is the "
+        "replication rate of the trends its permutation networks (fitted to permuted "
+        "lifespans) found with the same screen, and the advantage is the difference, with a "
+        f"{stat.confidence:.0%} bootstrap interval over holdout rows, found trends and "
+        "permutation networks (p_vs_null: its one-sided p). comparable: the permutation "
+        "networks trained as the reference did (only then is the null rate a null for "
+        "it). survives_vs_lead and p_vs_lead compare surviving trends with the lead "
+        "regime, attribute by attribute (exact McNemar test).")
+
+
+def position_meaning(result: AuditResult) -> str:
+    """What the position means, naming the regime it was decided on."""
+    position = result.position
+    return POSITION_TEXT.get(position.position, position.position).format(
+        regime=position.regime)
 
 
 def hypotheses_view(result: AuditResult) -> pd.DataFrame:

@@ -14,12 +14,13 @@ from typing import Any
 
 from embaudit.reports.json_report import (
     HYPOTHESIS_DISPLAY,
-    POSITION_TEXT,
     REGIME_DISPLAY,
     display_table,
     hypotheses_view,
     manifest,
     member_summary,
+    panel_note,
+    position_meaning,
 )
 from embaudit.reports.methods import methods_paragraphs
 from embaudit.results import AuditResult
@@ -58,16 +59,14 @@ def render_markdown(result: AuditResult, generated_at: str = "") -> str:
         "",
         f"## Verdict: {md_escape(position.position)}",
         "",
-        f"> **{md_escape(POSITION_TEXT.get(position.position, position.position))}**",
+        f"> **{md_escape(position_meaning(result))}**",
         ">",
         f"> {md_escape(position.summary)}",
+        *([">", f"> {md_escape(position.comparison)}"] if position.comparison else []),
         "",
         "## Person A vs Person B, by regime",
         "",
-        "Replication rate of the found hypotheses on the holdout (95% Wilson interval) "
-        "against the null rate: the replication rate of the trends that networks trained on "
-        "permuted lifespans found; `p_vs_null` is the Monte Carlo rank test of the "
-        "found-and-replicated count.",
+        md_escape(panel_note(result)),
         "",
         pipe_table(*display_table(result.regimes, REGIME_DISPLAY)),
         "",
@@ -90,7 +89,7 @@ def render_markdown(result: AuditResult, generated_at: str = "") -> str:
         out.append(pipe_table(*display_table(summary, list(summary.columns))))
     out += ["", "## Methods", ""]
     for title, paragraph in methods_paragraphs(result.config, len(result.table.features),
-                                 result.table.covariates):
+                                 result.table.covariates, result.table.group):
         out += [f"### {md_escape(title)}", "", md_escape(paragraph), ""]
     out += [
         "## Reproducibility",

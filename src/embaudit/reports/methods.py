@@ -1,7 +1,8 @@
 """The "Methods" section, written from the config so it always matches what was run.
 
 Plain-text paragraphs (no markup): each report format escapes and lays them out itself.
-The rules described are those of :mod:`embaudit.hypotheses.verdicts`.
+The rules described are those of :mod:`embaudit.hypotheses.screen`,
+:mod:`embaudit.hypotheses.verdicts` and :mod:`embaudit.hypotheses.position`.
 """
 
 from __future__ import annotations
@@ -9,27 +10,79 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from embaudit.config import AuditConfig
-from embaudit.core.regimes import REGIMES
+from embaudit.core.regimes import REGIMES, lead_regime
 
 _CORRECTIONS = {
     "fdr_bh": "Benjamini–Hochberg (false discovery rate)",
     "fdr_by": "Benjamini–Yekutieli (false discovery rate under dependence)",
     "holm": "Holm (family-wise error rate)",
-    "maxt": "Westfall–Young single-step max-T over permutations of the holdout lifespans "
+    "maxt": "Westfall–Young single-step max-T over resamples of the holdout "
             "(family-wise error rate)",
 }
+_ALIGNMENT = {"procrustes": "orthogonal Procrustes",
+              "units": "unit matching (a permutation and signs, Hungarian on correlations)"}
 
 
 def methods_paragraphs(config: AuditConfig, n_features: int | None = None,
-                       covariates: Sequence[str] = ()) -> list[tuple[str, str]]:
+                       covariates: Sequence[str] = (), group: str | None = None
+                       ) -> list[tuple[str, str]]:
     """(title, paragraph) pairs describing the audit's design, factually and briefly."""
-    split, net, train = config.split, config.network, config.training
-    sampling, disc, stat = config.resampling, config.discovery, config.statistics
+    return [
+        ("Split", _split(config)),
+        ("Networks", _networks(config, n_features)),
+        ("Resampling", _resampling(config)),
+        ("Discovery", _discovery(config, covariates)),
+        ("Verdicts", _verdicts(config, covariates, group)),
+        ("Person A vs Person B", _position(config)),
+    ]
+
+
+def _split(config: AuditConfig) -> str:
+    split = config.split
+    return (f"Rows were split once into discovery ({1 - split.holdout_fraction:.0%}) and "
+            f"holdout ({split.holdout_fraction:.0%}) parts, stratified on {split.n_strata} "
+            "quantile strata of the (transformed) lifespan, keeping groups together when a "
+            "group column is given. Nothing of the holdout is used for training or "
+            f"discovery. Root seed {config.seed}.")
+
+
+def _networks(config: AuditConfig, n_features: int | None) -> str:
+    net, train = config.network, config.training
     widths = " → ".join(["p" if n_features is None else str(n_features),
                          *map(str, net.hidden), "1"])
     layer = net.embedding_layer % len(net.hidden)
     regimes = list(train.regimes) + (["raw screening (no embedding)"]
-                                     if disc.raw_screening else [])
+                                     if config.discovery.raw_screening else [])
+    return (f"Feed-forward ReLU regressors {widths}; the embedding is the "
+            f"{'pre' if net.pre_activation else 'post'}-activation output of hidden layer "
+            f"{layer + 1} ({net.hidden[layer]} axes) for every row. Regimes: "
+            f"{', '.join(regimes)}. {_optimizer(config)}, batch size "
+            f"{train.batch_size or 'full'}, at most {train.max_epochs} epochs. "
+            + " ".join(_regime_sentence(name, config) for name in train.regimes)
+            + " Inputs are standardized with the statistics of each network's own training "
+            "rows.")
+
+
+def _resampling(config: AuditConfig) -> str:
+    sampling = config.resampling
+    crossfit = config.split.crossfit_folds
+    return (f"Per regime, one reference network, {sampling.n_bootstrap} bootstrap networks "
+            f"(discovery rows resampled) and {sampling.n_permutations} permutation networks "
+            "(lifespan permuted within the discovery rows), all trained exactly alike. "
+            f"Bootstrap embeddings are aligned to the reference by "
+            f"{_ALIGNMENT[sampling.alignment]} fitted on their in-bag rows. Across them: "
+            f"{config.statistics.confidence:.0%} intervals of r_ja and r_jy (the percentile "
+            "interval of the bootstrap networks' in-bag readings, shifted by their mean bias "
+            "so that it is centred on the reference's reading), selection frequency of the "
+            "axis, sign consistency and out-of-bag replication (the share whose out-of-bag "
+            "rows show the trend at one-sided p ≤ α); these describe stability and decide "
+            "no verdict."
+            + (f" Cross-fit: {crossfit} folds, each the holdout once for a network trained "
+               "on the other folds; replication is reported per fold." if crossfit else ""))
+
+
+def _discovery(config: AuditConfig, covariates: Sequence[str]) -> str:
+    disc, stat = config.discovery, config.statistics
     if disc.mode == "slice":
         reading = (f"slice mode: both correlations are computed on the "
                    f"{disc.slice_fraction:.0%} of discovery rows closest to the median in "
@@ -37,89 +90,87 @@ def methods_paragraphs(config: AuditConfig, n_features: int | None = None,
                    "axes fixed would")
     else:
         reading = "axis mode: both correlations are computed on all discovery rows"
-    return [
-        ("Split", (
-            f"Rows were split once into discovery ({1 - split.holdout_fraction:.0%}) and "
-            f"holdout ({split.holdout_fraction:.0%}) parts, stratified on {split.n_strata} "
-            "quantile strata of the (transformed) lifespan, keeping groups together when a "
-            "group column is given. Nothing of the holdout is used for training or "
-            f"discovery. Root seed {config.seed}."
-        )),
-        ("Networks", (
-            f"Feed-forward ReLU regressors {widths}; the embedding is the "
-            f"{'pre' if net.pre_activation else 'post'}-activation output of hidden layer "
-            f"{layer + 1} ({net.hidden[layer]} axes) for every row. Regimes: "
-            f"{', '.join(regimes)}. {_optimizer(config)}, batch size "
-            f"{train.batch_size or 'full'}, at most {train.max_epochs} epochs. "
-            + " ".join(_regime_sentence(name, config) for name in train.regimes)
-            + " Inputs are standardized with the statistics of each network's own training "
-            "rows."
-        )),
-        ("Resampling", (
-            f"Per regime, one reference network, {sampling.n_bootstrap} bootstrap networks "
-            f"(discovery rows resampled) and {sampling.n_permutations} permutation networks "
-            "(lifespan permuted within the discovery rows), all trained exactly alike. "
-            "Bootstrap embeddings are aligned to the reference by orthogonal Procrustes "
-            "fitted on their in-bag rows. Across them: percentile intervals of r_ja and "
-            "r_jy (in-bag), selection frequency of the axis, and out-of-bag replication "
-            "(the share whose out-of-bag rows show the trend at one-sided p ≤ α)."
-            + (f" Cross-fit: {config.split.crossfit_folds} folds, each the holdout once for "
-               "a network trained on the other folds; replication is reported per fold."
-               if config.split.crossfit_folds else "")
-        )),
-        ("Discovery", (
-            "For each live axis j and attribute a: r_ja = Spearman(axis, attribute) and "
-            f"r_jy = Spearman(axis, lifespan), in {reading}"
-            + (f"; partial Spearman controlling for {', '.join(covariates)}" if covariates
-               else "") + ". "
-            "The candidate for a claims "
-            "direction sign(r_ja · r_jy) with strength T = |r_ja · r_jy| on its best axis; "
-            "categorical attributes enter one-vs-rest. Raw screening uses |Spearman(a, y)|. "
-            "The discovery p-value is (1 + #{null T ≥ T}) / (M + 1) over the M permutation "
-            "networks, with Westfall–Young max-T adjustment; a hypothesis is found when "
-            f"p ≤ {stat.alpha_discovery:g}."
-        )),
-        ("Verdicts", (
-            "On the holdout, each hypothesis is tested one-sided in its claimed direction "
-            "(Spearman; partial association by OLS with HC3 errors when covariates are "
-            f"given), adjusted within its regime by {_CORRECTIONS[stat.correction]}. "
-            f"Intervals of the holdout effect: percentile bootstrap ({stat.n_resamples} "
-            f"resamples of the holdout rows, {stat.confidence:.0%}). "
-            f"Survives: q ≤ {stat.alpha:g} and sign consistency ≥ {stat.sign_consistency:g} "
-            "(the share of bootstrap networks whose trend, read on their own out-of-bag "
-            "rows, points the claimed way). Fails: not confirmed, and the interval of "
-            "the holdout effect lies wholly below the discovered strength. Otherwise "
-            f"inconclusive, reported with the holdout size that {stat.power:.0%} power would "
-            "need at α divided by the number of hypotheses. Attributes with no trend at all "
-            "(every axis dead, or constant on the discovery rows) are listed as skipped."
-        )),
-        ("Person A vs Person B", (
-            "A found hypothesis replicates when its one-sided holdout p ≤ "
-            f"{stat.alpha:g}. Each permutation network finds trends the same way, against "
-            "the other networks; the null rate pools the replication of what they found. "
-            "p_vs_null ranks the reference's count of found-and-replicated trends among the "
-            "permutation networks' counts (Monte Carlo, exact under the global null). "
-            f"A: p_vs_null ≤ {stat.position_alpha:g} and an advantage of "
-            f"{stat.min_advantage:.0%} over the null rate is not ruled out. B: nothing was "
-            f"found; or an advantage of {stat.min_advantage:.0%} is ruled out (exact "
-            "binomial test); or no trend beats the permutation null family-wise and the "
-            f"replication rate is within {stat.min_advantage:.0%} of the null rate. "
-            "Otherwise undecided. The position is decided on the overfit regime when it "
-            "is audited, else on the first regime."
-        )),
-    ]
+    partial = f"; partial Spearman controlling for {', '.join(covariates)}" if covariates \
+        else ""
+    return (
+        "For each live axis j and attribute a: r_ja = Spearman(axis, attribute) and "
+        f"r_jy = Spearman(axis, lifespan), in {reading}{partial}. The candidate for a claims "
+        "direction sign(r_ja · r_jy) with strength T = |r_ja · r_jy| on its best axis; "
+        "categorical attributes enter one-vs-rest. Raw screening uses Spearman(a, y). "
+        "Found (the discovery screen, the same in every regime): with the network held "
+        f"fixed, the attribute's values are permuted {stat.n_screen_permutations} times "
+        "among the discovery rows (within the same groups or strata as the permutation "
+        "networks' lifespans); p_carried compares T with T of the permuted attribute (is a "
+        "carried by a lifespan-carrying axis beyond chance?), p_association compares "
+        "Spearman(a, y) with its permuted values, two-sided, counted only with the claimed "
+        "sign. p_discovery is the larger of the two, multiplied by the number of levels "
+        f"for a categorical attribute's levels; found: p_discovery ≤ "
+        f"{stat.alpha_discovery:g}. Both halves are needed: an axis mixes whatever the "
+        "features encode, so an attribute encoded in the features but unrelated to "
+        "lifespan is carried by a lifespan-carrying axis far beyond chance, and only its "
+        "association with lifespan tells it from a real trend. p_retrained compares T "
+        f"with T on the {config.resampling.n_permutations} permutation networks (is the "
+        "trend stronger than what a network fitted to noise shows? Person B's question; "
+        "Westfall–Young max-T beside it): reported, it decides nothing, because networks "
+        "that early-stop on noise, or a linear embedding, learn nothing from permuted "
+        "lifespans and make every trend look strong.")
 
 
-def _optimizer(config: AuditConfig) -> str:
-    train = config.training
-    if train.optimizer == "lbfgs":
-        return (f"L-BFGS with a strong-Wolfe line search per network (history "
-                f"{train.lbfgs_history}, {train.lbfgs_iterations} iterations per batch)")
-    schedule = ", cosine schedule" if train.lr_schedule == "cosine" else ""
-    if train.optimizer == "sgd":
-        return (f"SGD with momentum {train.momentum:g}, learning rate "
-                f"{train.learning_rate:g}{schedule}")
-    return f"Adam, learning rate {train.learning_rate:g}{schedule}"
+def _verdicts(config: AuditConfig, covariates: Sequence[str], group: str | None) -> str:
+    stat = config.statistics
+    test = ("Spearman; partial association by OLS of rank(lifespan) on rank(a) and the "
+            "covariates' ranks with HC3 errors" if covariates and not group else "Spearman")
+    if group:
+        test = (f"rank regression with errors clustered by {group}, referred to its wild "
+                "cluster bootstrap (Webb weights, null imposed)"
+                + (", partial on the covariates' ranks" if covariates else ""))
+    adjustment = (" The covariate adjustment is linear in the covariates' ranks: a "
+                  "confounder that acts non-monotonically (e.g. U-shaped) is not removed."
+                  if covariates else "")
+    family = ("; one family per attribute: families are selected on one p each (a "
+              "categorical attribute's Kruskal–Wallis test of lifespan across its levels) "
+              "and the levels of a selected family are tested within it at the level the "
+              "selection leaves (Benjamini and Bogomolov)"
+              if stat.correction in ("fdr_bh", "fdr_by") else "")
+    return (
+        f"On the holdout, each found hypothesis is tested one-sided in its claimed "
+        f"direction ({test}), adjusted over the regime's found hypotheses by "
+        f"{_CORRECTIONS[stat.correction]}{family}. Hypotheses not found are shown with "
+        "their holdout numbers but enter no family and get the verdict 'not found'. "
+        f"Intervals of the holdout effect: {stat.confidence:.0%} percentile bootstrap "
+        f"({stat.n_resamples} resamples of the holdout "
+        f"{'groups' if group else 'rows'}). Survives: found and q ≤ {stat.alpha:g}; the "
+        "embedding-level check (does the axis still order attribute and lifespan on the "
+        "holdout, p_embedding) is reported beside it and decides nothing, since the claim "
+        "an analyst takes away is the attribute's association with lifespan. Fails: "
+        "found, not confirmed, and the holdout shows the opposite direction (q ≤ "
+        f"{stat.alpha:g}) or an interval wholly below the smallest effect of interest "
+        f"({stat.min_effect:g}). Otherwise inconclusive, reported with the holdout size at "
+        f"which {stat.power:.0%} power detects an effect of {stat.min_effect:g} at the "
+        "threshold the correction applies to one more hypothesis. Attributes with no trend "
+        "at all (every axis dead, or constant on the discovery rows) are listed as "
+        f"skipped.{adjustment}")
+
+
+def _position(config: AuditConfig) -> str:
+    stat = config.statistics
+    lead = lead_regime(list(config.training.regimes) or ["raw"])
+    return (
+        f"A found hypothesis replicates when its one-sided holdout p ≤ {stat.alpha:g}. "
+        "Each permutation network's own trends are screened the same way (with its own "
+        "permuted lifespans); the null rate is the replication rate of what they found. "
+        "The advantage (replication rate minus null rate) gets a "
+        f"{stat.confidence:.0%} bootstrap interval that resamples the holdout rows (both "
+        "rates on the same resample), the found trends and the permutation networks. "
+        "The comparison is made only where the permutation networks trained as the "
+        "reference did (reached the overfit tolerance alike; early-stopped within the "
+        "range of their epochs; a linear baseline's training loss within theirs). "
+        f"A: the advantage is significant (one-sided p ≤ {stat.position_alpha:g}), one of "
+        f"{stat.min_advantage:.0%} is not ruled out, and a trend survives. B: no trend "
+        f"survives and an advantage of {stat.min_advantage:.0%} is ruled out. Otherwise "
+        "undecided (also when nothing is found: no power). The position is decided on the "
+        f"{lead} regime. Regimes are compared with it by their surviving trends, "
+        "attribute by attribute (exact McNemar test).")
 
 
 def _regime_sentence(name: str, config: AuditConfig) -> str:
@@ -140,3 +191,15 @@ def _regime_sentence(name: str, config: AuditConfig) -> str:
                      + f" falls below {train.overfit_tolerance:g} × var(y)")
     return f"{name}: " + ("no regularization, " if name == "overfit" else "") \
         + ", ".join(parts) + "."
+
+
+def _optimizer(config: AuditConfig) -> str:
+    train = config.training
+    if train.optimizer == "lbfgs":
+        return (f"L-BFGS with a strong-Wolfe line search per network (history "
+                f"{train.lbfgs_history}, {train.lbfgs_iterations} iterations per batch)")
+    schedule = ", cosine schedule" if train.lr_schedule == "cosine" else ""
+    if train.optimizer == "sgd":
+        return (f"SGD with momentum {train.momentum:g}, learning rate "
+                f"{train.learning_rate:g}{schedule}")
+    return f"Adam, learning rate {train.learning_rate:g}{schedule}"

@@ -52,7 +52,7 @@ def report_plots(result: AuditResult) -> ReportPlots:
     h = result.hypotheses
     surviving = h[h["verdict"] == "survives"]
     return ReportPlots(
-        ab_panel=ab_panel(result.regimes),
+        ab_panel=ab_panel(result.regimes, result.config.statistics.confidence),
         trends=[trend_plot(result, row) for row in surviving.to_dict(orient="records")],
         nulls=null_distributions(result),
         forest=holdout_forest(h),
@@ -67,7 +67,7 @@ def png_uri(figure: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def ab_panel(regimes: pd.DataFrame) -> Plot | None:
+def ab_panel(regimes: pd.DataFrame, confidence: float = 0.95) -> Plot | None:
     """Replication rate with its Wilson CI per regime, the permutation null rate marked."""
     if regimes.empty:
         return None
@@ -79,8 +79,9 @@ def ab_panel(regimes: pd.DataFrame) -> Plot | None:
         if math.isfinite(rate):
             low, high = _float(row["replication_ci_low"]), _float(row["replication_ci_high"])
             ax.errorbar(i, rate, yerr=[[rate - low], [high - rate]], fmt="o", color="#0969da",
-                        capsize=4, label="replication rate (95% CI)" if i == 0 else None)
-            ax.annotate(f"{row['n_replicated']}/{row['n_hypotheses']}", (i, rate),
+                        capsize=4, label=f"replication rate ({confidence:.0%} CI)"
+                        if i == 0 else None)
+            ax.annotate(f"{row['n_replicated']}/{row['n_found']}", (i, rate),
                         xytext=(6, 0), textcoords="offset points", fontsize=7, va="center")
         else:
             ax.text(i, 0.5, "none found", ha="center", fontsize=7, rotation=90, color="grey")
@@ -164,12 +165,13 @@ def null_distributions(result: AuditResult, regime: str = "overfit") -> Plot | N
             ax.hist(strengths, bins=20, color="#8c959f")
         ax.axvline(_float(row["strength"]), color="#cf222e", lw=1.5)
         ax.set_title(f"{_short(str(row['attribute']), 22)}\np = "
-                     f"{_float(row['p_discovery']):.3g}", fontsize=7, parse_math=False)
+                     f"{_float(row['p_retrained']):.3g}", fontsize=7, parse_math=False)
         ax.tick_params(labelsize=6)
         ax.set_yticks([])
     for ax in axes[len(rows):]:
         ax.set_axis_off()
-    figure.suptitle(f"Permutation null strengths, {regime} regime (red: observed)",
+    figure.suptitle(f"Strengths on networks retrained on permuted lifespans, {regime} "
+                    "regime (red: the reference's; p: p_retrained)",
                     fontsize=8, parse_math=False)
     return Plot(f"Permutation null distributions of the {regime} regime", png_uri(figure),
                 "null")
