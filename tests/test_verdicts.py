@@ -54,7 +54,7 @@ def test_survival_needs_no_bootstrap_sign_consistency():
     out = verdict_rule(np.array([True]), q=np.array([0.01]), q_opposite=np.array([1.0]),
                        ci_high=np.array([0.4]), alpha=0.1, min_effect=0.1)
     assert out[0] == "survives"
-    with pytest.raises(ConfigError, match="statistics.sign_consistency"):
+    with pytest.raises(ConfigError, match=r"statistics\.sign_consistency"):
         build_config({"statistics": {"sign_consistency": 0.8}})
 
 
