@@ -5,12 +5,14 @@ encoded in the features; small n = 300 with p = 500; heavy-tailed lifespans; cor
 attributes. Every world is audited as a user would; naive screening (correlations on
 the training rows of the overfit embedding, no holdout) reads the same worlds.
 
-Prints, per scenario, the empirical FDR of ``survives`` with its Monte-Carlo upper
-bound, the naive FDR and power by effect size; then the KS test of holdout p-values
-under the global null; last line, one JSON object.
+Prints, per regime and scenario and for both verdict designs (screen and clean, the
+one embaudit uses; testing every candidate), the empirical FDR of ``survives`` with its
+Monte-Carlo upper bound and the power at |rho| >= 0.2; the found rate of attributes
+with no effect; naive screening as the pseudo-regime ``naive``; the KS test of holdout
+p-values under the global null; last line, one JSON object.
 
-    python benchmarks/calibration.py            # 100 worlds per scenario (about 1 h on 2 cores)
-    python benchmarks/calibration.py --quick    # 4 worlds per scenario (a minute or two)
+    python benchmarks/calibration.py            # 100 worlds per scenario (about 3 h on 2 cores)
+    python benchmarks/calibration.py --quick    # 1 world per scenario, trained less (CI)
     python benchmarks/calibration.py --worlds 20 --scenarios sparse,global_null
     python benchmarks/calibration.py --worlds-for spurious=800   # a tighter bound there
 
@@ -25,13 +27,22 @@ import json
 import sys
 import time
 
-from embaudit.calibration import run_calibration, summarize
+import pandas as pd
+
+from embaudit.calibration import (
+    AUDIT_OPTIONS,
+    DESIGNS,
+    QUICK_OPTIONS,
+    run_calibration,
+    summarize,
+)
 from embaudit.data.scenarios import SCENARIOS
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="4 worlds per scenario")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 world per scenario, trained and resampled less")
     parser.add_argument("--worlds", type=int, default=None, help="worlds per scenario")
     parser.add_argument("--worlds-for", action="append", default=[], metavar="NAME=N",
                         help="worlds for one scenario (repeatable)")
@@ -41,7 +52,7 @@ def main() -> None:
     parser.add_argument("--rows", default=None, help="also write the per-attribute rows here "
                                                      "(CSV)")
     args = parser.parse_args()
-    n_worlds = args.worlds or (4 if args.quick else 100)
+    n_worlds = args.worlds or (1 if args.quick else 100)
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     counts = dict.fromkeys(scenarios, n_worlds)
     for item in args.worlds_for:
@@ -59,25 +70,37 @@ def main() -> None:
     def progress(done: int, total: int) -> None:
         print(f"\r{done}/{total} worlds audited", end="", file=sys.stderr, flush=True)
 
-    rows = run_calibration(scenarios, counts, args.workers, progress)
+    rows = run_calibration(scenarios, counts, args.workers, progress,
+                           QUICK_OPTIONS if args.quick else AUDIT_OPTIONS)
     print(file=sys.stderr)
     if args.rows:
         rows.to_csv(args.rows, index=False)
     summary = summarize(rows)
     summary["seconds"] = round(time.perf_counter() - start, 1)
+    table = pd.DataFrame(summary["records"])
 
-    print(f"Calibration: nominal q = {summary['nominal_q']}")
-    print(f"{'scenario':<14}{'worlds':>7}{'FDR':>7}{'upper':>8}{'naive FDR':>11}  "
-          "power by |rho|")
-    for s in scenarios:
-        power = ", ".join(f"{k}: {v:.2f}" for k, v in summary["power"][s].items()) or "-"
-        print(f"{s:<14}{counts[s]:>7}{summary['fdr'][s]:>7.3f}{summary['fdr_upper'][s]:>8.3f}"
-              f"{summary['naive_fdr'][s]:>11.3f}  {power}")
+    print(f"Calibration: nominal q = {summary['nominal_q']}, alpha_discovery = "
+          f"{summary['alpha_discovery']}; worlds per scenario: {counts}")
+    for design in DESIGNS:
+        part = table[table["design"] == design]
+        print(f"\n{design}: FDR (Monte-Carlo 95% upper bound), power at |rho| >= 0.2, "
+              "found rate of attributes without effect")
+        print(_pivot(part, "fdr", "fdr_upper"))
+        print(part.pivot(index="regime", columns="scenario", values="power")
+              .round(2).to_string())
+        if design == DESIGNS[0]:
+            print(part.pivot(index="regime", columns="scenario", values="null_found_rate")
+                  .round(3).to_string())
     if summary.get("ks_p_null") is not None:
-        print(f"KS test of holdout p-values under the global null: p = {summary['ks_p_null']:.3f}")
-    if summary.get("power_rho_ge_0.2_n2000") is not None:
-        print(f"power at |rho| >= 0.2, n = 2000: {summary['power_rho_ge_0.2_n2000']:.3f}")
+        print(f"\nKS test of holdout p-values under the global null: p = "
+              f"{summary['ks_p_null']:.3f}")
     print(json.dumps(summary))
+
+
+def _pivot(part: pd.DataFrame, value: str, upper: str) -> str:
+    cells = part.assign(cell=[f"{v:.3f} ({u:.3f})" for v, u in zip(part[value], part[upper],
+                                                                    strict=True)])
+    return cells.pivot(index="regime", columns="scenario", values="cell").to_string()
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
 """Calibration on worlds with planted truth: do the verdicts keep their error rates?
 
-Each world of a scenario (:mod:`embaudit.data.scenarios`) is audited as a user would
-(overfit regime, bootstrap and permutation networks, holdout tests) and read twice:
+Each world of a scenario (:mod:`embaudit.data.scenarios`) is audited as a user would,
+every regime at once (bootstrap and permutation networks, discovery screen, holdout
+tests), and read per regime:
 
-* ``survives``: embaudit's verdict; false when the attribute has no effect or the
-  claimed sign is wrong. Its false discovery proportion per world averages to the FDR.
+* ``survives`` as embaudit decides it (screen and clean: found on the discovery rows,
+  then q ≤ α over the found ones); false when the attribute has no effect or the
+  claimed sign is wrong. Its false discovery proportion per world averages to the FDR;
+* the alternative design that tests every candidate (q ≤ α over all of them, found
+  reported beside), computed from the same audit for comparison;
+* how often attributes with no effect are *found* (the screen's error rate);
 * naive screening: what an analyst does without a holdout — correlations on the
   training rows of the overfit embedding, tested against lifespans permuted on those
   same rows (the network is not retrained, so it still "knows" the real ones), with
-  Benjamini–Hochberg at the same level.
+  Benjamini–Hochberg at the same level (pseudo-regime ``naive``).
 
 Power is the share of planted attributes that survive with the right sign, by
 population effect size; under the global null the holdout p-values should be uniform.
@@ -26,45 +31,63 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from embaudit.core.regimes import REGIMES
 from embaudit.data.scenarios import SCENARIOS, scenario_world
 from embaudit.hypotheses.discovery import axis_correlations, best_candidates, live_axes
 from embaudit.hypotheses.resampled import permutation_p_values, permutation_strengths
 
-#: the audit each world gets: small resampling counts keep 600 worlds affordable
+#: the audit each world gets: every regime, small resampling counts (600 worlds)
 AUDIT_OPTIONS: dict[str, Any] = {
-    "training": {"regimes": ["overfit"], "max_epochs": 150},
-    "discovery": {"raw_screening": False},
+    "training": {"regimes": [r for r, spec in REGIMES.items() if spec.has_embedding],
+                 "max_epochs": 150},
+    "discovery": {"raw_screening": True},
     "resampling": {"n_bootstrap": 10, "n_permutations": 19, "protest_permutations": 1},
     "statistics": {"n_resamples": 200, "n_holdout_permutations": 99},
 }
+#: ``--quick`` (the run in CI): the same audit, trained and resampled far less
+QUICK_OPTIONS: dict[str, Any] = {
+    **AUDIT_OPTIONS,
+    "training": {**AUDIT_OPTIONS["training"], "max_epochs": 40},
+    "resampling": {"n_bootstrap": 3, "n_permutations": 9, "protest_permutations": 1},
+}
 EFFECT_BINS = (0.05, 0.15, 0.25, 0.35, 1.0)
 NAIVE_PERMUTATIONS = 999
+DESIGNS = ("screen_and_clean", "test_every_candidate")
 
 
 def audit_world(scenario: str, seed: int, options: dict[str, Any] | None = None
                 ) -> pd.DataFrame:
-    """Audit one world; one row per attribute with its truth and both readings."""
+    """Audit one world; one row per regime and attribute with its truth and readings."""
     from embaudit.audit import audit
 
     world, rho = scenario_world(scenario, seed)
     config = {**(options or AUDIT_OPTIONS), "seed": seed}
     result = audit(config, table=world.table)
-    hypotheses = result.hypotheses
-    hypotheses = hypotheses[hypotheses["regime"] == "overfit"].set_index("attribute")
-    naive = naive_screening(result.embeddings["overfit"], world.table.attribute_matrix,
-                            world.table.y, result.split.discovery,
-                            alpha=result.config.statistics.alpha, seed=seed)
+    alpha = result.config.statistics.alpha
     names = [c.name for c in world.table.attribute_columns]
-    frame = pd.DataFrame({
-        "scenario": scenario, "world": seed, "attribute": names,
-        "rho": [rho[a] for a in names],
-        "truth": [world.truth[a] for a in names],
-        "direction": hypotheses["direction"].reindex(names).to_numpy(),
-        "survives": (hypotheses["verdict"].reindex(names) == "survives").to_numpy(),
-        "p_holdout": hypotheses["p_holdout"].reindex(names).to_numpy(),
-        "naive_found": naive[0],
-        "naive_direction": naive[1],
-    })
+    frames = []
+    for regime, h in result.hypotheses.groupby("regime", sort=False):
+        h = h.set_index("attribute").reindex(names)
+        frames.append(pd.DataFrame({
+            "regime": regime, "attribute": names,
+            "direction": h["direction"].to_numpy(),
+            "found": h["found"].fillna(False).astype(bool).to_numpy(),
+            "survives": (h["verdict"] == "survives").to_numpy(),
+            "p_holdout": h["p_holdout"].to_numpy(),
+        }))
+    if "overfit" in result.embeddings:
+        found, direction = naive_screening(
+            result.embeddings["overfit"], world.table.attribute_matrix, world.table.y,
+            result.split.discovery, alpha=alpha, seed=seed)
+        frames.append(pd.DataFrame({"regime": "naive", "attribute": names,
+                                    "direction": direction, "found": found, "survives": found,
+                                    "p_holdout": np.nan}))
+    frame = pd.concat(frames, ignore_index=True)
+    frame.insert(0, "world", seed)
+    frame.insert(0, "scenario", scenario)
+    frame["rho"] = frame["attribute"].map(rho)
+    frame["truth"] = frame["attribute"].map(world.truth)
+    frame["role"] = frame["attribute"].map(world.roles)
     return frame
 
 
@@ -92,48 +115,89 @@ def run_calibration(
     n_worlds: int | Mapping[str, int] = 100,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Audit ``n_worlds`` worlds (per scenario, or one count for all) of each scenario,
-    seeds 0…n-1, in parallel."""
+    seeds 0…n-1, in parallel, each with ``options`` (default :data:`AUDIT_OPTIONS`)."""
     counts = {s: n_worlds[s] if isinstance(n_worlds, Mapping) else n_worlds
               for s in scenarios}
     jobs = [(s, seed) for s in scenarios for seed in range(counts[s])]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     frames = []
     with ProcessPoolExecutor(workers, initializer=_worker_init) as pool:
-        for done, frame in enumerate(pool.map(audit_world, *zip(*jobs, strict=True)), 1):
+        scenarios_, seeds = zip(*jobs, strict=True)
+        for done, frame in enumerate(pool.map(audit_world, scenarios_, seeds,
+                                              [options] * len(jobs)), 1):
             frames.append(frame)
             if progress is not None:
                 progress(done, len(jobs))
     return pd.concat(frames, ignore_index=True)
 
 
-def summarize(rows: pd.DataFrame, q: float = 0.10) -> dict[str, Any]:
-    """FDR with a Monte-Carlo upper bound, power by effect size, naive FDR, KS p."""
-    rows = rows.assign(
-        false=rows["survives"] & ((rows["truth"] == "0") | (rows["truth"] != rows["direction"])),
-        naive_false=rows["naive_found"] & ((rows["truth"] == "0")
-                                           | (rows["truth"] != rows["naive_direction"])),
-    )
-    out: dict[str, Any] = {"fdr": {}, "fdr_upper": {}, "naive_fdr": {}, "power": {},
-                           "worlds": {}}
-    for scenario, group in rows.groupby("scenario", sort=False):
-        per_world = group.groupby("world")
-        fdp = per_world["false"].sum() / per_world["survives"].sum().clip(lower=1)
-        naive = per_world["naive_false"].sum() / per_world["naive_found"].sum().clip(lower=1)
-        out["fdr"][scenario] = float(fdp.mean())
-        out["fdr_upper"][scenario] = monte_carlo_upper(fdp.to_numpy())
-        out["naive_fdr"][scenario] = float(naive.mean())
-        out["power"][scenario] = power_by_effect(group)
-        out["worlds"][scenario] = int(per_world.ngroups)
-    if "sparse" in out["power"]:
-        sparse = rows[(rows["scenario"] == "sparse") & (rows["rho"].abs() >= 0.2)]
-        out["power_rho_ge_0.2_n2000"] = float(_hits(sparse).mean()) if len(sparse) else None
-    null = rows.loc[rows["scenario"] == "global_null", "p_holdout"].dropna()
-    out["ks_p_null"] = float(stats.kstest(null, "uniform").pvalue) if len(null) else None
-    out["fdr_upper_max"] = max(out["fdr_upper"].values()) if out["fdr_upper"] else None
-    out["nominal_q"] = q
+def with_designs(rows: pd.DataFrame, q: float = 0.10) -> pd.DataFrame:
+    """``rows`` with each design's survivors: ``survives`` as audited (screen and clean)
+    and ``survives_all``, BH at ``q`` over every candidate of a world's regime."""
+    rows = rows.copy()
+    rows["survives_all"] = rows["survives"]
+    tested = rows["regime"] != "naive"
+    for _, index in rows[tested].groupby(["scenario", "world", "regime"]).groups.items():
+        p = rows.loc[index, "p_holdout"].to_numpy(dtype=float)
+        finite = np.isfinite(p)
+        hits = np.zeros(len(p), bool)
+        if finite.any():
+            hits[finite] = multipletests(p[finite], alpha=q, method="fdr_bh")[0]
+        rows.loc[index, "survives_all"] = hits
+    return rows
+
+
+def summarize(rows: pd.DataFrame, q: float = 0.10, alpha_discovery: float = 0.05
+              ) -> dict[str, Any]:
+    """Per scenario, regime and design: FDR with a Monte-Carlo upper bound, power, and
+    the found rate of attributes without effect; the KS p of holdout p under the null."""
+    rows = with_designs(rows, q)
+    null = rows["truth"] == "0"
+    records = []
+    for (scenario, regime), group in rows.groupby(["scenario", "regime"], sort=False):
+        worlds = group.groupby("world")
+        for design, column in zip(DESIGNS, ("survives", "survives_all"), strict=True):
+            if regime == "naive" and design != DESIGNS[0]:
+                continue
+            false = group[column] & ((group["truth"] == "0")
+                                     | (group["truth"] != group["direction"]))
+            fdp = false.groupby(group["world"]).sum() / worlds[column].sum().clip(lower=1)
+            planted = group[group["truth"] != "0"]
+            strong = planted[planted["rho"].abs() >= 0.2]
+            records.append({
+                "scenario": scenario, "regime": regime, "design": design,
+                "worlds": int(worlds.ngroups), "fdr": float(fdp.mean()),
+                "fdr_upper": monte_carlo_upper(fdp.to_numpy()),
+                "power": float(_hits(strong, column).mean()) if len(strong) else None,
+                "power_by_effect": power_by_effect(planted, column),
+                "null_found_rate": float(group.loc[null[group.index], "found"].mean())
+                if null[group.index].any() else None,
+                "noise_found_rate": _rate(group.loc[group["role"] == "noise", "found"]),
+            })
+    frame = pd.DataFrame(records)
+    audited = frame[frame["regime"] != "naive"]
+    out: dict[str, Any] = {"nominal_q": q, "alpha_discovery": alpha_discovery,
+                           "records": records}
+    for design in DESIGNS:
+        part = audited[audited["design"] == design]
+        out[f"fdr_upper_max_{design}"] = float(part["fdr_upper"].max()) if len(part) else None
+    sparse = audited[(audited["scenario"] == "sparse")
+                     & (audited["design"] == DESIGNS[0])]
+    out["power_rho_ge_0.2_n2000"] = {r: p for r, p in zip(sparse["regime"], sparse["power"],
+                                                          strict=True)}
+    out["null_found_rate_max"] = float(audited["null_found_rate"].max()) \
+        if audited["null_found_rate"].notna().any() else None
+    holdout = rows[(rows["scenario"] == "global_null") & (rows["regime"] == "raw")]
+    p = holdout["p_holdout"].dropna()
+    out["ks_p_null"] = float(stats.kstest(p, "uniform").pvalue) if len(p) else None
     return out
+
+
+def _rate(values: pd.Series) -> float | None:
+    return float(values.mean()) if len(values) else None
 
 
 def monte_carlo_upper(values: np.ndarray, confidence: float = 0.95) -> float:
@@ -145,17 +209,18 @@ def monte_carlo_upper(values: np.ndarray, confidence: float = 0.95) -> float:
         return float("nan")
     if np.all(values == 0):
         return float(1 - ((1 - confidence) / 2) ** (1 / n))
+    if n == 1:
+        return 1.0
     half = stats.t.ppf(0.5 + confidence / 2, n - 1) * values.std(ddof=1) / np.sqrt(n)
     return float(min(values.mean() + half, 1.0))
 
 
-def _hits(group: pd.DataFrame) -> pd.Series:
-    return group["survives"] & (group["direction"] == group["truth"])
+def _hits(group: pd.DataFrame, column: str = "survives") -> pd.Series:
+    return group[column] & (group["direction"] == group["truth"])
 
 
-def power_by_effect(group: pd.DataFrame) -> dict[str, float]:
+def power_by_effect(planted: pd.DataFrame, column: str = "survives") -> dict[str, float]:
     """Share of planted attributes surviving with the right sign, by population |rho|."""
-    planted = group[group["truth"] != "0"]
     bins = pd.cut(planted["rho"].abs(), EFFECT_BINS, right=False)
-    hits = _hits(planted).groupby(bins, observed=True).mean()
+    hits = _hits(planted, column).groupby(bins, observed=True).mean()
     return {f"{b.left:.2f}-{b.right:.2f}": float(v) for b, v in hits.items()}
