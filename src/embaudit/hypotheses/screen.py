@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import rankdata
 
 from embaudit.hypotheses.discovery import (
     DiscoveryMode,
@@ -90,7 +91,9 @@ def screen(
 
     ``embeddings[i]`` (n × k, or None for raw screening: no carried half, p = 0) was fitted
     to ``lifespans[i]`` (n,), e.g. a permutation network's permuted lifespans.
-    ``blocks`` (n,) restricts the permutations to rows of one block.
+    ``blocks`` (n,) restricts the permutations to rows of one block; a column constant
+    within every block (an attribute of the group, such as a product line's material)
+    cannot move there, so its block values are permuted among the blocks instead.
     """
     n, q = attributes.shape
     ranked = standardized_ranks(attributes)  # centred, unit norm
@@ -103,15 +106,52 @@ def screen(
     exceed_r = np.zeros_like(association)
     rng = np.random.default_rng(seed)
     width = q * (2 + sum(r.axis_vectors.shape[1] for r in readings))
+    permuter = _Permuter(attributes, ranked, blocks)
     for block in block_slices(n_permutations, max(n * q, width) * 2):
-        order = permutation_indices(n, block.stop - block.start, rng, blocks)
-        t, r = _statistics(np.moveaxis(ranked[order], 0, 2), readings, basis)
+        t, r = _statistics(permuter.draw(block.stop - block.start, rng), readings, basis)
         exceed_t += (t >= strength[:, :, None] - _TOLERANCE).sum(axis=2)
         exceed_r += (np.abs(r) >= np.abs(association)[:, :, None] - _TOLERANCE).sum(axis=2)
     carried = np.array([E is not None for E in embeddings])[:, None]
     total = n_permutations + 1
     return ScreenResult(strength, association,
                         np.where(carried, (1 + exceed_t) / total, 0.0), (1 + exceed_r) / total)
+
+
+class _Permuter:
+    """Permuted attribute ranks (n, q, b): rows within blocks; the columns constant within
+    every block by permuting the blocks' values among the blocks (ranks recomputed, as
+    blocks of different sizes change the ties)."""
+
+    def __init__(self, attributes: np.ndarray, ranked: np.ndarray, blocks: np.ndarray | None
+                 ) -> None:
+        self.ranked, self.blocks = ranked, blocks
+        self.by_block = np.zeros(attributes.shape[1], bool)
+        if blocks is not None:
+            codes = np.unique(blocks, return_inverse=True)[1]
+            first = np.zeros(codes.max() + 1, dtype=np.int64)
+            first[codes[::-1]] = np.arange(len(codes))[::-1]  # a row of each block
+            self.values = attributes[first]  # (blocks, q)
+            self.codes = codes
+            self.by_block = (attributes == self.values[codes]).all(axis=0) \
+                & (np.ptp(self.values, axis=0) > 0)
+
+    def draw(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        n = len(self.ranked)
+        out = np.moveaxis(self.ranked[permutation_indices(n, size, rng, self.blocks)], 0, 2)
+        if self.by_block.any():
+            moved = rng.permuted(np.broadcast_to(np.arange(len(self.values)),
+                                                 (size, len(self.values))), axis=1)
+            values = self.values[:, self.by_block][moved[:, self.codes]]  # (b, n, q')
+            out[:, self.by_block, :] = np.moveaxis(_standardized_ranks(values), 0, 2)
+        return out
+
+
+def _standardized_ranks(values: np.ndarray) -> np.ndarray:
+    """:func:`standardized_ranks` along axis 1 of a (b, n, q) array."""
+    ranks = rankdata(values, axis=1)
+    ranks -= ranks.mean(axis=1, keepdims=True)
+    norm = np.sqrt((ranks**2).sum(axis=1, keepdims=True))
+    return np.divide(ranks, norm, out=np.zeros_like(ranks), where=norm > 0)
 
 
 def _basis(rows: np.ndarray, covariates: np.ndarray | None) -> np.ndarray:
