@@ -37,7 +37,7 @@ def test_the_screen_matches_a_brute_force_permutation_test(with_covariates):
                   for o in order])
     R = np.array([spearman_matrix(y, A[o], C)[0] for o in order])
     np.testing.assert_allclose(result.p_carried[0],
-                               (1 + (T >= candidates.strength - 1e-12).sum(0)) / 201)
+                               (1 + (candidates.strength - 1e-12 <= T).sum(0)) / 201)
     np.testing.assert_allclose(result.p_association[0],
                                (1 + (np.abs(R) >= np.abs(raw.strength) - 1e-12).sum(0)) / 201)
 
