@@ -118,7 +118,8 @@ def _audit(
             fold_embeddings["raw"] = None
     names = [c.name for c in table.attribute_columns]
     crossfit = crossfit_replication(folds, fold_embeddings, data, names,
-                                    config.statistics.alpha) if folds else pd.DataFrame()
+                                    config.statistics.alpha, table.groups) \
+        if folds else pd.DataFrame()
 
     members = pd.concat(diagnostics, ignore_index=True) if diagnostics else pd.DataFrame(
         columns=["member_id", "regime", "kind", "epochs", "train_loss", "holdout_loss",

@@ -36,19 +36,21 @@ from embaudit.data.scenarios import SCENARIOS, scenario_world
 from embaudit.hypotheses.discovery import axis_correlations, best_candidates, live_axes
 from embaudit.hypotheses.resampled import permutation_p_values, permutation_strengths
 
-#: the audit each world gets: every regime, small resampling counts (600 worlds)
+#: the audit each world gets: every regime, trained as by default but with the fewest
+#: resampled networks, which neither ``found`` (the reference network's screen) nor
+#: ``survives`` (found, then the holdout) reads; the null rate and position, which do,
+#: are calibrated by the test suite's worlds
 AUDIT_OPTIONS: dict[str, Any] = {
     "training": {"regimes": [r for r, spec in REGIMES.items() if spec.has_embedding],
                  "max_epochs": 150},
     "discovery": {"raw_screening": True},
-    "resampling": {"n_bootstrap": 10, "n_permutations": 19, "protest_permutations": 1},
+    "resampling": {"n_bootstrap": 2, "n_permutations": 1, "protest_permutations": 1},
     "statistics": {"n_resamples": 200, "n_holdout_permutations": 99},
 }
 #: ``--quick`` (the run in CI): the same audit, trained and resampled far less
 QUICK_OPTIONS: dict[str, Any] = {
     **AUDIT_OPTIONS,
     "training": {**AUDIT_OPTIONS["training"], "max_epochs": 40},
-    "resampling": {"n_bootstrap": 3, "n_permutations": 9, "protest_permutations": 1},
 }
 EFFECT_BINS = (0.05, 0.15, 0.25, 0.35, 1.0)
 NAIVE_PERMUTATIONS = 999

@@ -167,7 +167,8 @@ def check_claims(
     * inconclusive otherwise, with the rows that ``power`` would need.
 
     ``covariates`` (column names; default: the table's covariates) make the association
-    partial. ``model`` is a member of a saved audit or the audit's folder (its lead
+    partial. With a group column in ``table`` the test is cluster-robust (wild cluster
+    bootstrap) and the interval resamples whole groups. ``model`` is a member of a saved audit or the audit's folder (its lead
     regime's reference member).
     """
     parsed = [c if isinstance(c, Claim) else Claim.parse(c) for c in claims]
@@ -192,8 +193,10 @@ def check_claims(
     A = table.attribute_matrix[:, columns][rows]
     y = table.y[rows]
     direction = np.array([c.direction for c in parsed])
-    test = holdout_association(A, y, None if C is None else C[rows], n_resamples=n_resamples,
-                               n_permutations=0, seed=seed)
+    groups = table.groups
+    test = holdout_association(A, y, None if C is None else C[rows],
+                               groups=None if groups is None else groups[rows],
+                               n_resamples=n_resamples, n_permutations=0, seed=seed)
     p = test.p_value(direction)
     q = multipletests(np.nan_to_num(p, nan=1.0), alpha=alpha, method=correction)[1]
     q_opposite = multipletests(np.nan_to_num(test.p_value(-direction), nan=1.0),

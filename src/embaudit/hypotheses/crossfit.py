@@ -31,17 +31,20 @@ def crossfit_replication(
     data: DiscoveryData,
     names: Sequence[str],
     alpha: float,
+    groups: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Per regime, fold and attribute: the candidate read on the other folds, tested on
     this one.
 
     ``embeddings`` maps each regime to its folds' network embeddings of all rows (n × h),
-    in fold order; None reads raw screening (no embedding).
+    in fold order; None reads raw screening (no embedding). With ``groups`` (a label per
+    row) a fold's tests are cluster-robust, as the main holdout's.
     """
     A, y, C = data.attributes, data.lifespan, data.covariates
     tests = [holdout_association(A[f.holdout], y[f.holdout],  # a fold's, for every regime
-                                 None if C is None else C[f.holdout], n_resamples=0,
-                                 n_permutations=0) for f in folds]
+                                 None if C is None else C[f.holdout],
+                                 groups=None if groups is None else groups[f.holdout],
+                                 n_resamples=0, n_permutations=0) for f in folds]
     frames = [_fold_frame(regime, fold, split, found, data, names, tests[fold], alpha)
               for regime, found in embeddings.items() for fold, split in enumerate(folds)]
     return pd.concat(frames, ignore_index=True)[list(CROSSFIT_COLUMNS)]
