@@ -168,8 +168,8 @@ def check_claims(
 
     ``covariates`` (column names; default: the table's covariates) make the association
     partial. With a group column in ``table`` the test is cluster-robust (wild cluster
-    bootstrap) and the interval resamples whole groups. ``model`` is a member of a saved audit or the audit's folder (its lead
-    regime's reference member).
+    bootstrap) and the interval resamples whole groups. ``model`` is a member of a saved
+    audit or the audit's folder (its lead regime's reference member).
     """
     parsed = [c if isinstance(c, Claim) else Claim.parse(c) for c in claims]
     if not parsed:
