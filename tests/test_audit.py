@@ -55,6 +55,26 @@ def test_demo_recovers_every_planted_attribute_and_nothing_else(demo):
 
 
 @pytest.mark.slow
+def test_demo_finds_no_trend_without_effect_in_any_regime(demo):
+    # as first reported: the 9 columns whose truth is 0 were all "found" in the
+    # regularized and linear regimes, whose permutation networks learn nothing
+    report = demo["report"]
+    truth = report["truth"]
+    null_found: dict[str, int] = {}
+    for h in report["hypotheses"]:
+        if truth[h["source_attribute"]] == "0":
+            null_found[h["regime"]] = null_found.get(h["regime"], 0) + h["found"]
+        # no verdict contradicts the found column: what was not found is labelled so
+        assert (h["verdict"] == "not found") == (not h["found"]), h
+        if h["r_axis_lifespan_ci_low"] is not None:  # intervals contain their reading
+            for name in ("r_axis_attribute", "r_axis_lifespan"):
+                assert h[f"{name}_ci_low"] - 1e-9 <= h[name] <= h[f"{name}_ci_high"] + 1e-9
+    assert set(null_found) == {*DEFAULT_REGIMES, "raw"}
+    assert max(null_found.values()) <= 2, null_found  # of 9, at alpha_discovery = 0.05
+    assert "surviving trends" in report["verdict"]["comparison"]
+
+
+@pytest.mark.slow
 def test_demo_intervals_and_out_of_bag_replication_back_the_planted_trends(demo):
     overfit = {h["attribute"]: h for h in demo["report"]["hypotheses"]
                if h["regime"] == "overfit"}
@@ -144,7 +164,7 @@ def test_cli_audit_of_a_csv_matches_the_in_memory_audit(tmp_path):
     config = tmp_path / "audit.toml"
     config.write_text(
         "seed = 4\n[resampling]\nn_bootstrap = 10\nn_permutations = 19\n"
-        "[training]\nmax_epochs = 200\n"
+        "[training]\nmax_epochs = 200\nregimes = [\"overfit\", \"linear\"]\n"
     )
     attributes = ",".join(world.table.attributes)
     outcome = runner.invoke(app, [
@@ -154,7 +174,8 @@ def test_cli_audit_of_a_csv_matches_the_in_memory_audit(tmp_path):
     ])
     assert outcome.exit_code == 0, outcome.output
     from_cli = json.loads((tmp_path / "out" / "report.json").read_text())["hypotheses"]
-    in_memory = embaudit.audit({**SMALL, "seed": 4}, table=world.table).hypotheses
+    in_memory = embaudit.audit({**SMALL, "seed": 4, "training": {
+        "max_epochs": 200, "regimes": ["overfit", "linear"]}}, table=world.table).hypotheses
     assert [h["verdict"] for h in from_cli] == list(in_memory["verdict"])
     assert [h["attribute"] for h in from_cli] == list(in_memory["attribute"])
     np.testing.assert_allclose([h["p_holdout"] for h in from_cli], in_memory["p_holdout"])

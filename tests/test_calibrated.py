@@ -15,8 +15,8 @@ from embaudit.data.table import Table, load_table
 EVERY_REGIME = ["overfit", "regularized", "weight_decay", "early_stopping", "dropout",
                 "batch_norm", "linear", "pls"]
 QUICK = {
-    "network": {"hidden": [32, 8]},
-    "training": {"regimes": EVERY_REGIME, "max_epochs": 40, "batch_size": 128},
+    "network": {"hidden": [16, 8]},
+    "training": {"regimes": EVERY_REGIME, "max_epochs": 25, "batch_size": 256},
     "resampling": {"n_bootstrap": 2, "n_permutations": 1, "protest_permutations": 1},
     "statistics": {"n_resamples": 100},
 }

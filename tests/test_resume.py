@@ -29,6 +29,7 @@ CONFIG = """seed = 2
 n_bootstrap = 6
 n_permutations = 19
 [training]
+regimes = ["overfit", "regularized", "linear"]
 max_epochs = 60
 chunk_size = 4
 """
