@@ -42,13 +42,12 @@ from embaudit.hypotheses.inference import (
 from embaudit.hypotheses.resampled import max_t_p_values, permutation_p_values
 from embaudit.results import HYPOTHESIS_COLUMNS
 
-VERDICTS = ("survives", "fails", "inconclusive", "not found")
-
 
 def family_q(p: np.ndarray, family_p: np.ndarray | None, families: np.ndarray,
              included: np.ndarray, method: str, alpha: float) -> np.ndarray:
-    """q-values of the ``included`` columns, one family per attribute (see the module
-    docstring); NaN for the others and for untestable columns."""
+    """q-values of the ``included`` columns, one family per attribute (``families``: its
+    code per column; see the module docstring); NaN for the others and for untestable
+    columns."""
     q = np.full(len(p), np.nan)
     rows = np.flatnonzero(included & np.isfinite(p))
     if not len(rows):
@@ -56,38 +55,26 @@ def family_q(p: np.ndarray, family_p: np.ndarray | None, families: np.ndarray,
     if method not in ("fdr_bh", "fdr_by"):
         q[rows] = adjust(p[rows], method, alpha)
         return q
-    codes = families[rows]
-    selected_codes = np.unique(codes)
-    omnibus = np.array([
-        p[rows[codes == f][0]] if (codes == f).sum() == 1 and _single(families, f)
-        else _family_p(family_p, families, f, p[rows[codes == f]])
-        for f in selected_codes])
-    q_family = adjust(omnibus, method, alpha)
-    selected = int((q_family <= alpha).sum())
-    scale = len(selected_codes) / max(selected, 1)
-    for code, qf in zip(selected_codes, q_family, strict=True):
-        members = rows[codes == code]
-        if len(members) == 1 and _single(families, code):
-            q[members] = qf
-        else:  # the levels within their family, at the level selection leaves
-            within = np.minimum(1.0, adjust(p[members], method, alpha) * scale)
-            q[members] = np.maximum(qf, within)
+    sizes = np.bincount(families)  # columns of each attribute in the table
+    codes = np.unique(families[rows])
+    members = [rows[families[rows] == code] for code in codes]
+    q_family = adjust(np.array([
+        p[m[0]] if sizes[code] == 1 else _omnibus(family_p, m, p, sizes[code])
+        for code, m in zip(codes, members, strict=True)]), method, alpha)
+    scale = len(codes) / max(int((q_family <= alpha).sum()), 1)
+    for code, m, qf in zip(codes, members, q_family, strict=True):
+        q[m] = qf if sizes[code] == 1 else np.maximum(  # levels within their family, at
+            qf, np.minimum(1.0, adjust(p[m], method, alpha) * scale))  # the level left
     return q
 
 
-def _single(families: np.ndarray, code: int) -> bool:
-    return int((families == code).sum()) == 1
-
-
-def _family_p(family_p: np.ndarray | None, families: np.ndarray, code: int,
-              levels: np.ndarray) -> float:
-    """The omnibus p of a family of several columns (Bonferroni over its found levels
-    when the holdout gave none)."""
-    if family_p is not None:
-        value = family_p[np.flatnonzero(families == code)[0]]
-        if np.isfinite(value):
-            return float(value)
-    return float(min(1.0, (families == code).sum() * np.nanmin(levels)))
+def _omnibus(family_p: np.ndarray | None, members: np.ndarray, p: np.ndarray,
+             size: int) -> float:
+    """The omnibus p of an attribute with several columns (Bonferroni over its levels'
+    p when the holdout gave none)."""
+    if family_p is not None and np.isfinite(family_p[members[0]]):
+        return float(family_p[members[0]])
+    return float(min(1.0, size * np.nanmin(p[members])))
 
 
 def threshold_used(q: np.ndarray, included: np.ndarray, method: str, alpha: float) -> float:
