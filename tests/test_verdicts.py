@@ -244,9 +244,14 @@ def test_mcnemar_and_the_best_leads_sentence():
             _row(regime="linear", n_survives=1, replication_rate=0.25, survives_vs_lead=-1,
                  p_vs_lead=1.0)]
     text = best_leads(rows, "overfit")
-    assert text.startswith("The early_stopping regime gives the best leads on this data set: "
-                           "5 surviving trends against 2 for overfit (+3, exact McNemar "
-                           "p = 0.25: not a significant difference)")
+    assert text.startswith("The early_stopping regime gives the most surviving trends on this "
+                           "data set, 5 surviving trends against 2 for overfit (+3, exact "
+                           "McNemar p = 0.25), but the difference is not significant")
     assert "linear 1" in text
+    rows[1]["p_vs_lead"] = 0.01
+    assert best_leads(rows, "overfit").startswith(
+        "The early_stopping regime gives the best leads on this data set: 5 surviving trends "
+        "against 2 for overfit (+3, exact McNemar p = 0.01); 100% of its found trends "
+        "replicated against 50%.")
     tied = best_leads([rows[0], {**rows[2], "n_survives": 2}], "overfit")
     assert tied.startswith("No regime gives more surviving trends than overfit (2")

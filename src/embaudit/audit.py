@@ -136,7 +136,8 @@ def _audit(
     for row in regimes:
         row["position"] = positions[row["regime"]].position
     position = positions[lead]
-    position = replace(position, comparison=best_leads(regimes, lead))
+    position = replace(position, comparison=best_leads(regimes, lead,
+                                                       config.statistics.position_alpha))
     hypotheses = []
     for assessment in assessed.values():
         frame = assessment.frame

@@ -253,9 +253,11 @@ def decide_position(row: dict[str, object], members: pd.DataFrame, n_permutation
     return position("undecided", f"The data cannot settle it yet: {reason}. {numbers}.", p)
 
 
-def best_leads(rows: Sequence[dict[str, object]], lead: str) -> str:
+def best_leads(rows: Sequence[dict[str, object]], lead: str, significance: float = 0.05
+               ) -> str:
     """The sentence that says which regime gives the best leads, and by how much:
-    surviving trends compared attribute by attribute with the lead regime."""
+    surviving trends compared attribute by attribute with the lead regime (a regime
+    with more is called the best only when its McNemar p ≤ ``significance``)."""
     by_name = {str(r["regime"]): r for r in rows}
     if lead not in by_name or len(rows) < 2:
         return ""
@@ -269,13 +271,18 @@ def best_leads(rows: Sequence[dict[str, object]], lead: str) -> str:
                 f"{_percent(_rate(first))} of its found trends replicated); surviving trends "
                 f"in the others: {others}.")
     difference = int(best["n_survives"]) - int(first["n_survives"])
-    significance = "a significant" if float(best["p_vs_lead"]) <= 0.05 else "not a significant"
-    return (f"{_name(str(best['regime']))} gives the best leads on this data set: "
-            f"{best['n_survives']} surviving trends against {first['n_survives']} for {lead} "
-            f"({difference:+d}, exact McNemar p = {float(best['p_vs_lead']):.2g}: "
-            f"{significance} difference), {_percent(_rate(best))} of its found trends "
-            f"replicated against {_percent(_rate(first))}. Surviving trends per regime: "
-            f"{lead} {first['n_survives']}; {others}.")
+    p = float(best["p_vs_lead"])
+    counts = (f"{best['n_survives']} surviving trends against {first['n_survives']} for "
+              f"{lead} ({difference:+d}, exact McNemar p = {p:.2g})")
+    rates = (f"{_percent(_rate(best))} of its found trends replicated against "
+             f"{_percent(_rate(first))}. Surviving trends per regime: {lead} "
+             f"{first['n_survives']}; {others}.")
+    if p <= significance:
+        return f"{_name(str(best['regime']))} gives the best leads on this data set: " \
+            f"{counts}; {rates}"
+    return (f"{_name(str(best['regime']))} gives the most surviving trends on this data "
+            f"set, {counts}, but the difference is not significant: no regime is shown to "
+            f"give better leads than {lead}. {rates}")
 
 
 def _rate(row: dict[str, object]) -> float:
