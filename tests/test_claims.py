@@ -203,3 +203,40 @@ def test_covariate_with_a_missing_value_names_its_row():
                                  attributes=["size"])
     with pytest.raises(DataError, match="row 5"):
         embaudit.check_claim(broken, "size", "+", covariates=["confounder"])
+
+
+def _grouped_frame(seed: int) -> pd.DataFrame:
+    """30 groups of 15 rows; lifespan and the attribute share group effects (ICC 0.5)
+    and are independent of each other."""
+    rng = np.random.default_rng(seed)
+    codes = np.repeat(np.arange(30), 15)
+
+    def grouped() -> np.ndarray:
+        return np.sqrt(0.5) * (rng.normal(size=30)[codes] + rng.normal(size=len(codes)))
+
+    return pd.DataFrame({"batch": codes, "size": grouped(), "lifespan": np.exp(grouped())})
+
+
+def test_claims_on_grouped_rows_are_tested_by_group():
+    grouped = independent = 0
+    for seed in range(60):
+        frame = _grouped_frame(seed)
+        for group in ("batch", None):
+            table = embaudit.load_table(frame, target="lifespan", features=[],
+                                        attributes=["size"], group=group)
+            verdict = embaudit.check_claim(table, "size", "+", n_resamples=200, seed=seed)
+            if group:
+                grouped += verdict.p <= 0.1
+            else:
+                independent += verdict.p <= 0.1
+    assert independent / 60 > 0.18  # rows taken as independent reject far too often
+    assert grouped / 60 <= 0.1 + 2 * np.sqrt(0.09 / 60)
+
+
+def test_cli_check_takes_a_group_column(tmp_path):
+    csv = tmp_path / "grouped.csv"
+    _grouped_frame(0).to_csv(csv, index=False)
+    outcome = runner.invoke(app, ["check", "--data", str(csv), "--target", "lifespan",
+                                  "--claim", "size:+", "--group", "batch"])
+    assert outcome.exit_code == 0, outcome.output
+    assert "Claim size:+" in outcome.output

@@ -130,6 +130,10 @@ def check(
     covariates: Annotated[
         str | None, typer.Option(help="Comma-separated covariates (partial association).")
     ] = None,
+    group: Annotated[
+        str | None, typer.Option(help="Group column: tests clustered by group, intervals "
+                                      "resample whole groups.")
+    ] = None,
     model: Annotated[
         Path | None, typer.Option(help="Folder of a saved audit whose member embeds the rows.")
     ] = None,
@@ -168,7 +172,8 @@ def check(
         table = load_table(
             frame, target=target, attributes=_claimed_columns(parsed, frame.columns),
             features=list(loaded.features) if loaded is not None else [],
-            covariates=_split_list(covariates), target_transform=target_transform,  # type: ignore[arg-type]
+            covariates=_split_list(covariates), group=group,
+            target_transform=target_transform,  # type: ignore[arg-type]
         )
         report = check_claims(table, parsed, model=loaded, alpha=alpha, min_effect=min_effect,
                               seed=seed)
