@@ -101,8 +101,8 @@ def _row_classes(hypotheses: pd.DataFrame) -> list[str]:
     classes = []
     has_truth = "truth" in hypotheses.columns
     for row in hypotheses.to_dict(orient="records"):
-        verdict = {"survives": "v-survives", "fails": "v-fails"}.get(
-            str(row.get("verdict")), "v-inconclusive")
+        verdict = {"survives": "v-survives", "fails": "v-fails",
+                   "not found": "v-not-found"}.get(str(row.get("verdict")), "v-inconclusive")
         if has_truth and row.get("verdict") == "survives" and isinstance(row["truth"], str):
             verdict += " true-discovery" if row["truth"] == row["direction"] else \
                 " false-discovery"
