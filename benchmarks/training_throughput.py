@@ -38,9 +38,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from embaudit.config import NetworkConfig, TrainingConfig
-from embaudit.resampling.execution import train_members
-from embaudit.resampling.plans import MemberSpec, member_seed
+from embaudit.core.members import MemberSpec
+from embaudit.resampling.plans import member_seed
 from embaudit.store import AuditStore
+from embaudit.training.execution import train_members
 from embaudit.training.fit import fit_ensemble, members_per_chunk
 
 N, P, HIDDEN, BATCH, LR = 2000, 500, (64, 16), 64, 1e-3
@@ -54,7 +55,7 @@ def workload(n_members: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray,
     y = X[:, :10] @ rng.standard_normal(10) + np.tanh(X[:, 10] * X[:, 11]) \
         + 0.5 * rng.standard_normal(N)
     members = [
-        MemberSpec(member_id=f"bootstrap/{i:04d}", kind="bootstrap", regime="overfit",
+        MemberSpec(kind="bootstrap", regime="overfit", index=i,
                    seed=member_seed(seed, "bootstrap", i),
                    weights=np.bincount(rng.integers(0, N, N), minlength=N))
         for i in range(n_members)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from embaudit.core.members import Split
 from embaudit.data.worlds import World, product_lifespan
-from embaudit.resampling.plans import Split, discovery_holdout_split
+from embaudit.resampling.plans import discovery_holdout_split
 
 
 @pytest.fixture(scope="session")

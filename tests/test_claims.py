@@ -240,3 +240,32 @@ def test_cli_check_takes_a_group_column(tmp_path):
                                   "--claim", "size:+", "--group", "batch"])
     assert outcome.exit_code == 0, outcome.output
     assert "Claim size:+" in outcome.output
+
+
+@pytest.mark.slow
+def test_claims_on_the_holdout_get_the_audits_verdicts(saved_audit):
+    """One verdict rule and one correction: the found trends of an audit, checked as
+    claims on the audit's holdout rows with its settings, get the audit's verdicts."""
+    result, world = saved_audit["result"], saved_audit["world"]
+    found = result.hypotheses[(result.hypotheses["regime"] == "overfit")
+                              & result.hypotheses["found"]]
+    assert len(found) >= 3 and found["verdict"].nunique() >= 1
+    roles = world.table.roles()
+    holdout = embaudit.load_table(
+        world.frame.iloc[result.split.holdout].reset_index(drop=True),
+        target=roles["target"], features=roles["features"], attributes=roles["attributes"],
+        id=roles["id"], target_transform=roles["target_transform"])
+    stat = result.config.statistics
+    report = check_claims(
+        holdout, [f"{a}:{d}" for a, d in zip(found["attribute"], found["direction"],
+                                             strict=True)],
+        alpha=stat.alpha, correction=stat.correction, min_effect=stat.min_effect,
+        power=stat.power, confidence=stat.confidence, n_resamples=stat.n_resamples,
+        seed=result.config.seed)
+    checked = report.to_frame()
+    assert list(checked["verdict"]) == list(found["verdict"])
+    np.testing.assert_allclose(checked["q"], found["q_holdout"], rtol=1e-9)
+    np.testing.assert_allclose(checked["ci_high"], found["ci_high"], rtol=1e-9)
+    expected = [None if pd.isna(v) else int(v) for v in found["n_required"]]
+    assert list(checked["n_required"].astype(object).where(checked["n_required"].notna(),
+                                                           None)) == expected

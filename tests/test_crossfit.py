@@ -40,9 +40,7 @@ def test_each_row_is_held_out_by_exactly_one_fold(crossfit_audit):
 @pytest.mark.slow
 def test_planted_attributes_replicate_across_folds_and_summary_has_spread(crossfit_audit):
     result, world = crossfit_audit["result"], crossfit_audit["world"]
-    from embaudit.hypotheses.crossfit import attribute_agreement
-
-    agreement = attribute_agreement(result.crossfit).set_index(["regime", "attribute"])
+    agreement = result.crossfit_agreement.set_index(["regime", "attribute"])
     for attribute in ("size", "hardness", "usage_intensity"):
         row = agreement.loc[("overfit", attribute)]
         assert row["folds_replicated"] >= 2, attribute

@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 
 from embaudit.config import AuditConfig
+from embaudit.core.schema import HYPOTHESIS_COLUMNS, REGIME_COLUMNS, Position
 from embaudit.data.table import load_table
 from embaudit.data.worlds import product_lifespan
 from embaudit.reports import render_html, render_markdown, report_json, write_reports
 from embaudit.reports.json_report import member_summary
 from embaudit.resampling.plans import discovery_holdout_split
-from embaudit.results import HYPOTHESIS_COLUMNS, REGIME_COLUMNS, AuditResult, Position
+from embaudit.results import AuditResult
 
 SCRIPT = "<script>alert(1)</script>"
 PIPE = "gloss|$shine$"
@@ -154,8 +155,9 @@ def _build(with_truth: bool) -> AuditResult:
         split=split,
         hypotheses=hypotheses,
         regimes=regimes,
+        lead_regime="overfit",
         position=Position("A", f"The data support A: 3 of 5 trends replicated {SCRIPT}.",
-                          p_value=0.01),
+                          regime="overfit", p_value=0.01),
         null_strengths=null,
         members=members,
         curves=curves,

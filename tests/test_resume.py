@@ -15,13 +15,13 @@ import pytest
 from typer.testing import CliRunner
 
 import embaudit
-from embaudit.audit import _plan
 from embaudit.cli import app
 from embaudit.config import NetworkConfig, TrainingConfig
-from embaudit.resampling import execution
-from embaudit.resampling.execution import train_members
+from embaudit.resampling.options import plan_regime
 from embaudit.resampling.plans import discovery_holdout_split, plan_members
 from embaudit.store import AuditStore
+from embaudit.training import execution
+from embaudit.training.execution import train_members
 from embaudit.training.fit import fit_ensemble
 
 CONFIG = """seed = 2
@@ -173,7 +173,7 @@ def test_auto_plans_respect_the_group_column():
                                 features=["f*"], group="batch")
     config = embaudit.AuditConfig(resampling={"n_bootstrap": 3, "n_permutations": 19})
     split = discovery_holdout_split(table.y, 0.3, 5, 0, table.groups)
-    members = _plan("overfit", split, table, config)
+    members = plan_regime("overfit", split, table, config)
     groups = table.groups
     for member in members:
         if member.kind == "bootstrap":  # whole groups resampled

@@ -15,11 +15,11 @@ from embaudit.hypotheses.discovery import (
     slice_rows,
 )
 from embaudit.hypotheses.inference import (
-    adjust,
     holdout_association,
     required_holdout_size,
     sign_consistency,
 )
+from embaudit.hypotheses.multiplicity import adjust
 from embaudit.hypotheses.ranks import spearman_matrix
 from embaudit.hypotheses.resampled import max_t_p_values, permutation_p_values
 from embaudit.resampling.alignment import OrthogonalProcrustes

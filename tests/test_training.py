@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from embaudit.config import NetworkConfig, TrainingConfig
+from embaudit.core.members import MemberSpec
 from embaudit.data.worlds import product_lifespan
-from embaudit.resampling.plans import MemberSpec, discovery_holdout_split, plan_members
+from embaudit.resampling.plans import discovery_holdout_split, plan_members
 from embaudit.training.diagnostics import effective_rank
 from embaudit.training.fit import fit_ensemble
 from embaudit.training.network import EnsembleMLP

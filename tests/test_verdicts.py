@@ -8,18 +8,19 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from embaudit.config import AuditConfig, StatisticsConfig, build_config
+from embaudit.core.schema import REGIME_COLUMNS
 from embaudit.errors import ConfigError
 from embaudit.hypotheses.inference import holdout_association, required_holdout_size
+from embaudit.hypotheses.multiplicity import family_q, threshold_used
 from embaudit.hypotheses.position import (
     best_leads,
     comparable,
     decide_position,
     mcnemar_p,
 )
-from embaudit.hypotheses.verdicts import family_q, threshold_used, verdict_rule
+from embaudit.hypotheses.verdicts import verdict_rule
 from embaudit.reports.json_report import format_cell
 from embaudit.reports.methods import methods_paragraphs
-from embaudit.results import REGIME_COLUMNS
 
 CONFIG = StatisticsConfig()
 
@@ -168,10 +169,11 @@ def test_group_bootstrap_intervals_cover_the_truth():
 
 def test_methods_say_how_covariates_are_adjusted_for_and_what_decides_survival():
     # review findings 10 and 5
-    text = dict(methods_paragraphs(AuditConfig(), 50, covariates=["region"]))
+    text = dict(methods_paragraphs(AuditConfig(), "overfit", 50, covariates=["region"]))
     assert "linear in the covariates' ranks" in text["Verdicts"]
     assert "p_embedding) is reported beside it and decides nothing" in text["Verdicts"]
-    assert "linear in the covariates" not in dict(methods_paragraphs(AuditConfig()))["Verdicts"]
+    assert "linear in the covariates" not in dict(
+        methods_paragraphs(AuditConfig(), "overfit"))["Verdicts"]
 
 
 def _row(**values: object) -> dict[str, object]:

@@ -28,12 +28,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
-from embaudit.core.regimes import REGIMES
+from embaudit.audit import audit
+from embaudit.core.regimes import LEAD_REGIME, RAW, REGIMES
 from embaudit.data.scenarios import SCENARIOS, scenario_world
 from embaudit.hypotheses.discovery import axis_correlations, best_candidates, live_axes
+from embaudit.hypotheses.multiplicity import adjust
 from embaudit.hypotheses.resampled import permutation_p_values, permutation_strengths
 
 #: the audit each world gets: every regime, trained as by default but with the fewest
@@ -60,8 +62,6 @@ DESIGNS = ("screen_and_clean", "test_every_candidate")
 def audit_world(scenario: str, seed: int, options: dict[str, Any] | None = None
                 ) -> pd.DataFrame:
     """Audit one world; one row per regime and attribute with its truth and readings."""
-    from embaudit.audit import audit
-
     world, rho = scenario_world(scenario, seed)
     config = {**(options or AUDIT_OPTIONS), "seed": seed}
     result = audit(config, table=world.table)
@@ -77,9 +77,9 @@ def audit_world(scenario: str, seed: int, options: dict[str, Any] | None = None
             "survives": (h["verdict"] == "survives").to_numpy(),
             "p_holdout": h["p_holdout"].to_numpy(),
         }))
-    if "overfit" in result.embeddings:
+    if LEAD_REGIME in result.embeddings:
         found, direction = naive_screening(
-            result.embeddings["overfit"], world.table.attribute_matrix, world.table.y,
+            result.embeddings[LEAD_REGIME], world.table.attribute_matrix, world.table.y,
             result.split.discovery, alpha=alpha, seed=seed)
         frames.append(pd.DataFrame({"regime": "naive", "attribute": names,
                                     "direction": direction, "found": found, "survives": found,
@@ -102,13 +102,11 @@ def naive_screening(embedding: np.ndarray, attributes: np.ndarray, lifespan: np.
     found = best_candidates(axis_correlations(E, A, y, live=live))
     null = permutation_strengths(E, A, y, NAIVE_PERMUTATIONS, seed, live)
     p = permutation_p_values(found.strength, null)
-    significant = multipletests(p, alpha=alpha, method="fdr_bh")[0] & (found.direction != 0)
+    significant = (adjust(p, "fdr_bh", alpha) <= alpha) & (found.direction != 0)
     return significant, np.where(found.direction > 0, "+", "-")
 
 
 def _worker_init() -> None:
-    import torch
-
     torch.set_num_threads(1)  # one process per core beats two threads in one process
 
 
@@ -147,7 +145,7 @@ def with_designs(rows: pd.DataFrame, q: float = 0.10) -> pd.DataFrame:
         finite = np.isfinite(p)
         hits = np.zeros(len(p), bool)
         if finite.any():
-            hits[finite] = multipletests(p[finite], alpha=q, method="fdr_bh")[0]
+            hits[finite] = adjust(p[finite], "fdr_bh", q) <= q
         rows.loc[index, "survives_all"] = hits
     return rows
 
@@ -192,7 +190,7 @@ def summarize(rows: pd.DataFrame, q: float = 0.10, alpha_discovery: float = 0.05
                                                           strict=True)}
     out["null_found_rate_max"] = float(audited["null_found_rate"].max()) \
         if audited["null_found_rate"].notna().any() else None
-    holdout = rows[(rows["scenario"] == "global_null") & (rows["regime"] == "raw")]
+    holdout = rows[(rows["scenario"] == "global_null") & (rows["regime"] == RAW)]
     p = holdout["p_holdout"].dropna()
     out["ks_p_null"] = float(stats.kstest(p, "uniform").pvalue) if len(p) else None
     return out

@@ -18,24 +18,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
+from embaudit.core.schema import Verdict
 from embaudit.data.table import Table, covariate_matrix
 from embaudit.errors import ConfigError, DataError
 from embaudit.hypotheses.inference import (
     SPEARMAN_Z_VARIANCE,
+    HoldoutAssociation,
     holdout_association,
-    required_holdout_size,
     spearman_p_positive,
 )
+from embaudit.hypotheses.multiplicity import CORRECTIONS, holdout_q
 from embaudit.hypotheses.ranks import spearman_matrix
+from embaudit.hypotheses.verdicts import rows_required, verdict_rule
 from embaudit.model import MemberModel, load_member
 
 __all__ = ["Claim", "ClaimReport", "ClaimVerdict", "check_claim", "check_claims",
            "load_member"]
 
 _CLAIM = re.compile(r"^(?P<attribute>.+?):(?P<sign>[+-])(?:@(?P<axis>\d+))?$")
-_CORRECTIONS = ("fdr_bh", "fdr_by", "holm", "bonferroni")
 #: exit codes of ``embaudit check --strict``
 EXIT_CODES = {"survives": 0, "fails": 1, "inconclusive": 3}
 
@@ -71,7 +72,7 @@ class ClaimVerdict:
     claim: str
     attribute: str
     direction: str
-    verdict: str  # survives | fails | inconclusive
+    verdict: Verdict  # survives | fails | inconclusive (a claim is never screened)
     effect: float  # (partial) Spearman(a, y), signed: positive = as claimed
     ci_low: float
     ci_high: float
@@ -79,19 +80,22 @@ class ClaimVerdict:
     q: float  # adjusted across the claims checked together
     power: float  # of this test at min_effect
     n: int
-    n_required: int | None  # rows 80% power would need (inconclusive only)
+    n_required: int | None  # rows ``target_power`` would need (inconclusive only)
     rows: str  # "all rows"; with a model: "audit holdout", "new rows" or both
     covariates: tuple[str, ...] = ()
     axis: int | None = None
     p_embedding: float = float("nan")
     r_axis_attribute: float = float("nan")
     r_axis_lifespan: float = float("nan")
+    confidence: float = 0.95  # of the interval
+    target_power: float = 0.8  # that n_required reaches
 
     def summary(self) -> str:
         lines = [
             f"Claim {self.claim}: {self.verdict.upper()}",
             f"  effect (Spearman{', partial' if self.covariates else ''}) = "
-            f"{self.effect:+.3f}, 95% CI [{self.ci_low:+.3f}, {self.ci_high:+.3f}]",
+            f"{self.effect:+.3f}, {self.confidence:.0%} CI "
+            f"[{self.ci_low:+.3f}, {self.ci_high:+.3f}]",
             f"  p = {self.p:.3g}, q = {self.q:.3g}, power at the smallest effect of interest "
             f"= {self.power:.2f}, n = {self.n} ({self.rows})",
         ]
@@ -100,7 +104,7 @@ class ClaimVerdict:
                          f" r(axis, lifespan) = {self.r_axis_lifespan:+.3f}, "
                          f"p = {self.p_embedding:.3g}")
         if self.n_required is not None:
-            lines.append(f"  about {self.n_required} rows would give 80% power")
+            lines.append(f"  about {self.n_required} rows would give {self.target_power:.0%} power")
         return "\n".join(lines)
 
 
@@ -155,78 +159,144 @@ def check_claims(
     correction: str = "fdr_bh",
     min_effect: float = 0.1,
     power: float = 0.8,
+    confidence: float = 0.95,
     n_resamples: int = 2000,
+    n_permutations: int = 999,
     seed: int = 0,
 ) -> ClaimReport:
     """Verdicts on ``claims`` (``"size:+"`` or :class:`Claim`), q-values across them.
 
+    The verdict rule and the correction are the audit's
+    (:func:`~embaudit.hypotheses.verdicts.verdict_rule`,
+    :func:`~embaudit.hypotheses.multiplicity.holdout_q`), a claim counting as found:
+
     * survives: q ≤ ``alpha`` in the claimed direction (and, with a model, its axis
       orders attribute and lifespan as claimed at p ≤ ``alpha``);
-    * fails: significant in the opposite direction, or the interval excludes effects of
-      ``min_effect`` or more;
+    * fails: significant in the opposite direction, or the interval lies wholly below
+      ``min_effect``;
     * inconclusive otherwise, with the rows that ``power`` would need.
 
-    ``covariates`` (column names; default: the table's covariates) make the association
-    partial. With a group column in ``table`` the test is cluster-robust (wild cluster
-    bootstrap) and the interval resamples whole groups. ``model`` is a member of a saved
+    The claims' attributes are one family each, as in an audit (a categorical
+    attribute's omnibus test over all its levels). ``covariates`` (column names;
+    default: the table's covariates) make the association partial. With a group column
+    in ``table`` the test is cluster-robust (wild cluster bootstrap, ``n_permutations``
+    draws) and the interval resamples whole groups. ``model`` is a member of a saved
     audit or the audit's folder (its lead regime's reference member).
     """
+    parsed, columns = _parse(table, claims, correction)
+    if isinstance(model, str | Path):
+        model = load_member(model)
+    names = tuple(table.covariates if covariates is None else covariates)
+    C = covariate_matrix(table.frame, names, None if table.id is None else table.frame[table.id])
+    rows, row_label, predictions, embedding = _rows_to_test(table, model)
+    tested, families, claimed = _families(table, parsed, columns)
+    direction = np.zeros(len(tested), dtype=int)
+    direction[claimed] = [c.direction for c in parsed]
+    A = table.attribute_matrix[:, tested][rows]
+    groups = table.groups
+    test = holdout_association(
+        A, table.y[rows], None if C is None else C[rows],
+        groups=None if groups is None else groups[rows], families=families,
+        n_resamples=n_resamples,
+        n_permutations=n_permutations if correction == "maxt" or groups is not None else 0,
+        confidence=confidence, seed=seed)
+    resolved = [table.attribute_columns[i].name for i in columns]
+    axes = _axis_checks(parsed, resolved, model, embedding, predictions, rows,
+                        A[:, claimed], table.y[rows], C)
+    axis_holds = np.ones(len(tested), dtype=bool)
+    axis_holds[claimed] = [a[0] is None or a[1] <= alpha for a in axes]
+    rule = _Rule(alpha, correction, min_effect, power)
+    verdict, q, needed = rule.judge(test, direction, families, axis_holds)
+    p, effect = test.p_value(direction), test.effect(direction)
+    low, high = test.interval(direction)
+    achieved = _power(min_effect, len(rows) - test.n_covariates, alpha)
+    return ClaimReport(tuple(
+        ClaimVerdict(
+            claim=str(claim), attribute=resolved[i],
+            direction="+" if claim.direction > 0 else "-", verdict=verdict[j],
+            effect=float(effect[j]), ci_low=float(low[j]), ci_high=float(high[j]),
+            p=float(p[j]), q=float(q[j]), power=achieved, n=len(rows),
+            n_required=None if pd.isna(needed[j]) else int(needed[j]), rows=row_label,
+            covariates=names, axis=axes[i][0], p_embedding=axes[i][1],
+            r_axis_attribute=axes[i][2], r_axis_lifespan=axes[i][3],
+            confidence=confidence, target_power=power,
+        ) for i, (claim, j) in enumerate(zip(parsed, claimed, strict=True))), correction)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """The audit's verdict rule and correction, applied to claims (all of them found)."""
+
+    alpha: float
+    correction: str
+    min_effect: float
+    power: float
+
+    def judge(self, test: HoldoutAssociation, direction: np.ndarray, families: np.ndarray,
+              axis_holds: np.ndarray) -> tuple[np.ndarray, np.ndarray, pd.arrays.IntegerArray]:
+        """Per tested column: verdict, q and the rows ``power`` needs (inconclusive)."""
+        included = direction != 0
+        q, q_opposite = holdout_q(test, direction, included, families, self.correction,
+                                  self.alpha)
+        _, high = test.interval(direction)
+        verdict = verdict_rule(included, q, q_opposite, high, self.alpha, self.min_effect,
+                               axis_holds)
+        needed = rows_required(verdict, q, included, self.correction, self.alpha,
+                               self.min_effect, self.power, test.n_covariates)
+        return verdict, q, needed
+
+
+def _parse(table: Table, claims: Sequence[Claim | str], correction: str
+           ) -> tuple[list[Claim], list[int]]:
+    """The claims, parsed, and the attribute column each names."""
     parsed = [c if isinstance(c, Claim) else Claim.parse(c) for c in claims]
     if not parsed:
         raise ConfigError("No claims given: pass at least one, e.g. --claim size:+")
-    if isinstance(model, str | Path):
-        model = load_member(model)
+    if correction not in CORRECTIONS:
+        raise ConfigError(f"correction={correction!r}: use one of {', '.join(CORRECTIONS)}.")
     columns = [_attribute_column(table, c.attribute) for c in parsed]
-    names = tuple(table.covariates if covariates is None else covariates)
-    C = covariate_matrix(table.frame, names, None if table.id is None else table.frame[table.id])
-    if correction not in _CORRECTIONS:
-        raise ConfigError(f"correction={correction!r}: use one of {', '.join(_CORRECTIONS)}.")
-    rows, row_label = np.arange(table.n_rows), "all rows"
-    embedding = predictions = None
-    if model is not None:
-        predictions, embedding = model.embed(table)
-        rows, row_label = model.untouched_rows(predictions, embedding)
-        if len(rows) < 3:
-            raise DataError(f"Only {len(rows)} rows of the data are not rows member "
-                            f"{model.member_id} trained on; test the claim on other rows.")
-    resolved = [table.attribute_columns[i].name for i in columns]
-    A = table.attribute_matrix[:, columns][rows]
-    y = table.y[rows]
-    direction = np.array([c.direction for c in parsed])
-    groups = table.groups
-    test = holdout_association(A, y, None if C is None else C[rows],
-                               groups=None if groups is None else groups[rows],
-                               n_resamples=n_resamples, n_permutations=0, seed=seed)
-    p = test.p_value(direction)
-    q = multipletests(np.nan_to_num(p, nan=1.0), alpha=alpha, method=correction)[1]
-    q_opposite = multipletests(np.nan_to_num(test.p_value(-direction), nan=1.0),
-                               alpha=alpha, method=correction)[1]
-    effect = test.effect(direction)
-    low, high = test.interval(direction)
-    n_cov = 0 if C is None else C.shape[1]
-    achieved = _power(min_effect, len(rows) - n_cov, alpha)
-    axes = _axis_checks(parsed, resolved, model, embedding, predictions, rows, A, y, C)
-    verdicts = []
-    for i, claim in enumerate(parsed):
-        embedding_ok = axes[i][0] is None or axes[i][1] <= alpha
-        if q[i] <= alpha and embedding_ok:
-            verdict = "survives"
-        elif q_opposite[i] <= alpha or high[i] < min_effect:
-            verdict = "fails"
-        else:
-            verdict = "inconclusive"
-        size = effect[i] if np.isfinite(effect[i]) and effect[i] > min_effect else min_effect
-        needed = required_holdout_size(np.array([size]), alpha, power)[0] + n_cov
-        verdicts.append(ClaimVerdict(
-            claim=str(claim), attribute=resolved[i],
-            direction="+" if claim.direction > 0 else "-", verdict=verdict,
-            effect=float(effect[i]), ci_low=float(low[i]), ci_high=float(high[i]),
-            p=float(p[i]), q=float(q[i]), power=achieved, n=len(rows),
-            n_required=int(needed) if verdict == "inconclusive" else None, rows=row_label,
-            covariates=names, axis=axes[i][0], p_embedding=axes[i][1],
-            r_axis_attribute=axes[i][2], r_axis_lifespan=axes[i][3],
-        ))
-    return ClaimReport(tuple(verdicts), correction)
+    return parsed, columns
+
+
+def _rows_to_test(table: Table, model: MemberModel | None
+                  ) -> tuple[np.ndarray, str, np.ndarray | None, np.ndarray | None]:
+    """The rows a claim is tested on, how they were chosen, and (with a model) the
+    member's predictions and embedding of every row: without a model all rows; with one
+    only rows the member never trained on."""
+    if model is None:
+        return np.arange(table.n_rows), "all rows", None, None
+    predictions, embedding = model.embed(table)
+    rows, label = model.untouched_rows(predictions, embedding)
+    if len(rows) < 3:
+        raise DataError(f"Only {len(rows)} rows of the data are not rows member "
+                        f"{model.member_id} trained on; test the claim on other rows.")
+    return rows, label, predictions, embedding
+
+
+def _families(table: Table, claims: Sequence[Claim], columns: Sequence[int]
+              ) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The columns a claim check tests, each one's family code, and each claim's
+    position among them.
+
+    A family is an attribute, as in an audit: the claimed columns and every other level
+    of a claimed categorical attribute (its omnibus test reads them all). Claims of
+    opposite directions on one attribute are separate hypotheses: each direction is a
+    family of its own.
+    """
+    attributes = table.attribute_columns
+    keys = list(dict.fromkeys((attributes[c].attribute, claim.direction)
+                              for claim, c in zip(claims, columns, strict=True)))
+    tested: list[int] = []
+    families: list[int] = []
+    for code, (attribute, _) in enumerate(keys):
+        levels = [i for i, column in enumerate(attributes) if column.attribute == attribute]
+        tested += levels
+        families += [code] * len(levels)
+    claimed = []
+    for claim, column in zip(claims, columns, strict=True):
+        start = families.index(keys.index((attributes[column].attribute, claim.direction)))
+        claimed.append(start + tested[start:].index(column))
+    return tested, np.array(families), np.array(claimed)
 
 
 def _direction(direction: str | int) -> int:

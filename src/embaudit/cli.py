@@ -16,7 +16,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from embaudit.errors import EmbauditError
+from embaudit.audit import audit
+from embaudit.claims import Claim, check_claims
+from embaudit.config import AuditConfig, build_config
+from embaudit.data.table import load_table, read_frame
+from embaudit.errors import ConfigError, DataError, EmbauditError
+from embaudit.model import load_member
+from embaudit.worlds import product_lifespan
 
 app = typer.Typer(
     add_completion=False,
@@ -39,8 +45,6 @@ def demo(
     ] = False,
 ) -> None:
     """Audit the built-in product-lifespan world (planted truth) end to end."""
-    from embaudit.audit import audit
-    from embaudit.worlds import product_lifespan
 
     with _user_errors():
         console.print(f"Generating the product-lifespan world (seed {seed}) …")
@@ -87,9 +91,6 @@ def audit_command(
 
     Re-running into the same --out resumes an interrupted audit.
     """
-    from embaudit.audit import audit
-    from embaudit.config import AuditConfig, build_config
-    from embaudit.errors import ConfigError
 
     with _user_errors():
         overrides: dict[str, Any] = {
@@ -157,10 +158,6 @@ def check(
     Prints verdict, effect, interval, p, q and power per claim. Without --strict the exit
     code is 0 (2 on bad input).
     """
-    from embaudit.claims import Claim, check_claims
-    from embaudit.data.table import load_table, read_frame
-    from embaudit.errors import ConfigError
-    from embaudit.model import load_member
 
     with _user_errors():
         parsed = [Claim.parse(text) for text in claim]
@@ -184,7 +181,6 @@ def check(
 
 def _claimed_columns(claims: list[Any], columns: Any) -> list[str]:
     """The table columns the claims name (``colour=red`` names column ``colour``)."""
-    from embaudit.errors import DataError
 
     names: list[str] = []
     for claim in claims:

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from embaudit.config import NetworkConfig
+from embaudit.core.members import member_id as core_member_id
 from embaudit.core.regimes import REGIMES
 from embaudit.data.table import Table
 from embaudit.errors import ConfigError, DataError
@@ -102,8 +103,8 @@ def load_member(folder: str | Path, member_id: str | None = None,
                 regime: str | None = None) -> MemberModel:
     """Load a member of the audit saved in ``folder``.
 
-    Default: the reference member of ``regime``, itself by default the regime the
-    audit's position was decided on (overfit when audited).
+    Default: the reference member of ``regime``, itself by default the audit's lead
+    regime (the one its position was decided on).
     """
     store = AuditStore(folder)
     metadata = store.read_metadata()
@@ -113,18 +114,24 @@ def load_member(folder: str | Path, member_id: str | None = None,
     config = metadata["config"]
     regimes = [r for r in config["training"]["regimes"] if REGIMES[r].trains_network]
     if member_id is not None:
-        regime = member_id.split("/")[0]
-    regime = regime or ("overfit" if "overfit" in regimes else (regimes or [None])[0])
+        regime = store.member_regime(member_id)
+        if regime is None:
+            raise ConfigError(f"The audit in {str(folder)!r} holds no finished member "
+                              f"{member_id!r}; name one of its members (e.g. "
+                              f"{(regimes or ['overfit'])[0]}/reference).")
+    if regime is None:
+        lead = metadata.get("lead_regime")
+        regime = lead if lead in regimes else (regimes or [None])[0]
     if regime not in regimes:
         raise ConfigError(f"Regime {regime!r} has no networks in this audit (network "
                           f"regimes: {', '.join(regimes) or 'none'}); a linear member cannot "
                           "embed rows.")
-    member_id = member_id or f"{regime}/reference"
-    if member_id != f"{regime}/reference":
+    reference = core_member_id(regime, "reference")
+    member_id = member_id or reference
+    if member_id != reference:
         raise ConfigError(f"Member {member_id!r} is not a reference member: claim checks "
-                          "use a regime's reference network (e.g. "
-                          f"{regime}/reference), whose axes the audit's hypotheses name and "
-                          "whose training rows are known.")
+                          f"use a regime's reference network (e.g. {reference}), whose axes "
+                          "the audit's hypotheses name and whose training rows are known.")
     try:
         embeddings, predictions, _, _, state = store.read_members(regime, [member_id])
     except KeyError:

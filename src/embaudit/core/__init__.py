@@ -2,6 +2,7 @@
 
 from embaudit.core.regimes import (
     LEAD_REGIME,
+    RAW,
     REGIMES,
     Regime,
     TrainedRegime,
@@ -9,4 +10,4 @@ from embaudit.core.regimes import (
     regime,
 )
 
-__all__ = ["LEAD_REGIME", "REGIMES", "Regime", "TrainedRegime", "lead_regime", "regime"]
+__all__ = ["LEAD_REGIME", "RAW", "REGIMES", "Regime", "TrainedRegime", "lead_regime", "regime"]

@@ -39,6 +39,11 @@ class Regime:
         return self.kind != "raw"
 
     @property
+    def regularized(self) -> bool:
+        """A network regime with at least one regularizer switched on."""
+        return self.weight_decay or self.early_stopping or self.dropout or self.batch_norm
+
+    @property
     def stops_on_training_loss(self) -> bool:
         """Trained until the training loss reaches the overfit tolerance (or max_epochs)."""
         return self.trains_network and not self.early_stopping
@@ -69,6 +74,9 @@ REGIMES: dict[str, Regime] = {r.name: r for r in (
 )}
 #: the regime Person A's claim is about, and so the one the position is decided on
 LEAD_REGIME = "overfit"
+#: raw screening: attributes against lifespan with no embedding (switched on by
+#: ``discovery.raw_screening``, not trained)
+RAW = "raw"
 
 
 def lead_regime(audited: list[str]) -> str:

@@ -15,11 +15,11 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from embaudit.data.table import load_table
-from embaudit.data.worlds import MEDIAN_LIFESPAN_DAYS, World, _features, _sign
+from embaudit.data.worlds import MEDIAN_LIFESPAN_DAYS, World, latent_features, truth_sign
 from embaudit.errors import ConfigError
-from embaudit.hypotheses.ranks import spearman_matrix
 
 #: effects on log-lifespan of the planted attributes: population Spearman ≈ 0.1–0.4
 PLANTED = (0.15, -0.33, 0.5, -0.68)
@@ -97,7 +97,7 @@ def population_spearman(name: str, n: int = 200_000) -> tuple[float, ...]:
     exactly 0 for attributes independent of every planted latent."""
     scenario = SCENARIOS[name]
     _, attributes, log_life = _draw(scenario, n, np.random.default_rng(12345))
-    rho = spearman_matrix(log_life, attributes)[0]
+    rho = stats.spearmanr(np.column_stack([log_life, attributes])).statistic[0, 1:]
     # the null block is independent of the planted one: its latents have no effect
     return tuple(float(r) if e else 0.0 for r, e in zip(rho, scenario.effects, strict=True))
 
@@ -112,7 +112,7 @@ def scenario_world(name: str, seed: int) -> tuple[World, dict[str, float]]:
     names = [f"a{i:02d}_{role}" for i, role in enumerate(scenario.roles)]
     latent_names = [f"z{i}" for i in range(z.shape[1])]
     loaded = z * np.array([scenario.loading(i) for i in range(z.shape[1])])
-    features = _features(loaded, latent_names, scenario.p, 1.0, rng)
+    features = latent_features(loaded, latent_names, scenario.p, 1.0, rng)
     frame = pd.concat([
         pd.DataFrame({"lifespan_days": MEDIAN_LIFESPAN_DAYS * np.exp(log_life)}),
         pd.DataFrame(features, columns=[f"f{j:03d}" for j in range(scenario.p)]),
@@ -121,6 +121,6 @@ def scenario_world(name: str, seed: int) -> tuple[World, dict[str, float]]:
     table = load_table(frame, target="lifespan_days", features=["f*"], attributes=names,
                        target_transform="log")
     rho = dict(zip(names, population_spearman(name), strict=True))
-    truth = {a: _sign(r) for a, r in rho.items()}
+    truth = {a: truth_sign(r) for a, r in rho.items()}
     roles = dict(zip(names, scenario.roles, strict=True))
     return World(table, truth, roles, pd.DataFrame(z, columns=latent_names)), rho  # type: ignore[arg-type]

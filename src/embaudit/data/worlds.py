@@ -81,7 +81,7 @@ def product_lifespan(
     rng = np.random.default_rng(seed)
     names = list(LATENT_EFFECTS)
     z = rng.standard_normal((n, len(names)))
-    features = _features(z, names, p, feature_noise, rng)
+    features = latent_features(z, names, p, feature_noise, rng)
 
     effects = np.array([LATENT_EFFECTS[k] for k in names]) * effect_scale
     col = {k: z[:, i] for i, k in enumerate(names)}
@@ -97,7 +97,7 @@ def product_lifespan(
     attributes, roles = _attributes(col, attribute_noise, rng)
     planted = [name for name in attributes if roles[name] == "true" and not null]
     truth = {name: "0" for name in attributes}
-    truth.update({name: _sign(effect_scale * _attribute_effect(name)) for name in planted})
+    truth.update({name: truth_sign(effect_scale * _attribute_effect(name)) for name in planted})
     frame = pd.concat(
         [
             pd.DataFrame({"product_id": [f"p{i:05d}" for i in range(n)],
@@ -118,7 +118,7 @@ def product_lifespan(
     return World(table=table, truth=truth, roles=roles, latent=pd.DataFrame(z, columns=names))
 
 
-def _features(
+def latent_features(
     z: np.ndarray, names: list[str], p: int, noise: float, rng: np.random.Generator
 ) -> np.ndarray:
     """Random one-hidden-layer network of the latents, plus a linear part and noise."""
@@ -174,7 +174,8 @@ def _attribute_effect(attribute: str) -> float:
     return LATENT_EFFECTS[latent]
 
 
-def _sign(value: float) -> str:
+def truth_sign(value: float) -> str:
+    """The planted truth of an effect: "+", "-" or "0"."""
     return "+" if value > 0 else "-" if value < 0 else "0"
 
 
@@ -198,7 +199,7 @@ def linear_lifespan(n: int = 1000, p: int = 100, seed: int = 0, *, n_true: int =
     log_life = X @ effects + lifespan_noise * rng.standard_normal(n)
     attributes = {f"driver_{j}": X[:, j] + 0.3 * rng.standard_normal(n) for j in range(n_true)}
     attributes.update({f"noise_{j}": rng.standard_normal(n) for j in range(2)})
-    truth = {name: (_sign(effects[int(name.split("_")[1])]) if name.startswith("driver")
+    truth = {name: (truth_sign(effects[int(name.split("_")[1])]) if name.startswith("driver")
                     else "0") for name in attributes}
     roles: dict[str, Role] = {name: "true" if truth[name] != "0" else "noise"
                               for name in attributes}

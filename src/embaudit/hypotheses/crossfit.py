@@ -15,14 +15,12 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from embaudit.core.members import Split
+from embaudit.core.regimes import REGIMES
+from embaudit.core.schema import AGREEMENT_COLUMNS, CROSSFIT_COLUMNS
 from embaudit.hypotheses.discovery import best_candidates, live_axes, raw_candidates
 from embaudit.hypotheses.evidence import DiscoveryData
 from embaudit.hypotheses.inference import HoldoutAssociation, holdout_association
-from embaudit.resampling.plans import Split
-
-#: columns of ``AuditResult.crossfit``: one row per (regime, fold, attribute column)
-CROSSFIT_COLUMNS = ("regime", "fold", "attribute", "axis", "direction", "strength",
-                    "effect_holdout", "p_holdout", "replicated", "n_holdout")
 
 
 def crossfit_replication(
@@ -37,7 +35,7 @@ def crossfit_replication(
     this one.
 
     ``embeddings`` maps each regime to its folds' network embeddings of all rows (n × h),
-    in fold order; None reads raw screening (no embedding). With ``groups`` (a label per
+    in fold order (none for a regime without embedding: raw screening). With ``groups`` (a label per
     row) a fold's tests are cluster-robust, as the main holdout's.
     """
     A, y, C = data.attributes, data.lifespan, data.covariates
@@ -55,7 +53,7 @@ def _fold_frame(regime: str, fold: int, split: Split, embeddings: Sequence[np.nd
                 alpha: float) -> pd.DataFrame:
     """One regime's candidates of one fold and their test on its holdout."""
     S, A, y, C = split.discovery, data.attributes, data.lifespan, data.covariates
-    if embeddings is None:
+    if not REGIMES[regime].has_embedding or embeddings is None:
         candidates = raw_candidates(A[S], y[S], None if C is None else C[S])
     else:
         E = embeddings[fold].astype(np.float64)
@@ -67,7 +65,7 @@ def _fold_frame(regime: str, fold: int, split: Split, embeddings: Sequence[np.nd
         "regime": regime,
         "fold": fold,
         "attribute": list(names),
-        "axis": pd.array([int(a) if embeddings is not None else pd.NA
+        "axis": pd.array([int(a) if REGIMES[regime].has_embedding else pd.NA
                           for a in candidates.axis], dtype="Int64"),
         "direction": np.where(candidates.direction > 0, "+", "-"),
         "strength": candidates.strength,
@@ -98,5 +96,19 @@ def attribute_agreement(frame: pd.DataFrame) -> pd.DataFrame:
             "folds_replicated": int((group["replicated"] & (group["direction"] == majority))
                                     .sum()),
         })
+    if frame.empty:
+        return pd.DataFrame(columns=list(AGREEMENT_COLUMNS))
     return frame.groupby(["regime", "attribute"], sort=False)[
-        ["direction", "replicated"]].apply(agree).reset_index()
+        ["direction", "replicated"]].apply(agree).reset_index()[list(AGREEMENT_COLUMNS)]
+
+
+def crossfit_tables(frame: pd.DataFrame, n_folds: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cross-fit results as an audit reports them: per regime the rate across folds
+    with the count of attributes replicated in every fold, and per attribute the folds'
+    agreement (both empty without cross-fit)."""
+    if frame.empty:
+        return pd.DataFrame(), pd.DataFrame(columns=list(AGREEMENT_COLUMNS))
+    agreement = attribute_agreement(frame)
+    stable = agreement.groupby("regime", sort=False)["folds_replicated"].agg(
+        attributes_replicated_in_every_fold=lambda s: int((s == n_folds).sum()))
+    return crossfit_summary(frame).merge(stable.reset_index(), on="regime"), agreement

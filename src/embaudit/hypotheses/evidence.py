@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from embaudit.config import ResamplingConfig
+from embaudit.core.members import MemberSpec
+from embaudit.core.regimes import RAW
 from embaudit.hypotheses.discovery import (
     AxisCorrelations,
     Candidates,
@@ -31,7 +33,6 @@ from embaudit.hypotheses.discovery import (
 from embaudit.hypotheses.inference import spearman_p_positive
 from embaudit.hypotheses.screen import ScreenResult, screen
 from embaudit.resampling.alignment import make_aligner
-from embaudit.resampling.plans import MemberSpec
 from embaudit.resampling.quality import AlignmentQuality, alignment_quality
 
 QUALITY_COLUMNS = tuple(f.name for f in fields(AlignmentQuality))
@@ -242,7 +243,7 @@ def raw_evidence(members: Sequence[MemberSpec], data: DiscoveryData) -> RegimeEv
                                  data.n_covariates) for found, n in boot]
     q = A.shape[1]
     return RegimeEvidence(
-        regime="raw",
+        regime=RAW,
         candidates=candidates,
         screen=data.screen([None] * (1 + len(permutations)),
                            [y, *(m.targets(y) for m in permutations)]),

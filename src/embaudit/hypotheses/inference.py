@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import statsmodels.api as sm
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from embaudit.hypotheses.clustered import cluster_bootstrap_effects, wild_cluster_t
 from embaudit.hypotheses.ranks import spearman_matrix, standardized_ranks
@@ -218,19 +217,6 @@ def _partial_rank_tests(attributes: np.ndarray, lifespan: np.ndarray, covariates
 def sign_consistency(directions: np.ndarray, claimed: np.ndarray) -> np.ndarray:
     """Share of resampled members (rows of ``directions``) agreeing with ``claimed``."""
     return (directions == claimed[None, :]).mean(axis=0)
-
-
-def adjust(p_values: np.ndarray, method: str, alpha: float) -> np.ndarray:
-    """Multiplicity-adjusted p-values (q-values for BH/BY) via statsmodels.
-
-    NaN p-values (untestable hypotheses) stay NaN and do not enter the family.
-    """
-    p_values = np.asarray(p_values, dtype=float)
-    adjusted = np.full_like(p_values, np.nan)
-    finite = np.isfinite(p_values)
-    if finite.any():
-        adjusted[finite] = multipletests(p_values[finite], alpha=alpha, method=method)[1]
-    return adjusted
 
 
 def required_holdout_size(strength: np.ndarray, alpha: float, power: float) -> np.ndarray:

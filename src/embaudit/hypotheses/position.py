@@ -35,6 +35,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from embaudit.config import StatisticsConfig
 from embaudit.core.regimes import REGIMES
+from embaudit.core.schema import REGIME_COLUMNS, Position
 from embaudit.hypotheses.evidence import RegimeEvidence
 from embaudit.hypotheses.inference import (
     HoldoutAssociation,
@@ -42,7 +43,6 @@ from embaudit.hypotheses.inference import (
     spearman_p_positive,
 )
 from embaudit.hypotheses.verdicts import RegimeAssessment
-from embaudit.results import REGIME_COLUMNS, Position
 
 #: bootstrap draws of the advantage when the holdout has no resamples of its own
 _TREND_RESAMPLES = 2_000
@@ -209,7 +209,8 @@ def decide_position(row: dict[str, object], members: pd.DataFrame, n_permutation
     regime = str(row["regime"])
     n, k = int(row["n_found"]), int(row["n_replicated"])
     survivors = int(row["n_survives"])
-    source = "raw screening (no embedding)" if regime == "raw" else f"the {regime} embedding"
+    source = f"the {regime} embedding" if REGIMES[regime].has_embedding \
+        else "raw screening (no embedding)"
     margin = config.min_advantage
     level = f"{config.confidence:.0%}"
 
@@ -291,7 +292,8 @@ def _rate(row: dict[str, object]) -> float:
 
 
 def _name(regime: str) -> str:
-    return "Raw screening (no embedding)" if regime == "raw" else f"The {regime} regime"
+    return f"The {regime} regime" if REGIMES[regime].has_embedding \
+        else "Raw screening (no embedding)"
 
 
 def _training(members: pd.DataFrame, regime: str) -> str:

@@ -31,76 +31,48 @@ import numpy as np
 import pandas as pd
 
 from embaudit.config import StatisticsConfig
+from embaudit.core.regimes import REGIMES
+from embaudit.core.schema import HYPOTHESIS_COLUMNS
 from embaudit.data.table import AttributeColumn
 from embaudit.hypotheses.evidence import RegimeEvidence
 from embaudit.hypotheses.inference import (
     HoldoutAssociation,
-    adjust,
     required_holdout_size,
     sign_consistency,
 )
+from embaudit.hypotheses.multiplicity import holdout_q, threshold_used
 from embaudit.hypotheses.resampled import max_t_p_values, permutation_p_values
-from embaudit.results import HYPOTHESIS_COLUMNS
-
-
-def family_q(p: np.ndarray, family_p: np.ndarray | None, families: np.ndarray,
-             included: np.ndarray, method: str, alpha: float) -> np.ndarray:
-    """q-values of the ``included`` columns, one family per attribute (``families``: its
-    code per column; see the module docstring); NaN for the others and for untestable
-    columns."""
-    q = np.full(len(p), np.nan)
-    rows = np.flatnonzero(included & np.isfinite(p))
-    if not len(rows):
-        return q
-    if method not in ("fdr_bh", "fdr_by"):
-        q[rows] = adjust(p[rows], method, alpha)
-        return q
-    sizes = np.bincount(families)  # columns of each attribute in the table
-    codes = np.unique(families[rows])
-    members = [rows[families[rows] == code] for code in codes]
-    q_family = adjust(np.array([
-        p[m[0]] if sizes[code] == 1 else _omnibus(family_p, m, p, sizes[code])
-        for code, m in zip(codes, members, strict=True)]), method, alpha)
-    scale = len(codes) / max(int((q_family <= alpha).sum()), 1)
-    for code, m, qf in zip(codes, members, q_family, strict=True):
-        q[m] = qf if sizes[code] == 1 else np.maximum(  # levels within their family, at
-            qf, np.minimum(1.0, adjust(p[m], method, alpha) * scale))  # the level left
-    return q
-
-
-def _omnibus(family_p: np.ndarray | None, members: np.ndarray, p: np.ndarray,
-             size: int) -> float:
-    """The omnibus p of an attribute with several columns (Bonferroni over its levels'
-    p when the holdout gave none)."""
-    if family_p is not None and np.isfinite(family_p[members[0]]):
-        return float(family_p[members[0]])
-    return float(min(1.0, size * np.nanmin(p[members])))
-
-
-def threshold_used(q: np.ndarray, included: np.ndarray, method: str, alpha: float) -> float:
-    """The p a further hypothesis of the family would need to be confirmed, given the
-    others: BH α(R+1)/m, BY the same over Σ1/i, Holm α/(m-R), max-T its Bonferroni
-    bound α/m (m hypotheses, R confirmed)."""
-    m = int((included & np.isfinite(q)).sum())
-    if m == 0:
-        return alpha
-    confirmed = int((q[included] <= alpha).sum())
-    if method == "fdr_bh":
-        return alpha * min(confirmed + 1, m) / m
-    if method == "fdr_by":
-        return alpha * min(confirmed + 1, m) / (m * np.sum(1.0 / np.arange(1, m + 1)))
-    if method == "holm":
-        return alpha / max(m - confirmed, 1)
-    return alpha / m
 
 
 def verdict_rule(found: np.ndarray, q: np.ndarray, q_opposite: np.ndarray,
-                 ci_high: np.ndarray, alpha: float, min_effect: float) -> np.ndarray:
-    """The verdict of every column, vectorized (NaN q: untestable, hence inconclusive)."""
-    survives = found & (q <= alpha)
+                 ci_high: np.ndarray, alpha: float, min_effect: float,
+                 axis_holds: np.ndarray | None = None) -> np.ndarray:
+    """The verdict of every column, vectorized (NaN q: untestable, hence inconclusive);
+    audits and claim checks both decide with it.
+
+    ``axis_holds`` (claim checks against a saved member): whether the claim's axis still
+    orders attribute and lifespan as claimed; a claim whose axis does not cannot
+    survive. Claims are never screened: they pass ``found`` all true.
+    """
+    confirmed = q <= alpha
+    if axis_holds is not None:
+        confirmed &= axis_holds
+    survives = found & confirmed
     fails = found & ~survives & ((q_opposite <= alpha) | (ci_high < min_effect))
     return np.where(~found, "not found", np.where(
         survives, "survives", np.where(fails, "fails", "inconclusive")))
+
+
+def rows_required(verdict: np.ndarray, q: np.ndarray, included: np.ndarray, method: str,
+                  alpha: float, min_effect: float, power: float, n_covariates: int = 0
+                  ) -> pd.arrays.IntegerArray:
+    """Per inconclusive column, the holdout rows that detect ``min_effect`` with
+    ``power`` at the threshold the correction applies to one more confirmation
+    (:func:`~embaudit.hypotheses.multiplicity.threshold_used`); <NA> for the others."""
+    needed = required_holdout_size(np.full(len(verdict), min_effect),
+                                   threshold_used(q, included, method, alpha), power)
+    return pd.array([int(v) + n_covariates if w == "inconclusive" and v > 0 else pd.NA
+                     for v, w in zip(needed, verdict, strict=True)], dtype="Int64")
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,22 +99,13 @@ def assess_regime(
     p_discovery = evidence.p_discovery
     found = claimed & (p_discovery <= config.alpha_discovery)
     p_holdout = holdout.p_value(c.direction)
-    p_opposite = holdout.p_value(-c.direction)
-    if config.correction == "maxt":
-        q_holdout = np.where(found, holdout.p_max_t(np.where(found, c.direction, 0)), np.nan)
-        q_opposite = np.where(found, holdout.p_max_t(np.where(found, -c.direction, 0)),
-                              np.nan)
-    else:
-        q_holdout = family_q(p_holdout, holdout.family_p, families, found, config.correction,
-                             config.alpha)
-        q_opposite = np.full(len(p_holdout), np.nan)
-        q_opposite[found] = adjust(p_opposite[found], config.correction, config.alpha)
+    q_holdout, q_opposite = holdout_q(holdout, c.direction, found, families,
+                                      config.correction, config.alpha)
     ci_low, ci_high = holdout.interval(c.direction)
     verdict = verdict_rule(found, q_holdout, q_opposite, ci_high, config.alpha,
                            config.min_effect)
-    n_required = required_holdout_size(
-        np.full(len(c.strength), config.min_effect),
-        threshold_used(q_holdout, found, config.correction, config.alpha), config.power)
+    n_required = rows_required(verdict, q_holdout, found, config.correction, config.alpha,
+                               config.min_effect, config.power, holdout.n_covariates)
     embedding = c.axis >= 0
     frame = pd.DataFrame({
         "regime": evidence.regime,
@@ -177,16 +140,14 @@ def assess_regime(
         if evidence.bootstrap_oob_p is not None and len(evidence.bootstrap_oob_p)
         else np.full(len(c.strength), np.nan),
         "n_holdout": holdout.n,
-        "n_required": pd.array([int(v) if w == "inconclusive" and v > 0 else pd.NA
-                                for v, w in zip(n_required, verdict, strict=True)],
-                               dtype="Int64"),
+        "n_required": n_required,
         "verdict": verdict,
     })
     skipped = pd.DataFrame({
         "regime": evidence.regime,
         "attribute": [col.name for col, ok in zip(columns, claimed, strict=True) if not ok],
         "reason": "no live axis carries a trend (every axis dead, or the attribute is "
-                  "constant on the discovery rows)" if evidence.regime != "raw"
+                  "constant on the discovery rows)" if REGIMES[evidence.regime].has_embedding
                   else "the attribute is constant on the discovery rows",
     }, index=pd.RangeIndex(int((~claimed).sum()))).astype("string")
     return RegimeAssessment(frame.loc[claimed, list(HYPOTHESIS_COLUMNS)].reset_index(drop=True),

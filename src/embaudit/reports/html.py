@@ -79,8 +79,9 @@ def render_html(result: AuditResult, generated_at: str = "") -> str:
             result.skipped, list(result.skipped.columns)), strict=True)),
         "crossfit": _crossfit_tables(result),
         "plots": report_plots(result),
-        "methods": methods_paragraphs(result.config, len(result.table.features),
-                                 result.table.covariates, result.table.group),
+        "methods": methods_paragraphs(
+            result.config, result.lead_regime, len(result.table.features),
+            result.table.covariates, result.table.group),
         "manifest": {
             "data_sha256": info["data_sha256"],
             "seed": info["seed"],
@@ -112,11 +113,9 @@ def _row_classes(hypotheses: pd.DataFrame) -> list[str]:
 
 def _crossfit_tables(result: AuditResult) -> dict[str, Any]:
     """Header and rows of the cross-fit summary and per-attribute tables (empty without)."""
-    from embaudit.hypotheses.crossfit import attribute_agreement
-
     if result.crossfit.empty:
         return {}
-    summary, agreement = result.crossfit_summary(), attribute_agreement(result.crossfit)
+    summary, agreement = result.crossfit_rates, result.crossfit_agreement
     return {
         "summary": dict(zip(("header", "rows"), display_table(summary, list(summary.columns)),
                             strict=True)),

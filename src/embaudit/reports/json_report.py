@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embaudit.results import HYPOTHESIS_COLUMNS, REGIME_COLUMNS, AuditResult
+from embaudit.core.schema import (
+    AGREEMENT_COLUMNS,
+    CROSSFIT_COLUMNS,
+    HYPOTHESIS_COLUMNS,
+    REGIME_COLUMNS,
+)
+from embaudit.results import AuditResult
 
 SCHEMA_VERSION = "2.0"
 
@@ -59,11 +65,9 @@ def report_json(result: AuditResult, generated_at: str | None = None) -> dict[st
     if result.truth is not None:
         document["truth"] = dict(result.truth)
     if not result.crossfit.empty:
-        from embaudit.hypotheses.crossfit import CROSSFIT_COLUMNS, attribute_agreement
-
         document["crossfit"] = {
-            "summary": records(result.crossfit_summary()),
-            "attributes": records(attribute_agreement(result.crossfit)),
+            "summary": records(result.crossfit_rates),
+            "attributes": records(result.crossfit_agreement, AGREEMENT_COLUMNS),
             "folds": records(result.crossfit, CROSSFIT_COLUMNS),
         }
     return jsonable(document)

@@ -88,8 +88,9 @@ def render_markdown(result: AuditResult, generated_at: str = "") -> str:
     else:
         out.append(pipe_table(*display_table(summary, list(summary.columns))))
     out += ["", "## Methods", ""]
-    for title, paragraph in methods_paragraphs(result.config, len(result.table.features),
-                                 result.table.covariates, result.table.group):
+    for title, paragraph in methods_paragraphs(
+            result.config, result.lead_regime, len(result.table.features),
+            result.table.covariates, result.table.group):
         out += [f"### {md_escape(title)}", "", md_escape(paragraph), ""]
     out += [
         "## Reproducibility",
@@ -123,12 +124,9 @@ def _code_block(text: str) -> str:
 
 def _crossfit_section(result: AuditResult) -> list[str]:
     """Cross-fit replication per regime and attribute (nothing without cross-fit)."""
-    from embaudit.hypotheses.crossfit import attribute_agreement
-
     if result.crossfit.empty:
         return []
-    summary = result.crossfit_summary()
-    agreement = attribute_agreement(result.crossfit)
+    summary, agreement = result.crossfit_rates, result.crossfit_agreement
     return ["### Cross-fit replication", "",
             pipe_table(*display_table(summary, list(summary.columns))), "",
             pipe_table(*display_table(agreement, list(agreement.columns))), ""]

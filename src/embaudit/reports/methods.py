@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from embaudit.config import AuditConfig
-from embaudit.core.regimes import REGIMES, lead_regime
+from embaudit.core.regimes import REGIMES
 
 _CORRECTIONS = {
     "fdr_bh": "Benjamini–Hochberg (false discovery rate)",
@@ -23,17 +23,18 @@ _ALIGNMENT = {"procrustes": "orthogonal Procrustes",
               "units": "unit matching (a permutation and signs, Hungarian on correlations)"}
 
 
-def methods_paragraphs(config: AuditConfig, n_features: int | None = None,
+def methods_paragraphs(config: AuditConfig, lead_regime: str, n_features: int | None = None,
                        covariates: Sequence[str] = (), group: str | None = None
                        ) -> list[tuple[str, str]]:
-    """(title, paragraph) pairs describing the audit's design, factually and briefly."""
+    """(title, paragraph) pairs describing the audit's design, factually and briefly;
+    ``lead_regime`` is the regime the position was decided on."""
     return [
         ("Split", _split(config)),
         ("Networks", _networks(config, n_features)),
         ("Resampling", _resampling(config)),
         ("Discovery", _discovery(config, covariates)),
         ("Verdicts", _verdicts(config, covariates, group)),
-        ("Person A vs Person B", _position(config)),
+        ("Person A vs Person B", _position(config, lead_regime)),
     ]
 
 
@@ -152,9 +153,8 @@ def _verdicts(config: AuditConfig, covariates: Sequence[str], group: str | None)
         f"skipped.{adjustment}")
 
 
-def _position(config: AuditConfig) -> str:
+def _position(config: AuditConfig, lead: str) -> str:
     stat = config.statistics
-    lead = lead_regime(list(config.training.regimes) or ["raw"])
     return (
         f"A found hypothesis replicates when its one-sided holdout p ≤ {stat.alpha:g}. "
         "Each permutation network's own trends are screened the same way (with its own "
@@ -189,7 +189,7 @@ def _regime_sentence(name: str, config: AuditConfig) -> str:
         parts.append("trained on all its rows until the training MSE"
                      + (" (evaluation mode)" if spec.training_loss_in_eval_mode else "")
                      + f" falls below {train.overfit_tolerance:g} × var(y)")
-    return f"{name}: " + ("no regularization, " if name == "overfit" else "") \
+    return f"{name}: " + ("" if spec.regularized else "no regularization, ") \
         + ", ".join(parts) + "."
 
 

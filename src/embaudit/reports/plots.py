@@ -144,11 +144,11 @@ def trend_plot(result: AuditResult, row: dict[str, Any]) -> Plot:
                 "trend")
 
 
-def null_distributions(result: AuditResult, regime: str = "overfit") -> Plot | None:
-    """Per hypothesis of ``regime``: its permutation null strengths and the observed one."""
+def null_distributions(result: AuditResult, regime: str | None = None) -> Plot | None:
+    """Per hypothesis of ``regime`` (default: the lead regime): its retrained null
+    strengths and the observed one."""
     h, null = result.hypotheses, result.null_strengths
-    if regime not in set(h["regime"]) and len(h):
-        regime = str(h["regime"].iloc[0])
+    regime = result.lead_regime if regime is None else regime
     rows = h[h["regime"] == regime].to_dict(orient="records")
     if not rows or null.empty:
         return None

@@ -14,14 +14,13 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+from embaudit.core.members import MemberSpec, Split
 from embaudit.resampling.plans import (
-    MemberSpec,
-    Split,
-    _codes,
-    _quantile_strata,
-    _rng,
-    _with_validation,
+    label_codes,
     member_seed,
+    quantile_strata,
+    seeded_rng,
+    with_validation_rows,
 )
 
 _CROSSFIT_KEY = 101
@@ -46,14 +45,14 @@ def crossfit_splits(
     if n < n_folds:
         raise ValueError(f"crossfit_folds={n_folds} exceeds the {n} rows; lower "
                          "split.crossfit_folds")
-    rng_seed = int(_rng(seed, _CROSSFIT_KEY).integers(2**31 - 1))
+    rng_seed = int(seeded_rng(seed, _CROSSFIT_KEY).integers(2**31 - 1))
     # Strata of at least n_folds rows each, so that every fold can hold every stratum.
-    strata = _quantile_strata(y, min(n_strata, n // n_folds))
+    strata = quantile_strata(y, min(n_strata, n // n_folds))
     if groups is None:
         splitter = StratifiedKFold(n_folds, shuffle=True, random_state=rng_seed)
         folds = list(splitter.split(np.zeros(n), strata))
     else:
-        codes = _codes(groups, n, "groups")
+        codes = label_codes(groups, n, "groups")
         n_groups = int(codes.max()) + 1
         if n_groups < n_folds:
             raise ValueError(f"crossfit_folds={n_folds} needs at least {n_folds} groups to "
@@ -83,19 +82,19 @@ def plan_crossfit(
     ``validation_fraction`` (regularized regime) holds out that fraction of each member's
     training rows for its early stopping (whole groups when ``groups`` is given).
     """
-    group_codes = None if groups is None else _codes(groups, n_rows, "groups")
+    group_codes = None if groups is None else label_codes(groups, n_rows, "groups")
     members = []
     for fold, split in enumerate(splits):
         weights = np.zeros(n_rows, dtype=np.int64)
         weights[split.discovery] = 1
         member = MemberSpec(
-            member_id=f"{regime}/crossfit/{fold:02d}",
             kind="crossfit",
             regime=regime,
+            index=fold,
             seed=member_seed(root_seed, "crossfit", fold),
             weights=weights,
         )
         if validation_fraction is not None:
-            member = _with_validation(member, validation_fraction, root_seed, group_codes)
+            member = with_validation_rows(member, validation_fraction, root_seed, group_codes)
         members.append(member)
     return members

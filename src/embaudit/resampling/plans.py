@@ -8,59 +8,20 @@ same rows and targets in every regime, which pairs the regimes' comparisons.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 
-MemberKind = Literal["reference", "bootstrap", "permutation", "crossfit"]
+from embaudit.core.members import MemberKind, MemberSpec, Split
+
 _KIND_CODE = {"reference": 0, "bootstrap": 1, "permutation": 2, "crossfit": 3}
 _SPLIT_KEY = 100
 _VALIDATION_KEY = 7
 
 
-@dataclass(frozen=True, eq=False)
-class MemberSpec:
-    """One network to train: which rows (weights), which targets, which seed."""
-
-    member_id: str
-    kind: MemberKind
-    regime: str
-    seed: int
-    weights: np.ndarray = field(repr=False)
-    permutation: np.ndarray | None = field(default=None, repr=False)
-    validation: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def train_weights(self) -> np.ndarray:
-        """Row weights of the loss: bootstrap multiplicities, 0 on validation rows."""
-        if self.validation is None:
-            return self.weights
-        return np.where(self.validation, 0, self.weights)
-
-    def targets(self, y: np.ndarray) -> np.ndarray:
-        """This member's target vector (permuted within the discovery rows if asked)."""
-        return y if self.permutation is None else y[self.permutation]
-
-
-@dataclass(frozen=True, eq=False)
-class Split:
-    """Row indices of the discovery and holdout parts (disjoint, sorted)."""
-
-    discovery: np.ndarray
-    holdout: np.ndarray
-
-    def mask(self, part: Literal["discovery", "holdout"], n_rows: int) -> np.ndarray:
-        out = np.zeros(n_rows, dtype=bool)
-        out[getattr(self, part)] = True
-        return out
-
-
-def _rng(root_seed: int, *key: int) -> np.random.Generator:
+def seeded_rng(root_seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(root_seed, spawn_key=key))
 
 
@@ -81,10 +42,10 @@ def discovery_holdout_split(
 
     With ``groups``, whole groups go to one side (stratified on each group's median).
     """
-    rng_seed = int(_rng(seed, _SPLIT_KEY).integers(2**31 - 1))
+    rng_seed = int(seeded_rng(seed, _SPLIT_KEY).integers(2**31 - 1))
     n = len(y)
     if groups is None:
-        strata = _quantile_strata(y, n_strata)
+        strata = quantile_strata(y, n_strata)
         splitter = StratifiedShuffleSplit(1, test_size=holdout_fraction, random_state=rng_seed)
         discovery, holdout = next(splitter.split(np.zeros(n), strata))
     else:
@@ -95,7 +56,7 @@ def discovery_holdout_split(
                 "needs at least 4"
             )
         medians = np.array([np.median(y[codes == g]) for g in range(len(labels))])
-        strata = _quantile_strata(medians, n_strata)
+        strata = quantile_strata(medians, n_strata)
         counts = np.bincount(strata)
         if counts.min() >= 2 and round(holdout_fraction * len(labels)) >= len(counts):
             splitter = StratifiedShuffleSplit(1, test_size=holdout_fraction,
@@ -109,7 +70,7 @@ def discovery_holdout_split(
     return Split(discovery=np.sort(discovery), holdout=np.sort(holdout))
 
 
-def _quantile_strata(values: np.ndarray, n_strata: int) -> np.ndarray:
+def quantile_strata(values: np.ndarray, n_strata: int) -> np.ndarray:
     n_strata = max(1, min(n_strata, len(values) // 10))
     edges = np.quantile(values, np.linspace(0, 1, n_strata + 1)[1:-1])
     return np.searchsorted(edges, values, side="right")
@@ -146,8 +107,8 @@ def plan_members(
     each member's training rows for its early stopping (whole groups when ``groups`` is
     given). ``auto`` options are resolved by the caller.
     """
-    group_codes = None if groups is None else _codes(groups, n_rows, "groups")
-    strata_codes = None if strata is None else _codes(strata, n_rows, "strata")
+    group_codes = None if groups is None else label_codes(groups, n_rows, "groups")
+    strata_codes = None if strata is None else label_codes(strata, n_rows, "strata")
     discovery = split.discovery
     if n_bootstrap > 0:
         _check_bootstrap(bootstrap, group_codes, discovery, subsample_fraction)
@@ -163,12 +124,12 @@ def plan_members(
         _permutation(split, n_rows, regime, root_seed, i, blocks) for i in range(n_permutations)
     ]
     if validation_fraction is not None:
-        members = [_with_validation(m, validation_fraction, root_seed, group_codes)
+        members = [with_validation_rows(m, validation_fraction, root_seed, group_codes)
                    for m in members]
     return members
 
 
-def _codes(labels: np.ndarray, n_rows: int, option: str) -> np.ndarray:
+def label_codes(labels: np.ndarray, n_rows: int, option: str) -> np.ndarray:
     """Integer codes 0..k-1 of per-row labels (sorted levels); no missing labels."""
     values = np.asarray(labels)
     if values.ndim != 1 or len(values) != n_rows:
@@ -231,9 +192,9 @@ def _reference(split: Split, n_rows: int, regime: str, root_seed: int) -> Member
     weights = np.zeros(n_rows, dtype=np.int64)
     weights[split.discovery] = 1
     return MemberSpec(
-        member_id=f"{regime}/reference",
         kind="reference",
         regime=regime,
+        index=0,
         seed=member_seed(root_seed, "reference", 0),
         weights=weights,
     )
@@ -249,7 +210,7 @@ def _bootstrap(
     group_codes: np.ndarray | None = None,
     subsample_fraction: float = 0.5,
 ) -> MemberSpec:
-    rng = _rng(root_seed, _KIND_CODE["bootstrap"], index)
+    rng = seeded_rng(root_seed, _KIND_CODE["bootstrap"], index)
     discovery = split.discovery
     weights = np.zeros(n_rows, dtype=np.int64)
     if bootstrap == "plain":
@@ -266,9 +227,9 @@ def _bootstrap(
         else:
             weights[_draw_groups(rng, discovery, group_codes, m)] = 1
     return MemberSpec(
-        member_id=f"{regime}/bootstrap/{index:04d}",
         kind="bootstrap",
         regime=regime,
+        index=index,
         seed=member_seed(root_seed, "bootstrap", index),
         weights=weights,
     )
@@ -296,7 +257,7 @@ def _permutation(
     index: int,
     blocks: np.ndarray | None = None,
 ) -> MemberSpec:
-    rng = _rng(root_seed, _KIND_CODE["permutation"], index)
+    rng = seeded_rng(root_seed, _KIND_CODE["permutation"], index)
     discovery = split.discovery
     permutation = np.arange(n_rows)
     if blocks is None:
@@ -310,20 +271,19 @@ def _permutation(
     weights = np.zeros(n_rows, dtype=np.int64)
     weights[discovery] = 1
     return MemberSpec(
-        member_id=f"{regime}/permutation/{index:04d}",
         kind="permutation",
         regime=regime,
+        index=index,
         seed=member_seed(root_seed, "permutation", index),
         weights=weights,
         permutation=permutation,
     )
 
 
-def _with_validation(
+def with_validation_rows(
     member: MemberSpec, fraction: float, root_seed: int, group_codes: np.ndarray | None = None
 ) -> MemberSpec:
-    index = 0 if member.kind == "reference" else int(member.member_id.rsplit("/", 1)[1])
-    rng = _rng(root_seed, _KIND_CODE[member.kind], index, _VALIDATION_KEY)
+    rng = seeded_rng(root_seed, _KIND_CODE[member.kind], member.index, _VALIDATION_KEY)
     rows = np.flatnonzero(member.weights > 0)
     size = max(1, round(fraction * len(rows)))
     if group_codes is None:
@@ -337,17 +297,4 @@ def _with_validation(
         chosen = _draw_groups(rng, rows, group_codes, size)
     validation = np.zeros(len(member.weights), dtype=bool)
     validation[chosen] = True
-    return MemberSpec(
-        member_id=member.member_id,
-        kind=member.kind,
-        regime=member.regime,
-        seed=member.seed,
-        weights=member.weights,
-        permutation=member.permutation,
-        validation=validation,
-    )
-
-
-def chunk_key(member_ids: Sequence[str]) -> str:
-    """A name for a chunk of members, fixed by which members it holds."""
-    return hashlib.sha256("\n".join(member_ids).encode()).hexdigest()[:16]
+    return member.with_validation(validation)

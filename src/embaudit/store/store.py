@@ -11,6 +11,7 @@ No pickles. The schema is documented in ``docs/store.md``.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -27,9 +28,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from embaudit.core.members import chunk_key
 from embaudit.core.regimes import REGIMES
 from embaudit.errors import ConfigError
-from embaudit.resampling.plans import chunk_key
 
 DATABASE = "audit.duckdb"
 MEMBERS_FOLDER = "members"
@@ -138,8 +139,6 @@ class AuditStore:
     @contextmanager
     def locked(self) -> Iterator[AuditStore]:
         """Hold the folder for one audit: a second process on it is refused."""
-        import fcntl
-
         with open(self.folder / LOCK, "w") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -164,6 +163,15 @@ class AuditStore:
         folder = self.folder / MEMBERS_FOLDER / regime
         present = {chunk for _, chunk in rows if (folder / f"{chunk}.parquet").exists()}
         return {member for member, chunk in rows if chunk in present}
+
+    def member_regime(self, member_id: str) -> str | None:
+        """The regime of a stored member (None when the store holds no such member)."""
+        if "members" not in self.tables():
+            return None
+        with self._connect(read_only=True) as connection:
+            row = connection.execute("SELECT regime FROM members WHERE member_id = ?",
+                                     [member_id]).fetchone()
+        return None if row is None else str(row[0])
 
     def write_chunk(self, regime: str, member_ids: Sequence[str], embeddings: np.ndarray,
                     predictions: np.ndarray, diagnostics: pd.DataFrame, curves: pd.DataFrame,

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import RidgeCV
 
-from embaudit.resampling.plans import MemberSpec
+from embaudit.core.members import MemberSpec
 
 #: axes whose spread on the trained rows is below this are dead units
 DEAD_UNIT_TOLERANCE = 1e-6

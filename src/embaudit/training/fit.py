@@ -16,8 +16,8 @@ import torch
 from pytorch_lightning.loggers import CSVLogger
 
 from embaudit.config import NetworkConfig, TrainingConfig
+from embaudit.core.members import MemberSpec, chunk_key
 from embaudit.core.regimes import REGIMES, TrainedRegime
-from embaudit.resampling.plans import MemberSpec, chunk_key
 from embaudit.training.callbacks import MemberProgress, MemberStopping
 from embaudit.training.data import EnsembleDataModule
 from embaudit.training.diagnostics import loss_curves, member_diagnostics, weighted_standardizer

@@ -14,7 +14,7 @@ from sklearn.cross_decomposition import PLSRegression
 from sklearn.decomposition import PCA
 from sklearn.linear_model import RidgeCV
 
-from embaudit.resampling.plans import MemberSpec
+from embaudit.core.members import MemberSpec
 from embaudit.training.diagnostics import RIDGE_ALPHAS, weighted_standardizer
 
 

@@ -11,15 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+try:  # the optional Dask executor
+    from distributed import Client, LocalCluster, as_completed
+except ImportError:  # pragma: no cover - without the dask extra
+    Client = LocalCluster = as_completed = None
+
 from embaudit.config import ExecutionConfig, NetworkConfig, TrainingConfig
+from embaudit.core.members import MemberSpec
 from embaudit.core.regimes import REGIMES, TrainedRegime
 from embaudit.errors import ConfigError
-from embaudit.resampling.plans import MemberSpec
 from embaudit.store import AuditStore
 from embaudit.training.fit import (
     EnsembleFit,
@@ -49,9 +55,10 @@ def train_members(
     """Train the members ``store`` does not hold yet; return all of them, in order.
 
     ``client`` (a ``distributed.Client``) sends chunks to its cluster; without one they
-    train here. With a store, every member's results (less their network weights,
-    which stay on disk) are read back from it, so a resumed audit assembles exactly
-    what an uninterrupted one does.
+    train here. The result never holds network weights: with a store they stay on its
+    disk (``AuditStore.read_members`` loads them), without one they are discarded
+    (``fit_ensemble`` returns them). With a store, every member's results are read back
+    from it, so a resumed audit assembles exactly what an uninterrupted one does.
     """
     done = store.finished_members(regime) if store is not None else set()
     todo = [m for m in members if m.member_id not in done]
@@ -83,7 +90,7 @@ def train_members(
         embeddings, predictions, diagnostics, curves, state = store.read_members(
             regime, ids, with_state=False)
         return EnsembleFit(ids, embeddings, predictions, diagnostics, curves, state)
-    return combine_fits(fits, ids)
+    return replace(combine_fits(fits, ids), state={})  # weights: only in a store
 
 
 def _train_on_cluster(client: Any, X: np.ndarray, y: np.ndarray,
@@ -95,8 +102,6 @@ def _train_on_cluster(client: Any, X: np.ndarray, y: np.ndarray,
     A failing chunk does not lose the others: every finished chunk is stored before
     the first error is raised, so a resumed audit retrains only what failed.
     """
-    from distributed import as_completed
-
     data = client.scatter([X, y], broadcast=True)
     futures = [client.submit(fit_ensemble, data[0], data[1], chunk, pure=False, **options)
                for chunk in chunks]
@@ -124,11 +129,9 @@ def cluster_client(execution: ExecutionConfig) -> Iterator[Any]:
     if execution.executor != "dask":
         yield None
         return
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
+    if Client is None:
         raise ConfigError("execution.executor='dask' needs the optional Dask dependency: "
-                          "pip install 'embaudit[dask]', or use executor='local'.") from None
+                          "pip install 'embaudit[dask]', or use executor='local'.")
     if execution.scheduler:
         try:
             client = Client(execution.scheduler, timeout="20s")

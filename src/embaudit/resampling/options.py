@@ -1,0 +1,119 @@
+"""The config's resampling options, resolved against a table into splits and plans.
+
+``auto`` respects the data's structure: with a group column, bootstrap members resample
+whole groups and permutations stay within groups. Every error names the option at fault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from embaudit.config import AuditConfig
+from embaudit.core.members import MemberSpec, Split
+from embaudit.core.regimes import REGIMES
+from embaudit.data.table import Table
+from embaudit.errors import ConfigError, DataError
+from embaudit.resampling.crossfit import crossfit_splits, plan_crossfit
+from embaudit.resampling.plans import (
+    BootstrapKind,
+    PermuteWithin,
+    discovery_holdout_split,
+    plan_members,
+)
+
+
+@dataclass(frozen=True, eq=False)
+class ResamplingChoices:
+    """The bootstrap kind, what permutations stay within, and the strata column's values
+    (``auto`` resolved)."""
+
+    bootstrap: BootstrapKind
+    permute_within: PermuteWithin
+    strata: np.ndarray | None
+
+    @classmethod
+    def resolve(cls, table: Table, config: AuditConfig) -> ResamplingChoices:
+        options = config.resampling
+        grouped = table.groups is not None
+        bootstrap = options.bootstrap if options.bootstrap != "auto" else (
+            "cluster" if grouped else "plain")
+        within = options.permute_within if options.permute_within != "auto" else (
+            "groups" if grouped else "none")
+        strata = None
+        if options.strata is not None:
+            if options.strata not in table.frame.columns:
+                raise ConfigError(f"resampling.strata names column {options.strata!r}, which "
+                                  "is not in the table; name a column of the data or leave it "
+                                  "unset.")
+            strata = table.frame[options.strata].to_numpy()
+        return cls(bootstrap, within, strata)
+
+
+def split_rows(table: Table, config: AuditConfig) -> Split:
+    """The discovery/holdout split the config asks for."""
+    try:
+        return discovery_holdout_split(table.y, config.split.holdout_fraction,
+                                       config.split.n_strata, config.seed, table.groups)
+    except ValueError as error:
+        if table.group is None:
+            raise
+        raise DataError(f"Cannot split the rows by group column {table.group!r}: {error}. "
+                        "Use a finer group column or none.") from None
+
+
+def plan_regime(regime: str, split: Split, table: Table, config: AuditConfig
+                ) -> list[MemberSpec]:
+    """The members of ``regime`` as the config asks (rows, targets, seeds)."""
+    options = config.resampling
+    choices = ResamplingChoices.resolve(table, config)
+    try:
+        return plan_members(
+            split, table.n_rows, regime,
+            n_bootstrap=options.n_bootstrap,
+            n_permutations=options.n_permutations,
+            root_seed=config.seed,
+            validation_fraction=_validation_fraction(regime, config),
+            groups=table.groups, strata=choices.strata, bootstrap=choices.bootstrap,
+            subsample_fraction=options.subsample_fraction,
+            permute_within=choices.permute_within,
+        )
+    except ValueError as error:
+        raise ConfigError(f"Cannot plan the {regime} members: {error}") from None
+
+
+def screen_blocks(table: Table, split: Split, config: AuditConfig) -> np.ndarray | None:
+    """Per discovery row, the block the discovery screen's permutations stay in: the same
+    groups or strata as the permutation members' lifespans (None: no blocks)."""
+    choices = ResamplingChoices.resolve(table, config)
+    labels = {"none": None, "groups": table.groups,
+              "strata": choices.strata}[choices.permute_within]
+    if labels is None:
+        return None
+    return pd.factorize(np.asarray(labels)[split.discovery], sort=True)[0]
+
+
+def crossfit_folds(table: Table, config: AuditConfig) -> list[Split]:
+    """The K cross-fit splits the config asks for (none when off)."""
+    k = config.split.crossfit_folds
+    if not k:
+        return []
+    try:
+        return crossfit_splits(table.y, k, config.seed, table.groups, config.split.n_strata)
+    except ValueError as error:
+        raise ConfigError(f"Cannot cross-fit: {error}.") from None
+
+
+def plan_folds(regime: str, folds: list[Split], table: Table, config: AuditConfig
+               ) -> list[MemberSpec]:
+    """One cross-fit member of ``regime`` per fold."""
+    return plan_crossfit(folds, table.n_rows, regime, root_seed=config.seed,
+                         groups=table.groups,
+                         validation_fraction=_validation_fraction(regime, config))
+
+
+def _validation_fraction(regime: str, config: AuditConfig) -> float | None:
+    """Early-stopping regimes hold out this fraction of each member's training rows."""
+    return config.training.validation_fraction if REGIMES[regime].early_stopping else None
