@@ -19,6 +19,7 @@ from embaudit.resampling.plans import discovery_holdout_split, plan_members
 from embaudit.training.diagnostics import weighted_standardizer
 from embaudit.training.fit import fit_ensemble, members_per_chunk
 from embaudit.training.network import EnsembleBatchNorm
+from exactness import assert_same_member
 
 
 def _fit(world, split, members, regime="overfit", **training):
@@ -76,7 +77,9 @@ def test_dropout_and_batch_norm_regimes_keep_members_independent(world, split, r
                            n_permutations=2, root_seed=2)
     together = _fit(world, split, members, regime, max_epochs=8)
     alone = _fit(world, split, [members[2]], regime, max_epochs=8)
-    np.testing.assert_allclose(alone.embeddings[0], together.embeddings[2], atol=1e-5)
+    # batch norm carries rounding forward fastest (7.6e-3 after 8 epochs where the BLAS is
+    # inexact); members that shared batch statistics would differ by order 1
+    assert_same_member(alone.embeddings[0], together.embeddings[2], atol=5e-2)
     assert np.isfinite(together.embeddings).all()
     assert any(k.startswith("norms.") for k in together.state) == (regime == "batch_norm")
 

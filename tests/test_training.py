@@ -13,6 +13,7 @@ from embaudit.resampling.plans import discovery_holdout_split, plan_members
 from embaudit.training.diagnostics import effective_rank
 from embaudit.training.fit import fit_ensemble
 from embaudit.training.network import EnsembleMLP
+from exactness import assert_same_member
 
 NETWORK = NetworkConfig(hidden=(16, 8))
 
@@ -135,10 +136,10 @@ def test_member_trained_alone_matches_member_in_ensemble_of_64(optimizer):
     together = fit_ensemble(world.table.X, world.table.y, members, **common)
     for b in (0, 29, 63):  # the reference, a bootstrap and a permutation member
         alone = fit_ensemble(world.table.X, world.table.y, [members[b]], **common)
-        # the issue asks for 1e-5; the arithmetic per member is in fact the same
-        np.testing.assert_array_equal(alone.embeddings[0], together.embeddings[b])
+        # bit-equal where the BLAS is exact; rounding otherwise (7e-7 seen after 40 epochs)
+        assert_same_member(alone.embeddings[0], together.embeddings[b], atol=1e-5)
         for name, values in alone.state.items():
-            np.testing.assert_array_equal(values[0], together.state[name][b], err_msg=name)
+            assert_same_member(values[0], together.state[name][b], atol=1e-5, err_msg=name)
 
 
 def test_dead_units_and_effective_rank_are_reported(world, split):

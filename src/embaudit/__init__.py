@@ -5,6 +5,15 @@ Public API: :func:`audit`, :func:`check_claim` / :func:`check_claims` (with
 :mod:`embaudit.worlds`, and the configuration and result objects.
 """
 
+import os
+
+# MKL's conditional numerical reproducibility, best code path for the CPU: without it,
+# MKL picks kernels by shape and alignment, so on some CPUs (AMD EPYC, measured) a
+# member's output-layer products round differently inside an ensemble than alone. Read
+# by MKL at its first call; a user's own MKL_CBWR wins. (Forcing the AVX2 path instead
+# broke the same property on another CPU.)
+os.environ.setdefault("MKL_CBWR", "AUTO")
+
 from embaudit import worlds
 from embaudit.audit import audit
 from embaudit.claims import ClaimReport, ClaimVerdict, check_claim, check_claims

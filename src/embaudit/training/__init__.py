@@ -1,6 +1,5 @@
 """Training: the Lightning ensemble regressor, regimes, embedding extraction, diagnostics."""
 
-from embaudit.training import _reproducible  # noqa: F401  (before any MKL call)
 from embaudit.training.diagnostics import MEMBER_COLUMNS, effective_rank
 from embaudit.training.fit import EnsembleFit, fit_ensemble, members_per_chunk
 from embaudit.training.network import EnsembleMLP
