@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embaudit.config import AuditConfig, build_config
+from embaudit.config import AuditConfig, TrainingConfig, build_config
 from embaudit.core.members import MemberSpec, Split
-from embaudit.core.regimes import RAW
+from embaudit.core.regimes import RAW, REGIMES
 from embaudit.data.table import Table, load_table
 from embaudit.errors import ConfigError
 from embaudit.hypotheses.crossfit import crossfit_replication, crossfit_tables
@@ -25,17 +25,22 @@ from embaudit.hypotheses.evidence import (
     DiscoveryData,
     RegimeEvidence,
     embedding_evidence,
+    member_replication,
     raw_evidence,
 )
 from embaudit.hypotheses.inference import HoldoutAssociation, holdout_association
 from embaudit.hypotheses.panel import decide_panel
+from embaudit.landscape import Landscape, MinimaGroup, analyze_landscape
 from embaudit.reports import write_reports
 from embaudit.resampling.options import (
     crossfit_folds,
+    landscape_minima,
     plan_folds,
     plan_regime,
     screen_blocks,
     split_rows,
+    study_optimizers,
+    study_training,
 )
 from embaudit.results import AuditResult
 from embaudit.store import AuditStore, audit_identity, open_audit, save_results, versions
@@ -113,6 +118,8 @@ class _RegimeRun:
     curves: list[pd.DataFrame] = field(default_factory=list)
     embedding: np.ndarray | None = None  # the reference's, n × h
     fold_embeddings: list[np.ndarray] | None = None  # per cross-fit fold, n × h
+    #: the landscape's minima, one group per optimizer, with their embeddings (M × n × h)
+    minima: list[tuple[MinimaGroup, np.ndarray]] = field(default_factory=list)
 
 
 class _Pipeline:
@@ -145,6 +152,8 @@ class _Pipeline:
         crossfit = self._crossfit(runs)
         rates, agreement = crossfit_tables(crossfit, config.split.crossfit_folds or 0)
         curves = [c for run in runs for c in run.curves]
+        landscape = self._landscape([m for run in runs for m in run.minima]) \
+            if config.landscape.enabled else None
         return AuditResult(
             config=config, table=table, split=self.split,
             hypotheses=decision.hypotheses, regimes=decision.regimes,
@@ -155,6 +164,7 @@ class _Pipeline:
                         if run.embedding is not None},
             truth=self.truth, versions=versions(), skipped=decision.skipped,
             crossfit=crossfit, crossfit_rates=rates, crossfit_agreement=agreement,
+            landscape=landscape,
         )
 
     def _discovery_data(self) -> DiscoveryData:
@@ -211,7 +221,9 @@ class _Pipeline:
         stage = f"Training {regime} members" + (
             f" (resuming: {n_resumed} already trained)" if n_resumed else "")
         report = None if self.progress is None else _stage(self.progress, stage)
-        fit = self._fit(regime, members, self.split, store, client, log_dir, report)
+        study = self.config.landscape.enabled and REGIMES[regime].trains_network
+        fit = self._fit(regime, members, self.split, store, client, log_dir, report,
+                        keep_state=study)
         evidence = embedding_evidence(regime, members, fit.embeddings, self.data,
                                       self.config.resampling)
         frame = fit.diagnostics.merge(evidence.alignment, on="member_id", how="left")
@@ -226,11 +238,51 @@ class _Pipeline:
             run.fold_embeddings = [f.embeddings[0] for f in fits]
             run.diagnostics += [f.diagnostics for f in fits]
             run.curves += [f.curves for f in fits]
+        if study:
+            run.minima = self._minima(regime, fit, store, client, log_dir)
         return run
+
+    def _minima(self, regime: str, fit: EnsembleFit, store: AuditStore | None, client: Any,
+                log_dir: Path | None) -> list[tuple[MinimaGroup, np.ndarray]]:
+        """The landscape's minima of ``regime``: the sampled members as trained, and the
+        same members trained with each other optimizer of the study."""
+        sampled = landscape_minima(self.plans[regime], self.config)
+        weights = np.stack([m.train_weights for m in sampled])
+        index = [fit.member_ids.index(m.member_id) for m in sampled]
+        groups = []
+        for optimizer in study_optimizers(self.config):
+            if optimizer == self.config.training.optimizer:
+                ids = [m.member_id for m in sampled]
+                state = {k: v[index] for k, v in fit.state.items()}
+                embeddings = fit.embeddings[index]
+            else:
+                copies = [m.with_optimizer(optimizer) for m in sampled]
+                stage = f"Training {regime} members with {optimizer} (landscape)"
+                part = self._fit(regime, copies, self.split, store, client, log_dir,
+                                 None if self.progress is None else
+                                 _stage(self.progress, stage), keep_state=True,
+                                 training=study_training(self.config, optimizer))
+                ids, state, embeddings = part.member_ids, part.state, part.embeddings
+            groups.append((MinimaGroup(regime, optimizer, ids, [m.kind for m in sampled],
+                                       state, weights), embeddings))
+        return groups
+
+    def _landscape(self, minima: list[tuple[MinimaGroup, np.ndarray]]) -> Landscape:
+        """The loss landscape of the sampled minima, and whether the hypotheses read off
+        each minimum replicate on the holdout."""
+        names = [c.name for c in self.table.attribute_columns]
+        replication = pd.concat([
+            member_replication(group.member_ids, embeddings, self.data, names,
+                               self.config.statistics.alpha)
+            for group, embeddings in minima], ignore_index=True)
+        return analyze_landscape([group for group, _ in minima], self.table.X, self.table.y,
+                                 self.split, replication, self.config.landscape,
+                                 self.config.statistics.confidence, self.config.seed)
 
     def _fit(self, regime: str, members: list[MemberSpec], split: Split,
              store: AuditStore | None, client: Any, log_dir: Path | None,
-             progress: Callable[[int, int], None] | None, all_rows: bool = False
+             progress: Callable[[int, int], None] | None, all_rows: bool = False,
+             keep_state: bool = False, training: TrainingConfig | None = None
              ) -> EnsembleFit:
         """Train ``members`` on ``split``. Cross-fit members draw their mini-batches from
         every row (``all_rows``), so the main members' batches stay as they are."""
@@ -238,9 +290,9 @@ class _Pipeline:
         return train_members(
             table.X, table.y, members,
             rows=np.arange(table.n_rows) if all_rows else split.discovery, regime=regime,
-            training=config.training, network=config.network, holdout=split.holdout,
-            shuffle_seed=config.seed, store=store, client=client, log_dir=log_dir,
-            progress=progress,
+            training=training or config.training, network=config.network,
+            holdout=split.holdout, shuffle_seed=config.seed, store=store, client=client,
+            log_dir=log_dir, progress=progress, keep_state=keep_state,
         )
 
     def _crossfit(self, runs: list[_RegimeRun]) -> pd.DataFrame:

@@ -157,6 +157,25 @@ class StatisticsConfig(_Section):
     )
 
 
+class LandscapeConfig(_Section):
+    """Loss-landscape diagnostics of the members, and the optimizer study."""
+
+    enabled: bool = Field(False, description="depth, sharpness, barriers, basins of minima")
+    optimizers: list[Literal["adam", "sgd", "lbfgs"]] = Field(
+        default_factory=list, description="optimizer study: each regime's sampled members "
+        "trained again with each of these (the training optimizer is always included)")
+    members: int = Field(8, ge=2, le=64, description="minima per regime and optimizer: the "
+                         "reference and the first bootstrap members")
+    lanczos_steps: int = Field(20, ge=2, description="Lanczos iterations for λ_max, λ_min")
+    trace_products: int = Field(30, ge=3, description="Hessian-vector products of Hutch++")
+    fourier_terms: int = Field(4, ge=1, description="sine terms of the curved path")
+    path_steps: int = Field(50, ge=0, description="Adam steps fitting each curved path")
+    path_rows: int = Field(256, ge=16, description="rows per step when fitting a path")
+    basin_threshold: float = Field(
+        0.05, ge=0, description="minima joined by a barrier below this (units of the "
+        "lifespan variance on the discovery rows) share a basin")
+
+
 class AuditConfig(_Section):
     """Everything an audit needs; the same config gives the same audit."""
 
@@ -168,6 +187,7 @@ class AuditConfig(_Section):
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
     statistics: StatisticsConfig = Field(default_factory=StatisticsConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    landscape: LandscapeConfig = Field(default_factory=LandscapeConfig)
     seed: int = Field(0, ge=0)
     out: Path | None = None
 
@@ -178,6 +198,16 @@ class AuditConfig(_Section):
             raise ValueError("training.optimizer='lbfgs' with the dropout regime: dropout "
                              "makes the line search's objective random; drop 'dropout' from "
                              "training.regimes or use optimizer='adam'")
+        if self.landscape.enabled and not any(REGIMES[r].trains_network for r in regimes):
+            raise ValueError("landscape.enabled needs a network regime in training.regimes "
+                             f"(got {regimes}): the linear baselines have no loss landscape")
+        if "lbfgs" in self.landscape.optimizers and any(REGIMES[r].dropout for r in regimes):
+            raise ValueError("landscape.optimizers has 'lbfgs' and training.regimes has "
+                             "'dropout': dropout makes the line search's objective random; "
+                             "drop one of them")
+        if len(set(self.landscape.optimizers)) != len(self.landscape.optimizers):
+            raise ValueError(f"landscape.optimizers lists an optimizer twice: "
+                             f"{self.landscape.optimizers}")
         if len(set(regimes)) != len(regimes):
             raise ValueError(f"training.regimes lists a regime twice: {regimes}")
         if not regimes and not self.discovery.raw_screening:

@@ -14,6 +14,7 @@ from embaudit.core.members import Split
 from embaudit.core.schema import Position
 from embaudit.data.table import Table
 from embaudit.hypotheses.evidence import QUALITY_COLUMNS
+from embaudit.landscape import Landscape
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +47,8 @@ class AuditResult:
     #: per regime and attribute: folds that claimed it, agreed on its direction and
     #: replicated it (``AGREEMENT_COLUMNS``; empty without cross-fit)
     crossfit_agreement: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    #: loss-landscape diagnostics and the optimizer study (None unless asked for)
+    landscape: Landscape | None = field(default=None, repr=False)
 
     def crossfit_summary(self) -> pd.DataFrame:
         """Per regime: the cross-fit replication rate (a copy of ``crossfit_rates``)."""
@@ -75,6 +78,7 @@ class AuditResult:
             "null_strengths": self.null_strengths,
             "skipped": self.skipped,
             **({"crossfit": self.crossfit} if not self.crossfit.empty else {}),
+            **(self.landscape.tables() if self.landscape is not None else {}),
             "alignment": alignment,
             "split": pd.DataFrame({
                 "row": np.concatenate([split.discovery, split.holdout]),

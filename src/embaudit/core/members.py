@@ -18,11 +18,13 @@ MemberKind = Literal["reference", "bootstrap", "permutation", "crossfit"]
 _INDEX_WIDTH = {"bootstrap": 4, "permutation": 4, "crossfit": 2}
 
 
-def member_id(regime: str, kind: MemberKind, index: int = 0) -> str:
-    """The id of a member: ``overfit/reference``, ``overfit/bootstrap/0003``, …"""
-    if kind == "reference":
-        return f"{regime}/reference"
-    return f"{regime}/{kind}/{index:0{_INDEX_WIDTH[kind]}d}"
+def member_id(regime: str, kind: MemberKind, index: int = 0, optimizer: str | None = None
+              ) -> str:
+    """The id of a member: ``overfit/reference``, ``overfit/bootstrap/0003``, …, and
+    ``overfit/reference@lbfgs`` for the optimizer study's retrained copies."""
+    base = f"{regime}/reference" if kind == "reference" else \
+        f"{regime}/{kind}/{index:0{_INDEX_WIDTH[kind]}d}"
+    return base if optimizer is None else f"{base}@{optimizer}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,10 +38,12 @@ class MemberSpec:
     weights: np.ndarray = field(repr=False)
     permutation: np.ndarray | None = field(default=None, repr=False)
     validation: np.ndarray | None = field(default=None, repr=False)
+    #: set for the optimizer study's copies: trained with this optimizer, not the config's
+    optimizer: str | None = None
 
     @property
     def member_id(self) -> str:
-        return member_id(self.regime, self.kind, self.index)
+        return member_id(self.regime, self.kind, self.index, self.optimizer)
 
     @property
     def train_weights(self) -> np.ndarray:
@@ -55,6 +59,10 @@ class MemberSpec:
     def with_validation(self, validation: np.ndarray) -> MemberSpec:
         """The same member with ``validation`` rows held out of its loss."""
         return replace(self, validation=validation)
+
+    def with_optimizer(self, optimizer: str) -> MemberSpec:
+        """The same member (rows, targets, seed) for training with ``optimizer``."""
+        return replace(self, optimizer=optimizer)
 
 
 @dataclass(frozen=True, eq=False)

@@ -286,3 +286,27 @@ def _holdout_axis_check(
     signs = (np.sign(candidates.r_axis_attribute), np.sign(candidates.r_axis_lifespan))
     return r_attribute, r_lifespan, _trend_p(r_attribute, r_lifespan, signs, n_used,
                                              data.n_covariates)
+
+
+def member_replication(member_ids: Sequence[str], embeddings: np.ndarray, data: DiscoveryData,
+                       names: Sequence[str], alpha: float) -> pd.DataFrame:
+    """Each member's own reading of every attribute, and whether it replicates.
+
+    A member (``embeddings``: M × n × k) reads each attribute off its own embedding as
+    the reference does (best axis on the discovery rows); the hypothesis replicates when
+    that axis still orders attribute and lifespan with the discovered signs on the
+    holdout (one-sided p ≤ ``alpha``, the embedding-level check).
+    """
+    frames = []
+    for member_id, embedding in zip(member_ids, embeddings, strict=True):
+        live = live_axes(embedding[data.discovery])
+        candidates = best_candidates(data.correlations(embedding, data.lifespan,
+                                                       data.discovery, live))
+        _, _, p = _holdout_axis_check(embedding, candidates, data, live)
+        frames.append(pd.DataFrame({
+            "member_id": member_id, "attribute": list(names), "axis": candidates.axis,
+            "direction": candidates.direction, "strength": candidates.strength,
+            "p_embedding": p,
+            "replicated": (candidates.direction != 0) & (np.nan_to_num(p, nan=1.0) <= alpha),
+        }))
+    return pd.concat(frames, ignore_index=True)

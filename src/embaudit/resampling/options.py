@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from embaudit.config import AuditConfig
+from embaudit.config import AuditConfig, TrainingConfig
 from embaudit.core.members import MemberSpec, Split
 from embaudit.core.regimes import REGIMES
 from embaudit.data.table import Table
@@ -117,3 +117,36 @@ def plan_folds(regime: str, folds: list[Split], table: Table, config: AuditConfi
 def _validation_fraction(regime: str, config: AuditConfig) -> float | None:
     """Early-stopping regimes hold out this fraction of each member's training rows."""
     return config.training.validation_fraction if REGIMES[regime].early_stopping else None
+
+
+#: learning rates of the optimizer study for optimizers other than the training one
+#: (the training optimizer keeps ``training.learning_rate``); L-BFGS: its step length
+STUDY_LEARNING_RATES = {"adam": 1e-3, "sgd": 1e-2, "lbfgs": 1.0}
+
+
+def landscape_minima(members: list[MemberSpec], config: AuditConfig) -> list[MemberSpec]:
+    """The minima the landscape studies in a regime: the reference and the first
+    bootstrap members, ``landscape.members`` in all."""
+    chosen = [m for m in members if m.kind == "reference"]
+    chosen += [m for m in members if m.kind == "bootstrap"]
+    return chosen[:config.landscape.members]
+
+
+def study_optimizers(config: AuditConfig) -> list[str]:
+    """The optimizers the study compares: the training one first, then the others."""
+    main = config.training.optimizer
+    return [main, *(o for o in config.landscape.optimizers if o != main)]
+
+
+def study_training(config: AuditConfig, optimizer: str) -> TrainingConfig:
+    """Training options for the study's copies trained with ``optimizer``. L-BFGS is
+    quasi-Newton on the full objective (full batch, strong-Wolfe line search), as in the
+    loss-landscape literature."""
+    training = config.training
+    if optimizer == training.optimizer:
+        return training
+    update: dict[str, object] = {"optimizer": optimizer,
+                                 "learning_rate": STUDY_LEARNING_RATES[optimizer]}
+    if optimizer == "lbfgs":
+        update["batch_size"] = None
+    return training.model_copy(update=update)

@@ -2,9 +2,9 @@
 
 Members train in chunks. Each finished chunk goes to the store at once, and members
 the store already holds are not trained again, so an interrupted audit resumes where
-it stopped. A member's results do not depend on which chunk, process or machine
-trained it (members train bit-for-bit the same alone as in any ensemble, and on one
-thread as on several), so local, resumed and Dask runs give identical results.
+it stopped. A member's results do not depend on which chunk, process or thread count
+trained it (bit for bit where the BLAS is exact in that sense; within rounding
+elsewhere), so local, resumed and Dask runs give the same results.
 """
 
 from __future__ import annotations
@@ -51,14 +51,16 @@ def train_members(
     client: Any = None,
     progress: Progress | None = None,
     log_dir: Path | None = None,
+    keep_state: bool = False,
 ) -> EnsembleFit:
     """Train the members ``store`` does not hold yet; return all of them, in order.
 
     ``client`` (a ``distributed.Client``) sends chunks to its cluster; without one they
-    train here. The result never holds network weights: with a store they stay on its
-    disk (``AuditStore.read_members`` loads them), without one they are discarded
-    (``fit_ensemble`` returns them). With a store, every member's results are read back
-    from it, so a resumed audit assembles exactly what an uninterrupted one does.
+    train here. Network weights come back only with ``keep_state`` (the loss landscape
+    reads them); otherwise they stay on the store's disk (``AuditStore.read_members``
+    loads them) or, without a store, are discarded. With a store, every member's
+    results are read back from it, so a resumed audit assembles exactly what an
+    uninterrupted one does.
     """
     done = store.finished_members(regime) if store is not None else set()
     todo = [m for m in members if m.member_id not in done]
@@ -88,9 +90,10 @@ def train_members(
     ids = [m.member_id for m in members]
     if store is not None:
         embeddings, predictions, diagnostics, curves, state = store.read_members(
-            regime, ids, with_state=False)
+            regime, ids, with_state=keep_state)
         return EnsembleFit(ids, embeddings, predictions, diagnostics, curves, state)
-    return replace(combine_fits(fits, ids), state={})  # weights: only in a store
+    fit = combine_fits(fits, ids)
+    return fit if keep_state else replace(fit, state={})
 
 
 def _train_on_cluster(client: Any, X: np.ndarray, y: np.ndarray,

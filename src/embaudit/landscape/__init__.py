@@ -1,0 +1,65 @@
+"""Loss-landscape diagnostics of an audit's minima, and the optimizer study.
+
+Reads trained members (their weights and embeddings) and writes tables; training and
+statistics never import it. :func:`analyze_landscape` runs everything: per minimum its
+depth, sharpness (λ_max, λ_min, Hutch++ trace; at the trained and at the canonical,
+rescaling-proof point), per pair the barriers along the straight line (before and after
+matching hidden units) and along a fitted Fourier path, basins and the weights they
+conserve, specialisation, a kernel-PCA map of the minima, the comparison of optimizers,
+and whether the geometry of a minimum predicts that the hypotheses read off it
+replicate on the holdout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from embaudit.config import LandscapeConfig
+from embaudit.core.members import Split
+from embaudit.landscape.comparison import optimizer_comparison, replication_association
+from embaudit.landscape.study import LandscapeResult, MinimaGroup, study_landscape
+
+__all__ = ["Landscape", "MinimaGroup", "analyze_landscape"]
+
+
+@dataclass(frozen=True, eq=False)
+class Landscape:
+    """Every table of the landscape (columns in ``docs/store.md``)."""
+
+    members: pd.DataFrame = field(repr=False)  # per minimum
+    pairs: pd.DataFrame = field(repr=False)  # per pair of minima of one group
+    basins: pd.DataFrame = field(repr=False)  # per group: basins and specialisation
+    features: pd.DataFrame = field(repr=False)  # per group (or basin) and input feature
+    paths: pd.DataFrame = field(repr=False)  # loss along one shown pair's two paths
+    linkage: pd.DataFrame = field(repr=False)  # single-linkage merges per group
+    optimizers: pd.DataFrame = field(repr=False)  # per regime and optimizer, with intervals
+    association: pd.DataFrame = field(repr=False)  # geometry vs replication
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The store's ``landscape_*`` tables."""
+        return {f"landscape_{name}": getattr(self, name) for name in
+                ("members", "pairs", "basins", "features", "paths", "linkage", "optimizers",
+                 "association")}
+
+
+def analyze_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, split: Split,
+                      replication: pd.DataFrame, config: LandscapeConfig,
+                      confidence: float = 0.95, seed: int = 0) -> Landscape:
+    """The landscape of ``groups`` (one per regime and optimizer) on the audit's rows.
+
+    ``replication``: per (member_id, attribute) whether the hypothesis read off that
+    member replicated on the holdout (``embaudit.hypotheses.evidence.member_replication``).
+    """
+    study: LandscapeResult = study_landscape(groups, X, y, split, config, seed)
+    members = study.members.merge(
+        replication.groupby("member_id", as_index=False)["replicated"].mean()
+        .rename(columns={"replicated": "replication_rate"}), on="member_id", how="left")
+    return Landscape(
+        members=members, pairs=study.pairs, basins=study.basins, features=study.features,
+        paths=study.paths, linkage=study.linkage,
+        optimizers=optimizer_comparison(members, confidence, seed=seed),
+        association=replication_association(members, replication, confidence),
+    )

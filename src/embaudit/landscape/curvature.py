@@ -1,0 +1,113 @@
+"""Curvature of every member's minimum at once: Lanczos and Hutch++ on Hessian-vector
+products of the summed member losses (block-diagonal, so each member gets its own).
+
+``loss`` maps flat parameters ``(B, P)`` to member losses ``(B,)``; products come from
+``torch.func`` (forward-over-reverse), one call for all B members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.linalg import eigvalsh_tridiagonal
+from torch import Tensor
+
+MemberLoss = Callable[[Tensor], Tensor]  # (B, P) -> (B,)
+
+
+def hessian_vector_product(loss: MemberLoss, theta: Tensor) -> Callable[[Tensor], Tensor]:
+    """``v ↦ H v`` per member at ``theta`` (both ``(B, P)``)."""
+    gradient = torch.func.grad(lambda t: loss(t).sum())
+
+    def product(vector: Tensor) -> Tensor:
+        return torch.func.jvp(gradient, (theta,), (vector,))[1]
+
+    return product
+
+
+def gradient_norm(loss: MemberLoss, theta: Tensor) -> Tensor:
+    """``|∇L_b|`` per member: how far from a stationary point each member stopped."""
+    return torch.func.grad(lambda t: loss(t).sum())(theta).norm(dim=-1)
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """Extreme Hessian eigenvalues per member (Lanczos' Ritz values)."""
+
+    largest: np.ndarray  # (B,)
+    smallest: np.ndarray  # (B,)
+    steps: int
+
+
+def lanczos_extremes(loss: MemberLoss, theta: Tensor, steps: int = 20,
+                     seed: int = 0) -> Spectrum:
+    """λ_max and λ_min of each member's Hessian by ``steps`` Lanczos iterations with full
+    re-orthogonalization, every member in the same Hessian-vector products.
+
+    Extreme eigenvalues converge first; a member whose Krylov space is exhausted
+    (``steps`` ≥ its rank) keeps the exact values found so far.
+    """
+    hvp = hessian_vector_product(loss, theta)
+    B, P = theta.shape
+    steps = min(steps, P)
+    generator = torch.Generator().manual_seed(seed)
+    q = torch.randn(B, P, generator=generator, dtype=theta.dtype)
+    q = q / q.norm(dim=-1, keepdim=True)
+    basis = [q]
+    alphas, betas = [], []
+    live = torch.ones(B, dtype=torch.bool)
+    for step in range(steps):
+        w = hvp(basis[-1])
+        alpha = (w * basis[-1]).sum(-1)
+        alphas.append(alpha)
+        Q = torch.stack(basis)  # (k, B, P)
+        for _ in range(2):  # full re-orthogonalization, twice is enough
+            w = w - torch.einsum("kb,kbp->bp", torch.einsum("kbp,bp->kb", Q, w), Q)
+        beta = w.norm(dim=-1)
+        if step == steps - 1:
+            break
+        live = live & (beta > 1e-10 * alpha.abs().clamp_min(1e-30))
+        betas.append(torch.where(live, beta, torch.zeros_like(beta)))
+        if not live.any():
+            break
+        basis.append(torch.where(live[:, None], w / beta.clamp_min(1e-30)[:, None],
+                                 torch.zeros_like(w)))
+    a = torch.stack(alphas).T.double().numpy()
+    b = torch.stack(betas).T.double().numpy() if betas else np.zeros((B, 0))
+    largest, smallest = np.empty(B), np.empty(B)
+    for member in range(B):
+        k = len(alphas)
+        cut = np.flatnonzero(b[member] == 0)  # the Krylov space closed here
+        if cut.size:
+            k = int(cut[0]) + 1
+        values = eigvalsh_tridiagonal(a[member, :k], b[member, :k - 1])
+        largest[member], smallest[member] = values[-1], values[0]
+    return Spectrum(largest, smallest, len(alphas))
+
+
+def hutchpp_trace(loss: MemberLoss, theta: Tensor, n_products: int = 30,
+                  seed: int = 0) -> np.ndarray:
+    """The Hessian trace per member by Hutch++ (Meyer et al., 2021): the top of the
+    spectrum exactly on a sketched subspace, Hutchinson's estimator on the rest.
+    ``n_products`` Hessian-vector products per member in all."""
+    hvp = hessian_vector_product(loss, theta)
+    B, P = theta.shape
+    k = max(1, n_products // 3)
+    generator = torch.Generator().manual_seed(seed)
+
+    def rademacher(count: int) -> Tensor:
+        signs = torch.randint(0, 2, (count, B, P), generator=generator)
+        return (2 * signs - 1).to(theta.dtype)
+
+    sketch = torch.stack([hvp(s) for s in rademacher(k)], dim=-1)  # (B, P, k)
+    Q = torch.linalg.qr(sketch).Q  # (B, P, k)
+    exact = sum((q * hvp(q)).sum(-1) for q in Q.permute(2, 0, 1))
+    probes = rademacher(n_products - 2 * k)
+    total = torch.zeros(B, dtype=theta.dtype)
+    for g in probes:
+        g = g - torch.einsum("bpk,bk->bp", Q, torch.einsum("bpk,bp->bk", Q, g))
+        total = total + (g * hvp(g)).sum(-1)
+    return (exact + total / max(len(probes), 1)).double().numpy()

@@ -1,0 +1,308 @@
+"""The landscape of an audit's minima: per member, per pair, per basin, and a map.
+
+A *group* is the sampled minima of one regime trained with one optimizer (the
+reference and the first bootstrap members). Per member: depth (training loss on its
+own rows), holdout loss, λ_max / λ_min and the Hessian trace at the trained point and
+at its canonical point (unit-norm incoming weights per hidden unit: ReLU rescaling
+cannot game it), and the gradient norm. Per pair of a group: the straight-line barrier
+before and after matching hidden units, and, on the edges of the barrier graph's
+minimum spanning tree, the barrier of a fitted Fourier path. Per group: basins,
+conserved-weight relevance of each input against permutation importance, which rows
+each minimum predicts best, and whether an ensemble of basins beats the best member.
+Across groups: a kernel-PCA map of the aligned minima.
+
+Losses are in common units (:mod:`embaudit.landscape.functional`): paths and barriers
+on the discovery rows, all weighted alike, so every group's minima share one landscape.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.spatial.distance import pdist
+from scipy.stats import spearmanr
+from sklearn.decomposition import KernelPCA
+from torch import Tensor
+
+from embaudit.config import LandscapeConfig
+from embaudit.core.members import Split
+from embaudit.landscape.basins import find_basins, spanning_edges
+from embaudit.landscape.curvature import gradient_norm, hutchpp_trace, lanczos_extremes
+from embaudit.landscape.features import conserved_relevance, permutation_importance
+from embaudit.landscape.functional import (
+    CommonScale,
+    Layout,
+    canonicalize,
+    fold_members,
+    member_losses,
+    mixture_losses,
+    predict,
+)
+from embaudit.landscape.matching import align_units
+from embaudit.landscape.paths import fourier_path, straight_path
+from embaudit.landscape.specialisation import (
+    ambiguity_decomposition,
+    basin_ensemble_gain,
+    best_member_share,
+)
+
+#: members whose curvature is computed in one batch of Hessian-vector products
+_CURVATURE_BATCH = 64
+#: a basin needs this many minima before its conserved weights are summarized
+MIN_BASIN_SIZE = 3
+
+
+@dataclass(frozen=True, eq=False)
+class MinimaGroup:
+    """The sampled minima of one regime and optimizer, as training left them."""
+
+    regime: str
+    optimizer: str
+    member_ids: list[str]
+    kinds: list[str]
+    state: dict[str, np.ndarray] = field(repr=False)  # per-member tensors, member dim first
+    train_weights: np.ndarray = field(repr=False)  # (M, n) row weights of each member's loss
+
+
+@dataclass(frozen=True, eq=False)
+class LandscapeResult:
+    """Tidy tables of the landscape (columns in ``docs/store.md``)."""
+
+    members: pd.DataFrame
+    pairs: pd.DataFrame
+    basins: pd.DataFrame
+    features: pd.DataFrame
+    paths: pd.DataFrame
+    linkage: pd.DataFrame
+
+
+@dataclass(frozen=True, eq=False)
+class _Data:
+    x: Tensor  # all rows, common coordinates
+    y: Tensor
+    split: Split
+
+
+def study_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, split: Split,
+                    config: LandscapeConfig, seed: int = 0) -> LandscapeResult:
+    """Every measurement of the module docstring for ``groups`` of one audit."""
+    scale = CommonScale.from_rows(X, y, split.discovery)
+    data = _Data(scale.inputs(X), scale.target(y), split)
+    folded = [fold_members(g.state, scale) for g in groups]
+    layout = folded[0][0]
+    flats = [flat for _, flat in folded]
+    members = _member_table(groups, layout, flats, data, config, seed)
+    pair_frames, basin_frames, feature_frames, path_frames, link_frames = [], [], [], [], []
+    for group, flat in zip(groups, flats, strict=True):
+        geometry = _group_geometry(group, layout, flat, data, config, seed)
+        pair_frames.append(geometry.pairs)
+        path_frames.append(geometry.paths)
+        link_frames.append(geometry.linkage)
+        labels = geometry.labels
+        members.loc[members["member_id"].isin(group.member_ids), "basin"] = labels
+        holdout = predict(layout, flat, data.x[split.holdout]).detach().double().numpy()
+        y_holdout = data.y[split.holdout].double().numpy()
+        members.loc[members["member_id"].isin(group.member_ids), "best_share"] = \
+            best_member_share(holdout, y_holdout)
+        depth = members.set_index("member_id").loc[group.member_ids, "train_loss"].to_numpy()
+        basin_frames.append(_basin_table(group, holdout, y_holdout, labels, depth, seed))
+        feature_frames.append(_feature_table(group, layout, geometry.aligned, labels, data,
+                                             seed))
+    members["barrier_to_reference"] = members["member_id"].map(_to_reference(groups, pair_frames))
+    coordinates = _minima_map(layout, flats)
+    members["map_1"], members["map_2"] = coordinates[:, 0], coordinates[:, 1]
+    return LandscapeResult(members, pd.concat(pair_frames, ignore_index=True),
+                           pd.concat(basin_frames, ignore_index=True),
+                           pd.concat(feature_frames, ignore_index=True),
+                           pd.concat(path_frames, ignore_index=True),
+                           pd.concat(link_frames, ignore_index=True))
+
+
+def _own_loss(layout: Layout, data: _Data, weights: Tensor):
+    rows = data.split.discovery
+    x, y = data.x[rows], data.y[rows]
+    return lambda theta: member_losses(layout, theta, x, y, weights)
+
+
+def _member_table(groups: list[MinimaGroup], layout: Layout, flats: list[Tensor],
+                  data: _Data, config: LandscapeConfig, seed: int) -> pd.DataFrame:
+    """Depth, holdout loss and curvature of every member, in batches of members."""
+    flat = torch.cat(flats)
+    weights = torch.as_tensor(np.concatenate([g.train_weights for g in groups])
+                              [:, data.split.discovery], dtype=flat.dtype)
+    columns: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(flat), _CURVATURE_BATCH):
+        part = slice(start, start + _CURVATURE_BATCH)
+        theta, loss = flat[part], _own_loss(layout, data, weights[part])
+        canonical = canonicalize(layout, theta)
+        raw_spectrum = lanczos_extremes(loss, theta, config.lanczos_steps, seed)
+        spectrum = lanczos_extremes(loss, canonical, config.lanczos_steps, seed)
+        holdout = data.split.holdout
+        values = {
+            "train_loss": loss(theta).detach().double().numpy(),
+            "holdout_loss": member_losses(layout, theta, data.x[holdout], data.y[holdout])
+            .detach().double().numpy(),
+            "lambda_max": raw_spectrum.largest,
+            "lambda_min": raw_spectrum.smallest,
+            "lambda_max_canonical": spectrum.largest,
+            "lambda_min_canonical": spectrum.smallest,
+            "trace_canonical": hutchpp_trace(loss, canonical, config.trace_products, seed),
+            "gradient_norm": gradient_norm(loss, theta).detach().double().numpy(),
+        }
+        for name, value in values.items():
+            columns.setdefault(name, []).append(value)
+    frame = pd.DataFrame({
+        "member_id": [m for g in groups for m in g.member_ids],
+        "regime": [g.regime for g in groups for _ in g.member_ids],
+        "optimizer": [g.optimizer for g in groups for _ in g.member_ids],
+        "kind": [k for g in groups for k in g.kinds],
+        **{name: np.concatenate(parts) for name, parts in columns.items()},
+    })
+    frame["basin"] = 0
+    frame["best_share"] = np.nan
+    return frame
+
+
+@dataclass(frozen=True, eq=False)
+class _Geometry:
+    pairs: pd.DataFrame
+    paths: pd.DataFrame
+    linkage: pd.DataFrame
+    labels: np.ndarray
+    #: (a, b), a ≤ b: minimum b canonicalized and matched to canonicalized minimum a
+    aligned: dict[tuple[int, int], Tensor]
+
+
+def _group_geometry(group: MinimaGroup, layout: Layout, flat: Tensor, data: _Data,
+                    config: LandscapeConfig, seed: int) -> _Geometry:
+    """Barriers of every pair (straight, before and after matching), Fourier paths on
+    the spanning tree, and the basins they give."""
+    rows = data.split.discovery
+    x, y = data.x[rows], data.y[rows]
+    canonical = canonicalize(layout, flat)
+    M = len(flat)
+
+    def path_loss(basis: Tensor, mixing: Tensor) -> Tensor:
+        return mixture_losses(layout, basis, mixing, x, y)
+
+    generator = torch.Generator().manual_seed(seed)
+
+    def batch_loss(basis: Tensor, mixing: Tensor) -> Tensor:
+        pick = torch.randperm(len(rows), generator=generator)[:config.path_rows]
+        return mixture_losses(layout, basis, mixing, x[pick], y[pick])
+
+    aligned = {(a, a): canonical[a] for a in range(M)}
+    records, matched = [], np.zeros((M, M))
+    for a, b in itertools.combinations(range(M), 2):
+        aligned[(a, b)] = align_units(layout, canonical[a], canonical[b])
+        before = straight_path(path_loss, canonical[a], canonical[b])
+        after = straight_path(path_loss, canonical[a], aligned[(a, b)])
+        matched[a, b] = matched[b, a] = after.barrier
+        records.append({"member_a": group.member_ids[a], "member_b": group.member_ids[b],
+                        "barrier_unmatched": before.barrier, "barrier": after.barrier,
+                        "excess_barrier": after.excess_barrier, "fourier_barrier": np.nan})
+    pairs = pd.DataFrame(records, columns=["member_a", "member_b", "barrier_unmatched",
+                                           "barrier", "excess_barrier", "fourier_barrier"])
+    combined, shown, path_rows = matched.copy(), None, []
+    for a, b in spanning_edges(matched):
+        fitted = fourier_path(path_loss, canonical[a], aligned[(a, b)],
+                              n_terms=config.fourier_terms, steps=config.path_steps,
+                              training_loss=batch_loss, seed=seed)
+        index = pairs.index[(pairs["member_a"] == group.member_ids[a])
+                            & (pairs["member_b"] == group.member_ids[b])][0]
+        pairs.loc[index, "fourier_barrier"] = fitted.barrier
+        combined[a, b] = combined[b, a] = min(matched[a, b], fitted.barrier)
+        if shown is None or matched[a, b] > shown[0]:
+            shown = (matched[a, b], a, b, fitted)
+    if shown is not None:  # the spanning-tree edge with the highest straight barrier
+        _, a, b, fitted = shown
+        straight = straight_path(path_loss, canonical[a], aligned[(a, b)], len(fitted.t))
+        for name, path in (("straight", straight), ("fourier", fitted)):
+            path_rows.append(pd.DataFrame({
+                "member_a": group.member_ids[a], "member_b": group.member_ids[b],
+                "path": name, "t": path.t, "loss": path.losses}))
+    basins = find_basins(combined, config.basin_threshold)
+    tags = {"regime": group.regime, "optimizer": group.optimizer}
+    linkage = pd.DataFrame(basins.linkage, columns=["left", "right", "height", "size"])
+    return _Geometry(pairs.assign(**tags), _tagged(path_rows, tags),
+                     linkage.assign(step=np.arange(len(linkage)), **tags), basins.labels,
+                     aligned)
+
+
+def _tagged(frames: list[pd.DataFrame], tags: dict[str, str]) -> pd.DataFrame:
+    columns = ["member_a", "member_b", "path", "t", "loss"]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    return frame.assign(**tags)
+
+
+def _basin_table(group: MinimaGroup, holdout: np.ndarray, y: np.ndarray, labels: np.ndarray,
+                 depth: np.ndarray, seed: int) -> pd.DataFrame:
+    """Per group: basin sizes, the ambiguity decomposition of the group's ensemble, and
+    whether one minimum per basin beats the best single minimum on the holdout."""
+    ensemble, member_error, ambiguity = ambiguity_decomposition(holdout, y)
+    gain = basin_ensemble_gain(holdout, y, labels, depth, seed=seed)
+    sizes = np.bincount(labels)[1:]
+    return pd.DataFrame([{
+        "regime": group.regime, "optimizer": group.optimizer, "n_minima": len(labels),
+        "basin_sizes": " ".join(str(int(s)) for s in sizes),
+        "ensemble_holdout_loss": ensemble, "mean_member_holdout_loss": member_error,
+        "ambiguity": ambiguity, **gain}])
+
+
+def _feature_table(group: MinimaGroup, layout: Layout, aligned: dict[tuple[int, int], Tensor],
+                   labels: np.ndarray, data: _Data, seed: int) -> pd.DataFrame:
+    """Conserved-weight relevance of each input and its permutation importance on the
+    holdout, for all the group's minima and for each basin of at least 3."""
+    holdout = data.split.holdout
+    sets = [("all", np.arange(len(labels)))]
+    sets += [(f"basin {b}", np.flatnonzero(labels == b)) for b in np.unique(labels)
+             if (labels == b).sum() >= MIN_BASIN_SIZE]
+    frames = []
+    for name, index in sets:
+        minima = torch.stack([aligned[(int(index[0]), int(i))] for i in index])
+        first_layers = layout.unflatten(minima)[0][0].detach().double().numpy()
+        relevance = conserved_relevance(first_layers)
+        importance = permutation_importance(layout, minima, data.x[holdout],
+                                            data.y[holdout], seed)
+        agreement = spearmanr(relevance, importance).statistic \
+            if np.ptp(relevance) > 0 and np.ptp(importance) > 0 else np.nan
+        frames.append(pd.DataFrame({
+            "regime": group.regime, "optimizer": group.optimizer, "minima": name,
+            "n_minima": len(index), "feature": np.arange(len(relevance)),
+            "relevance": relevance, "permutation_importance": importance,
+            "agreement": agreement}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _to_reference(groups: list[MinimaGroup], pair_frames: list[pd.DataFrame]
+                  ) -> dict[str, float]:
+    """Each member's lowest barrier to its group's reference (straight or Fourier)."""
+    barriers: dict[str, float] = {}
+    for group, pairs in zip(groups, pair_frames, strict=True):
+        if "reference" not in group.kinds:
+            continue
+        reference = group.member_ids[group.kinds.index("reference")]
+        barriers[reference] = 0.0
+        for row in pairs.itertuples():
+            if reference in (row.member_a, row.member_b):
+                other = row.member_b if row.member_a == reference else row.member_a
+                barriers[other] = float(np.nanmin([row.barrier, row.fourier_barrier]))
+    return barriers
+
+
+def _minima_map(layout: Layout, flats: list[Tensor]) -> np.ndarray:
+    """Kernel PCA (RBF, bandwidth the median distance) of every minimum, canonicalized
+    and matched to the first group's first minimum: two coordinates per minimum."""
+    canonical = canonicalize(layout, torch.cat(flats))
+    anchor = canonical[0]
+    points = torch.stack([anchor] + [align_units(layout, anchor, m) for m in canonical[1:]])
+    vectors = points.detach().double().numpy()
+    if len(vectors) < 3:
+        return np.zeros((len(vectors), 2))
+    median = np.median(pdist(vectors, "sqeuclidean"))
+    kernel = KernelPCA(n_components=2, kernel="rbf", gamma=1.0 / median if median > 0 else 1.0)
+    return kernel.fit_transform(vectors)

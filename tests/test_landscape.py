@@ -1,0 +1,205 @@
+"""Loss-landscape diagnostics: curvature, matching, paths, basins, relevance, the study."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from embaudit.config import LandscapeConfig, NetworkConfig, TrainingConfig
+from embaudit.data.worlds import product_lifespan
+from embaudit.landscape.basins import find_basins, spanning_edges
+from embaudit.landscape.comparison import replication_association
+from embaudit.landscape.curvature import hutchpp_trace, lanczos_extremes
+from embaudit.landscape.functional import (
+    CommonScale,
+    Layout,
+    canonicalize,
+    fold_members,
+    member_losses,
+    mixture_losses,
+    permute_units,
+    predict,
+)
+from embaudit.landscape.matching import match_units
+from embaudit.landscape.paths import fourier_path, pointwise, straight_path
+from embaudit.landscape.specialisation import ambiguity_decomposition
+from embaudit.landscape.study import MinimaGroup, study_landscape
+from embaudit.resampling.plans import discovery_holdout_split, plan_members
+from embaudit.training.fit import fit_ensemble
+
+SMALL = Layout((6, 8, 5, 1))
+
+
+def _small_problem(seed: int = 0, members: int = 3):
+    g = torch.Generator().manual_seed(seed)
+    theta = torch.randn(members, SMALL.n_parameters, generator=g, dtype=torch.float64) * 0.6
+    x = torch.randn(50, 6, generator=g, dtype=torch.float64)
+    y = torch.randn(50, generator=g, dtype=torch.float64)
+    return theta, x, y
+
+
+def _dense_hessian(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    return torch.func.hessian(lambda t: member_losses(SMALL, t[None], x, y)[0])(theta).numpy()
+
+
+def test_lanczos_and_hutchpp_match_the_dense_hessian():
+    theta, x, y = _small_problem()
+    loss = lambda t: member_losses(SMALL, t, x, y)  # noqa: E731
+    spectrum = lanczos_extremes(loss, theta, steps=30)
+    trace = hutchpp_trace(loss, theta, n_products=45)
+    for b in range(len(theta)):
+        H = _dense_hessian(theta[b], x, y)
+        eigenvalues = np.linalg.eigvalsh(H)
+        assert spectrum.largest[b] == pytest.approx(eigenvalues[-1], rel=0.01)
+        assert spectrum.smallest[b] == pytest.approx(eigenvalues[0], rel=0.01)
+        assert trace[b] == pytest.approx(np.trace(H), rel=0.05)
+
+
+def _rescaled(theta: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """The same function: hidden unit i of layer 1 scaled by factors[i] in, 1/f out."""
+    (w1, b1), (w2, b2), last = SMALL.unflatten(theta.clone())
+    return SMALL.flatten([(w1 * factors[:, None], b1 * factors), (w2 / factors, b2), last])
+
+
+def test_canonical_sharpness_does_not_move_when_relu_units_are_rescaled():
+    theta, x, y = _small_problem(members=1)
+    factors = torch.tensor([4.0, 0.25, 1.0, 3.0, 0.5, 1.0, 2.0, 0.2], dtype=torch.float64)
+    rescaled = _rescaled(theta[0], factors)[None]
+    np.testing.assert_allclose(predict(SMALL, rescaled, x), predict(SMALL, theta, x), atol=1e-10)
+    loss = lambda t: member_losses(SMALL, t, x, y)  # noqa: E731
+    raw = lanczos_extremes(loss, torch.cat([theta, rescaled]), steps=30).largest
+    canonical = lanczos_extremes(loss, canonicalize(SMALL, torch.cat([theta, rescaled])),
+                                 steps=30).largest
+    assert abs(raw[1] - raw[0]) > 0.1 * raw[0]  # rescaling games the raw measure
+    assert canonical[1] == pytest.approx(canonical[0], rel=1e-8)
+
+
+def test_matching_undoes_a_permutation_and_the_barrier_vanishes():
+    theta, x, _ = _small_problem(members=1)
+    rng = np.random.default_rng(0)
+    perms = [rng.permutation(8), rng.permutation(5)]
+    member = canonicalize(SMALL, theta)[0]
+    copy = permute_units(SMALL, member, perms)
+    np.testing.assert_allclose(predict(SMALL, copy[None], x), predict(SMALL, member[None], x),
+                               atol=1e-12)
+    found = match_units(SMALL, member, copy)
+    for perm, inverse in zip(perms, found, strict=True):
+        np.testing.assert_array_equal(perm[inverse], np.arange(len(perm)))
+    fitted = predict(SMALL, member[None], x)[0].detach()  # the member fits these exactly
+    loss = lambda B, m: mixture_losses(SMALL, B, m, x, fitted)  # noqa: E731
+    assert straight_path(loss, member, copy).barrier > 1e-3
+    assert straight_path(loss, member, permute_units(SMALL, copy, found)).barrier == 0.0
+
+
+def _bump(points: torch.Tensor) -> torch.Tensor:
+    """Two basins at (±1, 0) with a bump on the line between them; the pass around it
+    is at height ≈ 1.25, the line's top at 4."""
+    a, b = points[:, 0], points[:, 1]
+    return (a**2 - 1) ** 2 + 0.5 * b**2 + 3 * torch.exp(-(a**2 + b**2) / 0.1)
+
+
+def test_the_fourier_path_finds_the_low_pass_between_two_basins():
+    start = torch.tensor([-1.0, 0.0], dtype=torch.float64)
+    end = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    assert straight_path(pointwise(_bump), start, end).barrier == pytest.approx(4.0, abs=0.01)
+    assert fourier_path(pointwise(_bump), start, end, steps=100).barrier < 1.3
+
+
+def test_the_fourier_path_is_never_above_the_straight_line():
+    theta, x, y = _small_problem(seed=1, members=4)
+    loss = lambda B, m: mixture_losses(SMALL, B, m, x, y)  # noqa: E731
+    for a, b in [(0, 1), (1, 2), (2, 3), (0, 3)]:
+        line = straight_path(loss, theta[a], theta[b])
+        curve = fourier_path(loss, theta[a], theta[b], steps=30)
+        np.testing.assert_allclose(curve.t, line.t)
+        assert curve.barrier <= line.barrier + 1e-12
+
+
+def test_basins_are_single_linkage_on_the_barriers():
+    barriers = np.array([[0, 0.01, 0.02, 0.9, 0.8],
+                         [0.01, 0, 0.03, 0.7, 0.9],
+                         [0.02, 0.03, 0, 0.6, 0.95],
+                         [0.9, 0.7, 0.6, 0, 0.04],
+                         [0.8, 0.9, 0.95, 0.04, 0]])
+    basins = find_basins(barriers, threshold=0.05)
+    np.testing.assert_array_equal(basins.labels, [1, 1, 1, 2, 2])
+    assert basins.linkage[-1, 2] == pytest.approx(0.6)  # the lowest barrier between them
+    assert spanning_edges(barriers) == [(0, 1), (0, 2), (2, 3), (3, 4)]
+
+
+def test_ambiguity_decomposition_is_exact():
+    rng = np.random.default_rng(0)
+    predictions, y = rng.normal(size=(5, 40)), rng.normal(size=40)
+    ensemble, members, ambiguity = ambiguity_decomposition(predictions, y)
+    assert ensemble == pytest.approx(members - ambiguity)
+
+
+@pytest.mark.parametrize("regime", ["overfit", "batch_norm"])
+def test_folded_members_compute_what_the_trained_members_predict(regime):
+    world = product_lifespan(n=300, p=20, seed=3)
+    split = discovery_holdout_split(world.table.y, 0.3, 5, seed=0)
+    members = plan_members(split, world.table.n_rows, regime, n_bootstrap=2, n_permutations=1,
+                           root_seed=2)
+    fit = fit_ensemble(world.table.X, world.table.y, members, rows=split.discovery,
+                       regime=regime, training=TrainingConfig(max_epochs=5),
+                       network=NetworkConfig())
+    scale = CommonScale.from_rows(world.table.X, world.table.y, split.discovery)
+    layout, flat = fold_members(fit.state, scale, torch.float64)
+    common = predict(layout, flat, scale.inputs(world.table.X, torch.float64)).numpy()
+    np.testing.assert_allclose(common * scale.target_sd + scale.target_mean, fit.predictions,
+                               atol=1e-5)
+
+
+def _planted_group(seed: int = 0) -> tuple[MinimaGroup, np.ndarray, np.ndarray, object]:
+    """Eight overfit minima on data where lifespan depends on features 0-4 of 30."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(600, 30))
+    y = X[:, :5] @ np.array([1.0, -0.8, 0.6, 0.9, -0.7]) + 0.5 * rng.normal(size=600)
+    split = discovery_holdout_split(y, 0.3, 5, seed=0)
+    members = plan_members(split, 600, "overfit", n_bootstrap=7, n_permutations=1,
+                           root_seed=2)[:8]
+    fit = fit_ensemble(X, y, members, rows=split.discovery, regime="overfit",
+                       training=TrainingConfig(max_epochs=100),
+                       network=NetworkConfig(hidden=(16, 8)))
+    group = MinimaGroup("overfit", "adam", fit.member_ids, [m.kind for m in members],
+                        fit.state, np.stack([m.train_weights for m in members]))
+    return group, X, y, split
+
+
+def test_conserved_weights_rank_the_features_lifespan_depends_on_first():
+    group, X, y, split = _planted_group()
+    result = study_landscape([group], X, y, split, LandscapeConfig(path_steps=10))
+    features = result.features[result.features["minima"] == "all"]
+    top = features.nlargest(5, "relevance")["feature"]
+    assert set(top) == {0, 1, 2, 3, 4}
+    assert features["agreement"].iloc[0] > 0  # relevance agrees with holdout importance
+    members = result.members
+    assert (members["train_loss"] < members["holdout_loss"]).all()
+    assert (members["lambda_max_canonical"] > 0).all()
+    assert members.loc[members["kind"] == "reference", "barrier_to_reference"].iloc[0] == 0
+    pairs = result.pairs
+    assert len(pairs) == 28 and pairs["fourier_barrier"].notna().sum() == 7
+    # matching can only help the straight line, and the Fourier path the matched line
+    assert (pairs["barrier"] <= pairs["barrier_unmatched"] + 1e-6).mean() > 0.9
+    fitted = pairs.dropna(subset=["fourier_barrier"])
+    assert (fitted["fourier_barrier"] <= fitted["barrier"] + 1e-6).all()
+
+
+def test_replication_association_finds_a_planted_link_with_sharpness():
+    rng = np.random.default_rng(1)
+    sharpness = np.exp(rng.normal(size=40))
+    members = pd.DataFrame({"member_id": [f"m{i}" for i in range(40)],
+                            "lambda_max_canonical": sharpness,
+                            "trace_canonical": np.exp(rng.normal(size=40)),
+                            "barrier_to_reference": rng.uniform(size=40),
+                            "train_loss": np.exp(rng.normal(size=40))})
+    chance = 1 / (1 + np.exp(1.5 * np.log(sharpness)))  # sharper: replicates less
+    replication = pd.DataFrame({
+        "member_id": np.repeat(members["member_id"], 12),
+        "replicated": rng.uniform(size=480) < np.repeat(chance, 12)})
+    table = replication_association(members, replication).set_index("predictor")
+    assert table.loc["lambda_max_canonical", "coefficient"] < 0
+    assert table.loc["lambda_max_canonical", "ci_high"] < 0
+    assert table.loc["trace_canonical", "p_value"] > 0.01
