@@ -67,3 +67,16 @@ def test_calibration_quick_reports_every_regime_both_designs_and_naive_inflation
                 if r["regime"] == "overfit" and r["design"] == "screen_and_clean"}
     assert naive["global_null"]["null_found_rate"] > 0.5
     assert screened["global_null"]["null_found_rate"] < naive["global_null"]["null_found_rate"]
+
+
+@pytest.mark.slow
+def test_landscape_quick_prints_its_json_last():
+    result = quick_json("landscape.py")
+    sharpness = result["sharpness"]
+    assert sharpness["lambda_seconds"] > 0 and sharpness["trace_seconds"] > 0
+    assert sharpness["speedup_vs_one_by_one"] == pytest.approx(
+        sharpness["one_by_one_seconds"] / sharpness["lambda_seconds"], rel=0.01)
+    optimizers = {(row["regime"], row["optimizer"])
+                  for row in result["optimizer_study"]["comparison"]}
+    assert optimizers == {(r, o) for r in ("overfit", "regularized")
+                          for o in ("adam", "sgd", "lbfgs")}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+import embaudit
 from embaudit.config import LandscapeConfig, NetworkConfig, TrainingConfig
 from embaudit.data.worlds import product_lifespan
 from embaudit.landscape.basins import find_basins, spanning_edges
@@ -26,7 +29,9 @@ from embaudit.landscape.matching import match_units
 from embaudit.landscape.paths import fourier_path, pointwise, straight_path
 from embaudit.landscape.specialisation import ambiguity_decomposition
 from embaudit.landscape.study import MinimaGroup, study_landscape
+from embaudit.reports.methods import methods_paragraphs
 from embaudit.resampling.plans import discovery_holdout_split, plan_members
+from embaudit.store import AuditStore
 from embaudit.training.fit import fit_ensemble
 
 SMALL = Layout((6, 8, 5, 1))
@@ -173,7 +178,7 @@ def test_conserved_weights_rank_the_features_lifespan_depends_on_first():
     result = study_landscape([group], X, y, split, LandscapeConfig(path_steps=10))
     features = result.features[result.features["minima"] == "all"]
     top = features.nlargest(5, "relevance")["feature"]
-    assert set(top) == {0, 1, 2, 3, 4}
+    assert set(top) == {"0", "1", "2", "3", "4"}  # unnamed features: their column index
     assert features["agreement"].iloc[0] > 0  # relevance agrees with holdout importance
     members = result.members
     assert (members["train_loss"] < members["holdout_loss"]).all()
@@ -203,3 +208,48 @@ def test_replication_association_finds_a_planted_link_with_sharpness():
     assert table.loc["lambda_max_canonical", "coefficient"] < 0
     assert table.loc["lambda_max_canonical", "ci_high"] < 0
     assert table.loc["trace_canonical", "p_value"] > 0.01
+
+
+def test_an_audit_with_the_optimizer_study_stores_and_reports_its_landscape(tmp_path):
+    world = product_lifespan(n=300, p=12, seed=4)
+    config = {"seed": 4, "out": str(tmp_path),
+              "training": {"regimes": ["overfit", "early_stopping", "linear"],
+                           "max_epochs": 15},
+              "resampling": {"n_bootstrap": 3, "n_permutations": 9},
+              "statistics": {"n_resamples": 200},
+              "landscape": {"enabled": True, "optimizers": ["sgd"], "members": 3,
+                            "path_steps": 5, "lanczos_steps": 8, "trace_products": 6}}
+    result = embaudit.audit(config, table=world.table, truth=world.truth)
+    members = result.landscape.members
+    assert set(zip(members["regime"], members["optimizer"], strict=True)) == {
+        ("overfit", "adam"), ("overfit", "sgd"), ("early_stopping", "adam"),
+        ("early_stopping", "sgd")}
+    assert members["member_id"].is_unique and len(members) == 12
+    assert members["replication_rate"].between(0, 1).all()
+    # the study's copies are stored members of their own, trained with their optimizer
+    store = AuditStore(tmp_path)
+    assert "overfit/reference@sgd" in store.finished_members("overfit")
+    assert "landscape_members" in store.tables()
+    stored = store.read_table("landscape_pairs")
+    assert len(stored) == 4 * 3 and stored["barrier"].notna().all()
+    document = json.loads((tmp_path / "report.json").read_text())
+    section = document["landscape"]
+    assert {m["member_id"] for m in section["members"]} == set(members["member_id"])
+    assert all(m["lambda_max_canonical"] > 0 for m in section["members"])
+    assert section["headline"].startswith("Landscape:")
+    html = (tmp_path / "report.html").read_text()
+    assert '<section id="landscape">' in html
+    assert html.count('class="plot landscape"') == 5
+    assert "## Loss landscape of the minima" in (tmp_path / "report.md").read_text()
+    methods = dict(methods_paragraphs(result.config, result.lead_regime))
+    assert "retrained with sgd" in methods["Loss landscape"]
+
+
+def test_landscape_options_are_checked():
+    with pytest.raises(embaudit.ConfigError, match=r"landscape\.enabled needs a network regime"):
+        embaudit.audit({"training": {"regimes": ["linear"]}, "landscape": {"enabled": True}},
+                       table=product_lifespan(n=200, p=5, seed=0).table)
+    with pytest.raises(embaudit.ConfigError, match=r"'lbfgs'.*'dropout'"):
+        embaudit.audit({"training": {"regimes": ["dropout"]},
+                        "landscape": {"enabled": True, "optimizers": ["lbfgs"]}},
+                       table=product_lifespan(n=200, p=5, seed=0).table)

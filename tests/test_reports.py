@@ -201,7 +201,7 @@ def _same(reported: object, expected: object) -> bool:
 
 def test_json_contract(fake_result: AuditResult) -> None:
     doc = report_json(fake_result)
-    assert doc["schema_version"] == "2.0"
+    assert doc["schema_version"] == "2.1"
     assert doc["verdict"] == {"position": "A", "summary": fake_result.position.summary,
                               "regime": "overfit", "p_value": 0.01, "comparison": ""}
     assert [r["regime"] for r in doc["regimes"]] == list(REGIMES)

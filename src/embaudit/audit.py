@@ -277,7 +277,10 @@ class _Pipeline:
             for group, embeddings in minima], ignore_index=True)
         return analyze_landscape([group for group, _ in minima], self.table.X, self.table.y,
                                  self.split, replication, self.config.landscape,
-                                 self.config.statistics.confidence, self.config.seed)
+                                 self.config.statistics.confidence, self.config.seed,
+                                 None if self.progress is None else
+                                 _stage(self.progress, "Loss landscape of the minima"),
+                                 self.table.features)
 
     def _fit(self, regime: str, members: list[MemberSpec], split: Split,
              store: AuditStore | None, client: Any, log_dir: Path | None,

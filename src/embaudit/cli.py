@@ -43,6 +43,9 @@ def demo(
     overwrite: Annotated[
         bool, typer.Option(help="Replace a different audit already in --out.")
     ] = False,
+    landscape: Annotated[
+        bool, typer.Option(help="Loss-landscape diagnostics of the minima (about 30 s).")
+    ] = True,
 ) -> None:
     """Audit the built-in product-lifespan world (planted truth) end to end."""
 
@@ -50,7 +53,8 @@ def demo(
         console.print(f"Generating the product-lifespan world (seed {seed}) …")
         world = product_lifespan(seed=seed)
         with _progress() as report:
-            result = audit({"seed": seed, "out": str(out)}, table=world.table,
+            result = audit({"seed": seed, "out": str(out),
+                            "landscape": {"enabled": landscape}}, table=world.table,
                            truth=world.truth, progress=report, overwrite=overwrite)
         _finish(result, out)
 
@@ -86,6 +90,16 @@ def audit_command(
     overwrite: Annotated[
         bool, typer.Option(help="Replace a different audit already in --out.")
     ] = False,
+    landscape: Annotated[
+        bool | None,
+        typer.Option(help="Loss-landscape diagnostics of the minima (default: the config's "
+                          "landscape.enabled).")
+    ] = None,
+    landscape_optimizers: Annotated[
+        str | None,
+        typer.Option(help="Optimizer study: comma-separated optimizers (adam, sgd, lbfgs) "
+                          "to retrain the landscape's minima with; implies --landscape."),
+    ] = None,
 ) -> None:
     """Audit a table: train the regimes, test the trends, write the reports.
 
@@ -106,6 +120,8 @@ def audit_command(
             "out": str(out) if out else None,
             "seed": seed,
             "execution": {"executor": executor, "scheduler": scheduler},
+            "landscape": {"enabled": True if landscape_optimizers else landscape,
+                          "optimizers": _split_list(landscape_optimizers)},
         }
         settings = (AuditConfig.from_toml(config, **overrides) if config
                     else build_config(_drop_none(overrides), source="command line"))
@@ -206,6 +222,8 @@ def _finish(result: Any, out: Path) -> None:
                                                     survivors["direction"], strict=True))
     console.print(f"Surviving trends ({position.regime}): {names or 'none'}", markup=False,
                   highlight=False)
+    if result.landscape is not None:
+        console.print(result.landscape.headline(), markup=False, highlight=False)
     console.print(f"Reports: {out / 'report.html'}, {out / 'report.md'}, {out / 'report.json'}",
                   markup=False, highlight=False)
 

@@ -12,6 +12,7 @@ replicate on the holdout.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,37 @@ class Landscape:
     optimizers: pd.DataFrame = field(repr=False)  # per regime and optimizer, with intervals
     association: pd.DataFrame = field(repr=False)  # geometry vs replication
 
+    def headline(self) -> str:
+        """One sentence: does the sharpness of a minimum predict that the hypotheses
+        read off it replicate?"""
+        row = self.association.set_index("predictor").loc["lambda_max_canonical"]
+        if not np.isfinite(row["coefficient"]):
+            return ("Landscape: whether sharper minima give hypotheses that replicate less "
+                    "often cannot be tested here (replication did not vary across the "
+                    f"{int(row['n_minima'])} minima).")
+        said = ("less" if row["coefficient"] < 0 else "more") if \
+            row["ci_low"] > 0 or row["ci_high"] < 0 else None
+        numbers = (f"log-odds {row['coefficient']:+.2f} per sd of log canonical λ_max, "
+                   f"interval {row['ci_low']:+.2f} to {row['ci_high']:+.2f}, "
+                   f"p = {row['p_value']:.2g}; {int(row['n_minima'])} minima, "
+                   f"{int(row['n_hypotheses'])} hypotheses")
+        if said is None:
+            return f"Landscape: no evidence that sharper minima give hypotheses that " \
+                   f"replicate less or more often ({numbers})."
+        return f"Landscape: hypotheses read off sharper minima replicate {said} often " \
+               f"({numbers})."
+
+    def summary(self) -> str:
+        """Plain text: the headline, the comparison per regime and optimizer, the tests."""
+        columns = ["regime", "optimizer", "n_minima", "train_loss", "holdout_loss",
+                   "lambda_max_canonical", "trace_canonical", "barrier_to_reference",
+                   "replication_rate"]
+        return "\n".join([
+            self.headline(), "",
+            self.optimizers[columns].to_string(index=False, float_format=lambda v: f"{v:.3g}"),
+            "", self.association.to_string(index=False, float_format=lambda v: f"{v:.3g}"),
+        ])
+
     def tables(self) -> dict[str, pd.DataFrame]:
         """The store's ``landscape_*`` tables."""
         return {f"landscape_{name}": getattr(self, name) for name in
@@ -47,13 +79,16 @@ class Landscape:
 
 def analyze_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, split: Split,
                       replication: pd.DataFrame, config: LandscapeConfig,
-                      confidence: float = 0.95, seed: int = 0) -> Landscape:
+                      confidence: float = 0.95, seed: int = 0,
+                      progress: Callable[[int, int], None] | None = None,
+                      feature_names: Sequence[str] | None = None) -> Landscape:
     """The landscape of ``groups`` (one per regime and optimizer) on the audit's rows.
 
     ``replication``: per (member_id, attribute) whether the hypothesis read off that
     member replicated on the holdout (``embaudit.hypotheses.evidence.member_replication``).
     """
-    study: LandscapeResult = study_landscape(groups, X, y, split, config, seed)
+    study: LandscapeResult = study_landscape(groups, X, y, split, config, seed, progress,
+                                             feature_names)
     members = study.members.merge(
         replication.groupby("member_id", as_index=False)["replicated"].mean()
         .rename(columns={"replicated": "replication_rate"}), on="member_id", how="left")

@@ -18,6 +18,7 @@ on the discovery rows, all weighted alike, so every group's minima share one lan
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,17 +86,31 @@ class _Data:
     x: Tensor  # all rows, common coordinates
     y: Tensor
     split: Split
+    feature_names: list[str]
 
 
 def study_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, split: Split,
-                    config: LandscapeConfig, seed: int = 0) -> LandscapeResult:
-    """Every measurement of the module docstring for ``groups`` of one audit."""
+                    config: LandscapeConfig, seed: int = 0,
+                    progress: Callable[[int, int], None] | None = None,
+                    feature_names: Sequence[str] | None = None) -> LandscapeResult:
+    """Every measurement of the module docstring for ``groups`` of one audit;
+    ``progress(done, total)`` hears of each finished step. Features are named by
+    ``feature_names`` (default: their column index)."""
+    total = len(groups) + 2
+
+    def report(done: int) -> None:
+        if progress is not None:
+            progress(done, total)
+
     scale = CommonScale.from_rows(X, y, split.discovery)
-    data = _Data(scale.inputs(X), scale.target(y), split)
+    names = list(feature_names) if feature_names is not None else \
+        [str(j) for j in range(X.shape[1])]
+    data = _Data(scale.inputs(X), scale.target(y), split, names)
     folded = [fold_members(g.state, scale) for g in groups]
     layout = folded[0][0]
     flats = [flat for _, flat in folded]
     members = _member_table(groups, layout, flats, data, config, seed)
+    report(1)
     pair_frames, basin_frames, feature_frames, path_frames, link_frames = [], [], [], [], []
     for group, flat in zip(groups, flats, strict=True):
         geometry = _group_geometry(group, layout, flat, data, config, seed)
@@ -112,9 +127,11 @@ def study_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, spl
         basin_frames.append(_basin_table(group, holdout, y_holdout, labels, depth, seed))
         feature_frames.append(_feature_table(group, layout, geometry.aligned, labels, data,
                                              seed))
+        report(len(feature_frames) + 1)
     members["barrier_to_reference"] = members["member_id"].map(_to_reference(groups, pair_frames))
     coordinates = _minima_map(layout, flats)
     members["map_1"], members["map_2"] = coordinates[:, 0], coordinates[:, 1]
+    report(total)
     return LandscapeResult(members, pd.concat(pair_frames, ignore_index=True),
                            pd.concat(basin_frames, ignore_index=True),
                            pd.concat(feature_frames, ignore_index=True),
@@ -272,7 +289,7 @@ def _feature_table(group: MinimaGroup, layout: Layout, aligned: dict[tuple[int, 
             if np.ptp(relevance) > 0 and np.ptp(importance) > 0 else np.nan
         frames.append(pd.DataFrame({
             "regime": group.regime, "optimizer": group.optimizer, "minima": name,
-            "n_minima": len(index), "feature": np.arange(len(relevance)),
+            "n_minima": len(index), "feature": data.feature_names,
             "relevance": relevance, "permutation_importance": importance,
             "agreement": agreement}))
     return pd.concat(frames, ignore_index=True)

@@ -24,6 +24,13 @@ from embaudit.reports.json_report import (
     panel_note,
     position_meaning,
 )
+from embaudit.reports.landscape_plots import landscape_plots
+from embaudit.reports.landscape_view import (
+    LANDSCAPE_NOTE,
+    association_table,
+    basin_table,
+    optimizer_table,
+)
 from embaudit.reports.methods import methods_paragraphs
 from embaudit.reports.plots import report_plots
 from embaudit.results import AuditResult
@@ -78,6 +85,7 @@ def render_html(result: AuditResult, generated_at: str = "") -> str:
         "skipped": dict(zip(("header", "rows"), display_table(
             result.skipped, list(result.skipped.columns)), strict=True)),
         "crossfit": _crossfit_tables(result),
+        "landscape": _landscape_context(result),
         "plots": report_plots(result),
         "methods": methods_paragraphs(
             result.config, result.lead_regime, len(result.table.features),
@@ -109,6 +117,22 @@ def _row_classes(hypotheses: pd.DataFrame) -> list[str]:
                 " false-discovery"
         classes.append(verdict)
     return classes
+
+
+def _landscape_context(result: AuditResult) -> dict[str, Any]:
+    """The landscape section's sentences, tables and figures (empty when not run)."""
+    landscape = result.landscape
+    if landscape is None:
+        return {}
+    return {
+        "headline": landscape.headline(),
+        "note": LANDSCAPE_NOTE,
+        "optimizers": dict(zip(("header", "rows"), optimizer_table(landscape), strict=True)),
+        "association": dict(zip(("header", "rows"), association_table(landscape),
+                                strict=True)),
+        "basins": dict(zip(("header", "rows"), basin_table(landscape), strict=True)),
+        "plots": landscape_plots(landscape),
+    }
 
 
 def _crossfit_tables(result: AuditResult) -> dict[str, Any]:

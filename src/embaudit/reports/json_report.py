@@ -21,9 +21,10 @@ from embaudit.core.schema import (
     HYPOTHESIS_COLUMNS,
     REGIME_COLUMNS,
 )
+from embaudit.landscape import Landscape
 from embaudit.results import AuditResult
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"  # 2.1: the optional "landscape" section
 
 #: per-member diagnostics summarized by their median in ``member_summary``
 _FLAG_COLUMNS = ("reached_target", "no_better_than_linear")
@@ -64,6 +65,8 @@ def report_json(result: AuditResult, generated_at: str | None = None) -> dict[st
     }
     if result.truth is not None:
         document["truth"] = dict(result.truth)
+    if result.landscape is not None:
+        document["landscape"] = landscape_section(result.landscape)
     if not result.crossfit.empty:
         document["crossfit"] = {
             "summary": records(result.crossfit_rates),
@@ -71,6 +74,21 @@ def report_json(result: AuditResult, generated_at: str | None = None) -> dict[st
             "folds": records(result.crossfit, CROSSFIT_COLUMNS),
         }
     return jsonable(document)
+
+
+def landscape_section(landscape: Landscape) -> dict[str, Any]:
+    """The loss landscape for machines: every table, and the headline sentence."""
+    return {
+        "headline": landscape.headline(),
+        "members": records(landscape.members),
+        "pairs": records(landscape.pairs),
+        "basins": records(landscape.basins),
+        "linkage": records(landscape.linkage),
+        "features": records(landscape.features),
+        "paths": records(landscape.paths),
+        "optimizers": records(landscape.optimizers),
+        "association": records(landscape.association),
+    }
 
 
 def records(frame: pd.DataFrame, columns: Sequence[str] = ()) -> list[dict[str, Any]]:

@@ -22,6 +22,12 @@ from embaudit.reports.json_report import (
     panel_note,
     position_meaning,
 )
+from embaudit.reports.landscape_view import (
+    LANDSCAPE_NOTE,
+    association_table,
+    basin_table,
+    optimizer_table,
+)
 from embaudit.reports.methods import methods_paragraphs
 from embaudit.results import AuditResult
 
@@ -76,6 +82,7 @@ def render_markdown(result: AuditResult, generated_at: str = "") -> str:
         "",
         *_skipped_section(result),
         *_crossfit_section(result),
+        *_landscape_section(result),
         "Plots (trends of surviving hypotheses, permutation null distributions, holdout "
         "effects, training curves, the A-vs-B panel) are in `report.html`.",
         "",
@@ -130,6 +137,20 @@ def _crossfit_section(result: AuditResult) -> list[str]:
     return ["### Cross-fit replication", "",
             pipe_table(*display_table(summary, list(summary.columns))), "",
             pipe_table(*display_table(agreement, list(agreement.columns))), ""]
+
+
+def _landscape_section(result: AuditResult) -> list[str]:
+    """The loss landscape's sentence and tables (nothing when not run)."""
+    landscape = result.landscape
+    if landscape is None:
+        return []
+    return ["## Loss landscape of the minima", "", f"**{md_escape(landscape.headline())}**",
+            "", md_escape(LANDSCAPE_NOTE), "",
+            pipe_table(*optimizer_table(landscape)), "",
+            pipe_table(*association_table(landscape)), "",
+            pipe_table(*basin_table(landscape)), "",
+            "Plots of the landscape (sharpness against holdout loss, the map of minima, "
+            "disconnectivity graphs, paths, conserved features) are in `report.html`.", ""]
 
 
 def _skipped_section(result: AuditResult) -> list[str]:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from embaudit.config import AuditConfig
 from embaudit.core.regimes import REGIMES
+from embaudit.resampling.options import study_optimizers, study_training
 
 _CORRECTIONS = {
     "fdr_bh": "Benjamini–Hochberg (false discovery rate)",
@@ -35,6 +36,7 @@ def methods_paragraphs(config: AuditConfig, lead_regime: str, n_features: int | 
         ("Discovery", _discovery(config, covariates)),
         ("Verdicts", _verdicts(config, covariates, group)),
         ("Person A vs Person B", _position(config, lead_regime)),
+        *([("Loss landscape", _landscape(config))] if config.landscape.enabled else []),
     ]
 
 
@@ -203,3 +205,34 @@ def _optimizer(config: AuditConfig) -> str:
         return (f"SGD with momentum {train.momentum:g}, learning rate "
                 f"{train.learning_rate:g}{schedule}")
     return f"Adam, learning rate {train.learning_rate:g}{schedule}"
+
+
+def _landscape(config: AuditConfig) -> str:
+    land = config.landscape
+    others = study_optimizers(config)[1:]
+    settings = []
+    for optimizer in others:
+        training = study_training(config, optimizer)
+        settings.append(f"{optimizer}: " + ("full batch, strong-Wolfe line search, step "
+                                            f"length {training.learning_rate:g}"
+                                            if optimizer == "lbfgs" else
+                                            f"learning rate {training.learning_rate:g}"))
+    study = ("" if not others else
+             f" The same minima were retrained with {', '.join(others)} on the same rows, "
+             f"seeds and targets ({'; '.join(settings)}) and compared per optimizer.")
+    return (f"Per network regime, the reference and the first bootstrap networks "
+            f"({land.members} minima) were folded into common units. Sharpness: the "
+            f"extreme Hessian eigenvalues by {land.lanczos_steps} Lanczos steps with full "
+            f"re-orthogonalization and the trace by Hutch++ ({land.trace_products} "
+            "Hessian-vector products), on each minimum's own training loss, at the trained "
+            "point and at its canonical point (unit-norm incoming weights per hidden unit). "
+            "Barriers: along the straight line on the discovery rows, before and after "
+            "weight matching (an assignment per hidden layer, coordinate descent); on the "
+            f"minimum spanning tree of the barrier graph a Fourier path with "
+            f"{land.fourier_terms} sine terms was fitted ({land.path_steps} Adam steps on "
+            f"{land.path_rows} rows each, judged on all discovery rows). Basins: single "
+            f"linkage on the barriers, cut at {land.basin_threshold:g} of the lifespan "
+            "variance. Relevance: the conserved share of each input's first-layer weights "
+            "across aligned minima, against permutation importance on the holdout. The link "
+            "between a minimum's geometry and the replication of its hypotheses is a "
+            "logistic regression with errors clustered by minimum." + study)

@@ -88,7 +88,7 @@ def ab_panel(regimes: pd.DataFrame, confidence: float = 0.95) -> Plot | None:
         if math.isfinite(null):
             ax.plot(i, null, marker="_", markersize=22, mew=2.5, color="#cf222e",
                     label="null rate" if i == 0 else None)
-    ax.set_xticks(x, [_short(str(r), 14) for r in regimes["regime"]], fontsize=8)
+    ax.set_xticks(x, [short_label(str(r), 14) for r in regimes["regime"]], fontsize=8)
     ax.set_xlim(-0.6, len(regimes) - 0.4)
     ax.set_ylim(-0.02, 1.02)
     ax.set_ylabel("share replicated on holdout", fontsize=8)
@@ -137,8 +137,9 @@ def trend_plot(result: AuditResult, row: dict[str, Any]) -> Plot:
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=6, frameon=False)
     where = f"axis {axis}" if along_axis else "raw"
-    title = f"{_short(attribute)} ({row['direction']}) · " + (
-        f"{_short(regime, 14)} axis {axis}" if along_axis else f"{_short(regime, 14)}, no axis")
+    name = short_label(regime, 14)
+    title = f"{short_label(attribute)} ({row['direction']}) · " + (
+        f"{name} axis {axis}" if along_axis else f"{name}, no axis")
     ax.set_title(title, fontsize=8, parse_math=False)
     return Plot(f"Trend plot: {attribute} in regime {regime}, {where}", png_uri(figure),
                 "trend")
@@ -164,7 +165,7 @@ def null_distributions(result: AuditResult, regime: str | None = None) -> Plot |
         if strengths.size:
             ax.hist(strengths, bins=20, color="#8c959f")
         ax.axvline(_float(row["strength"]), color="#cf222e", lw=1.5)
-        ax.set_title(f"{_short(str(row['attribute']), 22)}\np = "
+        ax.set_title(f"{short_label(str(row['attribute']), 22)}\np = "
                      f"{_float(row['p_retrained']):.3g}", fontsize=7, parse_math=False)
         ax.tick_params(labelsize=6)
         ax.set_yticks([])
@@ -197,12 +198,12 @@ def holdout_forest(hypotheses: pd.DataFrame) -> Plot | None:
         ax.scatter(part["strength"].astype(float), y, marker="x", color="black", s=14,
                    zorder=3)
         ax.axvline(0, color="grey", lw=0.5)
-        labels = [_short(str(a), 18) for a in part["attribute"]]
+        labels = [short_label(str(a), 18) for a in part["attribute"]]
         ax.set_yticks(y, labels, fontsize=6)
         for label in ax.get_yticklabels():
             label.set_parse_math(False)
         ax.tick_params(axis="x", labelsize=6)
-        ax.set_title(_short(str(regime), 16), fontsize=8, parse_math=False)
+        ax.set_title(short_label(str(regime), 16), fontsize=8, parse_math=False)
     figure.supxlabel("holdout effect in the claimed direction (95% CI); x = discovered "
                      "strength", fontsize=7)
     return Plot("Holdout effects with 95% intervals (green: survives, red: fails, amber: "
@@ -230,12 +231,12 @@ def training_curves(curves: pd.DataFrame, members: pd.DataFrame) -> Plot | None:
             label = str(one["kind"].iloc[0])
             colour = palette.get(label, "#8250df")
             ax.plot(one["epoch"], one["train_loss"].astype(float).clip(lower=1e-8), "-",
-                    color=colour, lw=1, label=_short(label, 16))
+                    color=colour, lw=1, label=short_label(label, 16))
             if "validation_loss" in one and one["validation_loss"].notna().any():
                 ax.plot(one["epoch"], one["validation_loss"].astype(float).clip(lower=1e-8),
                         "--", color=colour, lw=1)
         ax.set_yscale("log")
-        ax.set_title(f"{_short(str(regime), 20)} (dashed: validation)", fontsize=8,
+        ax.set_title(f"{short_label(str(regime), 20)} (dashed: validation)", fontsize=8,
                      parse_math=False)
         ax.set_xlabel("epoch", fontsize=7)
         ax.set_ylabel("MSE", fontsize=7)
@@ -262,7 +263,8 @@ def _standardize(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return (values - values[rows].mean()) / (sd if sd > 0 else 1.0)
 
 
-def _short(text: str, width: int = 30) -> str:
+def short_label(text: str, width: int = 30) -> str:
+    """``text`` on one line, cut to ``width`` characters with an ellipsis."""
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
