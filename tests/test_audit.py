@@ -144,6 +144,21 @@ def test_demo_writes_reports_and_store(demo):
 
 
 @pytest.mark.slow
+def test_the_demo_runs_the_landscape(demo):
+    landscape = demo["report"]["landscape"]
+    networks = [r for r in DEFAULT_REGIMES if r not in ("linear", "pls")]
+    assert [m["regime"] for m in landscape["members"]] == [r for r in networks
+                                                           for _ in range(8)]
+    for member in landscape["members"]:
+        assert member["lambda_max_canonical"] > 0 and member["trace_canonical"] > 0
+        assert 0 <= member["train_loss"] < member["holdout_loss"]
+    assert len(landscape["pairs"]) == len(networks) * 28
+    assert all(p["barrier"] is not None for p in landscape["pairs"])
+    html = (demo["out"] / "report.html").read_text()
+    assert html.count('class="plot landscape"') == 5
+
+
+@pytest.mark.slow
 def test_global_null_world_gives_no_survivors_in_at_least_9_of_10_seeds():
     clean = 0
     for seed in range(10):

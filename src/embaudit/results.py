@@ -119,6 +119,8 @@ class AuditResult:
                 "found", "effect_holdout", "q_holdout", "verdict"]
         lines += [self.hypotheses[cols].to_string(index=False,
                                                   float_format=lambda v: f"{v:.3g}")]
+        if self.landscape is not None:
+            lines += ["-" * width, *_wrap(self.landscape.headline(), width)]
         if not self.crossfit.empty:
             lines += ["-" * width, "Cross-fit replication (rate per fold: mean, sd)",
                       self.crossfit_summary().to_string(index=False,
