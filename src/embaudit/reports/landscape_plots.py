@@ -44,6 +44,12 @@ def landscape_plots(landscape: Landscape) -> LandscapePlots:
     )
 
 
+def _panels(n: int, height: float) -> tuple[Figure, np.ndarray]:
+    """A figure of ``n`` panels side by side, one per group."""
+    figure = Figure(figsize=(min(12.0, 2.6 * n) + 0.6, height), dpi=DPI, layout="constrained")
+    return figure, figure.subplots(1, n, squeeze=False).ravel()
+
+
 def _groups(members: pd.DataFrame) -> list[tuple[str, str]]:
     return list(dict.fromkeys(zip(members["regime"], members["optimizer"], strict=True)))
 
@@ -75,9 +81,7 @@ def sharpness_plot(members: pd.DataFrame) -> Plot:
 def dendrogram_plot(linkage: pd.DataFrame, members: pd.DataFrame) -> Plot:
     """The disconnectivity graph (single linkage on barriers) of each group."""
     groups = _groups(members)
-    figure = Figure(figsize=(min(12.0, 2.6 * len(groups)) + 0.6, 2.6), dpi=DPI,
-                    layout="constrained")
-    axes = figure.subplots(1, len(groups), squeeze=False).ravel()
+    figure, axes = _panels(len(groups), 2.6)
     for ax, (regime, optimizer) in zip(axes, groups, strict=True):
         merges = linkage[(linkage["regime"] == regime) & (linkage["optimizer"] == optimizer)]
         part = members[(members["regime"] == regime) & (members["optimizer"] == optimizer)]
@@ -123,9 +127,7 @@ def path_plot(paths: pd.DataFrame) -> Plot | None:
     if paths.empty:
         return None
     groups = list(dict.fromkeys(zip(paths["regime"], paths["optimizer"], strict=True)))
-    figure = Figure(figsize=(min(12.0, 2.6 * len(groups)) + 0.6, 2.4), dpi=DPI,
-                    layout="constrained")
-    axes = figure.subplots(1, len(groups), squeeze=False).ravel()
+    figure, axes = _panels(len(groups), 2.4)
     for ax, (regime, optimizer) in zip(axes, groups, strict=True):
         part = paths[(paths["regime"] == regime) & (paths["optimizer"] == optimizer)]
         for name, style in (("straight", "--"), ("fourier", "-")):
@@ -144,9 +146,7 @@ def relevance_plot(features: pd.DataFrame) -> Plot:
     """The input features each group's minima conserve most (all its minima)."""
     sets = features[features["minima"] == "all"]
     groups = list(dict.fromkeys(zip(sets["regime"], sets["optimizer"], strict=True)))
-    figure = Figure(figsize=(min(12.0, 2.6 * len(groups)) + 0.6, 3.2), dpi=DPI,
-                    layout="constrained")
-    axes = figure.subplots(1, len(groups), squeeze=False).ravel()
+    figure, axes = _panels(len(groups), 3.2)
     for ax, (regime, optimizer) in zip(axes, groups, strict=True):
         part = sets[(sets["regime"] == regime) & (sets["optimizer"] == optimizer)]
         top = part.nlargest(TOP_FEATURES, "relevance")[::-1]
