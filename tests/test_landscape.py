@@ -26,7 +26,7 @@ from embaudit.landscape.functional import (
     predict,
 )
 from embaudit.landscape.matching import match_units
-from embaudit.landscape.paths import fourier_path, pointwise, straight_path
+from embaudit.landscape.paths import fourier_path, judge_points, pointwise, straight_path
 from embaudit.landscape.specialisation import ambiguity_decomposition
 from embaudit.landscape.study import MinimaGroup, study_landscape
 from embaudit.reports.methods import methods_paragraphs
@@ -192,22 +192,89 @@ def test_conserved_weights_rank_the_features_lifespan_depends_on_first():
     assert (fitted["fourier_barrier"] <= fitted["barrier"] + 1e-6).all()
 
 
+def _geometry(n: int, rng: np.random.Generator, regime: str = "overfit") -> pd.DataFrame:
+    return pd.DataFrame({"member_id": [f"{regime}{i}" for i in range(n)], "regime": regime,
+                         "optimizer": "adam",
+                         "lambda_max_canonical": np.exp(rng.normal(size=n)),
+                         "trace_canonical": np.exp(rng.normal(size=n)),
+                         "barrier_to_reference": rng.uniform(size=n),
+                         "train_loss": np.exp(rng.normal(size=n))})
+
+
+def _replication(members: pd.DataFrame, chance: np.ndarray, rng: np.random.Generator,
+                 per_member: int = 12) -> pd.DataFrame:
+    return pd.DataFrame({
+        "member_id": np.repeat(members["member_id"], per_member),
+        "replicated": rng.uniform(size=len(members) * per_member)
+        < np.repeat(chance, per_member)})
+
+
 def test_replication_association_finds_a_planted_link_with_sharpness():
     rng = np.random.default_rng(1)
-    sharpness = np.exp(rng.normal(size=40))
-    members = pd.DataFrame({"member_id": [f"m{i}" for i in range(40)],
-                            "lambda_max_canonical": sharpness,
-                            "trace_canonical": np.exp(rng.normal(size=40)),
-                            "barrier_to_reference": rng.uniform(size=40),
-                            "train_loss": np.exp(rng.normal(size=40))})
-    chance = 1 / (1 + np.exp(1.5 * np.log(sharpness)))  # sharper: replicates less
-    replication = pd.DataFrame({
-        "member_id": np.repeat(members["member_id"], 12),
-        "replicated": rng.uniform(size=480) < np.repeat(chance, 12)})
-    table = replication_association(members, replication).set_index("predictor")
+    members = _geometry(40, rng)
+    chance = 1 / (1 + np.exp(1.5 * np.log(members["lambda_max_canonical"])))  # sharper: less
+    table = replication_association(members, _replication(members, chance, rng))
+    table = table.set_index("predictor")
     assert table.loc["lambda_max_canonical", "coefficient"] < 0
     assert table.loc["lambda_max_canonical", "ci_high"] < 0
     assert table.loc["trace_canonical", "p_value"] > 0.01
+
+
+def test_replication_association_compares_minima_within_their_regime():
+    # a flat regime that replicates well beside a sharp one that replicates badly, while
+    # within each, sharper minima replicate *more*: pooling would say the opposite
+    rng = np.random.default_rng(2)
+    flat, sharp = _geometry(30, rng, "flat"), _geometry(30, rng, "sharp")
+    sharp["lambda_max_canonical"] *= 50
+    members = pd.concat([flat, sharp], ignore_index=True)
+    within = np.log(members["lambda_max_canonical"]) - members.groupby("regime")[
+        "lambda_max_canonical"].transform(lambda v: np.log(v).mean())
+    base = np.where(members["regime"] == "flat", 2.0, -2.0)
+    chance = 1 / (1 + np.exp(-(base + 1.5 * within)))
+    row = replication_association(members, _replication(members, chance, rng)).set_index(
+        "predictor").loc["lambda_max_canonical"]
+    assert row["ci_low"] > 0, row
+
+
+def test_replication_association_says_why_it_has_no_estimate():
+    rng = np.random.default_rng(3)
+    few = _geometry(5, rng)
+    reasons = replication_association(few, _replication(few, np.full(5, 0.5), rng))
+    assert (reasons["reason"] == "fewer than 10 minima").all()
+    members = _geometry(20, rng)
+    constant = replication_association(members, _replication(members, np.ones(20), rng))
+    assert (constant["reason"] == "replication does not vary").all()
+    separated = members["lambda_max_canonical"] > members["lambda_max_canonical"].median()
+    split = replication_association(members, _replication(members, (~separated) * 1.0, rng))
+    row = split.set_index("predictor").loc["lambda_max_canonical"]
+    assert np.isnan(row["coefficient"]) and "separated" in row["reason"]
+
+
+def test_a_diverged_minimum_is_listed_and_left_out():
+    group, X, y, split = _planted_group()
+    state = {k: v.copy() for k, v in group.state.items()}
+    state["first_weight"][3, 0, 0] = np.nan  # a run that diverged
+    broken = MinimaGroup(group.regime, group.optimizer, group.member_ids, group.kinds, state,
+                         group.train_weights)
+    result = study_landscape([broken], X, y, split, LandscapeConfig(path_steps=2,
+                                                                    lanczos_steps=5))
+    members = result.members.set_index("member_id")
+    assert members["diverged"].sum() == 1 and members.iloc[-1]["diverged"]
+    assert np.isnan(members.loc[group.member_ids[3], "lambda_max_canonical"])
+    assert group.member_ids[3] not in set(result.pairs["member_a"]) | set(
+        result.pairs["member_b"])
+    assert len(result.pairs) == 21 and np.isfinite(members["map_1"].dropna()).all()
+
+
+def test_curved_paths_with_many_terms_stay_below_the_straight_line():
+    theta, x, y = _small_problem(seed=4, members=3)
+    loss = lambda B, m: mixture_losses(SMALL, B, m, x, y)  # noqa: E731
+    for terms in (5, 7):
+        grid = judge_points(terms)
+        for a, b in [(0, 1), (1, 2)]:
+            line = straight_path(loss, theta[a], theta[b], grid)
+            curve = fourier_path(loss, theta[a], theta[b], n_terms=terms, steps=0)
+            assert curve.barrier <= line.barrier + 1e-12
 
 
 def test_an_audit_with_the_optimizer_study_stores_and_reports_its_landscape(tmp_path):

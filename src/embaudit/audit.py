@@ -222,8 +222,10 @@ class _Pipeline:
             f" (resuming: {n_resumed} already trained)" if n_resumed else "")
         report = None if self.progress is None else _stage(self.progress, stage)
         study = self.config.landscape.enabled and REGIMES[regime].trains_network
+        # without a store, weights exist only if training keeps them (the landscape's
+        # minima are read back from a store)
         fit = self._fit(regime, members, self.split, store, client, log_dir, report,
-                        keep_state=study)
+                        keep_state=study and store is None)
         evidence = embedding_evidence(regime, members, fit.embeddings, self.data,
                                       self.config.resampling)
         frame = fit.diagnostics.merge(evidence.alignment, on="member_id", how="left")
@@ -253,8 +255,9 @@ class _Pipeline:
         for optimizer in study_optimizers(self.config):
             if optimizer == self.config.training.optimizer:
                 ids = [m.member_id for m in sampled]
-                state = {k: v[index] for k, v in fit.state.items()}
                 embeddings = fit.embeddings[index]
+                state = {k: v[index] for k, v in fit.state.items()} if store is None else \
+                    store.read_members(regime, ids, with_state=True)[4]
             else:
                 copies = [m.with_optimizer(optimizer) for m in sampled]
                 stage = f"Training {regime} members with {optimizer} (landscape)"
@@ -280,7 +283,7 @@ class _Pipeline:
                                  self.config.statistics.confidence, self.config.seed,
                                  None if self.progress is None else
                                  _stage(self.progress, "Loss landscape of the minima"),
-                                 self.table.features)
+                                 self.table.features, self.config.training.memory_budget_mb)
 
     def _fit(self, regime: str, members: list[MemberSpec], split: Split,
              store: AuditStore | None, client: Any, log_dir: Path | None,

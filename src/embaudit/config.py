@@ -172,8 +172,8 @@ class LandscapeConfig(_Section):
     path_steps: int = Field(50, ge=0, description="Adam steps fitting each curved path")
     path_rows: int = Field(256, ge=16, description="rows per step when fitting a path")
     basin_threshold: float = Field(
-        0.05, ge=0, description="minima joined by a barrier below this (units of the "
-        "lifespan variance on the discovery rows) share a basin")
+        0.05, ge=0, description="minima joined by a barrier at or below this (units of "
+        "the lifespan variance on the discovery rows) share a basin")
 
 
 class AuditConfig(_Section):

@@ -2,12 +2,12 @@
 
 Reads trained members (their weights and embeddings) and writes tables; training and
 statistics never import it. :func:`analyze_landscape` runs everything: per minimum its
-depth, sharpness (λ_max, λ_min, Hutch++ trace; at the trained and at the canonical,
-rescaling-proof point), per pair the barriers along the straight line (before and after
-matching hidden units) and along a fitted Fourier path, basins and the weights they
-conserve, specialisation, a kernel-PCA map of the minima, the comparison of optimizers,
-and whether the geometry of a minimum predicts that the hypotheses read off it
-replicate on the holdout.
+depth, sharpness (λ_max, λ_min at the trained and at the canonical, rescaling-proof
+point; the Hutch++ trace at the canonical point), per pair the barriers along the
+straight line (before and after matching hidden units) and along a fitted Fourier path,
+basins and the weights they conserve, specialisation, a kernel-PCA map of the minima,
+the comparison of optimizers, and whether the geometry of a minimum predicts that the
+hypotheses read off it replicate on the holdout.
 """
 
 from __future__ import annotations
@@ -45,19 +45,20 @@ class Landscape:
         row = self.association.set_index("predictor").loc["lambda_max_canonical"]
         if not np.isfinite(row["coefficient"]):
             return ("Landscape: whether sharper minima give hypotheses that replicate less "
-                    "often cannot be tested here (replication did not vary across the "
+                    f"often cannot be tested here ({row['reason']}; "
                     f"{int(row['n_minima'])} minima).")
         said = ("less" if row["coefficient"] < 0 else "more") if \
             row["ci_low"] > 0 or row["ci_high"] < 0 else None
-        numbers = (f"log-odds {row['coefficient']:+.2f} per sd of log canonical λ_max, "
+        numbers = (f"log-odds {row['coefficient']:+.2f} per within-group sd of log "
+                   "canonical λ_max, "
                    f"interval {row['ci_low']:+.2f} to {row['ci_high']:+.2f}, "
                    f"p = {row['p_value']:.2g}; {int(row['n_minima'])} minima, "
                    f"{int(row['n_hypotheses'])} hypotheses")
         if said is None:
-            return f"Landscape: no evidence that sharper minima give hypotheses that " \
-                   f"replicate less or more often ({numbers})."
-        return f"Landscape: hypotheses read off sharper minima replicate {said} often " \
-               f"({numbers})."
+            return f"Landscape: no evidence that, within a regime and optimizer, sharper " \
+                   f"minima give hypotheses that replicate less or more often ({numbers})."
+        return f"Landscape: within a regime and optimizer, hypotheses read off sharper " \
+               f"minima replicate {said} often ({numbers})."
 
     def summary(self) -> str:
         """Plain text: the headline, the comparison per regime and optimizer, the tests."""
@@ -81,14 +82,15 @@ def analyze_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, s
                       replication: pd.DataFrame, config: LandscapeConfig,
                       confidence: float = 0.95, seed: int = 0,
                       progress: Callable[[int, int], None] | None = None,
-                      feature_names: Sequence[str] | None = None) -> Landscape:
+                      feature_names: Sequence[str] | None = None,
+                      memory_budget_mb: float = 1024) -> Landscape:
     """The landscape of ``groups`` (one per regime and optimizer) on the audit's rows.
 
     ``replication``: per (member_id, attribute) whether the hypothesis read off that
     member replicated on the holdout (``embaudit.hypotheses.evidence.member_replication``).
     """
     study: LandscapeResult = study_landscape(groups, X, y, split, config, seed, progress,
-                                             feature_names)
+                                             feature_names, confidence, memory_budget_mb)
     members = study.members.merge(
         replication.groupby("member_id", as_index=False)["replicated"].mean()
         .rename(columns={"replicated": "replication_rate"}), on="member_id", how="left")

@@ -1,6 +1,6 @@
 """Basins of minima: single linkage on the barrier matrix is the disconnectivity graph
 (the height at which two groups merge is the lowest barrier a path between them must
-cross); minima joined below a threshold share a basin."""
+cross); minima joined at or below a threshold share a basin."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def spanning_edges(barriers: np.ndarray) -> list[tuple[int, int]]:
 
 def find_basins(barriers: np.ndarray, threshold: float) -> Basins:
     """Single linkage on the symmetric ``barriers`` (negative barriers count as 0);
-    minima joined below ``threshold`` share a basin."""
+    minima joined at or below ``threshold`` share a basin."""
     n = len(barriers)
     if n < 2:
         return Basins(np.zeros((0, 4)), np.ones(n, dtype=int), threshold)

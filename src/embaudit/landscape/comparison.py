@@ -8,13 +8,20 @@ relates it to the geometry of the member's minimum.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
 #: per-member measures summarized per regime and optimizer
 COMPARED = ("train_loss", "holdout_loss", "lambda_max_canonical", "trace_canonical",
             "barrier_to_reference", "replication_rate")
+#: fewer minima than this give no test (clustered errors need enough clusters)
+MIN_MINIMA = 10
+#: a log-odds slope beyond this per sd means the outcome is separated, not estimated
+_SEPARATED = 15.0
 #: geometry that may predict replication: (column, transform before standardizing)
 PREDICTORS = (("lambda_max_canonical", "log"), ("trace_canonical", "log"),
               ("barrier_to_reference", "none"), ("train_loss", "log"))
@@ -48,29 +55,61 @@ def optimizer_comparison(members: pd.DataFrame, confidence: float = 0.95,
 def replication_association(members: pd.DataFrame, replication: pd.DataFrame,
                             confidence: float = 0.95) -> pd.DataFrame:
     """Logistic regression of "this member's hypothesis replicated" on each geometric
-    measure of the member's minimum (standardized, one at a time), with errors
-    clustered by member: the members are the units, their hypotheses are not
-    independent. A negative coefficient: sharper (deeper, more isolated) minima give
-    hypotheses that replicate less often. NaN where replication does not vary."""
+    measure of the member's minimum, one at a time, *within* regimes and optimizers.
+
+    The measure is centred and scaled within each group (regime × optimizer) and every
+    group has its own intercept, so differences between regimes (regularized networks
+    are flatter and replicate differently) cannot pose as an effect of the geometry.
+    Errors are clustered by minimum: the minima are the units, their hypotheses are not
+    independent. A negative coefficient: within a group, the sharper (deeper, more
+    isolated) minima give hypotheses that replicate less often. ``reason`` says why a
+    row has no estimate.
+    """
     data = replication.merge(members, on="member_id", how="inner")
     rows = []
     for column, transform in PREDICTORS:
-        part = data[np.isfinite(data[column].astype(float))]
+        part = data[np.isfinite(data[column].astype(float))].copy()
         values = part[column].to_numpy(dtype=float)
         if transform == "log":
             values = np.log(np.clip(values, 1e-12, None))
-        outcome = part["replicated"].to_numpy(dtype=float)
-        row = {"predictor": column, "transform": transform,
-               "n_minima": part["member_id"].nunique(), "n_hypotheses": len(part),
-               "coefficient": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
-        if len(part) and np.ptp(outcome) > 0 and np.ptp(values) > 0 and \
-                row["n_minima"] >= 3:
-            z = (values - values.mean()) / values.std()
-            clusters = pd.factorize(part["member_id"])[0]
-            fit = sm.GLM(outcome, sm.add_constant(z), family=sm.families.Binomial()).fit(
-                cov_type="cluster", cov_kwds={"groups": clusters})
-            low, high = fit.conf_int(alpha=1 - confidence)[1]
-            row.update(coefficient=float(fit.params[1]), ci_low=float(low),
-                       ci_high=float(high), p_value=float(fit.pvalues[1]))
+        part["value"] = values
+        row: dict[str, object] = {
+            "predictor": column, "transform": transform,
+            "n_minima": part["member_id"].nunique(), "n_hypotheses": len(part),
+            "coefficient": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
+            "reason": ""}
+        row.update(_within_group_fit(part, confidence))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _within_group_fit(part: pd.DataFrame, confidence: float) -> dict[str, object]:
+    """The clustered logistic fit of ``replicated`` on ``value`` within groups, or the
+    reason there is none."""
+    if part["member_id"].nunique() < MIN_MINIMA:
+        return {"reason": f"fewer than {MIN_MINIMA} minima"}
+    if part["replicated"].nunique() < 2:
+        return {"reason": "replication does not vary"}
+    keys = part["regime"].astype(str) + "/" + part["optimizer"].astype(str)
+    grouped = part.groupby(keys)["value"]
+    centred = part["value"] - grouped.transform("mean")
+    spread = float(np.sqrt((centred**2).mean()))
+    if not spread > 1e-12:
+        return {"reason": "the measure does not vary within a group"}
+    design = pd.get_dummies(keys, dtype=float)
+    design.insert(0, "value", centred / spread)
+    clusters = pd.factorize(part["member_id"])[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # separation is detected below, not warned about
+        try:
+            fit = sm.GLM(part["replicated"].to_numpy(dtype=float), design.to_numpy(),
+                         family=sm.families.Binomial()).fit(
+                cov_type="cluster", cov_kwds={"groups": clusters})
+        except (np.linalg.LinAlgError, ValueError, PerfectSeparationError):
+            return {"reason": "the fit did not converge (separation)"}
+    low, high = fit.conf_int(alpha=1 - confidence)[0]
+    estimates = (fit.params[0], fit.bse[0], low, high, fit.pvalues[0])
+    if not all(np.isfinite(estimates)) or abs(fit.params[0]) > _SEPARATED:
+        return {"reason": "replication is (almost) perfectly separated by the measure"}
+    return {"coefficient": float(fit.params[0]), "ci_low": float(low),
+            "ci_high": float(high), "p_value": float(fit.pvalues[0])}

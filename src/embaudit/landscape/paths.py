@@ -47,6 +47,12 @@ class PathResult:
         return float((self.losses - linear).max())
 
 
+def judge_points(n_terms: int, n_points: int = 17) -> int:
+    """Points of the grid :func:`fourier_path` judges a path on (straight lines that
+    are compared with it should use the same grid)."""
+    return 3 * (max(n_points, 4 * n_terms + 1) - 1) + 1
+
+
 def _grid(n_points: int, dtype: torch.dtype) -> Tensor:
     return torch.linspace(0.0, 1.0, n_points, dtype=dtype)
 
@@ -85,7 +91,7 @@ def fourier_path(loss: PathLoss, start: Tensor, end: Tensor, *, n_terms: int = 4
     distance between the end points per coordinate.
     """
     fit_grid = _grid(max(n_points, 4 * n_terms + 1), start.dtype)
-    judge_grid = _grid(3 * (len(fit_grid) - 1) + 1, start.dtype)
+    judge_grid = _grid(judge_points(n_terms, n_points), start.dtype)
     fit_mixing, judge_mixing = _mixing(fit_grid, n_terms), _mixing(judge_grid, n_terms)
     scale = float((end - start).norm() / np.sqrt(start.shape[-1])) or 1.0
     generator = torch.Generator().manual_seed(seed)

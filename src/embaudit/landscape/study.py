@@ -2,9 +2,11 @@
 
 A *group* is the sampled minima of one regime trained with one optimizer (the
 reference and the first bootstrap members). Per member: depth (training loss on its
-own rows), holdout loss, λ_max / λ_min and the Hessian trace at the trained point and
-at its canonical point (unit-norm incoming weights per hidden unit: ReLU rescaling
-cannot game it), and the gradient norm. Per pair of a group: the straight-line barrier
+own rows), holdout loss, λ_max / λ_min at the trained point and at its canonical point
+(unit-norm incoming weights per hidden unit: ReLU rescaling cannot game it), the
+Hessian trace at the canonical point, and the gradient norm. A member whose weights or
+loss are not finite (a diverged run) is listed as ``diverged`` and measured no
+further. Per pair of a group: the straight-line barrier
 before and after matching hidden units, and, on the edges of the barrier graph's
 minimum spanning tree, the barrier of a fitted Fourier path. Per group: basins,
 conserved-weight relevance of each input against permutation importance, which rows
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -44,14 +46,14 @@ from embaudit.landscape.functional import (
     predict,
 )
 from embaudit.landscape.matching import align_units
-from embaudit.landscape.paths import fourier_path, straight_path
+from embaudit.landscape.paths import fourier_path, judge_points, straight_path
 from embaudit.landscape.specialisation import (
     ambiguity_decomposition,
     basin_ensemble_gain,
     best_member_share,
 )
 
-#: members whose curvature is computed in one batch of Hessian-vector products
+#: at most this many members share one batch of Hessian-vector products
 _CURVATURE_BATCH = 64
 #: a basin needs this many minima before its conserved weights are summarized
 MIN_BASIN_SIZE = 3
@@ -92,10 +94,12 @@ class _Data:
 def study_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, split: Split,
                     config: LandscapeConfig, seed: int = 0,
                     progress: Callable[[int, int], None] | None = None,
-                    feature_names: Sequence[str] | None = None) -> LandscapeResult:
+                    feature_names: Sequence[str] | None = None, confidence: float = 0.95,
+                    memory_budget_mb: float = 1024) -> LandscapeResult:
     """Every measurement of the module docstring for ``groups`` of one audit;
     ``progress(done, total)`` hears of each finished step. Features are named by
-    ``feature_names`` (default: their column index)."""
+    ``feature_names`` (default: their column index); curvature batches stay within
+    ``memory_budget_mb``."""
     total = len(groups) + 2
 
     def report(done: int) -> None:
@@ -108,35 +112,75 @@ def study_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, spl
     data = _Data(scale.inputs(X), scale.target(y), split, names)
     folded = [fold_members(g.state, scale) for g in groups]
     layout = folded[0][0]
-    flats = [flat for _, flat in folded]
-    members = _member_table(groups, layout, flats, data, config, seed)
+    groups, flats, diverged = _finite_members(groups, [f for _, f in folded], layout, data)
+    members = _member_table(groups, layout, flats, data, config, seed,
+                            _batch_size(layout, len(split.discovery), config,
+                                        memory_budget_mb))
     report(1)
     pair_frames, basin_frames, feature_frames, path_frames, link_frames = [], [], [], [], []
-    for group, flat in zip(groups, flats, strict=True):
+    for done, (group, flat) in enumerate(zip(groups, flats, strict=True), start=2):
+        report(done)
+        if len(flat) < 2:
+            continue
         geometry = _group_geometry(group, layout, flat, data, config, seed)
         pair_frames.append(geometry.pairs)
         path_frames.append(geometry.paths)
         link_frames.append(geometry.linkage)
         labels = geometry.labels
-        members.loc[members["member_id"].isin(group.member_ids), "basin"] = labels
+        mine = members["member_id"].isin(group.member_ids)
+        members.loc[mine, "basin"] = labels
         holdout = predict(layout, flat, data.x[split.holdout]).detach().double().numpy()
         y_holdout = data.y[split.holdout].double().numpy()
-        members.loc[members["member_id"].isin(group.member_ids), "best_share"] = \
-            best_member_share(holdout, y_holdout)
+        members.loc[mine, "best_share"] = best_member_share(holdout, y_holdout)
         depth = members.set_index("member_id").loc[group.member_ids, "train_loss"].to_numpy()
-        basin_frames.append(_basin_table(group, holdout, y_holdout, labels, depth, seed))
-        feature_frames.append(_feature_table(group, layout, geometry.aligned, labels, data,
+        basin_frames.append(_basin_table(group, holdout, y_holdout, labels, depth, confidence,
+                                         seed))
+        feature_frames.append(_feature_table(group, layout, geometry.canonical, labels, data,
                                              seed))
-        report(len(feature_frames) + 1)
-    members["barrier_to_reference"] = members["member_id"].map(_to_reference(groups, pair_frames))
+    members["barrier_to_reference"] = members["member_id"].map(_to_reference(groups,
+                                                                             pair_frames))
     coordinates = _minima_map(layout, flats)
     members["map_1"], members["map_2"] = coordinates[:, 0], coordinates[:, 1]
+    members = pd.concat([members, diverged], ignore_index=True) if len(diverged) else members
     report(total)
-    return LandscapeResult(members, pd.concat(pair_frames, ignore_index=True),
-                           pd.concat(basin_frames, ignore_index=True),
-                           pd.concat(feature_frames, ignore_index=True),
-                           pd.concat(path_frames, ignore_index=True),
-                           pd.concat(link_frames, ignore_index=True))
+    return LandscapeResult(members, *(pd.concat(frames, ignore_index=True) if frames
+                                      else pd.DataFrame() for frames in
+                                      (pair_frames, basin_frames, feature_frames,
+                                       path_frames, link_frames)))
+
+
+def _finite_members(groups: list[MinimaGroup], flats: list[Tensor], layout: Layout,
+                    data: _Data) -> tuple[list[MinimaGroup], list[Tensor], pd.DataFrame]:
+    """The groups without their diverged members (weights or loss not finite), and a
+    table listing those."""
+    kept_groups, kept_flats, dropped = [], [], []
+    for group, flat in zip(groups, flats, strict=True):
+        weights = torch.as_tensor(group.train_weights[:, data.split.discovery],
+                                  dtype=flat.dtype)
+        with torch.no_grad():
+            loss = _own_loss(layout, data, weights)(torch.nan_to_num(flat))
+        finite = (torch.isfinite(flat).all(1) & torch.isfinite(loss)).numpy()
+        index = np.flatnonzero(finite)
+        kept_groups.append(replace(
+            group, member_ids=[group.member_ids[i] for i in index],
+            kinds=[group.kinds[i] for i in index], state={},
+            train_weights=group.train_weights[index]))
+        kept_flats.append(flat[torch.as_tensor(index, dtype=torch.long)])
+        dropped += [{"member_id": group.member_ids[i], "regime": group.regime,
+                     "optimizer": group.optimizer, "kind": group.kinds[i]}
+                    for i in np.flatnonzero(~finite)]
+    diverged = pd.DataFrame(dropped, columns=["member_id", "regime", "optimizer", "kind"])
+    return kept_groups, kept_flats, diverged.assign(diverged=True)
+
+
+def _batch_size(layout: Layout, n_rows: int, config: LandscapeConfig,
+                memory_budget_mb: float) -> int:
+    """Members per batch of Hessian-vector products within the memory budget: per
+    member about eight copies of the activations of its rows and, for Lanczos, its
+    basis and a few working copies of its parameters."""
+    per_member = 4 * (8 * n_rows * sum(layout.widths[1:]) +
+                      (config.lanczos_steps + 10) * layout.n_parameters)
+    return int(np.clip(memory_budget_mb * 2**20 // per_member, 1, _CURVATURE_BATCH))
 
 
 def _own_loss(layout: Layout, data: _Data, weights: Tensor):
@@ -146,14 +190,15 @@ def _own_loss(layout: Layout, data: _Data, weights: Tensor):
 
 
 def _member_table(groups: list[MinimaGroup], layout: Layout, flats: list[Tensor],
-                  data: _Data, config: LandscapeConfig, seed: int) -> pd.DataFrame:
-    """Depth, holdout loss and curvature of every member, in batches of members."""
+                  data: _Data, config: LandscapeConfig, seed: int, batch: int
+                  ) -> pd.DataFrame:
+    """Depth, holdout loss and curvature of every member, ``batch`` members at a time."""
     flat = torch.cat(flats)
     weights = torch.as_tensor(np.concatenate([g.train_weights for g in groups])
                               [:, data.split.discovery], dtype=flat.dtype)
     columns: dict[str, list[np.ndarray]] = {}
-    for start in range(0, len(flat), _CURVATURE_BATCH):
-        part = slice(start, start + _CURVATURE_BATCH)
+    for start in range(0, len(flat), batch):
+        part = slice(start, start + batch)
         theta, loss = flat[part], _own_loss(layout, data, weights[part])
         canonical = canonicalize(layout, theta)
         raw_spectrum = lanczos_extremes(loss, theta, config.lanczos_steps, seed)
@@ -179,7 +224,8 @@ def _member_table(groups: list[MinimaGroup], layout: Layout, flats: list[Tensor]
         "kind": [k for g in groups for k in g.kinds],
         **{name: np.concatenate(parts) for name, parts in columns.items()},
     })
-    frame["basin"] = 0
+    frame["diverged"] = False
+    frame["basin"] = 1
     frame["best_share"] = np.nan
     return frame
 
@@ -190,8 +236,7 @@ class _Geometry:
     paths: pd.DataFrame
     linkage: pd.DataFrame
     labels: np.ndarray
-    #: (a, b), a ≤ b: minimum b canonicalized and matched to canonicalized minimum a
-    aligned: dict[tuple[int, int], Tensor]
+    canonical: Tensor  # (M, P) the group's minima at their canonical points
 
 
 def _group_geometry(group: MinimaGroup, layout: Layout, flat: Tensor, data: _Data,
@@ -212,12 +257,12 @@ def _group_geometry(group: MinimaGroup, layout: Layout, flat: Tensor, data: _Dat
         pick = torch.randperm(len(rows), generator=generator)[:config.path_rows]
         return mixture_losses(layout, basis, mixing, x[pick], y[pick])
 
-    aligned = {(a, a): canonical[a] for a in range(M)}
+    grid = judge_points(config.fourier_terms)  # straight lines on the Fourier paths' grid
     records, matched = [], np.zeros((M, M))
     for a, b in itertools.combinations(range(M), 2):
-        aligned[(a, b)] = align_units(layout, canonical[a], canonical[b])
-        before = straight_path(path_loss, canonical[a], canonical[b])
-        after = straight_path(path_loss, canonical[a], aligned[(a, b)])
+        before = straight_path(path_loss, canonical[a], canonical[b], grid)
+        after = straight_path(path_loss, canonical[a],
+                              align_units(layout, canonical[a], canonical[b]), grid)
         matched[a, b] = matched[b, a] = after.barrier
         records.append({"member_a": group.member_ids[a], "member_b": group.member_ids[b],
                         "barrier_unmatched": before.barrier, "barrier": after.barrier,
@@ -226,7 +271,8 @@ def _group_geometry(group: MinimaGroup, layout: Layout, flat: Tensor, data: _Dat
                                            "barrier", "excess_barrier", "fourier_barrier"])
     combined, shown, path_rows = matched.copy(), None, []
     for a, b in spanning_edges(matched):
-        fitted = fourier_path(path_loss, canonical[a], aligned[(a, b)],
+        fitted = fourier_path(path_loss, canonical[a],
+                              align_units(layout, canonical[a], canonical[b]),
                               n_terms=config.fourier_terms, steps=config.path_steps,
                               training_loss=batch_loss, seed=seed)
         index = pairs.index[(pairs["member_a"] == group.member_ids[a])
@@ -237,7 +283,8 @@ def _group_geometry(group: MinimaGroup, layout: Layout, flat: Tensor, data: _Dat
             shown = (matched[a, b], a, b, fitted)
     if shown is not None:  # the spanning-tree edge with the highest straight barrier
         _, a, b, fitted = shown
-        straight = straight_path(path_loss, canonical[a], aligned[(a, b)], len(fitted.t))
+        straight = straight_path(path_loss, canonical[a],
+                                 align_units(layout, canonical[a], canonical[b]), grid)
         for name, path in (("straight", straight), ("fourier", fitted)):
             path_rows.append(pd.DataFrame({
                 "member_a": group.member_ids[a], "member_b": group.member_ids[b],
@@ -247,7 +294,7 @@ def _group_geometry(group: MinimaGroup, layout: Layout, flat: Tensor, data: _Dat
     linkage = pd.DataFrame(basins.linkage, columns=["left", "right", "height", "size"])
     return _Geometry(pairs.assign(**tags), _tagged(path_rows, tags),
                      linkage.assign(step=np.arange(len(linkage)), **tags), basins.labels,
-                     aligned)
+                     canonical)
 
 
 def _tagged(frames: list[pd.DataFrame], tags: dict[str, str]) -> pd.DataFrame:
@@ -257,11 +304,12 @@ def _tagged(frames: list[pd.DataFrame], tags: dict[str, str]) -> pd.DataFrame:
 
 
 def _basin_table(group: MinimaGroup, holdout: np.ndarray, y: np.ndarray, labels: np.ndarray,
-                 depth: np.ndarray, seed: int) -> pd.DataFrame:
+                 depth: np.ndarray, confidence: float, seed: int) -> pd.DataFrame:
     """Per group: basin sizes, the ambiguity decomposition of the group's ensemble, and
     whether one minimum per basin beats the best single minimum on the holdout."""
     ensemble, member_error, ambiguity = ambiguity_decomposition(holdout, y)
-    gain = basin_ensemble_gain(holdout, y, labels, depth, seed=seed)
+    gain = basin_ensemble_gain(holdout, y, labels, depth, confidence=confidence,
+                               seed=seed)
     sizes = np.bincount(labels)[1:]
     return pd.DataFrame([{
         "regime": group.regime, "optimizer": group.optimizer, "n_minima": len(labels),
@@ -270,7 +318,7 @@ def _basin_table(group: MinimaGroup, holdout: np.ndarray, y: np.ndarray, labels:
         "ambiguity": ambiguity, **gain}])
 
 
-def _feature_table(group: MinimaGroup, layout: Layout, aligned: dict[tuple[int, int], Tensor],
+def _feature_table(group: MinimaGroup, layout: Layout, canonical: Tensor,
                    labels: np.ndarray, data: _Data, seed: int) -> pd.DataFrame:
     """Conserved-weight relevance of each input and its permutation importance on the
     holdout, for all the group's minima and for each basin of at least 3."""
@@ -280,7 +328,9 @@ def _feature_table(group: MinimaGroup, layout: Layout, aligned: dict[tuple[int, 
              if (labels == b).sum() >= MIN_BASIN_SIZE]
     frames = []
     for name, index in sets:
-        minima = torch.stack([aligned[(int(index[0]), int(i))] for i in index])
+        first = canonical[int(index[0])]
+        minima = torch.stack([first] + [align_units(layout, first, canonical[int(i)])
+                                        for i in index[1:]])
         first_layers = layout.unflatten(minima)[0][0].detach().double().numpy()
         relevance = conserved_relevance(first_layers)
         importance = permutation_importance(layout, minima, data.x[holdout],
@@ -298,16 +348,15 @@ def _feature_table(group: MinimaGroup, layout: Layout, aligned: dict[tuple[int, 
 def _to_reference(groups: list[MinimaGroup], pair_frames: list[pd.DataFrame]
                   ) -> dict[str, float]:
     """Each member's lowest barrier to its group's reference (straight or Fourier)."""
-    barriers: dict[str, float] = {}
-    for group, pairs in zip(groups, pair_frames, strict=True):
-        if "reference" not in group.kinds:
-            continue
-        reference = group.member_ids[group.kinds.index("reference")]
-        barriers[reference] = 0.0
+    references = {g.member_ids[g.kinds.index("reference")] for g in groups
+                  if "reference" in g.kinds}
+    barriers = {reference: 0.0 for reference in references}
+    for pairs in pair_frames:
         for row in pairs.itertuples():
-            if reference in (row.member_a, row.member_b):
-                other = row.member_b if row.member_a == reference else row.member_a
-                barriers[other] = float(np.nanmin([row.barrier, row.fourier_barrier]))
+            for reference, other in ((row.member_a, row.member_b),
+                                     (row.member_b, row.member_a)):
+                if reference in references:
+                    barriers[other] = float(np.nanmin([row.barrier, row.fourier_barrier]))
     return barriers
 
 
@@ -315,11 +364,11 @@ def _minima_map(layout: Layout, flats: list[Tensor]) -> np.ndarray:
     """Kernel PCA (RBF, bandwidth the median distance) of every minimum, canonicalized
     and matched to the first group's first minimum: two coordinates per minimum."""
     canonical = canonicalize(layout, torch.cat(flats))
+    if len(canonical) < 3:
+        return np.zeros((len(canonical), 2))
     anchor = canonical[0]
     points = torch.stack([anchor] + [align_units(layout, anchor, m) for m in canonical[1:]])
     vectors = points.detach().double().numpy()
-    if len(vectors) < 3:
-        return np.zeros((len(vectors), 2))
     median = np.median(pdist(vectors, "sqeuclidean"))
     kernel = KernelPCA(n_components=2, kernel="rbf", gamma=1.0 / median if median > 0 else 1.0)
     return kernel.fit_transform(vectors)

@@ -141,7 +141,8 @@ def study_optimizers(config: AuditConfig) -> list[str]:
 def study_training(config: AuditConfig, optimizer: str) -> TrainingConfig:
     """Training options for the study's copies trained with ``optimizer``. L-BFGS is
     quasi-Newton on the full objective (full batch, strong-Wolfe line search), as in the
-    loss-landscape literature."""
+    loss-landscape literature; Adam and SGD copies of an L-BFGS audit take the default
+    mini-batches."""
     training = config.training
     if optimizer == training.optimizer:
         return training
@@ -149,4 +150,6 @@ def study_training(config: AuditConfig, optimizer: str) -> TrainingConfig:
                                  "learning_rate": STUDY_LEARNING_RATES[optimizer]}
     if optimizer == "lbfgs":
         update["batch_size"] = None
+    elif training.optimizer == "lbfgs" and training.batch_size is None:
+        update["batch_size"] = TrainingConfig.model_fields["batch_size"].default
     return training.model_copy(update=update)
