@@ -17,6 +17,7 @@ from embaudit.core.schema import HYPOTHESIS_COLUMNS, REGIME_COLUMNS, Position
 from embaudit.data.table import load_table
 from embaudit.data.worlds import product_lifespan
 from embaudit.reports import render_html, render_markdown, report_json, write_reports
+from embaudit.reports.figures import MAX_TRENDS
 from embaudit.reports.json_report import member_summary
 from embaudit.resampling.plans import discovery_holdout_split
 from embaudit.results import AuditResult
@@ -265,9 +266,10 @@ def test_member_summary_counts(fake_result: AuditResult) -> None:
 def test_write_reports(fake_result: AuditResult, tmp_path: Path) -> None:
     out = tmp_path / "nested" / "out"
     paths = write_reports(fake_result, out)
-    assert paths == {"html": out / "report.html", "markdown": out / "report.md",
+    assert paths == {"html": out / "report.html", "md": out / "report.md",
                      "json": out / "report.json"}
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json", "report.md",
+                                                     "report_files"]
     written = json.loads(paths["json"].read_text(encoding="utf-8"))
     expected = report_json(fake_result)
     written.pop("generated_at"), expected.pop("generated_at")
@@ -278,7 +280,7 @@ def test_write_reports(fake_result: AuditResult, tmp_path: Path) -> None:
 def test_html_escapes_data(html: str, fake_result: AuditResult) -> None:
     assert SCRIPT not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "<script" not in html.lower()
+    assert html.lower().count("<script") == 1  # the page's own table script, nothing else
     assert "gloss|$shine$" in html  # harmless in HTML, shown as written
 
 
@@ -294,7 +296,7 @@ def test_markdown_escapes_data(markdown: str, fake_result: AuditResult) -> None:
 
 def test_html_is_self_contained(html: str) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.IGNORECASE)
-    assert "<link" not in html and "<script" not in html
+    assert "<link" not in html and "<script src" not in html.lower()
     assert html.count("data:image/png;base64,") >= 4
 
 
@@ -306,11 +308,11 @@ def test_verdict_comes_first(html: str, markdown: str) -> None:
     assert "Position A" in html[:html.index('id="hypotheses"')]
 
 
-def test_every_survivor_gets_a_trend_plot(html: str, fake_result: AuditResult) -> None:
-    survivors = fake_result.hypotheses[fake_result.hypotheses["verdict"] == "survives"]
-    assert html.count('class="plot trend"') == len(survivors) > 3
-    assert "Trend plot: &lt;script&gt;alert(1)&lt;/script&gt; in regime raw, raw" in html
-    assert "Trend plot: &lt;script&gt;alert(1)&lt;/script&gt; in regime overfit, axis" in html
+def test_every_found_hypothesis_gets_a_trend_plot(html: str, fake_result: AuditResult) -> None:
+    found = fake_result.hypotheses[fake_result.hypotheses["found"].astype(bool)]
+    assert html.count('class="plot trend"') == min(len(found), MAX_TRENDS) > 3
+    # the hostile name is drawn and captioned as text wherever its trends are among those
+    assert html.count("Trend plot: &lt;script&gt;alert(1)&lt;/script&gt; in regime") >= 1
 
 
 def test_methods_follow_the_config(fake_result: AuditResult) -> None:
@@ -334,6 +336,7 @@ def test_reports_without_optional_parts(fake_result: AuditResult, drop: Callable
                                         tmp_path: Path) -> None:
     reduced = dataclasses.replace(fake_result, **drop(fake_result))
     paths = write_reports(reduced, tmp_path)
-    survivors = int((reduced.hypotheses["verdict"] == "survives").sum())
-    assert paths["html"].read_text(encoding="utf-8").count('class="plot trend"') == survivors
+    found = int(reduced.hypotheses["found"].astype(bool).sum())
+    assert paths["html"].read_text(encoding="utf-8").count('class="plot trend"') == min(
+        found, MAX_TRENDS)
     json.loads(paths["json"].read_text(encoding="utf-8"))

@@ -7,8 +7,9 @@ module only orchestrates: each step's decisions live in the layer that owns them
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from embaudit.hypotheses.crossfit import crossfit_replication, crossfit_tables
 from embaudit.hypotheses.evidence import (
     DiscoveryData,
     RegimeEvidence,
+    axis_stability,
     embedding_evidence,
     member_replication,
     raw_evidence,
@@ -31,7 +33,7 @@ from embaudit.hypotheses.evidence import (
 from embaudit.hypotheses.inference import HoldoutAssociation, holdout_association
 from embaudit.hypotheses.panel import decide_panel
 from embaudit.landscape import Landscape, MinimaGroup, analyze_landscape
-from embaudit.reports import write_reports
+from embaudit.reports import REPORT_FORMATS, write_reports
 from embaudit.resampling.options import (
     crossfit_folds,
     landscape_minima,
@@ -42,7 +44,7 @@ from embaudit.resampling.options import (
     study_optimizers,
     study_training,
 )
-from embaudit.results import AuditResult
+from embaudit.results import AuditResult, load_result
 from embaudit.store import AuditStore, audit_identity, open_audit, save_results, versions
 from embaudit.training.execution import cluster_client, train_members
 from embaudit.training.fit import EnsembleFit
@@ -61,6 +63,7 @@ def audit(
     truth: dict[str, str] | None = None,
     progress: Progress | None = None,
     overwrite: bool = False,
+    command: str = "embaudit.audit() from Python",
 ) -> AuditResult:
     """Run an audit and, when ``config.out`` is set, write its store and reports.
 
@@ -68,12 +71,13 @@ def audit(
     that ``config.data`` names; ``truth`` (attribute → "+", "-" or "0") is reported
     beside the verdicts of a world with planted truth. An output folder that already
     holds this audit (same config and data) resumes it: only unfinished members train.
-    One that holds a different audit is refused unless ``overwrite``.
+    One that holds a different audit is refused unless ``overwrite``. ``command`` is
+    recorded in the reproducibility manifest.
     """
     config = build_config(config)
     if table is None:
         table = table_from_config(config)
-    pipeline = _Pipeline(config, table, truth, progress)  # every option checked first
+    pipeline = _Pipeline(config, table, truth, progress, command)  # options checked first
     if config.out is None:
         return pipeline.run(None)
     store = AuditStore(config.out)
@@ -100,13 +104,25 @@ def table_from_config(config: AuditConfig) -> Table:
 def save(result: AuditResult, folder: str | Path) -> dict[str, Path]:
     """Write the results (DuckDB tables) and the three reports to ``folder``.
 
-    Members were stored as they finished; this adds what the statistics found.
+    Members were stored as they finished; this adds what the statistics found, and when
+    the reports were generated (so :func:`rebuild_reports` can write them again).
     """
     store = AuditStore(folder)
+    generated_at = datetime.now(UTC).isoformat(timespec="seconds")
     save_results(store, result.tables(), {
-        "identity": audit_identity(result.config, result.table.fingerprint()),
-        **result.metadata()})
-    return write_reports(result, Path(folder))
+        "identity": audit_identity(result.config, result.data_sha256),
+        **result.metadata(), "generated_at": generated_at})
+    return write_reports(result, Path(folder), generated_at)
+
+
+def rebuild_reports(folder: str | Path, formats: Collection[str] = REPORT_FORMATS
+                    ) -> dict[str, Path]:
+    """Write the reports of the finished audit in ``folder`` again, from its store alone:
+    nothing is trained or recomputed, and ``report.json`` comes out byte-identical."""
+    store = AuditStore(folder)
+    result = load_result(folder)
+    return write_reports(result, store.folder, store.read_metadata()["generated_at"],
+                         formats)
 
 
 @dataclass
@@ -126,8 +142,9 @@ class _Pipeline:
     """One audit's steps, planned up front so bad options fail before any training."""
 
     def __init__(self, config: AuditConfig, table: Table, truth: dict[str, str] | None,
-                 progress: Progress | None) -> None:
+                 progress: Progress | None, command: str = "") -> None:
         self.config, self.table, self.truth, self.progress = config, table, truth, progress
+        self.command = command
         self.split = split_rows(table, config)
         regimes = [*config.training.regimes, *([RAW] if config.discovery.raw_screening
                                                else [])]
@@ -159,12 +176,13 @@ class _Pipeline:
             hypotheses=decision.hypotheses, regimes=decision.regimes,
             position=decision.position, lead_regime=decision.lead_regime,
             null_strengths=_null_strengths(evidence, table), members=members,
+            stability=axis_stability(evidence, [c.name for c in table.attribute_columns]),
             curves=pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(),
             embeddings={run.evidence.regime: run.embedding for run in runs
                         if run.embedding is not None},
             truth=self.truth, versions=versions(), skipped=decision.skipped,
             crossfit=crossfit, crossfit_rates=rates, crossfit_agreement=agreement,
-            landscape=landscape,
+            landscape=landscape, data_sha256=table.fingerprint(), command=self.command,
         )
 
     def _discovery_data(self) -> DiscoveryData:

@@ -5,6 +5,7 @@ Bad input exits with code 2 and a one-paragraph message naming what to fix.
 
 from __future__ import annotations
 
+import shlex
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from embaudit.audit import audit
+from embaudit.audit import audit, rebuild_reports
 from embaudit.claims import Claim, check_claims
 from embaudit.config import AuditConfig, build_config
 from embaudit.data.table import load_table, read_frame
@@ -55,7 +56,8 @@ def demo(
         with _progress() as report:
             result = audit({"seed": seed, "out": str(out),
                             "landscape": {"enabled": landscape}}, table=world.table,
-                           truth=world.truth, progress=report, overwrite=overwrite)
+                           truth=world.truth, progress=report, overwrite=overwrite,
+                           command=_command_line())
         _finish(result, out)
 
 
@@ -131,8 +133,30 @@ def audit_command(
             raise ConfigError("No attributes: pass --attributes A,B,... (or set "
                               "data.attributes in the config).")
         with _progress() as report:
-            result = audit(settings, progress=report, overwrite=overwrite)
+            result = audit(settings, progress=report, overwrite=overwrite,
+                           command=_command_line())
         _finish(result, settings.out)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Argument(help="Folder of a finished audit (its --out).")],
+    formats: Annotated[
+        str, typer.Option("--format", help="Comma-separated formats to write: html, md, json.")
+    ] = "html,md,json",
+) -> None:
+    """Write an audit's reports again from its store alone (no training, no statistics).
+
+    report.json comes out byte-identical to the audit's own.
+    """
+
+    with _user_errors():
+        if not (out / "audit.duckdb").exists():
+            raise ConfigError(f"Folder {str(out)!r} holds no audit (no audit.duckdb); name "
+                              "the --out folder of a finished audit.")
+        paths = rebuild_reports(out, _split_list(formats) or [])
+        console.print("Reports: " + ", ".join(str(p) for p in paths.values()),
+                      markup=False, highlight=False)
 
 
 @app.command()
@@ -226,6 +250,11 @@ def _finish(result: Any, out: Path) -> None:
         console.print(result.landscape.headline(), markup=False, highlight=False)
     console.print(f"Reports: {out / 'report.html'}, {out / 'report.md'}, {out / 'report.json'}",
                   markup=False, highlight=False)
+
+
+def _command_line() -> str:
+    """This invocation, as a shell would take it again."""
+    return shlex.join(["embaudit", *sys.argv[1:]])
 
 
 def _split_list(value: str | None) -> list[str] | None:

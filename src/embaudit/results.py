@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from embaudit.config import AuditConfig
-from embaudit.core.members import Split
+from embaudit.config import AuditConfig, build_config
+from embaudit.core.members import Split, member_id
 from embaudit.core.schema import Position
 from embaudit.data.table import Table
+from embaudit.errors import ConfigError
 from embaudit.hypotheses.evidence import QUALITY_COLUMNS
-from embaudit.landscape import Landscape
+from embaudit.landscape import LANDSCAPE_TABLES, Landscape
+from embaudit.store import AuditStore
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,8 +50,20 @@ class AuditResult:
     #: per regime and attribute: folds that claimed it, agreed on its direction and
     #: replicated it (``AGREEMENT_COLUMNS``; empty without cross-fit)
     crossfit_agreement: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    #: per regime, attribute and aligned axis: the share of bootstrap networks whose best
+    #: axis for the attribute it is (the stability heat map)
+    stability: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["regime", "attribute", "axis", "share"]), repr=False)
     #: loss-landscape diagnostics and the optimizer study (None unless asked for)
     landscape: Landscape | None = field(default=None, repr=False)
+    #: SHA-256 of the data the audit read (``Table.fingerprint``; filled in when empty)
+    data_sha256: str = ""
+    #: how the audit was started (the command line, or the Python call)
+    command: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.data_sha256:
+            object.__setattr__(self, "data_sha256", self.table.fingerprint())
 
     def crossfit_summary(self) -> pd.DataFrame:
         """Per regime: the cross-fit replication rate (a copy of ``crossfit_rates``)."""
@@ -72,10 +87,19 @@ class AuditResult:
         alignment = members[columns].dropna(subset=["disparity"]) if not members.empty \
             else pd.DataFrame(columns=columns)
         split = self.split
+        table = self.table
+        kept = [c for c in dict.fromkeys([table.target, *table.attributes, *table.covariates,
+                                          table.id, table.group]) if c is not None]
         return {
+            "data": table.frame[kept].reset_index(drop=True),
+            "result_members": members,
+            **({"crossfit_rates": self.crossfit_rates,
+                "crossfit_agreement": self.crossfit_agreement}
+               if not self.crossfit.empty else {}),
             "hypotheses": self.hypotheses,
             "regimes": self.regimes,
             "null_strengths": self.null_strengths,
+            "stability": self.stability,
             "skipped": self.skipped,
             **({"crossfit": self.crossfit} if not self.crossfit.empty else {}),
             **(self.landscape.tables() if self.landscape is not None else {}),
@@ -91,10 +115,12 @@ class AuditResult:
         return {
             "config": self.config.model_dump(mode="json"),
             "versions": self.versions,
-            "data_sha256": self.table.fingerprint(),
+            "data_sha256": self.data_sha256,
             "roles": self.table.roles(),
             "truth": self.truth,
             "lead_regime": self.lead_regime,
+            "position": asdict(self.position),
+            "command": self.command,
         }
 
     def summary(self) -> str:
@@ -131,3 +157,51 @@ class AuditResult:
 
 def _wrap(text: str, width: int) -> list[str]:
     return textwrap.wrap(text, width)
+
+
+def load_result(folder: str | Path) -> AuditResult:
+    """The result of the finished audit stored in ``folder``, read back from its store
+    alone (nothing is trained or recomputed), as its reports were written from it.
+
+    The table holds the columns the reports read (target, attributes, covariates, id,
+    group); its features are their names only, the store keeps no copy of them.
+    """
+    store = AuditStore(folder)
+    metadata = store.read_metadata()
+    if "position" not in metadata or "data" not in store.tables():
+        raise ConfigError(f"Folder {str(folder)!r} holds no finished audit (its store has no "
+                          "results); run the audit into it first, or name the audit's --out.")
+    config = build_config(metadata["config"], source=f"the config stored in {folder}")
+    roles = metadata["roles"]
+    table = Table(frame=store.read_table("data"), target=roles["target"],
+                  features=tuple(roles["features"]), attributes=tuple(roles["attributes"]),
+                  covariates=tuple(roles["covariates"]), id=roles["id"],
+                  group=roles["group"], target_transform=roles["target_transform"])
+    split = store.read_table("split")
+    members = store.read_table("result_members")
+    names = set(store.tables())
+    read = {name: store.read_table(name) if name in names else pd.DataFrame()
+            for name in ("skipped", "crossfit", "crossfit_rates", "crossfit_agreement",
+                         "stability")}
+    curves = store.read_table("curves") if "curves" in names else pd.DataFrame()
+    if not curves.empty:
+        curves = curves[curves["member_id"].isin(set(members["member_id"]))]
+    embeddings = {regime: store.read_members(regime, [member_id(regime, "reference")],
+                                             with_state=False)[0][0]
+                  for regime in config.training.regimes}
+    landscape = Landscape(**{name: store.read_table(f"landscape_{name}") for name in
+                             LANDSCAPE_TABLES}) if "landscape_members" in names else None
+    return AuditResult(
+        config=config, table=table,
+        split=Split(np.sort(split.loc[split["part"] == "discovery", "row"].to_numpy()),
+                    np.sort(split.loc[split["part"] == "holdout", "row"].to_numpy())),
+        hypotheses=store.read_table("hypotheses"), regimes=store.read_table("regimes"),
+        position=Position(**metadata["position"]), lead_regime=metadata["lead_regime"],
+        null_strengths=store.read_table("null_strengths"), members=members,
+        stability=read["stability"],
+        curves=curves.reset_index(drop=True), embeddings=embeddings,
+        truth=metadata.get("truth"), skipped=read["skipped"],
+        versions=metadata.get("versions", {}), crossfit=read["crossfit"],
+        crossfit_rates=read["crossfit_rates"], crossfit_agreement=read["crossfit_agreement"],
+        landscape=landscape, data_sha256=metadata["data_sha256"],
+        command=metadata.get("command", ""))

@@ -310,3 +310,21 @@ def member_replication(member_ids: Sequence[str], embeddings: np.ndarray, data: 
             "replicated": (candidates.direction != 0) & (np.nan_to_num(p, nan=1.0) <= alpha),
         }))
     return pd.concat(frames, ignore_index=True)
+
+
+def axis_stability(evidence: Sequence[RegimeEvidence], names: Sequence[str]) -> pd.DataFrame:
+    """Per embedding regime, attribute and aligned axis: the share of bootstrap networks
+    whose best axis for the attribute (in-bag, after alignment) is that axis, the
+    stability heat map of the reports. Raw screening has no axes and no rows."""
+    frames = []
+    for e in evidence:
+        chosen = e.bootstrap_axis
+        if e.regime == RAW or chosen.size == 0 or (chosen < 0).all():
+            continue
+        k = max(int(chosen.max()) + 1, int(e.candidates.axis.max()) + 1)
+        share = np.stack([(chosen == j).mean(axis=0) for j in range(k)], axis=1)  # (q, k)
+        frames.append(pd.DataFrame({
+            "regime": e.regime, "attribute": np.repeat(list(names), k),
+            "axis": np.tile(np.arange(k), len(names)), "share": share.ravel()}))
+    columns = ["regime", "attribute", "axis", "share"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)

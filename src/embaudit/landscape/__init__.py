@@ -23,7 +23,11 @@ from embaudit.core.members import Split
 from embaudit.landscape.comparison import optimizer_comparison, replication_association
 from embaudit.landscape.study import LandscapeResult, MinimaGroup, study_landscape
 
-__all__ = ["Landscape", "MinimaGroup", "analyze_landscape"]
+__all__ = ["LANDSCAPE_TABLES", "Landscape", "MinimaGroup", "analyze_landscape"]
+
+#: the landscape's tables, in the order :class:`Landscape` holds them
+LANDSCAPE_TABLES = ("members", "pairs", "basins", "features", "paths", "linkage",
+                    "optimizers", "association")
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,9 +77,7 @@ class Landscape:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The store's ``landscape_*`` tables."""
-        return {f"landscape_{name}": getattr(self, name) for name in
-                ("members", "pairs", "basins", "features", "paths", "linkage", "optimizers",
-                 "association")}
+        return {f"landscape_{name}": getattr(self, name) for name in LANDSCAPE_TABLES}
 
 
 def analyze_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, split: Split,

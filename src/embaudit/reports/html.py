@@ -13,18 +13,16 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from embaudit.reports.figures import MAX_TRENDS, ReportPlots, report_plots
 from embaudit.reports.json_report import (
-    HYPOTHESIS_DISPLAY,
     REGIME_DISPLAY,
     display_table,
     format_cell,
     hypotheses_view,
-    manifest,
     member_summary,
     panel_note,
     position_meaning,
 )
-from embaudit.reports.landscape_plots import landscape_plots
 from embaudit.reports.landscape_view import (
     LANDSCAPE_NOTE,
     association_table,
@@ -32,7 +30,7 @@ from embaudit.reports.landscape_view import (
     optimizer_table,
 )
 from embaudit.reports.methods import methods_paragraphs
-from embaudit.reports.plots import report_plots
+from embaudit.reports.tables import hypothesis_table, manifest_view, regime_order
 from embaudit.results import AuditResult
 
 
@@ -47,13 +45,15 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_html(result: AuditResult, generated_at: str = "") -> str:
-    """The whole report as one HTML page: verdict first, then tables, plots, methods."""
+def render_html(result: AuditResult, generated_at: str = "",
+                plots: ReportPlots | None = None) -> str:
+    """The whole report as one HTML page: verdict first, then tables, plots, methods.
+    ``plots`` (default: drawn here) lets the Markdown report share the same figures."""
     position = result.position
-    info = manifest(result)
-    hypotheses = hypotheses_view(result)
-    header, rows = display_table(hypotheses, HYPOTHESIS_DISPLAY)
+    info = manifest_view(result)
+    hypotheses = hypothesis_table(result)
     members = member_summary(result.members)
+    plots = plots or report_plots(result)
     context: dict[str, Any] = {
         "generated_at": generated_at,
         "n_rows": result.table.n_rows,
@@ -74,27 +74,26 @@ def render_html(result: AuditResult, generated_at: str = "") -> str:
                             strict=True)),
         "panel_note": panel_note(result),
         "hypotheses": {
-            "header": header,
-            "rows": rows,
-            "row_classes": _row_classes(hypotheses),
-            "verdict_index": header.index("verdict") if "verdict" in header else -1,
-            "has_truth": "truth" in header,
+            "table": hypotheses,
+            "row_classes": _row_classes(hypotheses_view(result)),
+            "has_truth": "truth" in hypotheses.header,
+            "regimes": regime_order(result.hypotheses),
+            "lead": result.lead_regime,
         },
         "members": dict(zip(("header", "rows"), display_table(members, list(members.columns)),
                             strict=True)),
         "skipped": dict(zip(("header", "rows"), display_table(
             result.skipped, list(result.skipped.columns)), strict=True)),
         "crossfit": _crossfit_tables(result),
-        "landscape": _landscape_context(result),
-        "plots": report_plots(result),
+        "landscape": _landscape_context(result, plots),
+        "plots": plots,
+        "max_trends": MAX_TRENDS,
         "methods": methods_paragraphs(
             result.config, result.lead_regime, len(result.table.features),
             result.table.covariates, result.table.group),
         "manifest": {
-            "data_sha256": info["data_sha256"],
-            "seed": info["seed"],
-            "n_rows": info["n_rows"],
-            "versions": info["versions"],
+            **{k: info[k] for k in ("data_sha256", "seed", "n_rows", "versions", "command",
+                                    "features")},
             "roles": json.dumps(info["roles"], indent=2, ensure_ascii=False),
             "config": json.dumps(info["config"], indent=2, ensure_ascii=False),
         },
@@ -119,7 +118,7 @@ def _row_classes(hypotheses: pd.DataFrame) -> list[str]:
     return classes
 
 
-def _landscape_context(result: AuditResult) -> dict[str, Any]:
+def _landscape_context(result: AuditResult, plots: ReportPlots) -> dict[str, Any]:
     """The landscape section's sentences, tables and figures (empty when not run)."""
     landscape = result.landscape
     if landscape is None:
@@ -131,7 +130,7 @@ def _landscape_context(result: AuditResult) -> dict[str, Any]:
         "association": dict(zip(("header", "rows"), association_table(landscape),
                                 strict=True)),
         "basins": dict(zip(("header", "rows"), basin_table(landscape), strict=True)),
-        "plots": landscape_plots(landscape),
+        "plots": plots.landscape,
     }
 
 

@@ -51,7 +51,7 @@ def report_json(result: AuditResult, generated_at: str | None = None) -> dict[st
         "members": records(member_summary(result.members)),
         "skipped": records(result.skipped),
         "data": {
-            "sha256": table.fingerprint(),
+            "sha256": result.data_sha256,
             "n_rows": table.n_rows,
             "n_discovery": len(split.discovery),
             "n_holdout": len(split.holdout),
@@ -245,7 +245,7 @@ def hypotheses_view(result: AuditResult) -> pd.DataFrame:
 def manifest(result: AuditResult) -> dict[str, Any]:
     """What reproduces the audit: versions, data hash and roles, seed, config (JSON types)."""
     return jsonable({
-        "data_sha256": result.table.fingerprint(),
+        "data_sha256": result.data_sha256,
         "seed": result.config.seed,
         "n_rows": result.table.n_rows,
         "roles": result.table.roles(),

@@ -1,4 +1,5 @@
-"""The Markdown report: the HTML report's content as text and pipe tables (no plots).
+"""The Markdown report: the HTML report's content as text, pipe tables and figures (PNG
+files in ``report_files/`` beside it).
 
 Every string that comes from the data is escaped with :func:`md_escape`, so a hostile
 attribute name can neither break a table nor inject HTML or links.
@@ -12,12 +13,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from embaudit.reports.figures import ReportPlots, report_plots
 from embaudit.reports.json_report import (
     HYPOTHESIS_DISPLAY,
     REGIME_DISPLAY,
     display_table,
     hypotheses_view,
-    manifest,
     member_summary,
     panel_note,
     position_meaning,
@@ -29,6 +30,8 @@ from embaudit.reports.landscape_view import (
     optimizer_table,
 )
 from embaudit.reports.methods import methods_paragraphs
+from embaudit.reports.plots import Plot
+from embaudit.reports.tables import manifest_view
 from embaudit.results import AuditResult
 
 #: Markdown punctuation that could start emphasis, code, links, maths or table cells
@@ -50,10 +53,17 @@ def pipe_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(result: AuditResult, generated_at: str = "") -> str:
-    """The whole report as Markdown: verdict first, then tables, methods and manifest."""
+#: the folder beside report.md that holds its figures
+FIGURES_FOLDER = "report_files"
+
+
+def render_markdown(result: AuditResult, generated_at: str = "",
+                    plots: ReportPlots | None = None) -> str:
+    """The whole report as Markdown: verdict first, then tables, figures (links to the
+    files :meth:`ReportPlots.named` names, in ``report_files/``), methods, manifest."""
     position = result.position
-    info = manifest(result)
+    info = manifest_view(result)
+    plots = plots or report_plots(result)
     split = result.split
     out = [
         "# embaudit audit report",
@@ -82,10 +92,8 @@ def render_markdown(result: AuditResult, generated_at: str = "") -> str:
         "",
         *_skipped_section(result),
         *_crossfit_section(result),
-        *_landscape_section(result),
-        "Plots (trends of surviving hypotheses, permutation null distributions, holdout "
-        "effects, training curves, the A-vs-B panel) are in `report.html`.",
-        "",
+        *_landscape_section(result, plots),
+        *_figures_section(plots),
         "## Training diagnostics",
         "",
     ]
@@ -99,21 +107,38 @@ def render_markdown(result: AuditResult, generated_at: str = "") -> str:
             result.config, result.lead_regime, len(result.table.features),
             result.table.covariates, result.table.group):
         out += [f"### {md_escape(title)}", "", md_escape(paragraph), ""]
+    features = info["features"]
     out += [
         "## Reproducibility",
         "",
+        f"- Command: `{md_escape(info['command'] or 'not recorded')}`",
         f"- Data SHA-256: `{md_escape(info['data_sha256'])}`",
         f"- Seed: {md_escape(info['seed'])}",
         f"- Rows: {md_escape(info['n_rows'])}",
+        f"- Features: {features['count']}, chosen by {md_escape(features['chosen_by'])} "
+        f"({md_escape(features['first'])})",
         "",
         pipe_table(["package", "version"], [[k, str(v)] for k, v in info["versions"].items()]),
         "",
-        "Column roles and the full configuration:",
+        "Column roles (features summarized above) and the full configuration:",
         "",
         _code_block(_safe_json({"roles": info["roles"], "config": info["config"]})),
         "",
     ]
     return "\n".join(out)
+
+
+def _figures_section(plots: ReportPlots) -> list[str]:
+    """Every figure but the landscape's, as an image link with its caption."""
+    lines = ["## Figures", ""]
+    for name, plot in plots.named():
+        if not name.startswith("landscape_"):
+            lines += [_image(name, plot), ""]
+    return lines
+
+
+def _image(name: str, plot: Plot) -> str:
+    return f"![{md_escape(plot.title)}]({FIGURES_FOLDER}/{name})"
 
 
 def _safe_json(value: Any) -> str:
@@ -139,7 +164,7 @@ def _crossfit_section(result: AuditResult) -> list[str]:
             pipe_table(*display_table(agreement, list(agreement.columns))), ""]
 
 
-def _landscape_section(result: AuditResult) -> list[str]:
+def _landscape_section(result: AuditResult, plots: ReportPlots) -> list[str]:
     """The loss landscape's sentence and tables (nothing when not run)."""
     landscape = result.landscape
     if landscape is None:
@@ -149,8 +174,8 @@ def _landscape_section(result: AuditResult) -> list[str]:
             pipe_table(*optimizer_table(landscape)), "",
             pipe_table(*association_table(landscape)), "",
             pipe_table(*basin_table(landscape)), "",
-            "Plots of the landscape (sharpness against holdout loss, the map of minima, "
-            "disconnectivity graphs, paths, conserved features) are in `report.html`.", ""]
+            *[line for name, plot in plots.named() if name.startswith("landscape_")
+              for line in (_image(name, plot), "")]]
 
 
 def _skipped_section(result: AuditResult) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,30 +34,6 @@ class Plot:
     title: str
     uri: str
     kind: str = "figure"
-
-
-@dataclass(frozen=True)
-class ReportPlots:
-    """Every figure of the report; ``None`` where the result holds nothing to draw."""
-
-    ab_panel: Plot | None
-    trends: list[Plot] = field(default_factory=list)
-    nulls: Plot | None = None
-    forest: Plot | None = None
-    curves: Plot | None = None
-
-
-def report_plots(result: AuditResult) -> ReportPlots:
-    """Draw all figures of ``result``."""
-    h = result.hypotheses
-    surviving = h[h["verdict"] == "survives"]
-    return ReportPlots(
-        ab_panel=ab_panel(result.regimes, result.config.statistics.confidence),
-        trends=[trend_plot(result, row) for row in surviving.to_dict(orient="records")],
-        nulls=null_distributions(result),
-        forest=holdout_forest(h),
-        curves=training_curves(result.curves, result.members),
-    )
 
 
 def png_uri(figure: Figure) -> str:

@@ -37,7 +37,7 @@ MEMBERS_FOLDER = "members"
 #: files an audit writes into its folder (removed by ``overwrite``)
 AUDIT_FILES = (f"{DATABASE}.wal", DATABASE, "report.html", "report.md", "report.json")
 LOCK = ".embaudit.lock"
-AUDIT_FOLDERS = (MEMBERS_FOLDER, "training_logs")
+AUDIT_FOLDERS = (MEMBERS_FOLDER, "training_logs", "report_files")
 
 
 class AuditStore:
@@ -265,7 +265,7 @@ def metadata_frame(metadata: Mapping[str, object]) -> pd.DataFrame:
     """The ``metadata`` table: one row per key, its value as JSON."""
     return pd.DataFrame({
         "key": list(metadata),
-        "value": [json.dumps(v, sort_keys=True, default=str) for v in metadata.values()],
+        "value": [json.dumps(v, default=str) for v in metadata.values()],  # in order
     })
 
 
