@@ -24,7 +24,7 @@ def best_member_share(predictions: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def basin_ensemble_gain(predictions: np.ndarray, y: np.ndarray, labels: np.ndarray,
                         depth: np.ndarray, n_resamples: int = 1000, confidence: float = 0.95,
-                        seed: int = 0) -> dict[str, float]:
+                        seed: int = 0) -> dict[str, float | int]:
     """Does averaging one minimum per basin beat the best single minimum?
 
     Each basin sends its deepest member (lowest ``depth``); the best single member is
@@ -45,7 +45,7 @@ def basin_ensemble_gain(predictions: np.ndarray, y: np.ndarray, labels: np.ndarr
     means = difference[draws].mean(axis=1)
     tail = (1 - confidence) / 2
     return {
-        "n_basins": float(len(picks)),
+        "n_basins": len(picks),
         "ensemble_loss": float(((ensemble - y) ** 2).mean()),
         "best_single_loss": float(errors[single].mean()),
         "gain": float(difference.mean()),

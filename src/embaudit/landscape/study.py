@@ -291,7 +291,8 @@ def _group_geometry(group: MinimaGroup, layout: Layout, flat: Tensor, data: _Dat
                 "path": name, "t": path.t, "loss": path.losses}))
     basins = find_basins(combined, config.basin_threshold)
     tags = {"regime": group.regime, "optimizer": group.optimizer}
-    linkage = pd.DataFrame(basins.linkage, columns=["left", "right", "height", "size"])
+    linkage = pd.DataFrame(basins.linkage, columns=["left", "right", "height", "size"]).astype(
+        {"left": int, "right": int, "size": int})
     return _Geometry(pairs.assign(**tags), _tagged(path_rows, tags),
                      linkage.assign(step=np.arange(len(linkage)), **tags), basins.labels,
                      canonical)

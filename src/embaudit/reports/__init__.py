@@ -10,7 +10,9 @@ import json
 import os
 from collections.abc import Collection
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from embaudit.errors import ConfigError
 from embaudit.reports.figures import ReportPlots, png_bytes, report_plots
@@ -27,12 +29,21 @@ __all__ = [
     "render_html",
     "render_markdown",
     "report_json",
+    "report_schema",
     "write_reports",
 ]
 
 
 #: the report formats, by the names ``--format`` takes
 REPORT_FORMATS = ("html", "md", "json")
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema every ``report.json`` of this version follows (shipped with the
+    package; fields documented in ``docs/report-schema.md``)."""
+    text = resources.files("embaudit.reports").joinpath("report.schema.json").read_text(
+        encoding="utf-8")
+    return json.loads(text)
 
 
 def write_reports(result: AuditResult, out_dir: Path, generated_at: str | None = None,
