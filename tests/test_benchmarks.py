@@ -80,3 +80,10 @@ def test_landscape_quick_prints_its_json_last():
                   for row in result["optimizer_study"]["comparison"]}
     assert optimizers == {(r, o) for r in ("overfit", "regularized")
                           for o in ("adam", "sgd", "lbfgs")}
+
+
+@pytest.mark.slow
+def test_report_load_quick_prints_its_json_last():
+    result = quick_json("report_load.py")
+    assert result["attributes"] == 50
+    assert 0 < result["html_mb"] < 10 and result["chromium_load_ms"] > 0
