@@ -6,7 +6,7 @@ lifespan), the linear regime with raw screening. Chromium's load time is read fr
 page's own navigation timing (load event end), best of three fresh profiles.
 
     python benchmarks/report_load.py           # 200 attributes
-    python benchmarks/report_load.py --quick   # 50 attributes
+    python benchmarks/report_load.py --quick   # 20 attributes
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ def chromium_load_ms(page: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="50 attributes")
+    parser.add_argument("--quick", action="store_true", help="20 attributes")
     args = parser.parse_args()
-    n_attributes = 50 if args.quick else 200
+    n_attributes = 20 if args.quick else 200
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
         audit_seconds = wide_audit(out, n_attributes)

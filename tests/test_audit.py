@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 import embaudit
 from embaudit.cli import app
 from embaudit.config import DEFAULT_REGIMES
+from embaudit.reports import report_schema
 from embaudit.store import AuditStore
 
 SMALL = {
@@ -145,6 +147,7 @@ def test_demo_writes_reports_and_store(demo):
 
 @pytest.mark.slow
 def test_the_demo_runs_the_landscape(demo):
+    jsonschema.Draft202012Validator(report_schema()).validate(demo["report"])
     landscape = demo["report"]["landscape"]
     networks = [r for r in DEFAULT_REGIMES if r not in ("linear", "pls")]
     assert [m["regime"] for m in landscape["members"]] == [r for r in networks

@@ -85,5 +85,5 @@ def test_landscape_quick_prints_its_json_last():
 @pytest.mark.slow
 def test_report_load_quick_prints_its_json_last():
     result = quick_json("report_load.py")
-    assert result["attributes"] == 50
+    assert result["attributes"] == 20
     assert 0 < result["html_mb"] < 10 and result["chromium_load_ms"] > 0

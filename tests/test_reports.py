@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +17,13 @@ from embaudit.config import AuditConfig
 from embaudit.core.schema import HYPOTHESIS_COLUMNS, REGIME_COLUMNS, Position
 from embaudit.data.table import load_table
 from embaudit.data.worlds import product_lifespan
-from embaudit.reports import render_html, render_markdown, report_json, write_reports
+from embaudit.reports import (
+    render_html,
+    render_markdown,
+    report_json,
+    report_schema,
+    write_reports,
+)
 from embaudit.reports.figures import MAX_TRENDS
 from embaudit.reports.json_report import member_summary
 from embaudit.resampling.plans import discovery_holdout_split
@@ -202,6 +209,7 @@ def _same(reported: object, expected: object) -> bool:
 
 def test_json_contract(fake_result: AuditResult) -> None:
     doc = report_json(fake_result)
+    jsonschema.Draft202012Validator(report_schema()).validate(json.loads(json.dumps(doc)))
     assert doc["schema_version"] == "2.1"
     assert doc["verdict"] == {"position": "A", "summary": fake_result.position.summary,
                               "regime": "overfit", "p_value": 0.01, "comparison": ""}
