@@ -62,8 +62,8 @@ def png_bytes(plot: Plot) -> bytes:
 def report_plots(result: AuditResult) -> ReportPlots:
     """Draw all figures of ``result``."""
     h = result.hypotheses
-    found = h[h["found"].astype(bool)].sort_values(["q_holdout", "regime", "attribute"],
-                                                   kind="stable")
+    # smallest q first; ties keep the table's order (the lead regime first)
+    found = h[h["found"].astype(bool)].sort_values("q_holdout", kind="stable")
     lead = result.lead_regime
     return ReportPlots(
         ab_panel=ab_panel(result.regimes, result.config.statistics.confidence),
