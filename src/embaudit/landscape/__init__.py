@@ -13,7 +13,7 @@ hypotheses read off it replicate on the holdout.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -24,10 +24,6 @@ from embaudit.landscape.comparison import optimizer_comparison, replication_asso
 from embaudit.landscape.study import LandscapeResult, MinimaGroup, study_landscape
 
 __all__ = ["LANDSCAPE_TABLES", "Landscape", "MinimaGroup", "analyze_landscape"]
-
-#: the landscape's tables, in the order :class:`Landscape` holds them
-LANDSCAPE_TABLES = ("members", "pairs", "basins", "features", "paths", "linkage",
-                    "optimizers", "association")
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +74,10 @@ class Landscape:
     def tables(self) -> dict[str, pd.DataFrame]:
         """The store's ``landscape_*`` tables."""
         return {f"landscape_{name}": getattr(self, name) for name in LANDSCAPE_TABLES}
+
+
+#: the landscape's tables, in the order :class:`Landscape` holds them
+LANDSCAPE_TABLES = tuple(f.name for f in fields(Landscape))
 
 
 def analyze_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, split: Split,

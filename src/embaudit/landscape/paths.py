@@ -64,9 +64,10 @@ def _mixing(t: Tensor, n_terms: int) -> Tensor:
                       torch.sin(torch.pi * k[None, :] * t[:, None])], dim=1)
 
 
-def straight_path(loss: PathLoss, start: Tensor, end: Tensor, n_points: int = 49
+def straight_path(loss: PathLoss, start: Tensor, end: Tensor, n_points: int = judge_points(4)
                   ) -> PathResult:
-    """Losses along ``(1 - t) start + t end`` on ``n_points`` evenly spaced ``t``."""
+    """Losses along ``(1 - t) start + t end`` on ``n_points`` evenly spaced ``t`` (by
+    default the grid :func:`fourier_path` judges its default path on)."""
     t = _grid(n_points, start.dtype)
     with torch.no_grad():
         losses = loss(torch.stack([start, end - start]), _mixing(t, 0))

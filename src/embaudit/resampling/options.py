@@ -120,8 +120,10 @@ def _validation_fraction(regime: str, config: AuditConfig) -> float | None:
 
 
 #: learning rates of the optimizer study for optimizers other than the training one
-#: (the training optimizer keeps ``training.learning_rate``); L-BFGS: its step length
-STUDY_LEARNING_RATES = {"adam": 1e-3, "sgd": 1e-2, "lbfgs": 1.0}
+#: (the training optimizer keeps ``training.learning_rate``; Adam otherwise takes the
+#: default); L-BFGS: its step length
+STUDY_LEARNING_RATES = {"adam": TrainingConfig.model_fields["learning_rate"].default,
+                        "sgd": 1e-2, "lbfgs": 1.0}
 
 
 def landscape_minima(members: list[MemberSpec], config: AuditConfig) -> list[MemberSpec]:
