@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,64 +17,6 @@ from embaudit.training import execution
 from embaudit.training.execution import train_members
 from embaudit.training.fit import fit_ensemble
 from exactness import assert_same_member
-
-CONFIG = """seed = 2
-[resampling]
-n_bootstrap = 6
-n_permutations = 19
-[training]
-regimes = ["overfit", "regularized", "linear"]
-max_epochs = 60
-chunk_size = 4
-"""
-
-
-def _world_csv(folder: Path) -> tuple[Path, Path, list[str]]:
-    world = embaudit.worlds.product_lifespan(n=500, p=60, seed=2)
-    csv = folder / "world.csv"
-    world.frame.to_csv(csv, index=False)
-    config = folder / "audit.toml"
-    config.write_text(CONFIG)
-    return csv, config, list(world.table.attributes)
-
-
-def _command(csv: Path, config: Path, attributes: list[str], out: Path) -> list[str]:
-    return [sys.executable, "-m", "embaudit.cli", "audit", "--data", str(csv),
-            "--target", "lifespan_days", "--attributes", ",".join(attributes),
-            "--features", "f*", "--id", "product_id", "--config", str(config),
-            "--out", str(out)]
-
-
-def _report(out: Path) -> dict:
-    report = json.loads((out / "report.json").read_text())
-    report.pop("generated_at")
-    return report
-
-
-@pytest.mark.slow
-def test_an_audit_killed_during_training_resumes_to_the_same_report(tmp_path):
-    csv, config, attributes = _world_csv(tmp_path)
-    whole = subprocess.run(_command(csv, config, attributes, tmp_path / "whole"),
-                           capture_output=True, text=True, timeout=600)
-    assert whole.returncode == 0, whole.stderr
-
-    out = tmp_path / "killed"
-    process = subprocess.Popen(_command(csv, config, attributes, out),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    chunks = out / "members" / "overfit"
-    deadline = time.monotonic() + 300
-    while len(list(chunks.glob("*.parquet"))) < 2 and time.monotonic() < deadline:
-        assert process.poll() is None, "the audit finished before it could be killed"
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (out / "report.json").exists()
-
-    resumed = subprocess.run(_command(csv, config, attributes, out), capture_output=True,
-                             text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resuming:" in " ".join(resumed.stderr.split())
-    assert _report(out) == _report(tmp_path / "whole")
 
 
 def test_a_folder_holding_another_audit_is_refused_unless_overwritten(tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from embaudit.hypotheses.evidence import (
 from embaudit.hypotheses.inference import HoldoutAssociation, holdout_association
 from embaudit.hypotheses.panel import decide_panel
 from embaudit.landscape import Landscape, MinimaGroup, analyze_landscape
-from embaudit.reports import REPORT_FORMATS, write_reports
+from embaudit.reports import REPORT_FORMATS, generated_now, write_reports
 from embaudit.resampling.options import (
     crossfit_folds,
     landscape_minima,
@@ -108,7 +107,7 @@ def save(result: AuditResult, folder: str | Path) -> dict[str, Path]:
     the reports were generated (so :func:`rebuild_reports` can write them again).
     """
     store = AuditStore(folder)
-    generated_at = datetime.now(UTC).isoformat(timespec="seconds")
+    generated_at = generated_now()
     save_results(store, result.tables(), {
         "identity": audit_identity(result.config, result.data_sha256),
         **result.metadata(), "generated_at": generated_at})

@@ -8,10 +8,11 @@ from __future__ import annotations
 import shlex
 import sys
 import textwrap
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,8 +21,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from embaudit.audit import audit, rebuild_reports
 from embaudit.claims import Claim, check_claims
 from embaudit.config import AuditConfig, build_config
-from embaudit.data.table import load_table, read_frame
-from embaudit.errors import ConfigError, DataError, EmbauditError
+from embaudit.data.reading import read_frame
+from embaudit.data.table import load_table
+from embaudit.errors import ConfigError, DataError, EmbauditError, EmbauditWarning
 from embaudit.model import load_member
 from embaudit.worlds import product_lifespan
 
@@ -275,12 +277,34 @@ def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """Turn embaudit's user-facing errors into a message and exit code 2."""
-    try:
-        yield
-    except EmbauditError as error:
-        typer.echo(textwrap.fill(f"error: {error}", width=100), err=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    """Turn embaudit's user-facing errors, and files the system refuses, into a message
+    and exit code 2; print embaudit's warnings as one paragraph each."""
+    original = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if issubclass(category, EmbauditWarning):
+            typer.echo(textwrap.fill(f"warning: {message}", width=100), err=True)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", EmbauditWarning)
+        warnings.showwarning = show
+        try:
+            yield
+        except EmbauditError as error:
+            _fail(str(error))
+        except OSError as error:  # a path the system refuses (permissions, full disk, …)
+            where = f" {error.filename!r}" if error.filename else ""
+            _fail(f"cannot use{where}: {error.strerror or error}. Check the path, its "
+                  "permissions and the free disk space.")
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(textwrap.fill(f"error: {message}", width=100), err=True)
+    raise typer.Exit(EXIT_BAD_INPUT) from None
+
 
 
 @contextmanager

@@ -17,3 +17,7 @@ class DataError(EmbauditError):
 
 class ConfigError(EmbauditError):
     """An option of the audit configuration is invalid."""
+
+
+class EmbauditWarning(UserWarning):
+    """Input that can be audited but deserves a look (e.g. a feature that never varies)."""

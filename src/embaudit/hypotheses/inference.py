@@ -19,6 +19,7 @@ from embaudit.hypotheses.clustered import cluster_bootstrap_effects, wild_cluste
 from embaudit.hypotheses.ranks import spearman_matrix, standardized_ranks
 from embaudit.hypotheses.resampled import (
     bootstrap_effects,
+    containing,
     max_t_p_values,
     percentile_interval,
     permutation_null,
@@ -159,7 +160,8 @@ def holdout_association(
         resampled = bootstrap_effects(attributes, lifespan, covariates, n_resamples, seed) \
             if groups is None else cluster_bootstrap_effects(attributes, lifespan, groups,
                                                              covariates, n_resamples, seed)
-        low, high = percentile_interval(resampled, np.isnan(rho), confidence)
+        low, high = containing(*percentile_interval(resampled, np.isnan(rho), confidence),
+                               rho)
     return HoldoutAssociation(
         rho, p_positive, p_negative, n, low, high,
         np.zeros((0, attributes.shape[1])) if null is None else null,

@@ -188,6 +188,15 @@ def percentile_interval(effects: np.ndarray, constant: np.ndarray, confidence: f
     return np.where(untestable, np.nan, low), np.where(untestable, np.nan, high)
 
 
+def containing(low: np.ndarray, high: np.ndarray, estimate: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """An interval widened, where needed, to contain its estimate: a percentile interval
+    of a skewed resampling distribution can miss the estimate it is reported beside.
+    NaN bounds (no interval) stay NaN."""
+    return (np.where(np.isnan(low), np.nan, np.fmin(low, estimate)),
+            np.where(np.isnan(high), np.nan, np.fmax(high, estimate)))
+
+
 def _resampled_spearman(A: np.ndarray, y: np.ndarray, covariates: np.ndarray | None
                         ) -> np.ndarray:
     """Spearman (partial given covariates) per resample: A (b, n, q), y (b, n) → (b, q)."""

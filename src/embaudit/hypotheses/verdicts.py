@@ -41,7 +41,7 @@ from embaudit.hypotheses.inference import (
     sign_consistency,
 )
 from embaudit.hypotheses.multiplicity import holdout_q, threshold_used
-from embaudit.hypotheses.resampled import max_t_p_values, permutation_p_values
+from embaudit.hypotheses.resampled import containing, max_t_p_values, permutation_p_values
 
 
 def verdict_rule(found: np.ndarray, q: np.ndarray, q_opposite: np.ndarray,
@@ -161,10 +161,11 @@ def _or_nan(values: np.ndarray | None, size: int) -> np.ndarray:
 def _axis_intervals(evidence: RegimeEvidence, confidence: float) -> dict[str, np.ndarray]:
     """Intervals of r(axis, attribute) and r(axis, lifespan) across the aligned bootstrap
     networks: their percentile interval, shifted by the networks' mean bias (their mean
-    reading minus the reference's), so it is centred as the reference's reading is and
-    contains it. Networks trained on resampled rows read their in-bag rows with
-    duplicates, which inflates their correlations: unshifted, the interval excluded its
-    own estimate in about a quarter of the rows."""
+    reading minus the reference's), so it is centred as the reference's reading is, and
+    widened where a skewed distribution would still miss that reading. Networks trained
+    on resampled rows read their in-bag rows with duplicates, which inflates their
+    correlations: unshifted, the interval excluded its own estimate in about a quarter
+    of the rows."""
     c = evidence.candidates
     out = {}
     for name, draws, estimate in (
@@ -176,6 +177,6 @@ def _axis_intervals(evidence: RegimeEvidence, confidence: float) -> dict[str, np
         tail = (1 - confidence) / 2 * 100
         low, high = np.percentile(draws, [tail, 100 - tail], axis=0)
         bias = draws.mean(axis=0) - estimate
-        out[f"{name}_ci_low"] = np.clip(low - bias, -1.0, 1.0)
-        out[f"{name}_ci_high"] = np.clip(high - bias, -1.0, 1.0)
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = containing(
+            np.clip(low - bias, -1.0, 1.0), np.clip(high - bias, -1.0, 1.0), estimate)
     return out

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Collection
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,15 @@ from typing import Any
 from embaudit.errors import ConfigError
 from embaudit.reports.figures import ReportPlots, png_bytes, report_plots
 from embaudit.reports.html import render_html
-from embaudit.reports.json_report import SCHEMA_VERSION, report_json
+from embaudit.reports.json_report import SCHEMA_VERSION, generated_now, report_json
 from embaudit.reports.markdown import FIGURES_FOLDER, md_escape, render_markdown
 from embaudit.results import AuditResult
-from embaudit.store.store import atomic_path
+from embaudit.store.files import atomic_path
 
 __all__ = [
     "REPORT_FORMATS",
     "SCHEMA_VERSION",
+    "generated_now",
     "md_escape",
     "render_html",
     "render_markdown",
@@ -60,7 +60,7 @@ def write_reports(result: AuditResult, out_dir: Path, generated_at: str | None =
                           f"{', '.join(REPORT_FORMATS)}.")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    generated_at = generated_at or datetime.now(UTC).isoformat(timespec="seconds")
+    generated_at = generated_at or generated_now()
     plots = report_plots(result) if {"html", "md"} & set(formats) else None
     render = {
         "html": lambda: render_html(result, generated_at, plots),

@@ -2,12 +2,13 @@
 
 Every format (JSON, HTML, Markdown) is built from the same pieces here, so they never
 disagree. ``report_json`` is a public contract (``SCHEMA_VERSION``); its only
-non-deterministic key is ``generated_at``.
+non-deterministic key is ``generated_at`` (fixed by ``SOURCE_DATE_EPOCH`` when set).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from embaudit.core.schema import (
     HYPOTHESIS_COLUMNS,
     REGIME_COLUMNS,
 )
+from embaudit.errors import ConfigError
 from embaudit.landscape import Landscape
 from embaudit.results import AuditResult
 
@@ -32,13 +34,26 @@ _MEDIAN_COLUMNS = ("train_loss", "validation_loss", "holdout_loss", "ridge_holdo
                    "epochs", "dead_units", "effective_rank", "disparity", "protest_p", "cka")
 
 
+def generated_now() -> str:
+    """The time of generation (UTC, to the second), or the moment ``SOURCE_DATE_EPOCH``
+    names when it is set (the reproducible-builds convention): reports byte-identical
+    across runs."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if not epoch:
+        return datetime.now(UTC).isoformat(timespec="seconds")
+    if not epoch.isdigit():
+        raise ConfigError(f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds since "
+                          "1970; unset it or set it to e.g. 1700000000.")
+    return datetime.fromtimestamp(int(epoch), UTC).isoformat(timespec="seconds")
+
+
 def report_json(result: AuditResult, generated_at: str | None = None) -> dict[str, Any]:
     """The machine-readable report: strict JSON types only (NaN/inf/NA become ``None``)."""
     position = result.position
     table, split = result.table, result.split
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "generated_at": generated_at or datetime.now(UTC).isoformat(timespec="seconds"),
+        "generated_at": generated_at or generated_now(),
         "verdict": {
             "position": position.position,
             "summary": position.summary,

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
+import re
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,12 +30,17 @@ import torch
 from embaudit.core.members import chunk_key
 from embaudit.core.regimes import REGIMES
 from embaudit.errors import ConfigError
+from embaudit.store.files import atomic_path, file_sha256, refuse_links
 
 DATABASE = "audit.duckdb"
 MEMBERS_FOLDER = "members"
 #: files an audit writes into its folder (removed by ``overwrite``)
 AUDIT_FILES = (f"{DATABASE}.wal", DATABASE, "report.html", "report.md", "report.json")
 LOCK = ".embaudit.lock"
+#: a store never installs or loads DuckDB extensions (no downloads, no foreign formats)
+_DUCKDB_OPTIONS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+#: a chunk's name: 16 hex digits (``core.members.chunk_key``)
+_CHUNK = re.compile(r"[0-9a-f]{16}")
 AUDIT_FOLDERS = (MEMBERS_FOLDER, "training_logs", "report_files")
 
 
@@ -45,7 +49,15 @@ class AuditStore:
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ConfigError(f"Output folder {str(self.folder)!r} is a file, not a folder; "
+                              "choose a folder (--out) that is new or already a folder.")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"Cannot create output folder {str(self.folder)!r}: "
+                              f"{error.strerror}. Choose a folder you can write to "
+                              "(--out).") from None
 
     @property
     def database(self) -> Path:
@@ -53,7 +65,16 @@ class AuditStore:
 
     @contextmanager
     def _connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        connection = duckdb.connect(str(self.database), read_only=read_only)
+        try:
+            connection = duckdb.connect(str(self.database), read_only=read_only,
+                                        config=_DUCKDB_OPTIONS)
+        except duckdb.Error as error:
+            raise ConfigError(
+                f"The store database {str(self.database)!r} cannot be opened "
+                f"({str(error).splitlines()[0][:160]}); it is "
+                "not an embaudit store, or it was damaged. Choose another --out, or pass "
+                "--overwrite to replace it."
+            ) from None
         try:
             yield connection
         finally:
@@ -138,8 +159,16 @@ class AuditStore:
 
     @contextmanager
     def locked(self) -> Iterator[AuditStore]:
-        """Hold the folder for one audit: a second process on it is refused."""
-        with open(self.folder / LOCK, "w") as handle:
+        """Hold the folder for one audit: a second process on it is refused, as is a
+        folder that cannot be written or whose store files are symbolic links."""
+        refuse_links(self.folder, [LOCK, *AUDIT_FILES, *AUDIT_FOLDERS])
+        try:
+            handle = open(self.folder / LOCK, "w")  # noqa: SIM115 - held until the block ends
+        except OSError as error:
+            raise ConfigError(f"Cannot write to output folder {str(self.folder)!r}: "
+                              f"{error.strerror}. Choose a folder you can write to "
+                              "(--out).") from None
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -189,18 +218,24 @@ class AuditStore:
         flat = embeddings.reshape(B * n, h)
         for axis in range(h):
             columns[f"axis_{axis}"] = pa.array(flat[:, axis])
+        written = {}
         with atomic_path(folder / f"{chunk}.parquet") as temporary:
             pq.write_table(pa.table(columns), temporary)
+            written["parquet"] = file_sha256(temporary)
         if state:
             with atomic_path(folder / f"{chunk}.pt") as temporary:
                 torch.save({k: torch.from_numpy(np.ascontiguousarray(v))
                             for k, v in state.items()}, temporary)
+                written["pt"] = file_sha256(temporary)
         rows = diagnostics.assign(chunk=chunk)
+        files = pd.DataFrame({"regime": regime, "chunk": chunk, "suffix": list(written),
+                              "sha256": list(written.values())})
         with self._connect() as connection:
             connection.begin()
             try:
                 _insert(connection, "curves", curves, member_ids)
                 _insert(connection, "members", rows, member_ids)
+                _replace_files(connection, files)
                 connection.commit()
             except BaseException:
                 connection.rollback()
@@ -235,7 +270,7 @@ class AuditStore:
             axes = np.column_stack([table[c].to_numpy() for c in table.column_names
                                     if c.startswith("axis_")]).reshape(len(ids), n, -1)
             values = table["prediction"].to_numpy().reshape(len(ids), n)
-            tensors = torch.load(self._chunk_file(folder, chunk, "pt"), weights_only=True) \
+            tensors = _load_weights(self._chunk_file(folder, chunk, "pt")) \
                 if with_state and REGIMES[regime].trains_network else {}
             for index, member_id in enumerate(ids):
                 found[member_id] = (axes[index], values[index],
@@ -251,13 +286,22 @@ class AuditStore:
                 curves.reset_index(drop=True), state)
 
     def _chunk_file(self, folder: Path, chunk: str, suffix: str) -> Path:
+        """A chunk's file, checked against the checksum recorded when it was written."""
         path = folder / f"{chunk}.{suffix}"
-        if not path.exists():
-            raise ConfigError(
-                f"The store in {str(self.folder)!r} lists members of chunk {chunk}, but "
-                f"{path.name} is missing. Rerun with --overwrite (or a new --out) to "
-                "start this audit again."
-            )
+        fix = "Rerun with --overwrite (or a new --out) to start this audit again."
+        if not _CHUNK.fullmatch(str(chunk)) or not path.exists():
+            raise ConfigError(f"The store in {str(self.folder)!r} lists members of chunk "
+                              f"{chunk!r}, but {path.name} is missing. {fix}")
+        with self._connect(read_only=True) as connection:
+            recorded = connection.execute(
+                "SELECT sha256 FROM chunk_files WHERE regime = ? AND chunk = ? AND suffix = ?",
+                [folder.name, chunk, suffix]).fetchall() \
+                if "chunk_files" in _table_names(connection) else []
+        if not recorded or recorded[0][0] != file_sha256(path):
+            state = "has no recorded checksum" if not recorded else \
+                "differs from the checksum recorded when it was written"
+            raise ConfigError(f"Store file {str(path)!r} {state}: it was modified or "
+                              f"replaced after the audit wrote it, and is not read. {fix}")
         return path
 
 
@@ -286,6 +330,35 @@ def _insert(connection: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFram
     connection.unregister("replaced")
 
 
+def _load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A chunk's checkpoint: a dict of tensors, read without running any of its code."""
+    try:
+        tensors = torch.load(path, weights_only=True)
+    except Exception as error:  # what a refused or broken checkpoint raises varies
+        tensors = error
+    if not isinstance(tensors, dict) or \
+            not all(isinstance(t, torch.Tensor) for t in tensors.values()):
+        raise ConfigError(f"Store file {str(path)!r} is not a checkpoint of plain tensors "
+                          f"({type(tensors).__name__}); nothing in it was run or read. Rerun "
+                          "with --overwrite (or a new --out) to start this audit again.")
+    return tensors
+
+
+def _replace_files(connection: duckdb.DuckDBPyConnection, files: pd.DataFrame) -> None:
+    """Record the checksums of one chunk's files (table ``chunk_files``)."""
+    connection.execute("CREATE TABLE IF NOT EXISTS chunk_files (regime VARCHAR, chunk VARCHAR, "
+                       "suffix VARCHAR, sha256 VARCHAR)")
+    connection.execute("DELETE FROM chunk_files WHERE regime = ? AND chunk = ?",
+                       [files["regime"].iloc[0], files["chunk"].iloc[0]])
+    connection.register("written", files)
+    connection.execute("INSERT INTO chunk_files BY NAME SELECT * FROM written")
+    connection.unregister("written")
+
+
+def _table_names(connection: duckdb.DuckDBPyConnection) -> set[str]:
+    return {row[0] for row in connection.execute("SHOW TABLES").fetchall()}
+
+
 def _differences(recorded: Any, current: Any, path: str = "") -> list[str]:
     if isinstance(recorded, dict) and isinstance(current, dict):
         found = []
@@ -311,25 +384,3 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
                 values.map(lambda v: v is None or v is pd.NA or isinstance(v, str)).all():
             out[column] = values.astype("string")
     return out
-
-
-@contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path next to ``target`` that replaces it when the block succeeds."""
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(handle)
-    temporary = Path(name)
-    temporary.unlink()
-    try:
-        yield temporary
-        with open(temporary, "rb") as written:  # on disk before it takes the name
-            os.fsync(written.fileno())
-        os.replace(temporary, target)
-        directory = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    finally:
-        if temporary.exists():
-            temporary.unlink()

@@ -1,0 +1,191 @@
+"""How an audit's stages grow with the number of rows: time and peak memory per stage.
+
+Audits the product-lifespan world at n = 10,000, 30,000 and 100,000 rows × 500
+features, each in a process of its own (so each peak is its own), with a store and all
+three reports. The config keeps the default statistics (2,000 bootstrap resamples, 999
+screen permutations, 9,999 holdout permutations for max-T off: BH) and trains fewer,
+shorter members than the default (overfit and linear regimes, 4 bootstrap and 9
+permutation members, 5 epochs), so that the run fits in minutes: training time grows as
+members × epochs × n, which the per-stage table lets one extrapolate; memory is what
+this benchmark checks (the machine has 24 GiB).
+
+Stages are timed by wrapping the audit's steps (exclusive times: a stage's time does
+not include the stages it calls). Memory is the process's resident set, sampled every
+20 ms; a stage's peak is the highest sample taken while it ran.
+
+    python benchmarks/scale.py              # 10k, 30k, 100k (about 15 minutes on 2 cores)
+    python benchmarks/scale.py --quick      # 2k and 6k (a minute)
+    python benchmarks/scale.py --rows 30000 # one size, printed as JSON
+    python benchmarks/scale.py --default-members  # 100k rows, the default 30 bootstrap
+                                            # and 99 permutation members, overfit only,
+                                            # one epoch: the memory of a default audit
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import embaudit
+from embaudit.data.worlds import product_lifespan
+
+audit_module = importlib.import_module("embaudit.audit")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+CONFIG = {
+    "seed": 0,
+    "training": {"regimes": ["overfit", "linear"], "max_epochs": 5},
+    "resampling": {"n_bootstrap": 4, "n_permutations": 9},
+}
+
+
+class StageMeter:
+    """Exclusive wall time and peak resident memory per named stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.peak_mb: dict[str, float] = defaultdict(float)
+        self.stack: list[str] = ["other"]
+        self.started = time.perf_counter()
+        self._stop = threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            with open("/proc/self/statm") as handle:
+                resident = int(handle.read().split()[1]) * PAGE / 2**20
+            stage = self.stack[-1]
+            self.peak_mb[stage] = max(self.peak_mb[stage], resident)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        now = time.perf_counter()
+        self.seconds[self.stack[-1]] += now - self.started
+        self.stack.append(name)
+        self.started = now
+        try:
+            yield
+        finally:
+            now = time.perf_counter()
+            self.seconds[self.stack.pop()] += now - self.started
+            self.started = now
+
+    def wrap(self, owner: Any, attribute: str, name: str | Callable[..., str]) -> None:
+        original = getattr(owner, attribute)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            label = name(*args, **kwargs) if callable(name) else name
+            with self.stage(label):
+                return original(*args, **kwargs)
+
+        setattr(owner, attribute, timed)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.seconds[self.stack[-1]] += time.perf_counter() - self.started
+
+
+#: the default member counts (one network regime, one epoch): memory at full width
+DEFAULT_MEMBERS = {"seed": 0, "training": {"regimes": ["overfit"], "max_epochs": 1}}
+
+
+def measure(n: int, config: dict[str, Any] = CONFIG) -> dict[str, Any]:
+    """One audit of n rows × 500 features, its stages timed and measured."""
+    meter = StageMeter()
+    with meter.stage("data"):
+        world = product_lifespan(n=n, p=500, seed=0)
+        table = world.table
+        _ = table.X, table.y, table.attribute_matrix
+    pipeline = audit_module._Pipeline
+    meter.wrap(pipeline, "__init__", "planning")
+    meter.wrap(pipeline, "_fit", lambda self, regime, *a, **k: f"training {regime}")
+    meter.wrap(audit_module, "embedding_evidence",
+               lambda regime, *a, **k: f"alignment and discovery {regime}")
+    meter.wrap(audit_module, "raw_evidence", "discovery raw")
+    meter.wrap(pipeline, "_holdout_tests", "holdout tests")
+    meter.wrap(audit_module, "decide_panel", "verdicts and position")
+    meter.wrap(audit_module, "open_audit", "store: open")
+    meter.wrap(audit_module, "save_results", "store: results")
+    meter.wrap(audit_module, "write_reports", "reports")
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        result = embaudit.audit({**config, "out": out}, table=table)
+        total = time.perf_counter() - start
+        store_mb = sum(f.stat().st_size for f in Path(out).rglob("*")
+                       if f.is_file()) / 2**20
+    meter.stop()
+    return {"n": n, "p": 500, "total_s": round(total, 2), "store_mb": round(store_mb, 1),
+            "position": result.position.position,
+            "stages": {k: {"seconds": round(v, 2), "peak_mb": round(meter.peak_mb[k], 0)}
+                       for k, v in meter.seconds.items()}}
+
+
+def _grouped(stages: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Stages summed over regimes (``training overfit`` + ``training linear`` → training)."""
+    out: dict[str, dict[str, float]] = {}
+    for name, value in stages.items():
+        key = name.rsplit(" ", 1)[0] if name.startswith(("training", "alignment")) else name
+        entry = out.setdefault(key, {"seconds": 0.0, "peak_mb": 0.0})
+        entry["seconds"] += value["seconds"]
+        entry["peak_mb"] = max(entry["peak_mb"], value["peak_mb"])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2k and 6k rows")
+    parser.add_argument("--rows", type=int, help="measure one size here, print its JSON")
+    parser.add_argument("--default-members", action="store_true",
+                        help="100k rows with the default members (overfit, one epoch)")
+    args = parser.parse_args()
+    if args.rows or args.default_members:
+        run = measure(args.rows or 100_000, DEFAULT_MEMBERS if args.default_members
+                      else CONFIG)
+        run["peak_mb"] = max(s["peak_mb"] for s in run["stages"].values())
+        print(json.dumps(run))
+        return
+    sizes = (2_000, 6_000) if args.quick else (10_000, 30_000, 100_000)
+    runs = []
+    for n in sizes:
+        done = subprocess.run([sys.executable, __file__, "--rows", str(n)], check=True,
+                              capture_output=True, text=True)
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"n = {n:>7,}: {runs[-1]['total_s']:8.1f} s, store {runs[-1]['store_mb']} MB",
+              flush=True)
+    grouped = [_grouped(r["stages"]) for r in runs]
+    names = list(dict.fromkeys(k for g in grouped for k in g))
+    print(f"\n{'stage':<28}" + "".join(f"{f'{n:,} rows':>22}" for n in sizes) +
+          f"{'growth':>10}")
+    growth = {}
+    for name in names:
+        seconds = np.array([g.get(name, {}).get("seconds", np.nan) for g in grouped])
+        peaks = [g.get(name, {}).get("peak_mb", np.nan) for g in grouped]
+        usable = seconds > 0.05
+        growth[name] = float(np.polyfit(np.log(np.array(sizes)[usable]),
+                                        np.log(seconds[usable]), 1)[0]) \
+            if usable.sum() >= 2 else None
+        cells = "".join(f"{s:>10.2f} s {m:>7.0f} MB" for s, m in zip(seconds, peaks,
+                                                                     strict=True))
+        shown = "" if growth[name] is None else f"n^{growth[name]:.2f}"
+        print(f"{name:<28}{cells}{shown:>10}")
+    print(json.dumps({"runs": runs, "growth_exponent": growth,
+                      "peak_mb": max(max(s["peak_mb"] for s in r["stages"].values())
+                                     for r in runs),
+                      "config": CONFIG}))
+
+
+if __name__ == "__main__":
+    main()
