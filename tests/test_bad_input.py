@@ -230,6 +230,20 @@ CASES: dict[str, Case] = {
                          ("group column 'plant'", "1 groups")),
     "single row": Case(_csv(good_frame().head(1)), ("1 rows", "at least 50")),
     "too few rows": Case(_csv(good_frame().head(30)), ("30 rows", "at least 50")),
+    # the event column (censored lifespans)
+    "event of another code": Case(_with({"--event": "broke"}, _frame(
+        broke=np.where(np.arange(N) % 2, "yes", "maybe"))),
+        ("'broke' has value 'maybe' at row 0", "1 (failed", "yes/no")),
+    "no failure at all": Case(_with({"--event": "broke"}, _frame(broke=0)),
+                              ("'broke' has no failure", "1 = failed")),
+    "event also an attribute": Case(_with({"--event": "material",
+                                           "--attributes": "size,material"},
+                                          _frame(material=np.arange(N) % 2)),
+                                    ("'material' is the event column", "attribute")),
+    "event also a feature": Case(_with({"--event": "f3"}, _frame(f3=np.arange(N) % 2)),
+                                 ("'f3' is the event", "cannot also be a feature")),
+    "missing event": Case(_with({"--event": "broke"}, good_frame().assign(
+        broke=[np.nan] + [1] * (N - 1))), ("'broke' has a missing value at row 0",)),
     # configs
     "unknown config key": Case(_config("[training]\nepochs = 5\n"),
                                ("training.epochs", "Extra inputs are not permitted")),

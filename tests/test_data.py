@@ -77,6 +77,7 @@ def test_roles_and_views(kind: str, tmp_path: Path) -> None:
         "covariates": ["age"],
         "id": "item_id",
         "group": "plant",
+        "event": None,
         "target_transform": "log",
     }
     assert table.X.dtype == np.float32

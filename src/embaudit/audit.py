@@ -20,6 +20,7 @@ from embaudit.core.members import MemberSpec, Split
 from embaudit.core.regimes import RAW, REGIMES
 from embaudit.data.table import Table, load_table
 from embaudit.errors import ConfigError
+from embaudit.hypotheses.censored import censored_association, split_scores
 from embaudit.hypotheses.crossfit import crossfit_replication, crossfit_tables
 from embaudit.hypotheses.evidence import (
     DiscoveryData,
@@ -95,7 +96,7 @@ def table_from_config(config: AuditConfig) -> Table:
                           "--data and --target), or give a table to audit().")
     return load_table(
         data.path, target=data.target, attributes=data.attributes, features=data.features,
-        covariates=data.covariates, id=data.id, group=data.group,
+        covariates=data.covariates, id=data.id, group=data.group, event=data.event,
         target_transform=data.target_transform,
     )
 
@@ -187,8 +188,10 @@ class _Pipeline:
     def _discovery_data(self) -> DiscoveryData:
         config, table, split = self.config, self.table, self.split
         columns = table.attribute_columns
+        lifespan = table.y if table.events is None else split_scores(
+            table.lifespan, table.events, [split.discovery, split.holdout])
         return DiscoveryData(
-            attributes=table.attribute_matrix, lifespan=table.y,
+            attributes=table.attribute_matrix, lifespan=lifespan,
             discovery=split.discovery, holdout=split.holdout,
             mode=config.discovery.mode, slice_fraction=config.discovery.slice_fraction,
             covariates=table.covariate_matrix, blocks=screen_blocks(table, split, config),
@@ -200,17 +203,23 @@ class _Pipeline:
 
     def _holdout_tests(self) -> HoldoutAssociation:
         """Attribute vs lifespan on the holdout with the configured intervals and null
-        (with a group column: cluster-robust tests, intervals resampling whole groups)."""
+        (with a group column: cluster-robust tests, intervals resampling whole groups;
+        with an event column: the censored tests of :mod:`embaudit.hypotheses.censored`)."""
         stat, table, rows, data = self.config.statistics, self.table, self.split.holdout, \
             self.data
-        groups = table.groups
+        groups = None if table.groups is None else table.groups[rows]
+        covariates = None if data.covariates is None else data.covariates[rows]
+        families = np.unique([c.attribute for c in table.attribute_columns],
+                             return_inverse=True)[1]
+        if table.events is not None:
+            return censored_association(
+                data.attributes[rows], table.lifespan[rows], table.events[rows], covariates,
+                groups=groups, families=families, n_resamples=stat.n_resamples,
+                n_permutations=stat.n_holdout_permutations if stat.correction == "maxt"
+                else 0, confidence=stat.confidence, seed=self.config.seed)
         return holdout_association(
-            data.attributes[rows], data.lifespan[rows],
-            None if data.covariates is None else data.covariates[rows],
-            groups=None if groups is None else groups[rows],
-            families=np.unique([c.attribute for c in table.attribute_columns],
-                               return_inverse=True)[1],
-            n_resamples=stat.n_resamples,
+            data.attributes[rows], data.lifespan[rows], covariates, groups=groups,
+            families=families, n_resamples=stat.n_resamples,
             n_permutations=stat.n_holdout_permutations
             if stat.correction == "maxt" or groups is not None else 0,
             confidence=stat.confidence, seed=self.config.seed,
@@ -315,7 +324,7 @@ class _Pipeline:
             rows=np.arange(table.n_rows) if all_rows else split.discovery, regime=regime,
             training=training or config.training, network=config.network,
             holdout=split.holdout, shuffle_seed=config.seed, store=store, client=client,
-            log_dir=log_dir, progress=progress, keep_state=keep_state,
+            log_dir=log_dir, progress=progress, keep_state=keep_state, events=table.events,
         )
 
     def _crossfit(self, runs: list[_RegimeRun]) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from scipy import stats
 from embaudit.core.schema import Verdict
 from embaudit.data.table import Table, covariate_matrix
 from embaudit.errors import ConfigError, DataError
+from embaudit.hypotheses.censored import censored_association, lifespan_scores
 from embaudit.hypotheses.inference import (
     SPEARMAN_Z_VARIANCE,
     HoldoutAssociation,
@@ -73,7 +74,7 @@ class ClaimVerdict:
     attribute: str
     direction: str
     verdict: Verdict  # survives | fails | inconclusive (a claim is never screened)
-    effect: float  # (partial) Spearman(a, y), signed: positive = as claimed
+    effect: float  # (partial) Spearman(a, y) or Somers' D, signed: positive = as claimed
     ci_low: float
     ci_high: float
     p: float  # one-sided, in the claimed direction
@@ -89,11 +90,13 @@ class ClaimVerdict:
     r_axis_lifespan: float = float("nan")
     confidence: float = 0.95  # of the interval
     target_power: float = 0.8  # that n_required reaches
+    #: what ``effect`` measures: Spearman, or Somers' D of censored lifespans
+    effect_name: str = "Spearman"
 
     def summary(self) -> str:
         lines = [
             f"Claim {self.claim}: {self.verdict.upper()}",
-            f"  effect (Spearman{', partial' if self.covariates else ''}) = "
+            f"  effect ({self.effect_name}{', partial' if self.covariates else ''}) = "
             f"{self.effect:+.3f}, {self.confidence:.0%} CI "
             f"[{self.ci_low:+.3f}, {self.ci_high:+.3f}]",
             f"  p = {self.p:.3g}, q = {self.q:.3g}, power at the smallest effect of interest "
@@ -194,15 +197,24 @@ def check_claims(
     direction[claimed] = [c.direction for c in parsed]
     A = table.attribute_matrix[:, tested][rows]
     groups = table.groups
-    test = holdout_association(
-        A, table.y[rows], None if C is None else C[rows],
-        groups=None if groups is None else groups[rows], families=families,
-        n_resamples=n_resamples,
-        n_permutations=n_permutations if correction == "maxt" or groups is not None else 0,
-        confidence=confidence, seed=seed)
+    if table.events is None:
+        test = holdout_association(
+            A, table.y[rows], None if C is None else C[rows],
+            groups=None if groups is None else groups[rows], families=families,
+            n_resamples=n_resamples,
+            n_permutations=n_permutations if correction == "maxt" or groups is not None
+            else 0, confidence=confidence, seed=seed)
+    else:
+        test = censored_association(
+            A, table.lifespan[rows], table.events[rows], None if C is None else C[rows],
+            groups=None if groups is None else groups[rows], families=families,
+            n_resamples=n_resamples, n_permutations=n_permutations
+            if correction == "maxt" else 0, confidence=confidence, seed=seed)
     resolved = [table.attribute_columns[i].name for i in columns]
+    lifespan = table.y[rows] if table.events is None else \
+        lifespan_scores(table.lifespan[rows], table.events[rows])  # censoring-aware order
     axes = _axis_checks(parsed, resolved, model, embedding, predictions, rows,
-                        A[:, claimed], table.y[rows], C)
+                        A[:, claimed], lifespan, C)
     axis_holds = np.ones(len(tested), dtype=bool)
     axis_holds[claimed] = [a[0] is None or a[1] <= alpha for a in axes]
     rule = _Rule(alpha, correction, min_effect, power)
@@ -220,6 +232,7 @@ def check_claims(
             covariates=names, axis=axes[i][0], p_embedding=axes[i][1],
             r_axis_attribute=axes[i][2], r_axis_lifespan=axes[i][3],
             confidence=confidence, target_power=power,
+            effect_name="Spearman" if table.events is None else "Somers' D, censored",
         ) for i, (claim, j) in enumerate(zip(parsed, claimed, strict=True))), correction)
 
 

@@ -80,6 +80,10 @@ def audit_command(
     group: Annotated[
         str | None, typer.Option(help="Group column: a group's rows never split apart.")
     ] = None,
+    event: Annotated[
+        str | None, typer.Option(help="Event column: 1 (or true, yes) = failed at the "
+                                      "lifespan, 0 = still in service (censored).")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="audit.toml with further options.")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the store and reports.")] = None,
     seed: Annotated[int | None, typer.Option(min=0, help="Root seed.")] = None,
@@ -120,6 +124,7 @@ def audit_command(
                 "covariates": _split_list(covariates),
                 "id": id_column,
                 "group": group,
+                "event": event,
             },
             "out": str(out) if out else None,
             "seed": seed,
@@ -177,6 +182,10 @@ def check(
         str | None, typer.Option(help="Group column: tests clustered by group, intervals "
                                       "resample whole groups.")
     ] = None,
+    event: Annotated[
+        str | None, typer.Option(help="Event column: 1 = failed at the lifespan, 0 = "
+                                      "still in service (censored).")
+    ] = None,
     model: Annotated[
         Path | None, typer.Option(help="Folder of a saved audit whose member embeds the rows.")
     ] = None,
@@ -211,7 +220,7 @@ def check(
         table = load_table(
             frame, target=target, attributes=_claimed_columns(parsed, frame.columns),
             features=list(loaded.features) if loaded is not None else [],
-            covariates=_split_list(covariates), group=group,
+            covariates=_split_list(covariates), group=group, event=event,
             target_transform=target_transform,  # type: ignore[arg-type]
         )
         report = check_claims(table, parsed, model=loaded, alpha=alpha, min_effect=min_effect,

@@ -33,6 +33,8 @@ class DataConfig(_Section):
     covariates: list[str] | None = None
     id: str | None = None
     group: str | None = None
+    event: str | None = Field(None, description="1: failed at the lifespan; 0: still in "
+                              "service then (right-censored)")
     target_transform: Literal["auto", "log", "none"] = "auto"
 
 
@@ -76,6 +78,9 @@ class TrainingConfig(_Section):
 
     regimes: list[TrainedRegime] = Field(default_factory=lambda: list(DEFAULT_REGIMES))
     optimizer: Literal["adam", "sgd", "lbfgs"] = "adam"
+    loss: Literal["auto", "mse", "aft"] = Field(
+        "auto", description="auto: aft with an event column, else mse; aft: log-normal "
+        "accelerated failure time (censored rows: log survival); mse: censoring ignored")
     learning_rate: float = Field(1e-3, gt=0, description="L-BFGS: step length (1.0 usual)")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
     batch_size: int | None = Field(64, ge=1, description="None: full batch")

@@ -89,7 +89,8 @@ class AuditResult:
         split = self.split
         table = self.table
         kept = [c for c in dict.fromkeys([table.target, *table.attributes, *table.covariates,
-                                          table.id, table.group]) if c is not None]
+                                          table.id, table.group, table.event])
+                if c is not None]
         return {
             "data": table.frame[kept].reset_index(drop=True),
             "result_members": members,
@@ -176,7 +177,8 @@ def load_result(folder: str | Path) -> AuditResult:
     table = Table(frame=store.read_table("data"), target=roles["target"],
                   features=tuple(roles["features"]), attributes=tuple(roles["attributes"]),
                   covariates=tuple(roles["covariates"]), id=roles["id"],
-                  group=roles["group"], target_transform=roles["target_transform"])
+                  group=roles["group"], target_transform=roles["target_transform"],
+                  event=roles.get("event"))
     split = store.read_table("split")
     members = store.read_table("result_members")
     names = set(store.tables())

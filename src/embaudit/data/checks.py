@@ -36,8 +36,16 @@ def require_column(frame: pd.DataFrame, name: str, role: str) -> None:
         )
 
 
-def check_roles(target: str, attributes: list[str], covariates: list[str]) -> None:
-    """Each name once per list; target, attributes and covariates disjoint."""
+def check_roles(target: str, attributes: list[str], covariates: list[str],
+                event: str | None = None) -> None:
+    """Each name once per list; target, event, attributes and covariates disjoint."""
+    if event is not None and event == target:
+        raise DataError(f"Column {event!r} is both the target and the event column; the "
+                        "event column says whether each lifespan ended in a failure.")
+    for role, names in (("attribute", attributes), ("covariate", covariates)):
+        if event is not None and event in names:
+            raise DataError(f"Column {event!r} is the event column and cannot also be "
+                            f"listed as {role}; remove it from the {role}s.")
     for role, names in (("attribute", attributes), ("covariate", covariates)):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
@@ -241,6 +249,35 @@ def check_attribute(column: pd.Series, ids: pd.Series | None) -> None:
             f"Attribute {column.name!r} is text with {levels} distinct values (at most "
             f"{MAX_LEVELS}, each tested one-vs-rest). If it holds numbers, convert it to "
             "numbers; if it is an identifier, give it as --id; otherwise group its levels."
+        )
+
+
+#: how an event column may spell a failure (1) and a censored lifespan (0)
+EVENT_CODES = {"1": 1.0, "0": 0.0, "1.0": 1.0, "0.0": 0.0, "true": 1.0, "false": 0.0,
+               "yes": 1.0, "no": 0.0}
+
+
+def event_indicator(column: pd.Series) -> np.ndarray:
+    """The event column as 1.0 (failed) / 0.0 (censored); see :func:`check_event`."""
+    return column.map(lambda v: EVENT_CODES.get(str(v).strip().lower())).to_numpy(float)
+
+
+def check_event(column: pd.Series, ids: pd.Series | None) -> None:
+    """0/1, booleans or yes/no, true/false (any case); complete; at least one failure."""
+    check_complete(column, "event", ids)
+    codes = event_indicator(column)
+    bad = np.flatnonzero(np.isnan(codes))
+    if len(bad):
+        raise DataError(
+            f"The event column {column.name!r} has value {show(column.iloc[bad[0]])} at "
+            f"{row_label(int(bad[0]), ids)}; an event is 1 (failed at that lifespan) or 0 "
+            "(still in service then, censored), also as true/false or yes/no. Recode it."
+        )
+    if not codes.any():
+        raise DataError(
+            f"The event column {column.name!r} has no failure: every lifespan is censored, "
+            "so nothing can be learned about how long products last. Check the coding "
+            "(1 = failed)."
         )
 
 

@@ -21,10 +21,12 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from embaudit.data.checks import (
     check_attribute,
     check_complete,
+    check_event,
     check_features,
     check_lifespan,
     check_roles,
     check_unique_ids,
+    event_indicator,
     require_column,
     select_features,
 )
@@ -61,6 +63,9 @@ class Table:
     id: str | None = None
     group: str | None = None
     target_transform: str = "none"
+    #: the event column (1: failed at the lifespan, 0: still in service then); None:
+    #: every lifespan is a failure time
+    event: str | None = None
 
     @property
     def n_rows(self) -> int:
@@ -88,6 +93,16 @@ class Table:
         return self.frame[self.id].to_numpy()
 
     @cached_property
+    def events(self) -> np.ndarray | None:
+        """1.0 where the lifespan ends in a failure, 0.0 where it is censored (None
+        without an event column)."""
+        return None if self.event is None else event_indicator(self.frame[self.event])
+
+    @property
+    def censored(self) -> bool:
+        return self.event is not None
+
+    @cached_property
     def groups(self) -> np.ndarray | None:
         return None if self.group is None else self.frame[self.group].to_numpy()
 
@@ -112,7 +127,7 @@ class Table:
         digest = hashlib.sha256()
         digest.update(repr(self.roles()).encode())
         columns = [self.target, *self.features, *self.attributes, *self.covariates]
-        columns += [c for c in (self.id, self.group) if c is not None]
+        columns += [c for c in (self.id, self.group, self.event) if c is not None]
         for name in dict.fromkeys(columns):
             hashed = pd.util.hash_pandas_object(self.frame[name], index=False)
             digest.update(hashed.to_numpy().tobytes())
@@ -127,6 +142,7 @@ class Table:
             "covariates": list(self.covariates),
             "id": self.id,
             "group": self.group,
+            "event": self.event,
             "target_transform": self.target_transform,
         }
 
@@ -140,14 +156,17 @@ def load_table(
     covariates: Sequence[str] | None = None,
     id: str | None = None,
     group: str | None = None,
+    event: str | None = None,
     target_transform: TargetTransform = "auto",
 ) -> Table:
     """Read a CSV or Parquet file (or take a DataFrame) and validate its column roles.
 
     ``features`` takes names or shell-style patterns (``"f*"``); by default every
     numeric column without another role is a feature. An attribute may also be named
-    as a feature. Raises :class:`~embaudit.errors.DataError` naming the column or row
-    at fault and the fix.
+    as a feature. ``event`` names the column saying whether each lifespan ended in a
+    failure (1, true, yes) or is censored (0, false, no: still in service then).
+    Raises :class:`~embaudit.errors.DataError` naming the column or row at fault and
+    the fix.
     """
     frame = read_frame(source)
     if isinstance(features, str):
@@ -162,12 +181,14 @@ def load_table(
         ("covariate", covariates),
         ("id", [id] if id else []),
         ("group", [group] if group else []),
+        ("event", [event] if event else []),
     ):
         for name in names:
             require_column(frame, name, role)
-    check_roles(target, attributes, covariates)
+    check_roles(target, attributes, covariates, event)
     forbidden = {name: role for role, name in (("group", group), ("id", id),
-                                               ("target", target)) if name is not None}
+                                               ("event", event), ("target", target))
+                 if name is not None}
     feature_names = select_features(frame, features, [*attributes, *covariates], forbidden)
     frame = frame.reset_index(drop=True)
     ids = frame[id] if id else None
@@ -187,6 +208,8 @@ def load_table(
         check_complete(frame[name], "covariate", ids)
     if group:
         check_complete(frame[group], "group", ids)
+    if event:
+        check_event(frame[event], ids)
     resolved = resolve_transform(frame[target].to_numpy(dtype=float), target_transform, target)
     return Table(
         frame=frame,
@@ -196,6 +219,7 @@ def load_table(
         covariates=tuple(covariates),
         id=id,
         group=group,
+        event=event,
         target_transform=resolved,
     )
 

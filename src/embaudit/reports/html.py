@@ -90,7 +90,8 @@ def render_html(result: AuditResult, generated_at: str = "",
         "max_trends": MAX_TRENDS,
         "methods": methods_paragraphs(
             result.config, result.lead_regime, len(result.table.features),
-            result.table.covariates, result.table.group),
+            result.table.covariates, result.table.group,
+            result.table.event),
         "manifest": {
             **{k: info[k] for k in ("data_sha256", "seed", "n_rows", "versions", "command",
                                     "features")},

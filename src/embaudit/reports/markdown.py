@@ -105,7 +105,8 @@ def render_markdown(result: AuditResult, generated_at: str = "",
     out += ["", "## Methods", ""]
     for title, paragraph in methods_paragraphs(
             result.config, result.lead_regime, len(result.table.features),
-            result.table.covariates, result.table.group):
+            result.table.covariates, result.table.group,
+            result.table.event):
         out += [f"### {md_escape(title)}", "", md_escape(paragraph), ""]
     features = info["features"]
     out += [

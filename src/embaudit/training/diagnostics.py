@@ -90,11 +90,13 @@ def member_diagnostics(
     holdout: np.ndarray | None,
     epochs: np.ndarray | None = None,
     reached: np.ndarray | None = None,
+    events: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per member; see :data:`MEMBER_COLUMNS`.
 
     The ridge baseline is fitted for members trained on the real lifespans (not for
-    permutation members, whose holdout loss measures nothing).
+    permutation members, whose holdout loss measures nothing). With ``events``, a
+    censored row's error counts only where the prediction falls short of its time.
     """
     records = []
     for b, member in enumerate(members):
@@ -103,7 +105,10 @@ def member_diagnostics(
         trained = weights > 0
         variance = np.average((targets - np.average(targets, weights=weights)) ** 2,
                               weights=weights)
-        squared = (predictions[b] - targets) ** 2 / variance
+        error = predictions[b] - targets
+        if events is not None:
+            error = np.where(member.targets(events) > 0, error, np.minimum(error, 0.0))
+        squared = error**2 / variance
         has_holdout = holdout is not None and len(holdout) > 0
         holdout_loss = float(squared[holdout].mean()) if has_holdout else np.nan
         ridge = (ridge_holdout_loss(X, targets, weights, holdout)

@@ -52,6 +52,7 @@ def train_members(
     progress: Progress | None = None,
     log_dir: Path | None = None,
     keep_state: bool = False,
+    events: np.ndarray | None = None,
 ) -> EnsembleFit:
     """Train the members ``store`` does not hold yet; return all of them, in order.
 
@@ -74,7 +75,7 @@ def train_members(
             fits.append(fit)
 
     options = {"rows": rows, "regime": regime, "training": training, "network": network,
-               "holdout": holdout, "shuffle_seed": shuffle_seed}
+               "holdout": holdout, "shuffle_seed": shuffle_seed, "events": events}
     chunks = chunk_members(todo, X.shape, network, training) \
         if REGIMES[regime].trains_network else ([todo] if todo else [])
     count = len(members) - len(todo)

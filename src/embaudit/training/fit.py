@@ -97,14 +97,19 @@ def fit_ensemble(
     shuffle_seed: int = 0,
     progress: Progress | None = None,
     log_dir: str | Path | None = None,
+    events: np.ndarray | None = None,
 ) -> EnsembleFit:
     """Train ``members`` (in chunks) and embed every row with each of them.
 
     ``rows`` are the rows mini-batches are drawn from (members weight them); the batch
     order depends on ``shuffle_seed`` only. ``holdout`` (row indices) gives the
     held-out losses of the diagnostics. ``log_dir`` receives Lightning CSV logs of the
-    training curves.
+    training curves. ``events`` (1 failed, 0 censored) makes the networks' loss the
+    censored one (``training.loss``); a permutation member permutes (lifespan, event)
+    pairs together. The linear regimes fit the lifespans as given.
     """
+    if events is not None and training.loss == "mse":
+        events = None
     spec = REGIMES[regime]
     if spec.linear_embedding is not None:
         width = network.hidden[network.embedding_layer]
@@ -128,7 +133,7 @@ def fit_ensemble(
                            version=f"chunk_{chunk_key([m.member_id for m in chunk])}") \
             if log_dir is not None else None
         fits.append(_fit_chunk(X, y, chunk, rows, regime, training, network, holdout,
-                               shuffle_seed, callbacks, logger))
+                               shuffle_seed, callbacks, logger, events))
         start += len(chunk)
     return combine_fits(fits, [m.member_id for m in members])
 
@@ -164,6 +169,7 @@ def _fit_chunk(
     shuffle_seed: int,
     callbacks: list[pl.Callback],
     logger: CSVLogger | None,
+    events: np.ndarray | None = None,
 ) -> EnsembleFit:
     weights = np.stack([m.train_weights for m in members]).astype(np.float64)
     targets = np.stack([m.targets(y) for m in members])
@@ -187,7 +193,10 @@ def _fit_chunk(
                                training.weight_decay if spec.weight_decay else 0.0,
                                training.max_epochs)
     X_t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-    targets_t = torch.from_numpy(standardized.astype(np.float32))
+    member_events = None if events is None else np.stack([m.targets(events) for m in members])
+    targets_t = torch.from_numpy(standardized.astype(np.float32) if member_events is None
+                                 else np.stack([standardized, member_events], -1)
+                                 .astype(np.float32))
     data = EnsembleDataModule(
         X_t, targets_t, torch.from_numpy(weights.astype(np.float32)),
         torch.from_numpy(np.asarray(rows, dtype=np.int64)),
@@ -223,7 +232,7 @@ def _fit_chunk(
     predictions, embeddings = _forward_all(network, X_t, network_config)
     predictions = predictions * target_sd[:, None] + target_mean[:, None]
     diagnostics = member_diagnostics(
-        members, X, y, predictions, embeddings, regime, holdout,
+        members, X, y, predictions, embeddings, regime, holdout, events=events,
         epochs=stopping.stop_epoch.numpy(),
         reached=stopping.reached.numpy() if spec.stops_on_training_loss else None,
     )

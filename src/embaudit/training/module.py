@@ -17,6 +17,24 @@ Batch = tuple[Tensor, Tensor, Tensor]  # x (batch × p), targets (B × batch), w
 _FUSED_ALIGNMENT = 16
 
 
+def censored_terms(prediction: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-row loss of censored targets (``targets[..., 0]`` the standardized log
+    lifespan y, ``targets[..., 1]`` the event) and their squared error.
+
+    The loss is the negative log-likelihood of a log-normal accelerated-failure-time
+    model at unit scale (the member's lifespan sd), without constants: a failure adds
+    (y - μ)², today's squared error; a censored row adds -2 log Φ(μ - y), the chance of
+    lasting beyond y, which only pushes μ up to and past the censoring time. The
+    squared error counts a censored row only when μ falls short of its time.
+    """
+    value, event = targets[..., 0], targets[..., 1]
+    error = prediction - value
+    survived = -2.0 * torch.special.log_ndtr(error)
+    per_row = torch.where(event > 0, error * error, survived)
+    short = torch.where(event > 0, error, error.clamp_max(0.0))
+    return per_row, short * short
+
+
 class EnsembleRegressor(pl.LightningModule):
     """Sum of the members' weighted MSE losses under an element-wise optimizer.
 
@@ -53,15 +71,23 @@ class EnsembleRegressor(pl.LightningModule):
         self.register_buffer("_weight", torch.zeros(B, dtype=torch.float64))
 
     def loss(self, x: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
-        """Summed per-member weighted MSE of one mini-batch (active members only)."""
-        error = self.network(x, weights) - targets
-        sse = (weights * error * error).sum(dim=1)
+        """Summed per-member weighted loss of one mini-batch (active members only): MSE,
+        or with censored targets (``B × batch × 2``: value, event) the log-normal AFT
+        loss at unit scale (:func:`censored_terms`)."""
+        prediction = self.network(x, weights)
+        if targets.dim() == 3:
+            per_row, squared = censored_terms(prediction, targets)
+            sse = (weights * squared).sum(dim=1)
+            objective = (weights * per_row).sum(dim=1)
+        else:
+            error = prediction - targets
+            sse = objective = (weights * error * error).sum(dim=1)
         with torch.no_grad():
             total_weight = weights.sum(dim=1)
             self._sse += sse.double()
             self._weight += total_weight.double()
             factor = self.active / total_weight.clamp_min(1.0)
-        loss = (sse * factor).sum()
+        loss = (objective * factor).sum()
         if self.config.optimizer == "lbfgs" and self.weight_decay > 0:
             # L-BFGS has no decoupled weight decay: an L2 penalty in its objective
             loss = loss + 0.5 * self.weight_decay * sum(
@@ -111,13 +137,15 @@ class EnsembleRegressor(pl.LightningModule):
     @torch.no_grad()
     def member_loss(self, x: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
         """Mean squared error of each member on its own rows in evaluation mode (``mask``:
-        B × rows, booleans or row weights)."""
+        B × rows, booleans or row weights); a censored row errs only below its time."""
         was_training = self.network.training
         self.network.eval()
         predictions = self.network(x)
         self.network.train(was_training)
         mask = mask.float()
-        return ((predictions - targets) ** 2 * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        squared = censored_terms(predictions, targets)[1] if targets.dim() == 3 \
+            else (predictions - targets) ** 2
+        return (squared * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
     def configure_optimizers(self) -> Any:
         optimizers = self._optimizers()

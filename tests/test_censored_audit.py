@@ -1,0 +1,140 @@
+"""Censored lifespans end to end: the AFT loss of the ensemble, members independent of
+their ensemble, and audits and claim checks of a real censored table (SurvSet)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from SurvSet.data import SurvLoader
+from typer.testing import CliRunner
+
+import embaudit
+from embaudit.cli import app
+from embaudit.config import NetworkConfig, TrainingConfig
+from embaudit.data.worlds import product_lifespan
+from embaudit.reports import report_schema
+from embaudit.resampling.plans import discovery_holdout_split, plan_members
+from embaudit.training.fit import fit_ensemble
+from embaudit.training.module import censored_terms
+from exactness import assert_same_member
+
+runner = CliRunner()
+
+
+def test_the_aft_loss_is_the_squared_error_for_failures_and_a_survival_term_else() -> None:
+    prediction = torch.tensor([[0.0, 1.0, -2.0, 3.0, 0.5]])
+    value = torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.5]])
+    failed = torch.stack([value, torch.ones_like(value)], -1)
+    per_row, squared = censored_terms(prediction, failed)
+    assert torch.equal(per_row, (prediction - value) ** 2) and torch.equal(squared, per_row)
+    censored = torch.stack([value, torch.zeros_like(value)], -1)
+    per_row, squared = censored_terms(prediction, censored)
+    expected = -2 * torch.log(torch.distributions.Normal(0, 1).cdf(prediction - value))
+    torch.testing.assert_close(per_row, expected)
+    # a censored row errs only when the prediction falls short of its time
+    assert squared.tolist()[0] == [1.0, 0.0, 4.0, 0.0, 0.0]
+
+
+def _censored_world() -> tuple[product_lifespan, np.ndarray]:
+    world = product_lifespan(n=500, p=60, seed=1)
+    rng = np.random.default_rng(1)
+    return world, (rng.random(world.table.n_rows) < 0.6).astype(float)
+
+
+def test_censored_rows_push_predictions_past_their_times() -> None:
+    world, events = _censored_world()
+    split = discovery_holdout_split(world.table.y, 0.3, 5, seed=0)
+    member = plan_members(split, world.table.n_rows, "overfit", n_bootstrap=2,
+                          n_permutations=1, root_seed=2)[:1]
+    common = dict(rows=split.discovery, regime="overfit", network=NetworkConfig(),
+                  holdout=split.holdout)
+    lowered = world.table.y - 2.0  # censored far below the truth: "at least" this long
+    y = np.where(events > 0, world.table.y, lowered)
+    aft = fit_ensemble(world.table.X, y, member, events=events,
+                       training=TrainingConfig(max_epochs=60), **common)
+    mse = fit_ensemble(world.table.X, y, member, events=events,
+                       training=TrainingConfig(max_epochs=60, loss="mse"), **common)
+    rows = split.discovery[events[split.discovery] == 0]
+    # the censored loss does not pull predictions down to the censoring times
+    assert aft.predictions[0, rows].mean() > mse.predictions[0, rows].mean() + 1.0
+    assert aft.diagnostics["train_loss"][0] < 0.05
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_a_censored_member_trains_the_same_alone_as_in_an_ensemble(optimizer: str) -> None:
+    world, events = _censored_world()
+    split = discovery_holdout_split(world.table.y, 0.3, 5, seed=0)
+    members = plan_members(split, world.table.n_rows, "overfit", n_bootstrap=20,
+                           n_permutations=11, root_seed=2)
+    config = TrainingConfig(optimizer=optimizer, max_epochs=30, overfit_tolerance=1e-9,
+                            learning_rate=1e-3 if optimizer == "adam" else 1e-2)
+    common = dict(rows=split.discovery, regime="overfit", training=config,
+                  network=NetworkConfig(), events=events)
+    together = fit_ensemble(world.table.X, world.table.y, members, **common)
+    for b in (0, 15, len(members) - 1):  # reference, bootstrap, permutation
+        alone = fit_ensemble(world.table.X, world.table.y, [members[b]], **common)
+        assert_same_member(alone.embeddings[0], together.embeddings[b], atol=1e-5)
+
+
+def _veteran(folder: Path) -> Path:
+    """SurvSet's veteran lung-cancer trial: 137 patients, 128 deaths; a higher
+    Karnofsky performance score goes with longer survival (the textbook finding)."""
+    frame = SurvLoader().load_dataset("veteran")["df"]
+    frame["fac_trt"] = frame["fac_trt"].astype(float)
+    frame["fac_prior"] = frame["fac_prior"].astype(float)
+    path = folder / "veteran.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.slow
+def test_an_audit_of_every_veteran_row_finds_that_karnofsky_lengthens_survival(
+        tmp_path: Path) -> None:
+    data = _veteran(tmp_path)
+    (tmp_path / "audit.toml").write_text(
+        "seed = 0\n[network]\nhidden = [16, 8]\n[training]\n"
+        'regimes = ["overfit", "regularized", "linear"]\nmax_epochs = 150\n'
+        "[resampling]\nn_bootstrap = 10\nn_permutations = 39\n")
+    out = tmp_path / "out"
+    outcome = runner.invoke(app, [
+        "audit", "--data", str(data), "--target", "time", "--event", "event",
+        "--attributes", "num_karno,num_age,fac_celltype", "--features", "num_*,fac_trt",
+        "--id", "pid", "--config", str(tmp_path / "audit.toml"), "--out", str(out)])
+    assert outcome.exit_code == 0, outcome.output
+    report = json.loads((out / "report.json").read_text())
+    jsonschema.validate(report, report_schema())
+    assert report["data"]["roles"]["event"] == "event"
+    assert report["data"]["n_rows"] == 137  # censored rows kept
+    hypotheses = pd.DataFrame(report["hypotheses"])
+    karnofsky = hypotheses[(hypotheses["attribute"] == "num_karno")]
+    lead = karnofsky[karnofsky["regime"] == report["verdict"]["regime"]].iloc[0]
+    assert lead["direction"] == "+" and lead["verdict"] == "survives"
+    assert "Censored lifespans" in (out / "report.md").read_text()
+    # the store rebuilds the same report
+    assert runner.invoke(app, ["report", str(out), "--format", "json"]).exit_code == 0
+    assert json.loads((out / "report.json").read_text()) == report
+
+
+def test_a_claim_checked_on_censored_rows(tmp_path: Path) -> None:
+    data = _veteran(tmp_path)
+    outcome = runner.invoke(app, ["check", "--data", str(data), "--target", "time",
+                                  "--event", "event", "--claim", "num_karno:+",
+                                  "--claim", "num_age:+", "--strict"])
+    assert "Claim num_karno:+: SURVIVES" in outcome.output
+    assert "effect (Somers' D, censored) = +0.4" in outcome.output
+    assert "Claim num_age:+: FAILS" in outcome.output and outcome.exit_code == 1
+    wrong = runner.invoke(app, ["check", "--data", str(data), "--target", "time",
+                                "--event", "event", "--claim", "num_karno:-"])
+    assert "Claim num_karno:-: FAILS" in wrong.output
+    table = embaudit.load_table(data, target="time", event="event", attributes=["num_karno"],
+                                features=[])
+    naive = embaudit.load_table(data, target="time", attributes=["num_karno"], features=[])
+    censored = embaudit.check_claim(table, "num_karno", "+")
+    assert censored.p < 1e-3 and censored.effect > 0.2
+    assert naive.n_rows == table.n_rows
