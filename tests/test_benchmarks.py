@@ -50,10 +50,16 @@ def test_calibration_quick_reports_every_regime_both_designs_and_naive_inflation
     result = quick_json("calibration.py", timeout=900)
     records = result["records"]
     scenarios = {r["scenario"] for r in records}
-    assert len(scenarios) == 6
+    assert len(scenarios) == 8
     regimes = {r["regime"] for r in records}
-    assert regimes == {"overfit", "regularized", "weight_decay", "early_stopping", "dropout",
-                       "batch_norm", "linear", "pls", "raw", "naive"}
+    audited = {"overfit", "regularized", "weight_decay", "early_stopping", "dropout",
+               "batch_norm", "linear", "pls", "raw"}
+    naive_censoring = {f"{r} ({way})" for r in audited
+                       for way in ("drop censored", "times as lifespans")}
+    assert regimes == audited | {"naive"} | naive_censoring
+    # the naive ways of auditing censored lifespans appear only in censored worlds
+    assert {r["scenario"] for r in records if r["regime"] in naive_censoring} == \
+        {"censored_30", "censored_70"}
     designs = {(r["regime"], r["design"]) for r in records}
     assert ("overfit", "screen_and_clean") in designs
     assert ("overfit", "test_every_candidate") in designs

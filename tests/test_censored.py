@@ -190,3 +190,15 @@ def test_each_member_of_a_batch_gets_its_own_likelihood() -> None:
     absent = _batched(np.where(kept, eta, 50.0), time, event, weights, "efron")[0]
     assert absent == pytest.approx(_batched(eta[kept], time[kept], event[kept],
                                             weights[kept], "efron")[0], abs=1e-9)
+
+
+def test_rows_of_weight_zero_ahead_of_every_weighted_row_keep_the_gradient_finite() -> None:
+    time = torch.tensor([[9.0, 8.0, 3.0, 2.0]])  # the two longest rows weigh nothing
+    event = torch.tensor([[1.0, 1.0, 1.0, 1.0]])
+    weights = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
+    for ties in ("breslow", "efron"):
+        eta = torch.zeros(1, 4, requires_grad=True)
+        value = cox_log_likelihood(eta, time, event, weights, ties)
+        value.sum().backward()
+        assert torch.isfinite(value).all() and torch.isfinite(eta.grad).all()
+        assert eta.grad[0, :2].abs().sum() == 0

@@ -18,6 +18,7 @@ import embaudit
 from embaudit.cli import app
 from embaudit.config import NetworkConfig, TrainingConfig
 from embaudit.data.worlds import product_lifespan
+from embaudit.hypotheses.censored import concordance
 from embaudit.reports import report_schema
 from embaudit.resampling.plans import discovery_holdout_split, plan_members
 from embaudit.training.fit import fit_ensemble
@@ -138,3 +139,53 @@ def test_a_claim_checked_on_censored_rows(tmp_path: Path) -> None:
     censored = embaudit.check_claim(table, "num_karno", "+")
     assert censored.p < 1e-3 and censored.effect > 0.2
     assert naive.n_rows == table.n_rows
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_a_cox_member_trains_the_same_alone_as_in_an_ensemble(ties: str) -> None:
+    world, events = _censored_world()
+    split = discovery_holdout_split(world.table.y, 0.3, 5, seed=0)
+    members = plan_members(split, world.table.n_rows, "overfit", n_bootstrap=12,
+                           n_permutations=7, root_seed=3)
+    config = TrainingConfig(loss="cox", cox_ties=ties, max_epochs=20)
+    common = dict(rows=split.discovery, regime="overfit", training=config,
+                  network=NetworkConfig(), events=events, holdout=split.holdout)
+    together = fit_ensemble(world.table.X, world.table.y, members, **common)
+    for b in (0, 8, len(members) - 1):
+        alone = fit_ensemble(world.table.X, world.table.y, [members[b]], **common)
+        assert_same_member(alone.embeddings[0], together.embeddings[b], atol=1e-5)
+
+
+def test_cox_networks_learn_the_order_of_censored_lifespans() -> None:
+    world, events = _censored_world()
+    split = discovery_holdout_split(world.table.y, 0.3, 5, seed=0)
+    members = plan_members(split, world.table.n_rows, "regularized", n_bootstrap=2,
+                           n_permutations=1, root_seed=4, validation_fraction=0.2)
+    fit = fit_ensemble(world.table.X, world.table.y, members, rows=split.discovery,
+                       regime="regularized", network=NetworkConfig(), events=events,
+                       holdout=split.holdout,
+                       training=TrainingConfig(loss="cox", max_epochs=60, batch_size=None))
+    reference = fit.diagnostics.iloc[0]
+    holdout = split.holdout
+    order = 2 * concordance(fit.predictions[0, holdout], world.table.lifespan[holdout],
+                            events[holdout]) - 1
+    assert order > 0.3  # the networks' longevity scores order the held-out lifespans
+    # losses are partial likelihoods per failure, and no ridge baseline is compared
+    assert 0 < reference["train_loss"] < np.inf and 0 < reference["holdout_loss"] < np.inf
+    assert np.isnan(reference["ridge_holdout_loss"])
+    assert fit.diagnostics["epochs"].min() < 60  # each stopped early on its own loss
+
+
+def test_an_audit_with_cox_networks_reads_the_same_direction_off_their_axes(
+        tmp_path: Path) -> None:
+    table = embaudit.load_table(_veteran(tmp_path), target="time", event="event", id="pid",
+                                attributes=["num_karno"], features=["num_*", "fac_trt"])
+    config = {"seed": 1, "network": {"hidden": [16, 8]},
+              "training": {"regimes": ["overfit"], "loss": "cox", "max_epochs": 80},
+              "resampling": {"n_bootstrap": 6, "n_permutations": 19},
+              "statistics": {"n_resamples": 300}}
+    result = embaudit.audit(config, table=table)
+    network = result.hypotheses.set_index("regime").loc["overfit"]
+    assert network["direction"] == "+" and network["found"]
+    with pytest.raises(embaudit.ConfigError, match=r"training\.loss='cox'"):
+        embaudit.audit({**config, "landscape": {"enabled": True}}, table=table)

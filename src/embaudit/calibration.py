@@ -13,7 +13,11 @@ tests), and read per regime:
 * naive screening: what an analyst does without a holdout — correlations on the
   training rows of the overfit embedding, tested against lifespans permuted on those
   same rows (the network is not retrained, so it still "knows" the real ones), with
-  Benjamini–Hochberg at the same level (pseudo-regime ``naive``).
+  Benjamini–Hochberg at the same level (pseudo-regime ``naive``);
+* censored worlds: the same audit with the event column, beside the two naive ways of
+  auditing censored lifespans, each reported as regimes of its own: dropping the
+  censored rows (``overfit (drop censored)``, ...) and taking censoring times for
+  lifespans (``overfit (times as lifespans)``, ...).
 
 Power is the share of planted attributes that survive with the right sign, by
 population effect size; under the global null the holdout p-values should be uniform.
@@ -34,9 +38,11 @@ from scipy import stats
 from embaudit.audit import audit
 from embaudit.core.regimes import LEAD_REGIME, RAW, REGIMES
 from embaudit.data.scenarios import SCENARIOS, scenario_world
+from embaudit.data.table import Table, load_table
 from embaudit.hypotheses.discovery import axis_correlations, best_candidates, live_axes
 from embaudit.hypotheses.multiplicity import adjust
 from embaudit.hypotheses.resampled import permutation_p_values, permutation_strengths
+from embaudit.results import AuditResult
 
 #: the audit each world gets: every regime, trained as by default but with the fewest
 #: resampled networks, which neither ``found`` (the reference network's screen) nor
@@ -61,22 +67,18 @@ DESIGNS = ("screen_and_clean", "test_every_candidate")
 
 def audit_world(scenario: str, seed: int, options: dict[str, Any] | None = None
                 ) -> pd.DataFrame:
-    """Audit one world; one row per regime and attribute with its truth and readings."""
+    """Audit one world; one row per regime and attribute with its truth and readings.
+
+    A censored world is also audited the two naive ways, each as regimes of its own
+    (``overfit (drop censored)``, ``overfit (times as lifespans)``, ...)."""
     world, rho = scenario_world(scenario, seed)
     config = {**(options or AUDIT_OPTIONS), "seed": seed}
     result = audit(config, table=world.table)
     alpha = result.config.statistics.alpha
     names = [c.name for c in world.table.attribute_columns]
-    frames = []
-    for regime, h in result.hypotheses.groupby("regime", sort=False):
-        h = h.set_index("attribute").reindex(names)
-        frames.append(pd.DataFrame({
-            "regime": regime, "attribute": names,
-            "direction": h["direction"].to_numpy(),
-            "found": h["found"].fillna(False).astype(bool).to_numpy(),
-            "survives": (h["verdict"] == "survives").to_numpy(),
-            "p_holdout": h["p_holdout"].to_numpy(),
-        }))
+    frames = [_readings(result, names)]
+    for label, table in _naive_censoring(world.table).items():
+        frames.append(_readings(audit(config, table=table), names, f" ({label})"))
     if LEAD_REGIME in result.embeddings:
         found, direction = naive_screening(
             result.embeddings[LEAD_REGIME], world.table.attribute_matrix, world.table.y,
@@ -91,6 +93,32 @@ def audit_world(scenario: str, seed: int, options: dict[str, Any] | None = None
     frame["truth"] = frame["attribute"].map(world.truth)
     frame["role"] = frame["attribute"].map(world.roles)
     return frame
+
+
+def _readings(result: AuditResult, names: list[str], suffix: str = "") -> pd.DataFrame:
+    """Per regime and attribute: direction, found, survives, the holdout p."""
+    frames = []
+    for regime, h in result.hypotheses.groupby("regime", sort=False):
+        h = h.set_index("attribute").reindex(names)
+        frames.append(pd.DataFrame({
+            "regime": f"{regime}{suffix}", "attribute": names,
+            "direction": h["direction"].to_numpy(),
+            "found": h["found"].fillna(False).astype(bool).to_numpy(),
+            "survives": (h["verdict"] == "survives").to_numpy(),
+            "p_holdout": h["p_holdout"].to_numpy(),
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _naive_censoring(table: Table) -> dict[str, Table]:
+    """The two naive ways to audit censored lifespans (none without censoring): drop the
+    censored rows, or take censoring times for lifespans."""
+    if table.events is None:
+        return {}
+    roles = {"target": table.target, "features": list(table.features),
+             "attributes": list(table.attributes), "target_transform": table.target_transform}
+    return {"drop censored": load_table(table.frame[table.events > 0], **roles),
+            "times as lifespans": load_table(table.frame, **roles)}
 
 
 def naive_screening(embedding: np.ndarray, attributes: np.ndarray, lifespan: np.ndarray,

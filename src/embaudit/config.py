@@ -78,9 +78,11 @@ class TrainingConfig(_Section):
 
     regimes: list[TrainedRegime] = Field(default_factory=lambda: list(DEFAULT_REGIMES))
     optimizer: Literal["adam", "sgd", "lbfgs"] = "adam"
-    loss: Literal["auto", "mse", "aft"] = Field(
+    loss: Literal["auto", "mse", "aft", "cox"] = Field(
         "auto", description="auto: aft with an event column, else mse; aft: log-normal "
-        "accelerated failure time (censored rows: log survival); mse: censoring ignored")
+        "accelerated failure time (censored rows: log survival); cox: Cox partial "
+        "likelihood per mini-batch (full batch: batch_size = None); mse: censoring ignored")
+    cox_ties: Literal["efron", "breslow"] = Field("efron", description="cox: tied times")
     learning_rate: float = Field(1e-3, gt=0, description="L-BFGS: step length (1.0 usual)")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
     batch_size: int | None = Field(64, ge=1, description="None: full batch")
@@ -210,6 +212,10 @@ class AuditConfig(_Section):
             raise ValueError("landscape.optimizers has 'lbfgs' and training.regimes has "
                              "'dropout': dropout makes the line search's objective random; "
                              "drop one of them")
+        if self.landscape.enabled and self.training.loss == "cox":
+            raise ValueError("landscape.enabled with training.loss='cox': the landscape "
+                             "measures squared error in log lifespan, which a Cox network "
+                             "does not predict; use loss='aft' or turn the landscape off")
         if len(set(self.landscape.optimizers)) != len(self.landscape.optimizers):
             raise ValueError(f"landscape.optimizers lists an optimizer twice: "
                              f"{self.landscape.optimizers}")

@@ -1,5 +1,8 @@
 """Worlds with planted truth for calibrating the verdicts (``benchmarks/calibration.py``).
 
+Censored scenarios observe min(lifespan, censoring time) and whether the lifespan ended
+first; the truth stays that of the lifespans themselves.
+
 Each attribute measures (with noise) one latent property; features are a random
 non-linear map of all latents plus noise; log-lifespan is linear in some latents plus
 noise. The truth of "attribute a relates to lifespan in direction s" is the sign of the
@@ -39,6 +42,9 @@ class Scenario:
     loadings: tuple[float, ...] | None = None  # per attribute's latent, on the features
     correlation: float = 0.0  # between latents of the same block (planted / the rest)
     heavy_tailed: bool = False  # lifespan noise Student t with 2 degrees of freedom
+    #: share of lifespans right-censored, by censoring times drawn independently of
+    #: everything (0: every lifespan observed)
+    censoring: float = 0.0
     description: str = ""
 
     @property
@@ -65,7 +71,13 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              description="lifespan noise Student t (2 df)"),
     Scenario("correlated", 1000, 100, PLANTED + _NULLS, correlation=0.5,
              description="attributes correlated within the planted and the null block"),
+    Scenario("censored_30", 1000, 100, PLANTED + _NULLS, censoring=0.3,
+             description="30% of lifespans censored, independently"),
+    Scenario("censored_70", 1000, 100, PLANTED + _NULLS, censoring=0.7,
+             description="70% of lifespans censored, independently"),
 )}
+#: the column of a censored world saying whether each lifespan ended in a failure
+EVENT = "event"
 
 
 def _latents(scenario: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -102,6 +114,16 @@ def population_spearman(name: str, n: int = 200_000) -> tuple[float, ...]:
     return tuple(float(r) if e else 0.0 for r, e in zip(rho, scenario.effects, strict=True))
 
 
+@cache
+def censoring_shift(name: str, n: int = 200_000) -> float:
+    """The shift of independent censoring times (log scale) that censors the scenario's
+    share of lifespans: the quantile of the difference of two independent lifespans."""
+    scenario = SCENARIOS[name]
+    _, _, log_life = _draw(scenario, n, np.random.default_rng(54321))
+    difference = log_life - np.random.default_rng(1).permutation(log_life)
+    return float(np.quantile(difference, 1 - scenario.censoring))  # P(T > C) = share
+
+
 def scenario_world(name: str, seed: int) -> tuple[World, dict[str, float]]:
     """One world of scenario ``name``, and each attribute's population Spearman rho."""
     if name not in SCENARIOS:
@@ -113,13 +135,19 @@ def scenario_world(name: str, seed: int) -> tuple[World, dict[str, float]]:
     latent_names = [f"z{i}" for i in range(z.shape[1])]
     loaded = z * np.array([scenario.loading(i) for i in range(z.shape[1])])
     features = latent_features(loaded, latent_names, scenario.p, 1.0, rng)
+    failed = np.ones(len(log_life), dtype=bool)
+    if scenario.censoring:  # censoring times: an independent draw of the lifespans, shifted
+        censor = rng.permutation(log_life) + censoring_shift(name)
+        failed = log_life <= censor
+        log_life = np.minimum(log_life, censor)
     frame = pd.concat([
-        pd.DataFrame({"lifespan_days": MEDIAN_LIFESPAN_DAYS * np.exp(log_life)}),
+        pd.DataFrame({"lifespan_days": MEDIAN_LIFESPAN_DAYS * np.exp(log_life),
+                      EVENT: failed.astype(int)}),
         pd.DataFrame(features, columns=[f"f{j:03d}" for j in range(scenario.p)]),
         pd.DataFrame(attributes, columns=names),
     ], axis=1)
     table = load_table(frame, target="lifespan_days", features=["f*"], attributes=names,
-                       target_transform="log")
+                       target_transform="log", event=EVENT if scenario.censoring else None)
     rho = dict(zip(names, population_spearman(name), strict=True))
     truth = {a: truth_sign(r) for a, r in rho.items()}
     roles = dict(zip(names, scenario.roles, strict=True))

@@ -61,6 +61,8 @@ def render_html(result: AuditResult, generated_at: str = "",
         "n_holdout": len(result.split.holdout),
         "n_features": len(result.table.features),
         "n_attributes": len(result.table.attribute_columns),
+        "n_censored": None if result.table.events is None
+        else int((result.table.events == 0).sum()),
         "position": {
             "label": position.position,
             "meaning": position_meaning(result),

@@ -69,7 +69,10 @@ def render_markdown(result: AuditResult, generated_at: str = "",
         "# embaudit audit report",
         "",
         f"{result.table.n_rows} rows (discovery {len(split.discovery)}, holdout "
-        f"{len(split.holdout)}), {len(result.table.features)} features, "
+        f"{len(split.holdout)}"
+        + ("" if result.table.events is None
+           else f"; {int((result.table.events == 0).sum())} lifespans censored")
+        + f"), {len(result.table.features)} features, "
         f"{len(result.table.attribute_columns)} attribute columns."
         + (f" Generated {md_escape(generated_at)}." if generated_at else ""),
         "",

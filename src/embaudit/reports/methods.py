@@ -42,11 +42,16 @@ def methods_paragraphs(config: AuditConfig, lead_regime: str, n_features: int | 
 
 
 def _censoring(config: AuditConfig, event: str) -> str:
-    loss = {"auto": "aft", "aft": "aft", "mse": "mse"}[config.training.loss]
-    training = ("the networks minimise the log-normal accelerated-failure-time loss at "
-                "unit scale (a failure adds its squared error in log lifespan, a censored "
-                "lifespan -2 log Φ(prediction - its log time))" if loss == "aft" else
-                "the networks ignore censoring (mse): censored times count as lifespans")
+    training = {
+        "aft": "the networks minimise the log-normal accelerated-failure-time loss at unit "
+               "scale (a failure adds its squared error in log lifespan, a censored "
+               "lifespan -2 log Φ(prediction - its log time))",
+        "cox": f"the networks minimise the Cox partial likelihood ({config.training.cox_ties} "
+               "ties; risk sets within each mini-batch" + (
+                   ")" if config.training.batch_size else ", full batch)") +
+               " and predict a longevity score (minus the log hazard)",
+        "mse": "the networks ignore censoring (mse): censored times count as lifespans",
+    }[config.training.loss if config.training.loss != "auto" else "aft"]
     return (f"Column {event!r} says whether each lifespan ended in a failure (1) or is "
             f"censored (0, still in service then); censored rows are kept. In training, "
             f"{training}; the linear baselines fit the times as given. Discovery and the "

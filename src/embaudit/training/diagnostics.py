@@ -7,12 +7,15 @@ training rows (0: perfect, 1: no better than predicting the mean).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.linear_model import RidgeCV
 
 from embaudit.core.members import MemberSpec
+from embaudit.training.survival import Ties, cox_loss
 
 #: axes whose spread on the trained rows is below this are dead units
 DEAD_UNIT_TOLERANCE = 1e-6
@@ -80,6 +83,19 @@ def ridge_holdout_loss(
     return float(np.mean((ridge.predict(Z[holdout]) - targets[holdout]) ** 2) / variance)
 
 
+def _rows_loss(squared: np.ndarray, prediction: np.ndarray, targets: np.ndarray,
+               events: np.ndarray | None, ties: Ties | None, rows: np.ndarray,
+               weights: np.ndarray) -> float:
+    """A member's loss on ``rows`` (weighted): its mean squared error, or under the Cox
+    loss (``ties``) its negative log partial likelihood per failure."""
+    if ties is None:
+        return float(np.average(squared[rows], weights=weights))
+    failed = np.ones(len(targets)) if events is None else events
+    inputs = [torch.from_numpy(np.asarray(a, dtype=np.float64)[None]) for a in
+              (prediction[rows], targets[rows], failed[rows], weights)]
+    return float(cox_loss(*inputs, ties=ties)[0])
+
+
 def member_diagnostics(
     members: Sequence[MemberSpec],
     X: np.ndarray,
@@ -91,12 +107,15 @@ def member_diagnostics(
     epochs: np.ndarray | None = None,
     reached: np.ndarray | None = None,
     events: np.ndarray | None = None,
+    cox_ties: Ties | None = None,
 ) -> pd.DataFrame:
     """One row per member; see :data:`MEMBER_COLUMNS`.
 
     The ridge baseline is fitted for members trained on the real lifespans (not for
     permutation members, whose holdout loss measures nothing). With ``events``, a
     censored row's error counts only where the prediction falls short of its time.
+    Cox networks (``cox_ties``) predict no lifespan: their losses are the negative log
+    partial likelihood per failure, and no ridge baseline is fitted.
     """
     records = []
     for b, member in enumerate(members):
@@ -110,18 +129,25 @@ def member_diagnostics(
             error = np.where(member.targets(events) > 0, error, np.minimum(error, 0.0))
         squared = error**2 / variance
         has_holdout = holdout is not None and len(holdout) > 0
-        holdout_loss = float(squared[holdout].mean()) if has_holdout else np.nan
+        loss_on = partial(_rows_loss, squared, predictions[b], targets,
+                          None if events is None else member.targets(events), cox_ties)
+        everything = np.arange(len(y))
+        validation = None if member.validation is None else \
+            np.flatnonzero(member.validation) if member.validation.dtype == bool \
+            else member.validation
+        holdout_loss = loss_on(holdout, np.ones(len(holdout))) if has_holdout else np.nan
         ridge = (ridge_holdout_loss(X, targets, weights, holdout)
-                 if has_holdout and member.kind != "permutation" else np.nan)
+                 if has_holdout and member.kind != "permutation" and cox_ties is None
+                 else np.nan)
         records.append({
             "member_id": member.member_id,
             "kind": member.kind,
             "regime": regime,
             "seed": member.seed,
             "epochs": int(epochs[b]) if epochs is not None else 0,
-            "train_loss": float(np.average(squared, weights=weights)),
-            "validation_loss": float(squared[member.validation].mean())
-            if member.validation is not None else np.nan,
+            "train_loss": loss_on(everything, weights),
+            "validation_loss": loss_on(validation, np.ones(len(validation)))
+            if validation is not None else np.nan,
             "holdout_loss": holdout_loss,
             "reached_target": bool(reached[b]) if reached is not None else None,
             "dead_units": int((embeddings[b, trained].std(axis=0)

@@ -110,6 +110,8 @@ def fit_ensemble(
     """
     if events is not None and training.loss == "mse":
         events = None
+    if events is None and training.loss == "cox":  # every lifespan a failure time
+        events = np.ones(len(y))
     spec = REGIMES[regime]
     if spec.linear_embedding is not None:
         width = network.hidden[network.embedding_layer]
@@ -233,6 +235,7 @@ def _fit_chunk(
     predictions = predictions * target_sd[:, None] + target_mean[:, None]
     diagnostics = member_diagnostics(
         members, X, y, predictions, embeddings, regime, holdout, events=events,
+        cox_ties=training.cox_ties if training.loss == "cox" else None,
         epochs=stopping.stop_epoch.numpy(),
         reached=stopping.reached.numpy() if spec.stops_on_training_loss else None,
     )

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from embaudit.config import TrainingConfig
 from embaudit.training.network import EnsembleMLP
+from embaudit.training.survival import cox_loss
 
 Batch = tuple[Tensor, Tensor, Tensor]  # x (batch × p), targets (B × batch), weights (B × batch)
 #: parameters whose per-member size is a multiple of this go to the fused Adam kernel
@@ -75,7 +76,12 @@ class EnsembleRegressor(pl.LightningModule):
         or with censored targets (``B × batch × 2``: value, event) the log-normal AFT
         loss at unit scale (:func:`censored_terms`)."""
         prediction = self.network(x, weights)
-        if targets.dim() == 3:
+        total_weight = weights.sum(dim=1)
+        if self.config.loss == "cox":  # already per unit of failure weight
+            objective = cox_loss(prediction, targets[..., 0], targets[..., 1], weights,
+                                 self.config.cox_ties)
+            sse, objective = objective.detach() * total_weight, objective * total_weight
+        elif targets.dim() == 3:
             per_row, squared = censored_terms(prediction, targets)
             sse = (weights * squared).sum(dim=1)
             objective = (weights * per_row).sum(dim=1)
@@ -83,7 +89,6 @@ class EnsembleRegressor(pl.LightningModule):
             error = prediction - targets
             sse = objective = (weights * error * error).sum(dim=1)
         with torch.no_grad():
-            total_weight = weights.sum(dim=1)
             self._sse += sse.double()
             self._weight += total_weight.double()
             factor = self.active / total_weight.clamp_min(1.0)
@@ -137,12 +142,16 @@ class EnsembleRegressor(pl.LightningModule):
     @torch.no_grad()
     def member_loss(self, x: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
         """Mean squared error of each member on its own rows in evaluation mode (``mask``:
-        B × rows, booleans or row weights); a censored row errs only below its time."""
+        B × rows, booleans or row weights); a censored row errs only below its time.
+        Under the Cox loss: its negative log partial likelihood per failure."""
         was_training = self.network.training
         self.network.eval()
         predictions = self.network(x)
         self.network.train(was_training)
         mask = mask.float()
+        if self.config.loss == "cox":
+            return cox_loss(predictions, targets[..., 0], targets[..., 1], mask,
+                            self.config.cox_ties)
         squared = censored_terms(predictions, targets)[1] if targets.dim() == 3 \
             else (predictions - targets) ** 2
         return (squared * mask).sum(1) / mask.sum(1).clamp_min(1.0)

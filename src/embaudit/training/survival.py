@@ -45,6 +45,9 @@ def cox_log_likelihood(log_hazard: Tensor, time: Tensor, event: Tensor, weights:
     last = torch.zeros_like(group).scatter_reduce(1, group, position, "amax",
                                                   include_self=False)
     risk = torch.cumsum(hazard, 1).gather(1, last.gather(1, group))  # S of each row's group
+    # a row of weight 0 ahead of every weighted row has S = 0; it counts 0 × log S, which
+    # must stay 0 (and its gradient finite)
+    risk = risk.clamp_min(torch.finfo(risk.dtype).tiny)
     weighted_deaths = died * w
     gained = (weighted_deaths * (eta - shift)).sum(1)
     if ties == "breslow":
