@@ -2,8 +2,10 @@
 
 Scenarios: global null; sparse true effects (n = 2000); spurious attributes strongly
 encoded in the features; small n = 300 with p = 500; heavy-tailed lifespans; correlated
-attributes. Every world is audited as a user would; naive screening (correlations on
-the training rows of the overfit embedding, no holdout) reads the same worlds.
+attributes; 30% and 70% of lifespans censored. Every world is audited as a user would;
+naive screening (correlations on the training rows of the overfit embedding, no holdout)
+reads the same worlds, and a censored world is also audited the two naive ways (its
+censored rows dropped; censoring times taken for lifespans) as regimes of their own.
 
 Prints, per regime and scenario and for both verdict designs (screen and clean, the
 one embaudit uses; testing every candidate), the empirical FDR of ``survives`` with its
