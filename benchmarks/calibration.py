@@ -2,7 +2,8 @@
 
 Scenarios: global null; sparse true effects (n = 2000); spurious attributes strongly
 encoded in the features; small n = 300 with p = 500; heavy-tailed lifespans; correlated
-attributes; 30% and 70% of lifespans censored. Every world is audited as a user would;
+attributes; 30% and 70% of lifespans censored; informative censoring (by a covariate
+that also shortens lifespans, given to the audit). Every world is audited as a user would;
 naive screening (correlations on the training rows of the overfit embedding, no holdout)
 reads the same worlds, and a censored world is also audited the two naive ways (its
 censored rows dropped; censoring times taken for lifespans) as regimes of their own.

@@ -50,7 +50,7 @@ def test_calibration_quick_reports_every_regime_both_designs_and_naive_inflation
     result = quick_json("calibration.py", timeout=900)
     records = result["records"]
     scenarios = {r["scenario"] for r in records}
-    assert len(scenarios) == 8
+    assert len(scenarios) == 9
     regimes = {r["regime"] for r in records}
     audited = {"overfit", "regularized", "weight_decay", "early_stopping", "dropout",
                "batch_norm", "linear", "pls", "raw"}
@@ -59,7 +59,7 @@ def test_calibration_quick_reports_every_regime_both_designs_and_naive_inflation
     assert regimes == audited | {"naive"} | naive_censoring
     # the naive ways of auditing censored lifespans appear only in censored worlds
     assert {r["scenario"] for r in records if r["regime"] in naive_censoring} == \
-        {"censored_30", "censored_70"}
+        {"censored_30", "censored_70", "censored_informative"}
     designs = {(r["regime"], r["design"]) for r in records}
     assert ("overfit", "screen_and_clean") in designs
     assert ("overfit", "test_every_candidate") in designs

@@ -189,3 +189,27 @@ def test_an_audit_with_cox_networks_reads_the_same_direction_off_their_axes(
     assert network["direction"] == "+" and network["found"]
     with pytest.raises(embaudit.ConfigError, match=r"training\.loss='cox'"):
         embaudit.audit({**config, "landscape": {"enabled": True}}, table=table)
+
+
+def test_censored_audits_take_groups_cross_fitting_and_max_t() -> None:
+    world = product_lifespan(n=400, p=30, seed=5)
+    frame = world.frame.copy()
+    rng = np.random.default_rng(0)
+    frame["event"] = (rng.random(len(frame)) < 0.6).astype(int)
+    frame["plant"] = rng.integers(0, 20, len(frame))
+    attributes = list(world.table.attributes)[:4]
+    table = embaudit.load_table(frame, target="lifespan_days", attributes=attributes,
+                                features="f*", event="event", group="plant", id="product_id")
+    result = embaudit.audit({
+        "seed": 1, "split": {"crossfit_folds": 2},
+        "training": {"regimes": ["overfit", "linear"], "max_epochs": 30},
+        "resampling": {"n_bootstrap": 3, "n_permutations": 9},
+        "statistics": {"n_resamples": 200, "correction": "maxt",
+                       "n_holdout_permutations": 199}}, table=table)
+    h = result.hypotheses
+    assert set(h["regime"]) == {"overfit", "linear", "raw"}
+    assert h["p_holdout"].between(0, 1).all() and (h["q_holdout"].dropna() >= 0.005).all()
+    assert set(result.crossfit_rates["crossfit_folds"]) == {2}
+    # the planted "hardness lengthens life" survives with its sign (censoring at random)
+    hardness = h[(h["attribute"] == "hardness") & (h["regime"] == "overfit")].iloc[0]
+    assert hardness["direction"] == world.truth["hardness"] and hardness["verdict"] == "survives"

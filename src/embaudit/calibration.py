@@ -116,7 +116,8 @@ def _naive_censoring(table: Table) -> dict[str, Table]:
     if table.events is None:
         return {}
     roles = {"target": table.target, "features": list(table.features),
-             "attributes": list(table.attributes), "target_transform": table.target_transform}
+             "attributes": list(table.attributes), "covariates": list(table.covariates),
+             "target_transform": table.target_transform}
     return {"drop censored": load_table(table.frame[table.events > 0], **roles),
             "times as lifespans": load_table(table.frame, **roles)}
 

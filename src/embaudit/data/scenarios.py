@@ -45,6 +45,9 @@ class Scenario:
     #: share of lifespans right-censored, by censoring times drawn independently of
     #: everything (0: every lifespan observed)
     censoring: float = 0.0
+    #: censoring and lifespans both depend on an observed covariate (``usage``), which
+    #: three null attributes also measure: the tests need it as a covariate
+    informative: bool = False
     description: str = ""
 
     @property
@@ -75,7 +78,17 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              description="30% of lifespans censored, independently"),
     Scenario("censored_70", 1000, 100, PLANTED + _NULLS, censoring=0.7,
              description="70% of lifespans censored, independently"),
+    Scenario("censored_informative", 1000, 100, PLANTED + _NULLS, censoring=0.5,
+             informative=True,
+             description="half the lifespans censored, sooner for heavy usage, which also "
+                         "shortens lifespans and which three null attributes track; "
+                         "audited with usage as a covariate"),
 )}
+#: the covariate of informative censoring: what the censoring and the lifespans depend on
+USAGE = "usage"
+#: informative censoring: usage's effect on log lifespan and on log censoring time, and
+#: the correlation of three null attributes' latents with it
+_USAGE_EFFECT, _USAGE_CENSORING, _USAGE_TRACKED = -0.5, -1.0, 0.6
 #: the column of a censored world saying whether each lifespan ended in a failure
 EVENT = "event"
 
@@ -94,11 +107,21 @@ def _latents(scenario: Scenario, n: int, rng: np.random.Generator) -> np.ndarray
 
 def _draw(scenario: Scenario, n: int, rng: np.random.Generator
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Latents, attributes (noisy measurements) and log-lifespans."""
+    """Latents, attributes (noisy measurements) and log-lifespans; with informative
+    censoring the last latent is usage (no attribute of its own)."""
     z = _latents(scenario, n, rng)
+    usage = np.zeros(n)
+    if scenario.informative:
+        usage = rng.standard_normal(n)
+        tracked = [i for i, e in enumerate(scenario.effects) if not e][:3]
+        z[:, tracked] = _USAGE_TRACKED * usage[:, None] + np.sqrt(
+            1 - _USAGE_TRACKED**2) * z[:, tracked]
     attributes = z + _ATTRIBUTE_NOISE * rng.standard_normal(z.shape)
     noise = rng.standard_t(2, n) if scenario.heavy_tailed else rng.standard_normal(n)
-    log_life = z @ np.array(scenario.effects) + _LIFESPAN_NOISE * noise
+    log_life = z @ np.array(scenario.effects) + _LIFESPAN_NOISE * noise + \
+        _USAGE_EFFECT * usage
+    if scenario.informative:
+        z = np.column_stack([z, usage])
     # t(2) noise reaches hundreds on rare rows: keep lifespans within float range (> 0)
     return z, attributes, np.clip(log_life, -_LOG_LIFESPAN_LIMIT, _LOG_LIFESPAN_LIMIT)
 
@@ -108,10 +131,20 @@ def population_spearman(name: str, n: int = 200_000) -> tuple[float, ...]:
     """Spearman(attribute, lifespan) per attribute on a large sample (fixed seed);
     exactly 0 for attributes independent of every planted latent."""
     scenario = SCENARIOS[name]
-    _, attributes, log_life = _draw(scenario, n, np.random.default_rng(12345))
+    z, attributes, log_life = _draw(scenario, n, np.random.default_rng(12345))
     rho = stats.spearmanr(np.column_stack([log_life, attributes])).statistic[0, 1:]
+    if scenario.informative:  # the audit tests partial association given usage
+        ranks = stats.rankdata(np.column_stack([log_life, attributes]), axis=0)
+        design = np.column_stack([np.ones(n), stats.rankdata(z[:, -1])])
+        residual = ranks - design @ np.linalg.lstsq(design, ranks, rcond=None)[0]
+        rho = np.corrcoef(residual, rowvar=False)[0, 1:]
     # the null block is independent of the planted one: its latents have no effect
     return tuple(float(r) if e else 0.0 for r, e in zip(rho, scenario.effects, strict=True))
+
+
+def _censoring_drift(scenario: Scenario, z: np.ndarray) -> np.ndarray | float:
+    """How censoring times move with usage (informative censoring), else 0."""
+    return _USAGE_CENSORING * z[:, -1] if scenario.informative else 0.0
 
 
 @cache
@@ -119,8 +152,9 @@ def censoring_shift(name: str, n: int = 200_000) -> float:
     """The shift of independent censoring times (log scale) that censors the scenario's
     share of lifespans: the quantile of the difference of two independent lifespans."""
     scenario = SCENARIOS[name]
-    _, _, log_life = _draw(scenario, n, np.random.default_rng(54321))
-    difference = log_life - np.random.default_rng(1).permutation(log_life)
+    z, _, log_life = _draw(scenario, n, np.random.default_rng(54321))
+    censor = np.random.default_rng(1).permutation(log_life) + _censoring_drift(scenario, z)
+    difference = log_life - censor
     return float(np.quantile(difference, 1 - scenario.censoring))  # P(T > C) = share
 
 
@@ -137,7 +171,8 @@ def scenario_world(name: str, seed: int) -> tuple[World, dict[str, float]]:
     features = latent_features(loaded, latent_names, scenario.p, 1.0, rng)
     failed = np.ones(len(log_life), dtype=bool)
     if scenario.censoring:  # censoring times: an independent draw of the lifespans, shifted
-        censor = rng.permutation(log_life) + censoring_shift(name)
+        censor = rng.permutation(log_life) + censoring_shift(name) + \
+            _censoring_drift(scenario, z)
         failed = log_life <= censor
         log_life = np.minimum(log_life, censor)
     frame = pd.concat([
@@ -146,8 +181,11 @@ def scenario_world(name: str, seed: int) -> tuple[World, dict[str, float]]:
         pd.DataFrame(features, columns=[f"f{j:03d}" for j in range(scenario.p)]),
         pd.DataFrame(attributes, columns=names),
     ], axis=1)
+    if scenario.informative:
+        frame[USAGE] = z[:, -1]
     table = load_table(frame, target="lifespan_days", features=["f*"], attributes=names,
-                       target_transform="log", event=EVENT if scenario.censoring else None)
+                       target_transform="log", event=EVENT if scenario.censoring else None,
+                       covariates=[USAGE] if scenario.informative else None)
     rho = dict(zip(names, population_spearman(name), strict=True))
     truth = {a: truth_sign(r) for a, r in rho.items()}
     roles = dict(zip(names, scenario.roles, strict=True))
