@@ -65,10 +65,13 @@ class StageMeter:
 
     def _sample(self) -> None:
         while not self._stop.wait(0.02):
-            with open("/proc/self/statm") as handle:
-                resident = int(handle.read().split()[1]) * PAGE / 2**20
-            stage = self.stack[-1]
-            self.peak_mb[stage] = max(self.peak_mb[stage], resident)
+            self._record()
+
+    def _record(self) -> None:
+        with open("/proc/self/statm") as handle:
+            resident = int(handle.read().split()[1]) * PAGE / 2**20
+        stage = self.stack[-1]
+        self.peak_mb[stage] = max(self.peak_mb[stage], resident)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -76,6 +79,7 @@ class StageMeter:
         self.seconds[self.stack[-1]] += now - self.started
         self.stack.append(name)
         self.started = now
+        self._record()  # a stage shorter than a sampling period still has its memory
         try:
             yield
         finally:
