@@ -12,6 +12,7 @@ from sksurv.util import Surv
 from statsmodels.duration.hazard_regression import PHReg
 
 from embaudit.hypotheses.censored import (
+    bootstrap_somers_d,
     censored_association,
     concordance,
     cox_wald,
@@ -202,3 +203,20 @@ def test_rows_of_weight_zero_ahead_of_every_weighted_row_keep_the_gradient_finit
         value.sum().backward()
         assert torch.isfinite(value).all() and torch.isfinite(eta.grad).all()
         assert eta.grad[0, :2].abs().sum() == 0
+
+
+def test_somers_d_resamples_whole_groups_when_given() -> None:
+    rng = np.random.default_rng(14)
+    groups = np.repeat(np.arange(20), 10)
+    shared = rng.normal(size=20)[groups]  # rows of a group share their attribute and fate
+    fate = rng.normal(size=20)[groups]  # and a lifespan shared beyond the attribute
+    time = np.exp(0.5 * shared + fate + 0.05 * rng.normal(size=200))
+    event = rng.random(200) < 0.7
+    attributes = (shared + 0.05 * rng.normal(size=200))[:, None]
+    by_rows = bootstrap_somers_d(attributes, time, event, 300, seed=1)
+    by_groups = bootstrap_somers_d(attributes, time, event, 300, seed=1, groups=groups)
+    # 20 clusters carry less information than 200 independent rows: wider spread
+    assert by_groups.std() > 1.5 * by_rows.std()
+    single = bootstrap_somers_d(attributes, time, event, 50, seed=1,
+                                groups=np.arange(200))  # one row per group: the rows
+    assert single.shape == (50, 1) and np.isfinite(single).all()

@@ -99,14 +99,19 @@ def somers_d(attributes: np.ndarray, time: np.ndarray, event: np.ndarray,
 
 
 def bootstrap_somers_d(attributes: np.ndarray, time: np.ndarray, event: np.ndarray,
-                       n_resamples: int, seed: int) -> np.ndarray:
-    """Somers' D on ``n_resamples`` row resamples (with replacement): (R × q). Its cost
-    grows as resamples × n², fine for holdouts of several thousand rows."""
+                       n_resamples: int, seed: int, groups: np.ndarray | None = None
+                       ) -> np.ndarray:
+    """Somers' D on ``n_resamples`` resamples with replacement: (R × q). Rows are
+    resampled, or whole ``groups`` when given (a group drawn twice counts its rows
+    twice). Its cost grows as resamples × n², fine for holdouts of several thousand
+    rows."""
     n = len(time)
+    codes = np.arange(n) if groups is None else np.unique(groups, return_inverse=True)[1]
+    units = int(codes.max()) + 1
     rng = np.random.default_rng(seed)
     draws = np.empty((n_resamples, attributes.shape[1]))
     for block in block_slices(n_resamples, n * n):
-        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n)
+        counts = np.stack([np.bincount(rng.integers(0, units, units), minlength=units)[codes]
                            for _ in range(block.stop - block.start)])
         draws[block] = somers_d(attributes, time, event, counts)
     return draws
@@ -189,12 +194,13 @@ def censored_association(
     """Test every attribute column against censored lifespans on the holdout rows.
 
     The effect is Somers' D (``rho``; positive: longer life with a higher value) with a
-    percentile bootstrap interval (``n_resamples`` row resamples). The one-sided p
-    comes from the signed log-rank test for a binary column without covariates or
-    groups, else from the Cox model's robust Wald z (partial given ``covariates``,
-    clustered by ``groups``). ``null`` (``n_permutations`` > 0, for max-T) is the
-    permutation null of the correlation of the attribute's ranks with the lifespan
-    scores, permuted as (time, event) pairs, and ``statistic`` that correlation.
+    percentile bootstrap interval (``n_resamples`` resamples of rows, or of whole
+    groups). The one-sided p comes from the signed log-rank test for a binary column
+    without covariates or groups, else from the Cox model's robust Wald z (partial
+    given ``covariates``, clustered by ``groups``). ``null`` (``n_permutations`` > 0,
+    for max-T) is the permutation null of the correlation of the attribute's ranks
+    with the lifespan scores, permuted as (time, event) pairs, and ``statistic`` that
+    correlation.
     """
     covariates = None if covariates is None or covariates.shape[1] == 0 else \
         covariates[:, np.ptp(covariates, axis=0) > 0]
@@ -212,7 +218,7 @@ def censored_association(
     low = high = np.full(attributes.shape[1], np.nan)
     resampled = None
     if n_resamples:
-        resampled = bootstrap_somers_d(attributes, time, event, n_resamples, seed)
+        resampled = bootstrap_somers_d(attributes, time, event, n_resamples, seed, groups)
         low, high = containing(*percentile_interval(resampled, ~testable, confidence), d)
     statistic, null = None, np.zeros((0, attributes.shape[1]))
     if n_permutations:
