@@ -20,7 +20,7 @@ from embaudit.core.members import MemberSpec, Split
 from embaudit.core.regimes import RAW, REGIMES
 from embaudit.data.table import Table, load_table
 from embaudit.errors import ConfigError
-from embaudit.hypotheses.censored import censored_association, split_scores
+from embaudit.hypotheses.censored import lifespan_association, split_scores
 from embaudit.hypotheses.crossfit import crossfit_replication, crossfit_tables
 from embaudit.hypotheses.evidence import (
     DiscoveryData,
@@ -30,7 +30,7 @@ from embaudit.hypotheses.evidence import (
     member_replication,
     raw_evidence,
 )
-from embaudit.hypotheses.inference import HoldoutAssociation, holdout_association
+from embaudit.hypotheses.inference import HoldoutAssociation
 from embaudit.hypotheses.panel import decide_panel
 from embaudit.landscape import Landscape, MinimaGroup, analyze_landscape
 from embaudit.reports import REPORT_FORMATS, generated_now, write_reports
@@ -207,23 +207,13 @@ class _Pipeline:
         with an event column: the censored tests of :mod:`embaudit.hypotheses.censored`)."""
         stat, table, rows, data = self.config.statistics, self.table, self.split.holdout, \
             self.data
-        groups = None if table.groups is None else table.groups[rows]
-        covariates = None if data.covariates is None else data.covariates[rows]
-        families = np.unique([c.attribute for c in table.attribute_columns],
-                             return_inverse=True)[1]
-        if table.events is not None:
-            return censored_association(
-                data.attributes[rows], table.lifespan[rows], table.events[rows], covariates,
-                groups=groups, families=families, n_resamples=stat.n_resamples,
-                n_permutations=stat.n_holdout_permutations if stat.correction == "maxt"
-                else 0, confidence=stat.confidence, seed=self.config.seed)
-        return holdout_association(
-            data.attributes[rows], data.lifespan[rows], covariates, groups=groups,
-            families=families, n_resamples=stat.n_resamples,
-            n_permutations=stat.n_holdout_permutations
-            if stat.correction == "maxt" or groups is not None else 0,
-            confidence=stat.confidence, seed=self.config.seed,
-        )
+        return lifespan_association(
+            table, rows, data.attributes[rows],
+            None if data.covariates is None else data.covariates[rows],
+            np.unique([c.attribute for c in table.attribute_columns], return_inverse=True)[1],
+            n_resamples=stat.n_resamples, n_permutations=stat.n_holdout_permutations,
+            max_t=stat.correction == "maxt", confidence=stat.confidence,
+            seed=self.config.seed)
 
     def _train(self, store: AuditStore | None) -> list[_RegimeRun]:
         """Train (or resume) every network regime's members and read their evidence."""

@@ -22,11 +22,10 @@ from scipy import stats
 from embaudit.core.schema import Verdict
 from embaudit.data.table import Table, covariate_matrix
 from embaudit.errors import ConfigError, DataError
-from embaudit.hypotheses.censored import censored_association, lifespan_scores
+from embaudit.hypotheses.censored import lifespan_association, lifespan_scores
 from embaudit.hypotheses.inference import (
     SPEARMAN_Z_VARIANCE,
     HoldoutAssociation,
-    holdout_association,
     spearman_p_positive,
 )
 from embaudit.hypotheses.multiplicity import CORRECTIONS, holdout_q
@@ -196,20 +195,10 @@ def check_claims(
     direction = np.zeros(len(tested), dtype=int)
     direction[claimed] = [c.direction for c in parsed]
     A = table.attribute_matrix[:, tested][rows]
-    groups = table.groups
-    if table.events is None:
-        test = holdout_association(
-            A, table.y[rows], None if C is None else C[rows],
-            groups=None if groups is None else groups[rows], families=families,
-            n_resamples=n_resamples,
-            n_permutations=n_permutations if correction == "maxt" or groups is not None
-            else 0, confidence=confidence, seed=seed)
-    else:
-        test = censored_association(
-            A, table.lifespan[rows], table.events[rows], None if C is None else C[rows],
-            groups=None if groups is None else groups[rows], families=families,
-            n_resamples=n_resamples, n_permutations=n_permutations
-            if correction == "maxt" else 0, confidence=confidence, seed=seed)
+    test = lifespan_association(
+        table, rows, A, None if C is None else C[rows], families, n_resamples=n_resamples,
+        n_permutations=n_permutations, max_t=correction == "maxt", confidence=confidence,
+        seed=seed)
     resolved = [table.attribute_columns[i].name for i in columns]
     lifespan = table.y[rows] if table.events is None else \
         lifespan_scores(table.lifespan[rows], table.events[rows])  # censoring-aware order

@@ -46,7 +46,6 @@ def check_roles(target: str, attributes: list[str], covariates: list[str],
         if event is not None and event in names:
             raise DataError(f"Column {event!r} is the event column and cannot also be "
                             f"listed as {role}; remove it from the {role}s.")
-    for role, names in (("attribute", attributes), ("covariate", covariates)):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise DataError(f"{role.capitalize()} {twice[0]!r} is listed twice; list it once.")

@@ -98,10 +98,6 @@ class Table:
         without an event column)."""
         return None if self.event is None else event_indicator(self.frame[self.event])
 
-    @property
-    def censored(self) -> bool:
-        return self.event is not None
-
     @cached_property
     def groups(self) -> np.ndarray | None:
         return None if self.group is None else self.frame[self.group].to_numpy()

@@ -25,7 +25,12 @@ import numpy as np
 from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 
-from embaudit.hypotheses.inference import HoldoutAssociation, family_omnibus
+from embaudit.data.table import Table
+from embaudit.hypotheses.inference import (
+    HoldoutAssociation,
+    family_omnibus,
+    holdout_association,
+)
 from embaudit.hypotheses.resampled import (
     block_slices,
     containing,
@@ -36,14 +41,21 @@ from embaudit.hypotheses.resampled import (
 
 def lifespan_scores(time: np.ndarray, event: np.ndarray) -> np.ndarray:
     """Λ̂(Tᵢ) - δᵢ: higher for longer (or longer-followed) lifespans; see the module."""
-    time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=float)
-    unique, inverse = np.unique(time, return_inverse=True)
-    deaths = np.bincount(inverse, weights=event, minlength=len(unique))
-    exits = np.bincount(inverse, minlength=len(unique)).astype(float)
-    at_risk = exits[::-1].cumsum()[::-1]
+    inverse, deaths, at_risk = _risk_sets(time, event)
     cumulative_hazard = np.cumsum(deaths / at_risk)
     return cumulative_hazard[inverse] - event
+
+
+def _risk_sets(time: np.ndarray, event: np.ndarray, weights: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's distinct-time index, and per distinct time (ascending) the weighted
+    failures then and the weighted rows still at risk (all rows by default)."""
+    unique, inverse = np.unique(np.asarray(time, dtype=float), return_inverse=True)
+    weights = np.ones(len(inverse)) if weights is None else np.asarray(weights, dtype=float)
+    deaths = np.bincount(inverse, weights=event * weights, minlength=len(unique))
+    exits = np.bincount(inverse, weights=weights, minlength=len(unique))
+    return inverse, deaths, exits[::-1].cumsum()[::-1]
 
 
 def split_scores(time: np.ndarray, event: np.ndarray, parts: list[np.ndarray]
@@ -120,15 +132,10 @@ def bootstrap_somers_d(attributes: np.ndarray, time: np.ndarray, event: np.ndarr
 def signed_logrank(group: np.ndarray, time: np.ndarray, event: np.ndarray) -> float:
     """Log-rank z of a binary attribute, positive when the group coded 1 lives longer
     (fewer failures than expected); its square is the log-rank χ²."""
-    group = np.asarray(group, dtype=bool)
+    group = np.asarray(group, dtype=float)
     event = np.asarray(event, dtype=float)
-    unique, inverse = np.unique(time, return_inverse=True)
-    deaths = np.bincount(inverse, weights=event)
-    deaths_1 = np.bincount(inverse, weights=event * group, minlength=len(unique))
-    exits = np.bincount(inverse, minlength=len(unique)).astype(float)
-    exits_1 = np.bincount(inverse, weights=group.astype(float), minlength=len(unique))
-    at_risk = exits[::-1].cumsum()[::-1]
-    at_risk_1 = exits_1[::-1].cumsum()[::-1]
+    _, deaths, at_risk = _risk_sets(time, event)
+    _, deaths_1, at_risk_1 = _risk_sets(time, event, group)
     expected_1 = deaths * at_risk_1 / at_risk
     with np.errstate(invalid="ignore", divide="ignore"):
         variance = np.where(at_risk > 1, deaths * (at_risk_1 / at_risk) * (1 - at_risk_1 / at_risk)
@@ -231,3 +238,25 @@ def censored_association(
         grouped=groups is not None,
         family_p=None if families is None else family_omnibus(
             attributes, time, families, p_positive, p_negative, plain=False))
+
+
+def lifespan_association(table: Table, rows: np.ndarray, attributes: np.ndarray,
+                         covariates: np.ndarray | None, families: np.ndarray, *,
+                         n_resamples: int, n_permutations: int, max_t: bool,
+                         confidence: float, seed: int) -> HoldoutAssociation:
+    """The holdout test of ``attributes`` (already restricted to ``rows``) against the
+    lifespans of ``table``'s ``rows``: :func:`censored_association` with an event
+    column, else :func:`~embaudit.hypotheses.inference.holdout_association`. The
+    resampling null (``n_permutations`` draws) is drawn where it decides something: for
+    max-T, and for the wild cluster bootstrap of a group column without censoring."""
+    groups = None if table.groups is None else table.groups[rows]
+    if table.events is not None:
+        return censored_association(
+            attributes, table.lifespan[rows], table.events[rows], covariates, groups=groups,
+            families=families, n_resamples=n_resamples,
+            n_permutations=n_permutations if max_t else 0, confidence=confidence, seed=seed)
+    return holdout_association(
+        attributes, table.y[rows], covariates, groups=groups, families=families,
+        n_resamples=n_resamples,
+        n_permutations=n_permutations if max_t or groups is not None else 0,
+        confidence=confidence, seed=seed)

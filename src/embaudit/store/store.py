@@ -252,9 +252,13 @@ class AuditStore:
             diagnostics = connection.execute(
                 "SELECT m.* FROM members m JOIN wanted USING (member_id) WHERE m.regime = ?",
                 [regime]).df()
+            names = _table_names(connection)
             curves = connection.execute(
                 "SELECT c.* FROM curves c JOIN wanted USING (member_id)").df() \
-                if "curves" in self.tables() else pd.DataFrame()
+                if "curves" in names else pd.DataFrame()
+            checksums = {(chunk, suffix): sha for chunk, suffix, sha in connection.execute(
+                "SELECT chunk, suffix, sha256 FROM chunk_files WHERE regime = ?",
+                [regime]).fetchall()} if "chunk_files" in names else {}
         order = {m: i for i, m in enumerate(member_ids)}
         missing = set(member_ids) - set(diagnostics["member_id"])
         if missing:
@@ -264,13 +268,13 @@ class AuditStore:
         found: dict[str, tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = {}
         folder = self.folder / MEMBERS_FOLDER / regime
         for chunk in diagnostics["chunk"].unique():
-            table = pq.read_table(self._chunk_file(folder, chunk, "parquet"))
+            table = pq.read_table(self._chunk_file(folder, chunk, "parquet", checksums))
             ids = table["member_id"].unique().to_pylist()  # in order of first appearance
             n = table.num_rows // len(ids)
             axes = np.column_stack([table[c].to_numpy() for c in table.column_names
                                     if c.startswith("axis_")]).reshape(len(ids), n, -1)
             values = table["prediction"].to_numpy().reshape(len(ids), n)
-            tensors = _load_weights(self._chunk_file(folder, chunk, "pt")) \
+            tensors = _load_weights(self._chunk_file(folder, chunk, "pt", checksums)) \
                 if with_state and REGIMES[regime].trains_network else {}
             for index, member_id in enumerate(ids):
                 found[member_id] = (axes[index], values[index],
@@ -285,20 +289,18 @@ class AuditStore:
                 diagnostics.drop(columns=["chunk"]).reset_index(drop=True),
                 curves.reset_index(drop=True), state)
 
-    def _chunk_file(self, folder: Path, chunk: str, suffix: str) -> Path:
-        """A chunk's file, checked against the checksum recorded when it was written."""
+    def _chunk_file(self, folder: Path, chunk: str, suffix: str,
+                    checksums: Mapping[tuple[str, str], str]) -> Path:
+        """A chunk's file, checked against the checksum recorded when it was written
+        (``checksums``: (chunk, suffix) → SHA-256, from table ``chunk_files``)."""
         path = folder / f"{chunk}.{suffix}"
         fix = "Rerun with --overwrite (or a new --out) to start this audit again."
         if not _CHUNK.fullmatch(str(chunk)) or not path.exists():
             raise ConfigError(f"The store in {str(self.folder)!r} lists members of chunk "
                               f"{chunk!r}, but {path.name} is missing. {fix}")
-        with self._connect(read_only=True) as connection:
-            recorded = connection.execute(
-                "SELECT sha256 FROM chunk_files WHERE regime = ? AND chunk = ? AND suffix = ?",
-                [folder.name, chunk, suffix]).fetchall() \
-                if "chunk_files" in _table_names(connection) else []
-        if not recorded or recorded[0][0] != file_sha256(path):
-            state = "has no recorded checksum" if not recorded else \
+        recorded = checksums.get((chunk, suffix))
+        if recorded is None or recorded != file_sha256(path):
+            state = "has no recorded checksum" if recorded is None else \
                 "differs from the checksum recorded when it was written"
             raise ConfigError(f"Store file {str(path)!r} {state}: it was modified or "
                               f"replaced after the audit wrote it, and is not read. {fix}")
