@@ -93,10 +93,10 @@ def test_each_network_regime_switches_on_only_its_own_regularizers(world, split,
     seen = {}
     original = fit_module.EnsembleRegressor.__init__
 
-    def spy(self, network, config, weight_decay, max_epochs):
+    def spy(self, network, config, weight_decay, max_epochs, **options):
         seen.update(weight_decay=weight_decay, dropout=network.dropout,
                     batch_norm=network.norms is not None)
-        original(self, network, config, weight_decay, max_epochs)
+        original(self, network, config, weight_decay, max_epochs, **options)
 
     monkeypatch.setattr(fit_module.EnsembleRegressor, "__init__", spy)
     stops_early = regime in ("regularized", "early_stopping")

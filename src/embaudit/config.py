@@ -123,12 +123,14 @@ class ResamplingConfig(_Section):
 
 
 class ExecutionConfig(_Section):
-    """Where members train: in this process, or on a Dask cluster."""
+    """Where members train: local worker processes, or a Dask cluster."""
 
     executor: Literal["local", "dask"] = "local"
     scheduler: str | None = Field(None, description="Dask scheduler address; none: a "
                                   "LocalCluster")
-    n_workers: int = Field(2, ge=1, description="workers of the LocalCluster")
+    n_workers: int | None = Field(None, ge=1, description="processes training chunks side "
+                                  "by side, one thread each (local, or the LocalCluster's); "
+                                  "none: one per core; 1 (local): in this process")
 
 
 class DiscoveryConfig(_Section):

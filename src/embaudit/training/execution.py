@@ -1,21 +1,33 @@
-"""Run a regime's members: in this process or on a Dask cluster, resuming from a store.
+"""Run a regime's members: in local worker processes or on a Dask cluster, resuming from
+a store.
 
-Members train in chunks. Each finished chunk goes to the store at once, and members
-the store already holds are not trained again, so an interrupted audit resumes where
-it stopped. A member's results do not depend on which chunk, process or thread count
-trained it (bit for bit where the BLAS is exact in that sense; within rounding
-elsewhere), so local, resumed and Dask runs give the same results.
+Members train in chunks. Several single-thread processes, each training its own chunks,
+get more out of a machine's cores than one process whose small matrix products are
+split across threads (``benchmarks/training_throughput.py`` measures both), so local
+training runs one worker process per core. Each finished chunk goes to the store at
+once, and members the store already holds are not trained again, so an interrupted
+audit resumes where it stopped. A member's results do not depend on which chunk,
+process or thread count trained it (bit for bit where the BLAS is exact in that sense;
+within rounding elsewhere), so local, resumed and Dask runs give the same results.
 """
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import as_completed as futures_completed
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 try:  # the optional Dask executor
     from distributed import Client, LocalCluster, as_completed
@@ -56,12 +68,12 @@ def train_members(
 ) -> EnsembleFit:
     """Train the members ``store`` does not hold yet; return all of them, in order.
 
-    ``client`` (a ``distributed.Client``) sends chunks to its cluster; without one they
-    train here. Network weights come back only with ``keep_state`` (the loss landscape
-    reads them); otherwise they stay on the store's disk (``AuditStore.read_members``
-    loads them) or, without a store, are discarded. With a store, every member's
-    results are read back from it, so a resumed audit assembles exactly what an
-    uninterrupted one does.
+    ``client`` sends chunks to worker processes (a ``distributed.Client``, or the
+    :class:`WorkerPool` of :func:`cluster_client`); without one they train here.
+    Network weights come back only with ``keep_state`` (the loss landscape reads them);
+    otherwise they stay on the store's disk (``AuditStore.read_members`` loads them) or,
+    without a store, are discarded. With a store, every member's results are read back
+    from it, so a resumed audit assembles exactly what an uninterrupted one does.
     """
     done = store.finished_members(regime) if store is not None else set()
     todo = [m for m in members if m.member_id not in done]
@@ -76,15 +88,20 @@ def train_members(
 
     options = {"rows": rows, "regime": regime, "training": training, "network": network,
                "holdout": holdout, "shuffle_seed": shuffle_seed, "events": events}
-    chunks = chunk_members(todo, X.shape, network, training) \
+    workers = client.n_workers if isinstance(client, WorkerPool) else 1
+    chunks = chunk_members(todo, X.shape, network, training, workers) \
         if REGIMES[regime].trains_network else ([todo] if todo else [])
     count = len(members) - len(todo)
-    if client is None:
+    if client is None or (isinstance(client, WorkerPool) and len(chunks) <= 1):
         for chunk in chunks:
             report = None if progress is None else \
                 (lambda done_here, _, base=count: progress(base + done_here, len(members)))
             finished(fit_ensemble(X, y, chunk, progress=report, log_dir=log_dir, **options))
             count += len(chunk)
+    elif isinstance(client, WorkerPool):
+        futures = [client.submit(fit_ensemble, X, y, chunk, log_dir=log_dir, **options)
+                   for chunk in chunks]
+        _collect(futures, futures_completed, finished, progress, count, len(members))
     else:
         _train_on_cluster(client, X, y, chunks, options, finished, progress, count,
                           len(members))
@@ -109,15 +126,23 @@ def _train_on_cluster(client: Any, X: np.ndarray, y: np.ndarray,
     data = client.scatter([X, y], broadcast=True)
     futures = [client.submit(fit_ensemble, data[0], data[1], chunk, pure=False, **options)
                for chunk in chunks]
+    _collect(futures, as_completed, finished, progress, count, total)
+
+
+def _collect(futures: list[Any], completed: Callable[[list[Any]], Iterator[Any]],
+             finished: Callable[[EnsembleFit], None], progress: Progress | None,
+             count: int, total: int) -> None:
+    """Store each chunk's result as it arrives (Dask or ``concurrent.futures``)."""
     errors: list[BaseException] = []
-    for future in as_completed(futures):
+    for future in completed(futures):
         try:
             fit = future.result()
         except Exception as error:  # stored below, re-raised once the rest is safe
             errors.append(error)
             continue
         finally:
-            future.release()
+            if hasattr(future, "release"):
+                future.release()
         finished(fit)
         count += len(fit.member_ids)
         if progress is not None:
@@ -126,12 +151,41 @@ def _train_on_cluster(client: Any, X: np.ndarray, y: np.ndarray,
         raise errors[0]
 
 
+class WorkerPool(ProcessPoolExecutor):
+    """Local single-thread worker processes that train chunks side by side."""
+
+    def __init__(self, n_workers: int) -> None:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        super().__init__(n_workers, multiprocessing.get_context(method),
+                         initializer=_single_thread_worker)
+        self.n_workers = n_workers
+
+
+def _single_thread_worker() -> None:
+    """A worker process: one thread, and gone when its parent dies (Linux)."""
+    torch.set_num_threads(1)
+    if sys.platform.startswith("linux"):
+        with suppress(OSError, AttributeError):  # no prctl: the worker outlives a kill
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def local_workers(execution: ExecutionConfig) -> int:
+    """How many processes train locally: ``n_workers``, else one per core."""
+    return execution.n_workers or os.cpu_count() or 1
+
+
 @contextmanager
 def cluster_client(execution: ExecutionConfig) -> Iterator[Any]:
-    """A Dask client for ``executor="dask"`` (its own LocalCluster unless a scheduler is
-    given), or None for local execution."""
+    """Where chunks train: a Dask client for ``executor="dask"`` (its own LocalCluster
+    unless a scheduler is given); locally a pool of single-thread worker processes
+    (forked where the platform allows, so they start at once), or None for one."""
     if execution.executor != "dask":
-        yield None
+        workers = local_workers(execution)
+        if workers <= 1:
+            yield None
+            return
+        with WorkerPool(workers) as pool:
+            yield pool
         return
     if Client is None:
         raise ConfigError("execution.executor='dask' needs the optional Dask dependency: "
@@ -146,6 +200,6 @@ def cluster_client(execution: ExecutionConfig) -> Iterator[Any]:
         with client:
             yield client
         return
-    with LocalCluster(n_workers=execution.n_workers, threads_per_worker=1, processes=True,
+    with LocalCluster(n_workers=local_workers(execution), threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         yield client

@@ -48,7 +48,7 @@ class EnsembleFit:
 
 
 def members_per_chunk(n_rows: int, n_features: int, network: NetworkConfig,
-                      training: TrainingConfig) -> int:
+                      training: TrainingConfig, workers: int = 1) -> int:
     """How many members train together: the config's chunk size, else what fits.
 
     What fits is the smaller of the memory budget and a cache budget. Per member the
@@ -57,7 +57,8 @@ def members_per_chunk(n_rows: int, n_features: int, network: NetworkConfig,
     predictions of every row, and the activations of a forward pass over a block of
     rows. The cache budget keeps the parameters, gradients and Adam moments a step
     streams through near the cores: past it every step pays main-memory bandwidth and
-    throughput per member drops (measured in ``benchmarks/training_throughput.py``).
+    throughput per member drops (measured in ``benchmarks/training_throughput.py``);
+    ``workers`` processes training side by side share it.
     """
     if training.optimizer == "lbfgs":
         return 1
@@ -68,18 +69,22 @@ def members_per_chunk(n_rows: int, n_features: int, network: NetworkConfig,
     per_member = _BYTES * (8 * parameters + n_rows * (4 + network.hidden[-1])
                            + 3 * _ROWS_PER_FORWARD * sum(network.hidden))
     by_memory = int(training.memory_budget_mb * 2**20 // per_member)
-    by_cache = int(_CACHE_BUDGET_BYTES // (4 * _BYTES * parameters))
+    by_cache = int(_CACHE_BUDGET_BYTES / workers // (4 * _BYTES * parameters))
     return max(1, min(by_memory, by_cache))
 
 
 def chunk_members(members: Sequence[MemberSpec], shape: tuple[int, int],
-                  network: NetworkConfig, training: TrainingConfig) -> list[list[MemberSpec]]:
+                  network: NetworkConfig, training: TrainingConfig, workers: int = 1
+                  ) -> list[list[MemberSpec]]:
     """Members in as few chunks as :func:`members_per_chunk` allows, their sizes within
-    one of each other (no tiny last chunk)."""
+    one of each other (no tiny last chunk), and for several ``workers`` a multiple of
+    their number of chunks (none idles while the others finish)."""
     if not members:
         return []
-    largest = members_per_chunk(shape[0], shape[1], network, training)
+    largest = members_per_chunk(shape[0], shape[1], network, training, workers)
     n_chunks = -(-len(members) // largest)
+    if training.chunk_size is None and n_chunks > 1:
+        n_chunks = min(len(members), -(-n_chunks // workers) * workers)
     return [[members[i] for i in part]
             for part in np.array_split(np.arange(len(members)), n_chunks)]
 
@@ -193,14 +198,15 @@ def _fit_chunk(
     )
     module = EnsembleRegressor(network, training,
                                training.weight_decay if spec.weight_decay else 0.0,
-                               training.max_epochs)
+                               training.max_epochs,
+                               input_center=torch.from_numpy(X.mean(0, dtype=np.float64)))
     X_t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     member_events = None if events is None else np.stack([m.targets(events) for m in members])
     targets_t = torch.from_numpy(standardized.astype(np.float32) if member_events is None
                                  else np.stack([standardized, member_events], -1)
                                  .astype(np.float32))
     data = EnsembleDataModule(
-        X_t, targets_t, torch.from_numpy(weights.astype(np.float32)),
+        module.training_inputs(X_t), targets_t, torch.from_numpy(weights.astype(np.float32)),
         torch.from_numpy(np.asarray(rows, dtype=np.int64)),
         training.batch_size or len(rows), shuffle_seed,
     )

@@ -11,6 +11,8 @@ from torch import Tensor
 
 from embaudit.config import TrainingConfig
 from embaudit.training.network import EnsembleMLP
+from embaudit.training.optim import EnsembleAdam, EnsembleSGD
+from embaudit.training.raw import RawFeatureEnsemble
 from embaudit.training.survival import cox_loss
 
 Batch = tuple[Tensor, Tensor, Tensor]  # x (batch × p), targets (B × batch), weights (B × batch)
@@ -39,6 +41,9 @@ def censored_terms(prediction: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]
 class EnsembleRegressor(pl.LightningModule):
     """Sum of the members' weighted MSE losses under an element-wise optimizer.
 
+    ``input_center`` (``p``; the rows' mean, say) is subtracted from the inputs of the
+    raw-feature pass to keep its bias term small; it must not depend on the members.
+
     Adam, AdamW and SGD (with momentum) update element-wise, so the gradient of the
     summed loss with respect to member b's parameters is member b's own gradient: this
     is exactly B separate trainings that share their input batches. L-BFGS is not
@@ -48,15 +53,19 @@ class EnsembleRegressor(pl.LightningModule):
 
     Optimization is manual: one Lightning step runs a group of mini-batches (one
     update each, in order), which spares Lightning's per-step overhead on the small
-    updates of this workload. Adam's fused kernel takes the parameters whose per-member
-    slices are aligned to its vector width; its scalar tail rounds differently from its
-    vector body, so a 1-element slice (the output bias) would round differently alone
-    than inside the stacked tensor. Those few parameters use the ``foreach`` kernel,
-    which keeps "a member trains the same alone as in any ensemble" bit-exact.
+    updates of this workload. Networks without batch norm under Adam or SGD train in
+    raw-feature coordinates (:class:`RawFeatureEnsemble`: a hand-written pass, one
+    fused optimizer step over every parameter); the network's own parameters are
+    updated from it after every step of Lightning's (an epoch), where callbacks read
+    them. Batch norm and L-BFGS train the network itself through autograd; there
+    Adam's fused kernel takes the parameters whose per-member slices are aligned to its
+    vector width (its scalar tail rounds differently from its vector body) and the few
+    others use the ``foreach`` kernel, which keeps "a member trains the same alone as in
+    any ensemble" bit-exact.
     """
 
     def __init__(self, network: EnsembleMLP, config: TrainingConfig, weight_decay: float,
-                 max_epochs: int) -> None:
+                 max_epochs: int, input_center: Tensor | None = None) -> None:
         super().__init__()
         if config.optimizer == "lbfgs" and network.n_members != 1:
             raise ValueError("L-BFGS trains one member per module (its line search is "
@@ -70,12 +79,23 @@ class EnsembleRegressor(pl.LightningModule):
         self.register_buffer("active", torch.ones(B, dtype=torch.bool))
         self.register_buffer("_sse", torch.zeros(B, dtype=torch.float64))
         self.register_buffer("_weight", torch.zeros(B, dtype=torch.float64))
+        fused = config.optimizer in ("adam", "sgd") and network.norms is None
+        center = torch.zeros(network.input_mean.shape[1]) if input_center is None \
+            else input_center  # must not depend on the members (their independence)
+        self.raw = RawFeatureEnsemble(network, center) if fused else None
+
+    def training_inputs(self, X: Tensor) -> Tensor:
+        """The rows as mini-batches must carry them (augmented for the raw-feature pass)."""
+        return X if self.raw is None else self.raw.inputs(X)
 
     def loss(self, x: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
         """Summed per-member weighted loss of one mini-batch (active members only): MSE,
         or with censored targets (``B × batch × 2``: value, event) the log-normal AFT
         loss at unit scale (:func:`censored_terms`)."""
-        prediction = self.network(x, weights)
+        return self.objective(self.network(x, weights), targets, weights)
+
+    def objective(self, prediction: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
+        """:meth:`loss` of given predictions; tallies the epoch's training loss."""
         total_weight = weights.sum(dim=1)
         if self.config.loss == "cox":  # already per unit of failure weight
             objective = cox_loss(prediction, targets[..., 0], targets[..., 1], weights,
@@ -105,6 +125,15 @@ class EnsembleRegressor(pl.LightningModule):
         # epoch by the stopping callback, never with ``self.log``)
         optimizers = self.optimizers(use_pl_optimizer=False)
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        if self.raw is not None:
+            for x, targets, weights in batches:
+                prediction = self.raw.forward(x).requires_grad_()
+                (grad,) = torch.autograd.grad(self.objective(prediction, targets, weights),
+                                              prediction)
+                self.raw.backward(grad)
+                optimizers[0].step()
+            self.raw.store(self.network)
+            return
         for batch in batches:
             if self.config.optimizer == "lbfgs":
                 optimizers[0].step(lambda batch=batch: self._closure(optimizers[0], batch))
@@ -171,6 +200,12 @@ class EnsembleRegressor(pl.LightningModule):
                 params, lr=config.learning_rate, max_iter=config.lbfgs_iterations,
                 history_size=config.lbfgs_history, line_search_fn="strong_wolfe",
             )]
+        if self.raw is not None and config.optimizer == "sgd":
+            return [EnsembleSGD(self.raw, config.learning_rate, config.momentum,
+                                self.weight_decay)]
+        if self.raw is not None:
+            return [EnsembleAdam(self.raw, config.learning_rate,
+                                 weight_decay=self.weight_decay)]
         if config.optimizer == "sgd":
             return [torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum,
                                     weight_decay=self.weight_decay, foreach=True)]

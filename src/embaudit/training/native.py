@@ -1,0 +1,86 @@
+"""The fused optimizer kernel (``kernels/update.c``), built on first use with the C
+compiler, or ``None`` where none works (training then runs the same update as a few
+torch passes; see :mod:`embaudit.training.optim`).
+
+The shared library is cached per source, compiler flags and processor under
+``$EMBAUDIT_CACHE`` (default ``~/.cache/embaudit``); it is written to a temporary name
+and renamed, so concurrent workers never load half a file. ``-ffp-contract=off`` keeps
+every multiply and add separately rounded, which makes each element's update the same in
+vector and scalar code, and so independent of how many members share a call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+_SOURCE = Path(__file__).with_name("kernels") / "update.c"
+_FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared",
+          "-fPIC", "-std=c11")
+_I64, _I32, _F32 = ctypes.c_int64, ctypes.c_int32, ctypes.c_float
+_PTR = ctypes.c_void_p
+_SIGNATURES = {
+    "adam_step": [_I64, _I64, _I64, _I64, *[_PTR] * 7, _I64, *[_PTR] * 4, *[_F32] * 7],
+    "sgd_step": [_I64, _I64, _I64, _I64, *[_PTR] * 7, _I64, *[_PTR] * 3, *[_F32] * 3, _I32],
+}
+log = logging.getLogger(__name__)
+
+
+def _cache_dir() -> Path:
+    configured = os.environ.get("EMBAUDIT_CACHE")
+    return Path(configured) if configured else Path.home() / ".cache" / "embaudit"
+
+
+def _processor() -> str:
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor()
+    return next((line for line in cpuinfo.splitlines() if line.startswith("flags")), "")
+
+
+def _build(compiler: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(handle)
+    try:
+        subprocess.run([compiler, *_FLAGS, str(_SOURCE), "-o", partial, "-lm"], check=True,
+                       capture_output=True, timeout=120)
+        os.replace(partial, target)
+    finally:
+        Path(partial).unlink(missing_ok=True)
+
+
+@functools.cache
+def kernel() -> ctypes.CDLL | None:
+    """The compiled kernel, or None where no C compiler builds it (logged once)."""
+    if os.environ.get("EMBAUDIT_NATIVE", "1") == "0":
+        return None
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        log.info("no C compiler: the fused optimizer runs as torch operations")
+        return None
+    key = hashlib.sha256(b"\0".join([_SOURCE.read_bytes(), " ".join(_FLAGS).encode(),
+                                     compiler.encode(), platform.machine().encode(),
+                                     _processor().encode()])).hexdigest()[:16]
+    target = _cache_dir() / f"update-{key}.so"
+    try:
+        if not target.exists():
+            _build(compiler, target)
+        library = ctypes.CDLL(str(target))
+    except (OSError, subprocess.SubprocessError) as error:
+        log.info("the fused optimizer kernel did not build (%s): it runs as torch "
+                 "operations", error)
+        return None
+    for name, arguments in _SIGNATURES.items():
+        function = getattr(library, name)
+        function.argtypes, function.restype = arguments, None
+    return library
