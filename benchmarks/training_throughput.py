@@ -3,14 +3,20 @@
 W1: n=2000, p=500, a 500 → 64 → 16 → 1 ReLU regressor, Adam (lr 1e-3), batch 64, 50
 epochs, bootstrap row weights. Seconds per member for
 
-  (a) embaudit's ensemble trainer with B=32 and B=128 members (chunked as embaudit
-      chunks them: by its memory and cache budgets),
+  (a) embaudit's ensemble trainer with B=32 and B=128 members, as an audit trains them
+      (chunked by its memory and cache budgets, on one single-thread worker process per
+      core, the pool's start included), and B=128 in one process using every thread,
   (b) one Lightning Trainer per member (a plain LightningModule),
   (c) scikit-learn's MLPRegressor per member (bootstrap rows repeated),
   (d) a plain PyTorch loop per member,
 
 and the achieved GFLOP/s of (a) against a large fp32 matmul timed in the same run, and
-what the results store's writes and reads add to (a)'s training time.
+what the results store's writes and reads add to (a)'s training time. Then one training
+step of a worker's chunk on one thread, part by part (the two first-layer GEMMs, the
+optimizer pass, everything else), against the same step with the standardization
+folded into the weights at every step (as batch norm still trains); and the optimizer
+pass alone: the compiled kernel, its torch fallback, ``torch.compile`` of that fallback
+(full run only: it compiles for ~20 s), and torch's fused Adam (no correction, no bias).
 Prints a table, then one JSON object as the last line.
 
     python benchmarks/training_throughput.py           # the full workload
@@ -28,6 +34,7 @@ import resource
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pytorch_lightning as pl
@@ -37,12 +44,15 @@ from sklearn.neural_network import MLPRegressor
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from embaudit.config import NetworkConfig, TrainingConfig
+from embaudit.config import ExecutionConfig, NetworkConfig, TrainingConfig
 from embaudit.core.members import MemberSpec
 from embaudit.resampling.plans import member_seed
 from embaudit.store import AuditStore
-from embaudit.training.execution import train_members
-from embaudit.training.fit import fit_ensemble, members_per_chunk
+from embaudit.training.execution import cluster_client, local_workers, train_members
+from embaudit.training.fit import chunk_members, members_per_chunk
+from embaudit.training.module import EnsembleRegressor
+from embaudit.training.network import EnsembleMLP
+from embaudit.training.optim import EnsembleAdam
 
 N, P, HIDDEN, BATCH, LR = 2000, 500, (64, 16), 64, 1e-3
 
@@ -81,15 +91,106 @@ def matmul_gflops(size: int = 4096, repeats: int = 5) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def embaudit_seconds(B: int, epochs: int) -> float:
-    """B members as embaudit trains them (chunked by its memory and cache budgets)."""
+def embaudit_seconds(B: int, epochs: int, workers: int | None = None) -> float:
+    """B members as an audit trains them: chunked by embaudit's budgets, on ``workers``
+    single-thread processes (none: one per core; 1: this process, every thread)."""
     X, y, members = workload(B)
     config = TrainingConfig(max_epochs=epochs, batch_size=BATCH, learning_rate=LR,
                             overfit_tolerance=1e-12)
     start = time.perf_counter()
-    fit_ensemble(X, y, members, rows=np.arange(N), regime="overfit", training=config,
-                 network=NetworkConfig(hidden=HIDDEN))
+    with cluster_client(ExecutionConfig(n_workers=workers)) as client:
+        train_members(X, y, members, rows=np.arange(N), regime="overfit", training=config,
+                      network=NetworkConfig(hidden=HIDDEN), holdout=np.arange(0),
+                      shuffle_seed=0, client=client)
     return time.perf_counter() - start
+
+
+def _timed(step: Callable[[], object], repeats: int) -> float:
+    """Milliseconds per call, after a warm-up."""
+    for _ in range(10):
+        step()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    return (time.perf_counter() - start) / repeats * 1e3
+
+
+def step_breakdown(B: int, repeats: int) -> dict[str, float]:
+    """Milliseconds of one mini-batch step of B members on one thread, by part; the
+    same step with the standardization folded in; the optimizer pass four ways."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    X = torch.from_numpy(rng.standard_normal((BATCH, P)).astype(np.float32))
+    targets, weights = torch.randn(B, BATCH), torch.ones(B, BATCH)
+
+    def module(folded: bool = False) -> EnsembleRegressor:
+        network = EnsembleMLP(P, HIDDEN, list(range(B)), torch.rand(B, P) * 0.1,
+                              1 + torch.rand(B, P))
+        regressor = EnsembleRegressor(network, TrainingConfig(learning_rate=LR), 0.0, 1,
+                                      input_center=torch.zeros(P))
+        if folded:
+            regressor.raw = None
+        return regressor
+
+    raw_module = module()
+    raw, optimizer = raw_module.raw, raw_module._optimizers()[0]
+    x = raw_module.training_inputs(X)
+
+    def step() -> None:
+        prediction = raw.forward(x).requires_grad_()
+        (grad,) = torch.autograd.grad(raw_module.objective(prediction, targets, weights),
+                                      prediction)
+        raw.backward(grad)
+        optimizer.step()
+
+    folded_module = module(folded=True)
+    folded_optimizers = folded_module._optimizers()
+
+    def folded_step() -> None:
+        loss = folded_module.loss(X, targets, weights)
+        for o in folded_optimizers:
+            o.zero_grad()
+        loss.backward()
+        for o in folded_optimizers:
+            o.step()
+
+    dz = torch.randn(raw.first.shape[0], BATCH)
+    parts = {
+        "step": _timed(step, repeats),
+        "forward_gemm": _timed(lambda: torch.mm(raw.first, x.T), repeats),
+        "gradient_gemm": _timed(lambda: torch.mm(dz, x, out=raw.grad_first), repeats),
+        "optimizer_pass": _timed(optimizer.step, repeats),
+        "folded_step": _timed(folded_step, repeats),
+        "optimizer_pass_torch_fallback": _timed(
+            EnsembleAdam(raw, LR, native=False).step, repeats),
+    }
+    parts["everything_else"] = parts["step"] - parts["forward_gemm"] \
+        - parts["gradient_gemm"] - parts["optimizer_pass"]
+    state = [torch.zeros_like(raw.first) for _ in range(4)]
+    count = torch.tensor(1.0)
+    parts["torch_fused_adam_same_size"] = _timed(lambda: torch._fused_adam_(
+        [state[0]], [raw.grad_first], [state[1]], [state[2]], [], [count], lr=LR,
+        beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8, amsgrad=False,
+        maximize=False), repeats)
+    torch.set_num_threads(threads)
+    return {k: round(v, 4) for k, v in parts.items()}
+
+
+def compiled_update_ms(B: int, repeats: int) -> tuple[float, float]:
+    """``torch.compile`` of the torch fallback's update: (first call s, ms per call)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    network = EnsembleMLP(P, HIDDEN, list(range(B)), torch.zeros(B, P), torch.ones(B, P))
+    raw = EnsembleRegressor(network, TrainingConfig(learning_rate=LR), 0.0, 1).raw
+    optimizer = EnsembleAdam(raw, LR, native=False)
+    compiled = torch.compile(optimizer.step)
+    start = time.perf_counter()
+    compiled()
+    first = time.perf_counter() - start
+    per_call = _timed(compiled, repeats)
+    torch.set_num_threads(threads)
+    return first, per_call
 
 
 def store_overhead(B: int, epochs: int) -> tuple[float, float]:
@@ -204,9 +305,11 @@ def main() -> None:
     epochs = 5 if args.quick else 50
     baseline_members = 1 if args.quick else 3
     sizes = (32,) if args.quick else (32, 128)
+    workers = local_workers(ExecutionConfig())
 
     peak = matmul_gflops()
     ensemble = {B: embaudit_seconds(B, epochs) for B in sizes}
+    one_process = embaudit_seconds(max(sizes), epochs, workers=1)
     per_member = {B: seconds / B for B, seconds in ensemble.items()}
     lightning = lightning_seconds(baseline_members, epochs)
     plain = torch_seconds(baseline_members, epochs)
@@ -214,30 +317,46 @@ def main() -> None:
     achieved = {B: B * flops_per_member(epochs) / ensemble[B] / 1e9 for B in sizes}
     store_seconds, training_seconds = store_overhead(max(sizes), epochs)
     best = max(sizes, key=lambda B: achieved[B])
+    network = NetworkConfig(hidden=HIDDEN)
+    chunk = members_per_chunk(N, P, network, TrainingConfig(), workers)
+    worker_chunk = len(chunk_members(workload(best)[2], (N, P), network, TrainingConfig(),
+                                     workers)[0])
+    steps = step_breakdown(worker_chunk, 30 if args.quick else 300)
+    if not args.quick:
+        compile_first_s, steps["optimizer_pass_torch_compile"] = compiled_update_ms(
+            worker_chunk, 300)
 
     print(f"W1: n={N}, p={P}, {P}→{HIDDEN[0]}→{HIDDEN[1]}→1 ReLU, Adam lr {LR:g}, batch "
           f"{BATCH}, {epochs} epochs, bootstrap weights; {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}")
-    chunk = members_per_chunk(N, P, NetworkConfig(hidden=HIDDEN), TrainingConfig())
-    print(f"{'trainer':34s} {'s/member':>10s} {'GFLOP/s':>9s}")
+    print(f"{'trainer':44s} {'s/member':>10s} {'GFLOP/s':>9s}")
     for B in sizes:
-        chunks = -(-B // chunk)
-        label = f"embaudit ensemble, B={B} ({chunks} chunk{'s' if chunks > 1 else ''})"
-        print(f"{label:34s} {per_member[B]:10.3f} {achieved[B]:9.1f}")
+        label = f"embaudit, B={B}, {workers} workers × 1 thread"
+        print(f"{label:44s} {per_member[B]:10.3f} {achieved[B]:9.1f}")
+    label = f"embaudit, B={max(sizes)}, 1 process × {torch.get_num_threads()} threads"
+    print(f"{label:44s} {one_process / max(sizes):10.3f} "
+          f"{flops_per_member(epochs) * max(sizes) / one_process / 1e9:9.1f}")
     for name, seconds in (("one Lightning Trainer per member", lightning),
                           ("plain PyTorch loop per member", plain),
                           ("scikit-learn MLPRegressor", sklearn)):
-        print(f"{name:34s} {seconds:10.3f} "
+        print(f"{name:44s} {seconds:10.3f} "
               f"{flops_per_member(epochs) / seconds / 1e9:9.1f}")
-    print(f"{'fp32 matmul 4096² (peak)':34s} {'':10s} {peak:9.1f}")
+    print(f"{'fp32 matmul 4096² (peak)':44s} {'':10s} {peak:9.1f}")
     print(f"results store: {store_seconds:.2f} s of writes and reads for "
           f"{training_seconds:.1f} s of training ({store_seconds / training_seconds:.1%})")
+    print(f"one step of {worker_chunk} members on one thread (ms):")
+    for part, ms in steps.items():
+        print(f"  {part:36s} {ms:8.3f}")
+    if not args.quick:
+        print(f"  (torch.compile's first call: {compile_first_s:.1f} s)")
     ensemble_s = per_member[best]
     print(json.dumps({
         "workload": "W1-quick" if args.quick else "W1",
         "epochs": epochs,
         "ensemble_s_per_member": round(ensemble_s, 4),
         "ensemble_s_per_member_by_B": {str(B): round(v, 4) for B, v in per_member.items()},
+        "one_process_s_per_member": round(one_process / max(sizes), 4),
+        "workers": workers,
         "lightning_loop_s_per_member": round(lightning, 4),
         "plain_torch_s_per_member": round(plain, 4),
         "sklearn_s_per_member": round(sklearn, 4),
@@ -249,6 +368,7 @@ def main() -> None:
         "fraction_of_matmul_peak": round(achieved[best] / peak, 3),
         "best_B": best,
         "members_per_chunk": chunk,
+        "step_ms": steps,
         "store_overhead_fraction": round(store_seconds / training_seconds, 4),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }))

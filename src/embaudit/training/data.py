@@ -39,10 +39,10 @@ class SharedBatches(IterableDataset):
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         self.epoch += 1
         order = self.rows[torch.randperm(len(self.rows), generator=generator)]
-        batches = [
-            (self.X[index], self.targets[:, index], self.weights[:, index])
-            for index in order.split(self.batch_size)
-        ]
+        # one gather per epoch, then views: fewer small copies than one per batch
+        batches = list(zip(self.X[order].split(self.batch_size),
+                           self.targets[:, order].split(self.batch_size, dim=1),
+                           self.weights[:, order].split(self.batch_size, dim=1), strict=True))
         for start in range(0, len(batches), self.group):
             yield batches[start : start + self.group]
 

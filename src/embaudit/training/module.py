@@ -126,12 +126,9 @@ class EnsembleRegressor(pl.LightningModule):
         optimizers = self.optimizers(use_pl_optimizer=False)
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
         if self.raw is not None:
-            for x, targets, weights in batches:
-                prediction = self.raw.forward(x).requires_grad_()
-                (grad,) = torch.autograd.grad(self.objective(prediction, targets, weights),
-                                              prediction)
-                self.raw.backward(grad)
-                optimizers[0].step()
+            for batch in batches:
+                self.raw.backward(self._prediction_gradient(*batch))
+                optimizers[0].update()
             self.raw.store(self.network)
             return
         for batch in batches:
@@ -144,6 +141,22 @@ class EnsembleRegressor(pl.LightningModule):
             self.manual_backward(loss)
             for optimizer in optimizers:
                 optimizer.step()
+
+    def _prediction_gradient(self, x: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
+        """Gradient of :meth:`objective` with respect to the raw-feature pass's
+        predictions: by hand for the MSE, ``2 · factor · w · (ŷ - y)``, else by autograd."""
+        prediction = self.raw.forward(x)
+        if targets.dim() == 3 or self.config.loss == "cox":
+            prediction.requires_grad_()
+            return torch.autograd.grad(self.objective(prediction, targets, weights),
+                                       prediction)[0]
+        error = prediction.sub_(targets)
+        weighted = weights * error
+        total_weight = weights.sum(dim=1)
+        self._sse += (weighted * error).sum(dim=1).double()
+        self._weight += total_weight.double()
+        factor = self.active / total_weight.clamp_min(1.0)
+        return weighted.mul_((2 * factor)[:, None])
 
     def _closure(self, optimizer: torch.optim.Optimizer, batch: Batch) -> Tensor:
         optimizer.zero_grad()

@@ -39,6 +39,14 @@ class _EnsembleOptimizer(torch.optim.Optimizer):
             raise RuntimeError("the fused optimizer kernel is not available (no C compiler)")
         self.steps = 0
 
+    def step(self, closure: Callable[[], float] | None = None) -> None:
+        """One update (``closure`` is not used: the gradients are the ensemble's)."""
+        self.update()
+
+    def update(self) -> None:
+        """One update, without ``torch.optim``'s per-call hooks and profiling."""
+        raise NotImplementedError
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Gradients are written whole by each backward pass: nothing to reset."""
 
@@ -73,7 +81,7 @@ class EnsembleAdam(_EnsembleOptimizer):
         self.exp_avg_sq = [torch.zeros_like(ensemble.first), torch.zeros_like(ensemble.rest)]
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> None:
+    def update(self) -> None:
         group = self.param_groups[0]
         self.steps += 1
         lr, (beta1, beta2) = group["lr"], group["betas"]
@@ -117,7 +125,7 @@ class EnsembleSGD(_EnsembleOptimizer):
                                 torch.zeros_like(ensemble.rest)]
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> None:
+    def update(self) -> None:
         group = self.param_groups[0]
         self.steps += 1
         lr, momentum, decay = group["lr"], group["momentum"], group["weight_decay"]
