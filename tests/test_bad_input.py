@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 import embaudit
@@ -252,6 +253,8 @@ CASES: dict[str, Case] = {
     "config out of range": Case(_config("[split]\nholdout_fraction = 1.5\n"),
                                 ("split.holdout_fraction", "less than 0.95")),
     "config not TOML": Case(_config("[training\nregimes = overfit\n"), ("is not valid TOML",)),
+    "device of another name": Case(_with({"--device": "gpu"}, good_frame()),
+                                   ("training.device", "cuda")),
     # output folders
     "output folder is a file": Case(_out_file, ("'", "taken", "is a file, not a folder"),
                                     out_is_store=False),
@@ -264,6 +267,10 @@ CASES: dict[str, Case] = {
                                   ("audit.duckdb", "cannot be opened", "--overwrite"),
                                   out_is_store=False),
 }
+if not torch.cuda.is_available():  # where there is one, --device cuda is good input
+    CASES["GPU asked for, none here"] = Case(
+        _with({"--device": "cuda"}, good_frame()),
+        ("training.device='cuda'", "0 CUDA device", "--device cpu"))
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,7 @@ from embaudit.resampling.options import (
 from embaudit.results import AuditResult, load_result
 from embaudit.store import AuditStore, audit_identity, open_audit, save_results, versions
 from embaudit.training.execution import cluster_client, train_members
-from embaudit.training.fit import EnsembleFit
+from embaudit.training.fit import EnsembleFit, training_device
 
 #: progress(stage description, completed, total)
 Progress = Callable[[str, float, float], None]
@@ -145,6 +145,7 @@ class _Pipeline:
                  progress: Progress | None, command: str = "") -> None:
         self.config, self.table, self.truth, self.progress = config, table, truth, progress
         self.command = command
+        training_device(config.training)  # a missing GPU is refused before the store opens
         self.split = split_rows(table, config)
         regimes = [*config.training.regimes, *([RAW] if config.discovery.raw_screening
                                                else [])]

@@ -95,6 +95,10 @@ def audit_command(
         typer.Option(help="Dask scheduler address (with --executor dask); none: a local "
                           "cluster."),
     ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(help="Where networks train: cpu, or cuda[:N] (a GPU, in this process).")
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option(help="Replace a different audit already in --out.")
     ] = False,
@@ -129,6 +133,7 @@ def audit_command(
             "out": str(out) if out else None,
             "seed": seed,
             "execution": {"executor": executor, "scheduler": scheduler},
+            "training": {"device": device},
             "landscape": {"enabled": True if landscape_optimizers else landscape,
                           "optimizers": _split_list(landscape_optimizers)},
         }

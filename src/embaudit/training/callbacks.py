@@ -62,13 +62,13 @@ class MemberStopping(pl.Callback):
         self.reached = torch.zeros(B, dtype=torch.bool)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
-        train_loss = module.pop_epoch_train_loss()
+        train_loss = module.pop_epoch_train_loss().cpu()
         if self.training_rows is not None:
-            train_loss = module.member_loss(*self.training_rows)
-        active = module.active.clone()
+            train_loss = module.member_loss(*self.training_rows).cpu()
+        active = module.active.cpu()
         if self.validation is not None:
             x, targets, mask = self.validation
-            validation_loss = module.member_loss(x, targets, mask)
+            validation_loss = module.member_loss(x, targets, mask).cpu()
         else:
             validation_loss = torch.full_like(train_loss, float("nan"))
         self.history.append(torch.stack([train_loss, validation_loss]).numpy())
@@ -84,7 +84,7 @@ class MemberStopping(pl.Callback):
             self.wait = torch.where(improved, 0, self.wait + active.long())
             stop = active & (self.wait >= self.patience)
         self.stop_epoch[stop] = len(self.history)
-        module.active &= ~stop
+        module.active &= ~stop.to(module.active.device)
         if not module.active.any():
             trainer.should_stop = True
 
@@ -99,7 +99,8 @@ class MemberStopping(pl.Callback):
             return
         with torch.no_grad():
             for name, tensor in module.network.member_state().items():
-                self.kept[name][members] = tensor.detach()[members]
+                on_device = members.to(tensor.device)
+                self.kept[name][on_device] = tensor.detach()[on_device]
 
     def _log(self, trainer: pl.Trainer, module: EnsembleRegressor, train_loss: Tensor,
              validation_loss: Tensor, active: Tensor) -> None:

@@ -38,7 +38,8 @@ class SharedBatches(IterableDataset):
     def __iter__(self) -> Iterator[list[tuple[Tensor, Tensor, Tensor]]]:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         self.epoch += 1
-        order = self.rows[torch.randperm(len(self.rows), generator=generator)]
+        order = self.rows[torch.randperm(len(self.rows), generator=generator)].to(
+            self.X.device)
         # one gather per epoch, then views: fewer small copies than one per batch
         batches = list(zip(self.X[order].split(self.batch_size),
                            self.targets[:, order].split(self.batch_size, dim=1),

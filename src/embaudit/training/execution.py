@@ -88,6 +88,8 @@ def train_members(
 
     options = {"rows": rows, "regime": regime, "training": training, "network": network,
                "holdout": holdout, "shuffle_seed": shuffle_seed, "events": events}
+    if isinstance(client, WorkerPool) and training.device != "cpu":
+        client = None  # a GPU trains in this process (CUDA does not survive a fork)
     workers = client.n_workers if isinstance(client, WorkerPool) else 1
     chunks = chunk_members(todo, X.shape, network, training, workers) \
         if REGIMES[regime].trains_network else ([todo] if todo else [])

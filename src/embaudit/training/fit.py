@@ -18,6 +18,7 @@ from pytorch_lightning.loggers import CSVLogger
 from embaudit.config import NetworkConfig, TrainingConfig
 from embaudit.core.members import MemberSpec, chunk_key
 from embaudit.core.regimes import REGIMES, TrainedRegime
+from embaudit.errors import ConfigError
 from embaudit.training.callbacks import MemberProgress, MemberStopping
 from embaudit.training.data import EnsembleDataModule
 from embaudit.training.diagnostics import loss_curves, member_diagnostics, weighted_standardizer
@@ -187,6 +188,7 @@ def _fit_chunk(
 
     input_mean, input_scale = weighted_standardizer(X.astype(np.float64), weights)
     spec = REGIMES[regime]
+    device = training_device(training)
     network = EnsembleMLP(
         X.shape[1],
         network_config.hidden,
@@ -195,18 +197,19 @@ def _fit_chunk(
         torch.from_numpy(input_scale),
         dropout=training.dropout if spec.dropout else 0.0,
         batch_norm=spec.batch_norm,
-    )
+    ).to(device)
     module = EnsembleRegressor(network, training,
                                training.weight_decay if spec.weight_decay else 0.0,
                                training.max_epochs,
                                input_center=torch.from_numpy(X.mean(0, dtype=np.float64)))
-    X_t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+    X_t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
     member_events = None if events is None else np.stack([m.targets(events) for m in members])
     targets_t = torch.from_numpy(standardized.astype(np.float32) if member_events is None
                                  else np.stack([standardized, member_events], -1)
-                                 .astype(np.float32))
+                                 .astype(np.float32)).to(device)
+    weights_t = torch.from_numpy(weights.astype(np.float32)).to(device)
     data = EnsembleDataModule(
-        module.training_inputs(X_t), targets_t, torch.from_numpy(weights.astype(np.float32)),
+        module.training_inputs(X_t), targets_t, weights_t,
         torch.from_numpy(np.asarray(rows, dtype=np.int64)),
         training.batch_size or len(rows), shuffle_seed,
     )
@@ -220,17 +223,16 @@ def _fit_chunk(
         stopping = MemberStopping(
             "validation", patience=training.patience, member_ids=ids,
             validation=(X_t[union], targets_t[:, union],
-                        torch.from_numpy(validation_mask[:, union])),
+                        torch.from_numpy(validation_mask[:, union]).to(device)),
         )
     else:
         fit_rows = np.flatnonzero(weights.any(axis=0))
         stopping = MemberStopping(
             "train", tolerance=training.overfit_tolerance, member_ids=ids,
-            training_rows=(X_t[fit_rows], targets_t[:, fit_rows],
-                           torch.from_numpy(weights[:, fit_rows].astype(np.float32)))
+            training_rows=(X_t[fit_rows], targets_t[:, fit_rows], weights_t[:, fit_rows])
             if spec.training_loss_in_eval_mode else None,
         )
-    trainer = _trainer(training.max_epochs, [stopping, *callbacks], logger)
+    trainer = _trainer(training.max_epochs, [stopping, *callbacks], logger, device)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*IterableDataset.*")
@@ -246,20 +248,33 @@ def _fit_chunk(
         reached=stopping.reached.numpy() if spec.stops_on_training_loss else None,
     )
     curves = loss_curves(ids, stopping.history, stopping.stop_epoch.numpy())
-    state = {k: v.detach().numpy().copy() for k, v in network.member_state().items()}
-    state.update(input_mean=network.input_mean.numpy().copy(),  # as the network used them
-                 input_scale=network.input_scale.numpy().copy(),
+    state = {k: v.detach().cpu().numpy().copy() for k, v in network.member_state().items()}
+    state.update(input_mean=network.input_mean.cpu().numpy().copy(),  # as the network used
+                 input_scale=network.input_scale.cpu().numpy().copy(),
                  target_mean=target_mean, target_sd=target_sd)
     return EnsembleFit(ids, embeddings, predictions, diagnostics, curves, state)
 
 
+def training_device(training: TrainingConfig) -> torch.device:
+    """The device ``training.device`` names, refused where torch cannot reach it."""
+    device = torch.device(training.device)
+    if device.type == "cuda" and not (torch.cuda.is_available()
+                                      and (device.index or 0) < torch.cuda.device_count()):
+        found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        raise ConfigError(
+            f"training.device={training.device!r} (--device), but torch finds "
+            f"{found} CUDA device(s) here (torch {torch.__version__}); train on the CPU "
+            "with --device cpu, or install a CUDA build of torch on a machine with a GPU.")
+    return device
+
+
 def _trainer(max_epochs: int, callbacks: list[pl.Callback],
-             logger: CSVLogger | None) -> pl.Trainer:
+             logger: CSVLogger | None, device: torch.device) -> pl.Trainer:
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     return pl.Trainer(
-        accelerator="cpu",
-        devices=1,
+        accelerator="cuda" if device.type == "cuda" else "cpu",
+        devices=[device.index or 0] if device.type == "cuda" else 1,
         max_epochs=max_epochs,
         logger=logger if logger is not None else False,
         enable_checkpointing=False,
@@ -282,5 +297,5 @@ def _forward_all(
                              config.pre_activation)
         predictions.append(p)
         embeddings.append(e)
-    return (torch.cat(predictions, 1).double().numpy(),
-            torch.cat(embeddings, 1).numpy())
+    return (torch.cat(predictions, 1).double().cpu().numpy(),
+            torch.cat(embeddings, 1).cpu().numpy())

@@ -205,5 +205,5 @@ class EnsembleMLP(nn.Module):
             ]
         keep = 1.0 - self.dropout
         draws = torch.stack([torch.rand(h.shape[1:], generator=g)
-                             for g in self._dropout_generators])
-        return (draws < keep).to(h.dtype) / keep
+                             for g in self._dropout_generators])  # on the CPU: any device
+        return ((draws < keep).to(h.dtype) / keep).to(h.device)  # draws the same masks

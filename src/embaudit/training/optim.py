@@ -34,9 +34,11 @@ class _EnsembleOptimizer(torch.optim.Optimizer):
                  native: bool | None = None) -> None:
         super().__init__([ensemble.first, ensemble.bias, ensemble.rest], defaults)
         self.ensemble = ensemble
-        self.kernel = kernel() if native is not False else None
+        on_cpu = ensemble.first.device.type == "cpu"
+        self.kernel = kernel() if native is not False and on_cpu else None
         if native and self.kernel is None:
-            raise RuntimeError("the fused optimizer kernel is not available (no C compiler)")
+            raise RuntimeError("the fused optimizer kernel is not available (no C compiler, "
+                               "or the ensemble is not on the CPU)")
         self.steps = 0
 
     def step(self, closure: Callable[[], float] | None = None) -> None:
@@ -46,6 +48,10 @@ class _EnsembleOptimizer(torch.optim.Optimizer):
     def update(self) -> None:
         """One update, without ``torch.optim``'s per-call hooks and profiling."""
         raise NotImplementedError
+
+    def _count(self) -> None:
+        self.steps += 1
+        self._opt_called = True  # what an LR scheduler checks for: a step was taken
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Gradients are written whole by each backward pass: nothing to reset."""
@@ -83,7 +89,7 @@ class EnsembleAdam(_EnsembleOptimizer):
     @torch.no_grad()
     def update(self) -> None:
         group = self.param_groups[0]
-        self.steps += 1
+        self._count()
         lr, (beta1, beta2) = group["lr"], group["betas"]
         step_size = lr / (1 - beta1**self.steps)
         bc2_sqrt = (1 - beta2**self.steps) ** 0.5
@@ -127,7 +133,7 @@ class EnsembleSGD(_EnsembleOptimizer):
     @torch.no_grad()
     def update(self) -> None:
         group = self.param_groups[0]
-        self.steps += 1
+        self._count()
         lr, momentum, decay = group["lr"], group["momentum"], group["weight_decay"]
         e = self.ensemble
         buf, buf_rest = self.momentum_buffer

@@ -45,15 +45,16 @@ class RawFeatureEnsemble:
         self.network = network
         self.shape = (B, h, p)
         self.width = -(-(p + 1) // _ROW_ALIGNMENT) * _ROW_ALIGNMENT
-        self.center = center.to(torch.float32)
+        self.center = center.to(network.first_weight.device, torch.float32)
         scale = network.input_scale.double()
         self.scale = network.input_scale.contiguous()  # (B, p)
         self.sd = (1.0 / scale).float()  # W = U ⊙ σ: SGD's coupled weight decay reads W
         self.mean = (network.input_mean.double() - self.center.double()).float()
-        self.first = torch.zeros(B * h, self.width)
-        self.bias = torch.empty(B * h)
+        device = network.first_weight.device
+        self.first = torch.zeros(B * h, self.width, device=device)
+        self.bias = torch.empty(B * h, device=device)
         later = [(w, b) for w, b in zip(network.weights, network.biases, strict=True)]
-        self.rest = torch.empty(sum(t.numel() for pair in later for t in pair))
+        self.rest = torch.empty(sum(t.numel() for pair in later for t in pair), device=device)
         self.grad_first = torch.zeros_like(self.first)
         self.grad_rest = torch.zeros_like(self.rest)
         self.weights, self.biases = self._views(self.rest, later)
@@ -74,7 +75,7 @@ class RawFeatureEnsemble:
 
     def inputs(self, X: Tensor) -> Tensor:
         """The rows as the first layer reads them: ``[x - x̄, 1, 0…]`` (float32)."""
-        rows = torch.zeros(len(X), self.width, dtype=torch.float32)
+        rows = torch.zeros(len(X), self.width, dtype=torch.float32, device=X.device)
         rows[:, : X.shape[1]] = (X.double() - self.center.double()).float()
         rows[:, X.shape[1]] = 1.0
         return rows
