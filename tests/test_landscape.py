@@ -32,6 +32,7 @@ from embaudit.landscape.study import MinimaGroup, study_landscape
 from embaudit.reports.methods import methods_paragraphs
 from embaudit.resampling.plans import discovery_holdout_split, plan_members
 from embaudit.store import AuditStore
+from embaudit.training.execution import WorkerPool
 from embaudit.training.fit import fit_ensemble
 
 SMALL = Layout((6, 8, 5, 1))
@@ -190,6 +191,22 @@ def test_conserved_weights_rank_the_features_lifespan_depends_on_first():
     assert (pairs["barrier"] <= pairs["barrier_unmatched"] + 1e-6).mean() > 0.9
     fitted = pairs.dropna(subset=["fourier_barrier"])
     assert (fitted["fourier_barrier"] <= fitted["barrier"] + 1e-6).all()
+
+
+def test_worker_processes_measure_the_same_geometry():
+    """Groups measured in worker processes (one thread) give this process's numbers."""
+    group, X, y, split = _planted_group()
+    second = MinimaGroup("overfit", "sgd", [f"{m}-sgd" for m in group.member_ids],
+                         group.kinds, group.state, group.train_weights)
+    config = LandscapeConfig(path_steps=5)
+    here = study_landscape([group, second], X, y, split, config)
+    with WorkerPool(2) as pool:
+        there = study_landscape([group, second], X, y, split, config, executor=pool)
+    assert len(there.pairs) == 2 * 28
+    for name in ("pairs", "basins", "paths", "linkage"):
+        pd.testing.assert_frame_equal(getattr(here, name), getattr(there, name),
+                                      check_exact=False, rtol=1e-4, atol=1e-6)
+    pd.testing.assert_frame_equal(here.members, there.members, check_exact=False, rtol=1e-4)
 
 
 def _geometry(n: int, rng: np.random.Generator, regime: str = "overfit") -> pd.DataFrame:

@@ -8,6 +8,8 @@ module only orchestrates: each step's decisions live in the layer that owns them
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from concurrent.futures import Executor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,8 +158,12 @@ class _Pipeline:
 
     def run(self, store: AuditStore | None) -> AuditResult:
         """Train, read the evidence, test, decide."""
+        with self._workers(store) as client:
+            return self._run(store, client)
+
+    def _run(self, store: AuditStore | None, client: Any) -> AuditResult:
         config, table = self.config, self.table
-        runs = self._train(store)
+        runs = self._train(store, client)
         if config.discovery.raw_screening:
             runs.append(_RegimeRun(raw_evidence(self.plans[RAW], self.data)))
         holdout = self._holdout_tests()
@@ -170,7 +176,8 @@ class _Pipeline:
         crossfit = self._crossfit(runs)
         rates, agreement = crossfit_tables(crossfit, config.split.crossfit_folds or 0)
         curves = [c for run in runs for c in run.curves]
-        landscape = self._landscape([m for run in runs for m in run.minima]) \
+        landscape = self._landscape([m for run in runs for m in run.minima],
+                                    client if isinstance(client, Executor) else None) \
             if config.landscape.enabled else None
         return AuditResult(
             config=config, table=table, split=self.split,
@@ -216,20 +223,28 @@ class _Pipeline:
             max_t=stat.correction == "maxt", confidence=stat.confidence,
             seed=self.config.seed)
 
-    def _train(self, store: AuditStore | None) -> list[_RegimeRun]:
+    def _resumed(self, store: AuditStore | None) -> dict[str, set[str]]:
+        """Per trained regime, the members the store already holds."""
+        return {regime: (store.finished_members(regime) if store is not None else set())
+                & {m.member_id for m in self.plans[regime]}
+                for regime in self.config.training.regimes}
+
+    def _workers(self, store: AuditStore | None) -> AbstractContextManager[Any]:
+        """Where members train (and the landscape's groups are measured): the local
+        worker pool (it forks on first use), a Dask cluster, or None."""
+        execution = self.config.execution
+        if not any(len(done) < len(self.plans[r]) for r, done in self._resumed(store).items()):
+            execution = execution.model_copy(update={"executor": "local"})  # no cluster
+        return cluster_client(execution)
+
+    def _train(self, store: AuditStore | None, client: Any) -> list[_RegimeRun]:
         """Train (or resume) every network regime's members and read their evidence."""
         config = self.config
-        trained = config.training.regimes
-        resumed = {regime: (store.finished_members(regime) if store is not None else set())
-                   & {m.member_id for m in self.plans[regime]} for regime in trained}
-        remaining = any(len(resumed[r]) < len(self.plans[r]) for r in trained)
-        execution = config.execution if remaining else config.execution.model_copy(
-            update={"executor": "local"})  # nothing to train: no cluster to start
+        resumed = self._resumed(store)
         log_dir = None if store is None or config.execution.executor != "local" \
             else store.folder / "training_logs"
-        with cluster_client(execution) as client:
-            return [self._train_regime(regime, len(resumed[regime]), store, client, log_dir)
-                    for regime in trained]
+        return [self._train_regime(regime, len(resumed[regime]), store, client, log_dir)
+                for regime in config.training.regimes]
 
     def _train_regime(self, regime: str, n_resumed: int, store: AuditStore | None,
                       client: Any, log_dir: Path | None) -> _RegimeRun:
@@ -287,7 +302,8 @@ class _Pipeline:
                                        state, weights), embeddings))
         return groups
 
-    def _landscape(self, minima: list[tuple[MinimaGroup, np.ndarray]]) -> Landscape:
+    def _landscape(self, minima: list[tuple[MinimaGroup, np.ndarray]],
+                   executor: Executor | None) -> Landscape:
         """The loss landscape of the sampled minima, and whether the hypotheses read off
         each minimum replicate on the holdout."""
         names = [c.name for c in self.table.attribute_columns]
@@ -300,7 +316,8 @@ class _Pipeline:
                                  self.config.statistics.confidence, self.config.seed,
                                  None if self.progress is None else
                                  _stage(self.progress, "Loss landscape of the minima"),
-                                 self.table.features, self.config.training.memory_budget_mb)
+                                 self.table.features, self.config.training.memory_budget_mb,
+                                 executor)
 
     def _fit(self, regime: str, members: list[MemberSpec], split: Split,
              store: AuditStore | None, client: Any, log_dir: Path | None,

@@ -13,6 +13,7 @@ hypotheses read off it replicate on the holdout.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -85,14 +86,17 @@ def analyze_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, s
                       confidence: float = 0.95, seed: int = 0,
                       progress: Callable[[int, int], None] | None = None,
                       feature_names: Sequence[str] | None = None,
-                      memory_budget_mb: float = 1024) -> Landscape:
-    """The landscape of ``groups`` (one per regime and optimizer) on the audit's rows.
+                      memory_budget_mb: float = 1024,
+                      executor: Executor | None = None) -> Landscape:
+    """The landscape of ``groups`` (one per regime and optimizer) on the audit's rows;
+    ``executor`` (worker processes) measures the groups' geometry side by side.
 
     ``replication``: per (member_id, attribute) whether the hypothesis read off that
     member replicated on the holdout (``embaudit.hypotheses.evidence.member_replication``).
     """
     study: LandscapeResult = study_landscape(groups, X, y, split, config, seed, progress,
-                                             feature_names, confidence, memory_budget_mb)
+                                             feature_names, confidence, memory_budget_mb,
+                                             executor)
     members = study.members.merge(
         replication.groupby("member_id", as_index=False)["replicated"].mean()
         .rename(columns={"replicated": "replication_rate"}), on="member_id", how="left")

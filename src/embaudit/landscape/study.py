@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -95,11 +96,14 @@ def study_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, spl
                     config: LandscapeConfig, seed: int = 0,
                     progress: Callable[[int, int], None] | None = None,
                     feature_names: Sequence[str] | None = None, confidence: float = 0.95,
-                    memory_budget_mb: float = 1024) -> LandscapeResult:
+                    memory_budget_mb: float = 1024,
+                    executor: Executor | None = None) -> LandscapeResult:
     """Every measurement of the module docstring for ``groups`` of one audit;
     ``progress(done, total)`` hears of each finished step. Features are named by
     ``feature_names`` (default: their column index); curvature batches stay within
-    ``memory_budget_mb``."""
+    ``memory_budget_mb``. With an ``executor`` (worker processes) each group's geometry
+    is measured there while this process measures the members' curvature: the same
+    numbers, sooner."""
     total = len(groups) + 2
 
     def report(done: int) -> None:
@@ -113,16 +117,21 @@ def study_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, spl
     folded = [fold_members(g.state, scale) for g in groups]
     layout = folded[0][0]
     groups, flats, diverged = _finite_members(groups, [f for _, f in folded], layout, data)
+    pending = [executor.submit(_group_geometry, group, layout, flat, data, config, seed)
+               if executor is not None and len(flat) >= 2 else None
+               for group, flat in zip(groups, flats, strict=True)]
     members = _member_table(groups, layout, flats, data, config, seed,
                             _batch_size(layout, len(split.discovery), config,
                                         memory_budget_mb))
     report(1)
     pair_frames, basin_frames, feature_frames, path_frames, link_frames = [], [], [], [], []
-    for done, (group, flat) in enumerate(zip(groups, flats, strict=True), start=2):
+    for done, (group, flat, future) in enumerate(zip(groups, flats, pending, strict=True),
+                                                 start=2):
         report(done)
         if len(flat) < 2:
             continue
-        geometry = _group_geometry(group, layout, flat, data, config, seed)
+        geometry = future.result() if future is not None else \
+            _group_geometry(group, layout, flat, data, config, seed)
         pair_frames.append(geometry.pairs)
         path_frames.append(geometry.paths)
         link_frames.append(geometry.linkage)
