@@ -5,7 +5,9 @@ contiguous memory: layer 1 of all members is one GEMM ``(B·h1 × p) @ (p × bat
 with the bias fused in, later layers are batched GEMMs ``(B × h_out × h_in) @ (B ×
 h_in × batch)``. Each member standardizes the inputs with its own statistics: the
 scaling is folded into its first-layer weights, so the shared GEMM reads the raw inputs
-and training is exactly that of a member fed standardized features.
+and the network computes exactly what a member fed standardized features computes. The
+parameters are those of the standardized network (what checkpoints store); training
+without batch norm runs on a raw-feature copy of them (:mod:`embaudit.training.raw`).
 
 Everything random about a member (initial weights, dropout masks) comes from its own
 seed, so a member trains the same alone or inside any ensemble.
