@@ -29,6 +29,10 @@ def test_training_throughput_quick_prints_its_json_last():
         assert result[key] > 0, key
     assert result["speedup_vs_lightning"] == pytest.approx(
         result["lightning_loop_s_per_member"] / result["ensemble_s_per_member"], rel=0.01)
+    assert result["one_process_s_per_member"] > 0 and result["workers"] >= 1
+    steps = result["step_ms"]  # the parts of a step add up to it
+    assert steps["forward_gemm"] + steps["gradient_gemm"] + steps["optimizer_pass"] \
+        + steps["everything_else"] == pytest.approx(steps["step"], rel=1e-3)
 
 
 @pytest.mark.slow
