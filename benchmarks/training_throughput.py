@@ -92,12 +92,14 @@ def matmul_gflops(size: int = 4096, repeats: int = 5) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def embaudit_seconds(B: int, epochs: int, workers: int | None = None) -> float:
+def embaudit_seconds(B: int, epochs: int, workers: int | None = None,
+                     device: str = "cpu") -> float:
     """B members as an audit trains them: chunked by embaudit's budgets, on ``workers``
-    single-thread processes (none: one per core; 1: this process, every thread)."""
+    single-thread processes (none: one per core; 1: this process, every thread), or on
+    ``device`` (a GPU trains in this process)."""
     X, y, members = workload(B)
     config = TrainingConfig(max_epochs=epochs, batch_size=BATCH, learning_rate=LR,
-                            overfit_tolerance=1e-12)
+                            overfit_tolerance=1e-12, device=device)
     start = time.perf_counter()
     with cluster_client(ExecutionConfig(n_workers=workers)) as client:
         train_members(X, y, members, rows=np.arange(N), regime="overfit", training=config,
@@ -302,6 +304,8 @@ def sklearn_seconds(n_members: int, epochs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="reduced run (< 1 minute)")
+    parser.add_argument("--device", default="cpu", help="where embaudit trains: cpu or "
+                        "cuda[:N] (the baselines stay on the CPU)")
     parser.add_argument("--rounds", type=int, default=None,
                         help="interleaved rounds, best kept (default 2; --quick 1)")
     args = parser.parse_args()
@@ -317,8 +321,11 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, measure in (
                 ("peak", lambda: -matmul_gflops()),
-                *((f"ensemble {B}", lambda B=B: embaudit_seconds(B, epochs)) for B in sizes),
-                ("one process", lambda: embaudit_seconds(max(sizes), epochs, workers=1)),
+                *((f"ensemble {B}", lambda B=B: embaudit_seconds(B, epochs,
+                                                                  device=args.device))
+                  for B in sizes),
+                ("one process", lambda: embaudit_seconds(max(sizes), epochs, workers=1,
+                                                         device=args.device)),
                 ("lightning", lambda: lightning_seconds(baseline_members, epochs)),
                 ("torch", lambda: torch_seconds(baseline_members, epochs)),
                 ("sklearn", lambda: sklearn_seconds(baseline_members, epochs))):
@@ -367,6 +374,7 @@ def main() -> None:
     ensemble_s = per_member[best_B]
     print(json.dumps({
         "workload": "W1-quick" if args.quick else "W1",
+        "device": args.device,
         "epochs": epochs,
         "ensemble_s_per_member": round(ensemble_s, 4),
         "ensemble_s_per_member_by_B": {str(B): round(v, 4) for B, v in per_member.items()},
