@@ -76,7 +76,8 @@ class RawFeatureEnsemble:
     def inputs(self, X: Tensor) -> Tensor:
         """The rows as the first layer reads them: ``[x - x̄, 1, 0…]`` (float32)."""
         rows = torch.zeros(len(X), self.width, dtype=torch.float32, device=X.device)
-        rows[:, : X.shape[1]] = (X.double() - self.center.double()).float()
+        # in place, no copy of X: a float32 difference is the exact one, rounded once
+        rows[:, : X.shape[1]].copy_(X).sub_(self.center)
         rows[:, X.shape[1]] = 1.0
         return rows
 
