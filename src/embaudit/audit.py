@@ -158,12 +158,14 @@ class _Pipeline:
 
     def run(self, store: AuditStore | None) -> AuditResult:
         """Train, read the evidence, test, decide."""
-        with self._workers(store) as client:
-            return self._run(store, client)
+        resumed = self._resumed(store)
+        with self._workers(resumed) as client:
+            return self._run(store, client, resumed)
 
-    def _run(self, store: AuditStore | None, client: Any) -> AuditResult:
+    def _run(self, store: AuditStore | None, client: Any,
+             resumed: dict[str, set[str]]) -> AuditResult:
         config, table = self.config, self.table
-        runs = self._train(store, client)
+        runs = self._train(store, client, resumed)
         if config.discovery.raw_screening:
             runs.append(_RegimeRun(raw_evidence(self.plans[RAW], self.data)))
         holdout = self._holdout_tests()
@@ -229,18 +231,19 @@ class _Pipeline:
                 & {m.member_id for m in self.plans[regime]}
                 for regime in self.config.training.regimes}
 
-    def _workers(self, store: AuditStore | None) -> AbstractContextManager[Any]:
+    def _workers(self, resumed: dict[str, set[str]]) -> AbstractContextManager[Any]:
         """Where members train (and the landscape's groups are measured): the local
         worker pool (it forks on first use), a Dask cluster, or None."""
         execution = self.config.execution
-        if not any(len(done) < len(self.plans[r]) for r, done in self._resumed(store).items()):
+        if not any(len(done) < len(self.plans[r]) for r, done in resumed.items()):
             execution = execution.model_copy(update={"executor": "local"})  # no cluster
         return cluster_client(execution)
 
-    def _train(self, store: AuditStore | None, client: Any) -> list[_RegimeRun]:
-        """Train (or resume) every network regime's members and read their evidence."""
+    def _train(self, store: AuditStore | None, client: Any,
+               resumed: dict[str, set[str]]) -> list[_RegimeRun]:
+        """Train (or resume) every network regime's members and read their evidence
+        (``resumed``: the members the store held when the audit started)."""
         config = self.config
-        resumed = self._resumed(store)
         log_dir = None if store is None or config.execution.executor != "local" \
             else store.folder / "training_logs"
         return [self._train_regime(regime, len(resumed[regime]), store, client, log_dir)

@@ -65,7 +65,7 @@ class MemberStopping(pl.Callback):
         train_loss = module.pop_epoch_train_loss().cpu()
         if self.training_rows is not None:
             train_loss = module.member_loss(*self.training_rows).cpu()
-        active = module.active.cpu()
+        active = module.active.clone().cpu()
         if self.validation is not None:
             x, targets, mask = self.validation
             validation_loss = module.member_loss(x, targets, mask).cpu()

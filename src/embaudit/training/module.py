@@ -109,9 +109,7 @@ class EnsembleRegressor(pl.LightningModule):
             error = prediction - targets
             sse = objective = (weights * error * error).sum(dim=1)
         with torch.no_grad():
-            self._sse += sse.double()
-            self._weight += total_weight.double()
-            factor = self.active / total_weight.clamp_min(1.0)
+            factor = self._tally(sse, total_weight)
         loss = (objective * factor).sum()
         if self.config.optimizer == "lbfgs" and self.weight_decay > 0:
             # L-BFGS has no decoupled weight decay: an L2 penalty in its objective
@@ -152,11 +150,15 @@ class EnsembleRegressor(pl.LightningModule):
                                        prediction)[0]
         error = prediction.sub_(targets)
         weighted = weights * error
-        total_weight = weights.sum(dim=1)
-        self._sse += (weighted * error).sum(dim=1).double()
-        self._weight += total_weight.double()
-        factor = self.active / total_weight.clamp_min(1.0)
+        factor = self._tally((weighted * error).sum(dim=1), weights.sum(dim=1))
         return weighted.mul_((2 * factor)[:, None])
+
+    def _tally(self, sse: Tensor, total_weight: Tensor) -> Tensor:
+        """Add a mini-batch to the epoch's training loss; each member's loss factor (1 /
+        its batch weight, 0 once it has stopped)."""
+        self._sse += sse.double()
+        self._weight += total_weight.double()
+        return self.active / total_weight.clamp_min(1.0)
 
     def _closure(self, optimizer: torch.optim.Optimizer, batch: Batch) -> Tensor:
         optimizer.zero_grad()

@@ -56,23 +56,11 @@ class _EnsembleOptimizer(torch.optim.Optimizer):
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Gradients are written whole by each backward pass: nothing to reset."""
 
-    def _first_layer(self, tensor: Tensor) -> tuple[Tensor, Tensor]:
-        """``(B, h, p)`` weight part and ``(B, h)`` last column of a first-layer array."""
-        B, h, p = self.ensemble.shape
-        view = tensor.view(B, h, self.ensemble.width)
-        return view[..., :p], view[..., p]
-
     def _weight_gradient(self) -> tuple[Tensor, Tensor]:
         """W's gradient ``s ⊙ (dz xᵀ - db μᵀ)`` and db (the torch path)."""
         e = self.ensemble
-        raw, db = self._first_layer(e.grad_first)
+        raw, db = e.columns(e.grad_first)
         return e.scale[:, None] * (raw - db[..., None] * e.mean[:, None]), db
-
-    def _recentre(self) -> None:
-        """``c = b - U μ`` after an update (the torch path)."""
-        e = self.ensemble
-        U, c = self._first_layer(e.first)
-        c.copy_(e.bias.view(c.shape) - (U * e.mean[:, None]).sum(-1))
 
 
 class EnsembleAdam(_EnsembleOptimizer):
@@ -105,10 +93,10 @@ class EnsembleAdam(_EnsembleOptimizer):
                 1 - beta1, beta2, 1 - beta2, step_size, 1 / bc2_sqrt, group["eps"], decay)
             return
         grad, db = self._weight_gradient()
-        U, _ = self._first_layer(e.first)
+        U, _ = e.columns(e.first)
         (m, m_rest), (v, v_rest) = self.exp_avg, self.exp_avg_sq
-        first_m, bias_m = self._first_layer(m)
-        first_v, bias_v = self._first_layer(v)
+        first_m, bias_m = e.columns(m)
+        first_v, bias_v = e.columns(v)
         for param, g, mk, vk, scale in (
                 (U, grad, first_m, first_v, e.scale[:, None]),
                 (e.bias.view(db.shape), db, bias_m, bias_v, None),
@@ -117,7 +105,7 @@ class EnsembleAdam(_EnsembleOptimizer):
             vk.mul_(beta2).addcmul_(g, g, value=1 - beta2)
             delta = mk.mul(-step_size) / (vk.sqrt().mul_(1 / bc2_sqrt) + group["eps"])
             param.mul_(decay).add_(delta if scale is None else scale * delta)
-        self._recentre()
+        e.recentre()
 
 
 class EnsembleSGD(_EnsembleOptimizer):
@@ -146,8 +134,8 @@ class EnsembleSGD(_EnsembleOptimizer):
                 lr, momentum, decay, int(self.steps == 1))
             return
         grad, db = self._weight_gradient()
-        U, _ = self._first_layer(e.first)
-        first_buf, bias_buf = self._first_layer(buf)
+        U, _ = e.columns(e.first)
+        first_buf, bias_buf = e.columns(buf)
         bias = e.bias.view(db.shape)
         for param, g, b, scale, sd in (
                 (U, grad, first_buf, e.scale[:, None], e.sd[:, None]),
@@ -156,4 +144,4 @@ class EnsembleSGD(_EnsembleOptimizer):
             g = g + decay * (param if sd is None else sd * param)
             b.copy_(g) if self.steps == 1 else b.mul_(momentum).add_(g)
             param.add_(-lr * b if scale is None else scale * (-lr * b))
-        self._recentre()
+        e.recentre()

@@ -81,15 +81,26 @@ class RawFeatureEnsemble:
         rows[:, X.shape[1]] = 1.0
         return rows
 
+    def columns(self, tensor: Tensor) -> tuple[Tensor, Tensor]:
+        """Views of a first-layer array (``first``, its gradient or moments): the
+        ``(B, h, p)`` weight part and the ``(B, h)`` bias column."""
+        B, h, p = self.shape
+        view = tensor.view(B, h, self.width)
+        return view[..., :p], view[..., p]
+
+    @torch.no_grad()
+    def recentre(self) -> None:
+        """``c = b - U μ`` of the current parameters (the kernel does it in its pass)."""
+        U, c = self.columns(self.first)
+        c.copy_(self.bias.view(c.shape) - (U * self.mean[:, None]).sum(-1))
+
     @torch.no_grad()
     def load(self, network: EnsembleMLP) -> None:
         """Take ``network``'s parameters (standardized coordinates)."""
-        B, h, p = self.shape
-        U = network.first_weight * self.scale[:, None, :]
-        first = self.first.view(B, h, self.width)
-        first[..., :p] = U
+        U, _ = self.columns(self.first)
+        U.copy_(network.first_weight * self.scale[:, None])
         self.bias.copy_(network.first_bias.reshape(-1))
-        first[..., p] = network.first_bias - (U * self.mean[:, None, :]).sum(-1)
+        self.recentre()
         for mine, theirs in zip(self.weights + self.biases,
                                 [*network.weights, *network.biases], strict=True):
             mine.copy_(theirs)
@@ -97,9 +108,8 @@ class RawFeatureEnsemble:
     @torch.no_grad()
     def store(self, network: EnsembleMLP) -> None:
         """Write the parameters back into ``network`` (``W = U / s``)."""
-        B, h, p = self.shape
-        network.first_weight.copy_(self.first.view(B, h, self.width)[..., :p] / self.scale[:, None])
-        network.first_bias.copy_(self.bias.view(B, h))
+        network.first_weight.copy_(self.columns(self.first)[0] / self.scale[:, None])
+        network.first_bias.copy_(self.bias.view_as(network.first_bias))
         for mine, theirs in zip(self.weights + self.biases,
                                 [*network.weights, *network.biases], strict=True):
             theirs.copy_(mine)
