@@ -13,10 +13,11 @@ epochs, bootstrap row weights. Seconds per member for
 and the achieved GFLOP/s of (a) against a large fp32 matmul timed in the same run, and
 what the results store's writes and reads add to (a)'s training time. Then one training
 step of a worker's chunk on one thread, part by part (the two first-layer GEMMs, the
-optimizer pass, everything else), against the same step with the standardization
-folded into the weights at every step (as batch norm still trains); and the optimizer
-pass alone: the compiled kernel, its torch fallback, ``torch.compile`` of that fallback
-(full run only: it compiles for ~20 s), and torch's fused Adam (no correction, no bias).
+optimizer pass, everything else: the later layers, the loss gradient, dispatch),
+against the same step with the standardization folded into the weights at every step (as
+batch norm still trains); and the optimizer pass alone: the compiled kernel, its torch
+fallback, ``torch.compile`` of that fallback (full run only: it compiles for ~20 s), and
+torch's fused Adam (no correction, no bias).
 Every contender runs in each of ``--rounds`` interleaved rounds (default 2) and keeps
 its best time, as ``timeit`` does. Prints a table, then one JSON object as the last line.
 
@@ -140,12 +141,9 @@ def step_breakdown(B: int, repeats: int) -> dict[str, float]:
     raw, optimizer = raw_module.raw, raw_module._optimizers()[0]
     x = raw_module.training_inputs(X)
 
-    def step() -> None:
-        prediction = raw.forward(x).requires_grad_()
-        (grad,) = torch.autograd.grad(raw_module.objective(prediction, targets, weights),
-                                      prediction)
-        raw.backward(grad)
-        optimizer.step()
+    def step() -> None:  # as a training step runs it
+        raw.backward(raw_module._prediction_gradient(x, targets, weights))
+        optimizer.update()
 
     folded_module = module(folded=True)
     folded_optimizers = folded_module._optimizers()
@@ -158,11 +156,11 @@ def step_breakdown(B: int, repeats: int) -> dict[str, float]:
         for o in folded_optimizers:
             o.step()
 
-    dz = torch.randn(raw.first.shape[0], BATCH)
+    dz = torch.randn(BATCH, raw.first.shape[0])  # rows × members' units, as the pass has it
     parts = {
         "step": _timed(step, repeats),
-        "forward_gemm": _timed(lambda: torch.mm(raw.first, x.T), repeats),
-        "gradient_gemm": _timed(lambda: torch.mm(dz, x, out=raw.grad_first), repeats),
+        "forward_gemm": _timed(lambda: torch.mm(x, raw.first.T), repeats),
+        "gradient_gemm": _timed(lambda: torch.mm(dz.T, x, out=raw.grad_first), repeats),
         "optimizer_pass": _timed(optimizer.step, repeats),
         "folded_step": _timed(folded_step, repeats),
         "optimizer_pass_torch_fallback": _timed(

@@ -38,6 +38,9 @@ def _products(o: dict[str, torch.Tensor], members: list[int]) -> list[torch.Tens
         torch.addmm(m["bias1"].reshape(-1, 1), m["w1"].reshape(-1, p), m["x"].T)
         .view(B, h1, batch),
         torch.mm(m["dz1"].reshape(-1, batch), m["x"]).view(B, h1, p),
+        # the compiled pass's orientation: rows × members' units, and its transpose
+        torch.mm(m["x"], m["w1"].reshape(-1, p).T).view(batch, B, h1).transpose(0, 1),
+        torch.mm(m["dz1"].permute(2, 0, 1).reshape(batch, -1).T, m["x"]).view(B, h1, p),
         torch.baddbmm(m["b2"], m["w2"], m["a1"]),
         torch.bmm(m["dz2"], m["a1"].transpose(1, 2)),
         torch.bmm(m["w2"].transpose(1, 2), m["dz2"]),

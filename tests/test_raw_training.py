@@ -16,6 +16,7 @@ from embaudit.config import ExecutionConfig, NetworkConfig, TrainingConfig
 from embaudit.data.worlds import product_lifespan
 from embaudit.resampling.plans import discovery_holdout_split, plan_members
 from embaudit.training import native, optim
+from embaudit.training import raw as raw_pass
 from embaudit.training.execution import cluster_client, train_members
 from embaudit.training.fit import chunk_members, fit_ensemble
 from embaudit.training.module import EnsembleRegressor
@@ -27,12 +28,18 @@ from exactness import assert_same_member
 P, HIDDEN, B = 9, (6, 4), 3
 
 
-def _ensemble(dtype_seed: int = 0) -> tuple[EnsembleMLP, RawFeatureEnsemble]:
+def _ensemble(dtype_seed: int = 0, hidden: tuple[int, ...] = HIDDEN, dropout: float = 0.0,
+              native: bool | None = None) -> tuple[EnsembleMLP, RawFeatureEnsemble]:
     g = torch.Generator().manual_seed(dtype_seed)
     mean = torch.randn(B, P, generator=g) * 3
     scale = 0.2 + torch.rand(B, P, generator=g) * 3
-    network = EnsembleMLP(P, HIDDEN, [11, 12, 13], mean, scale)
-    return network, RawFeatureEnsemble(network, torch.randn(P, generator=g))
+    network = EnsembleMLP(P, hidden, [11, 12, 13], mean, scale, dropout=dropout)
+    return network, RawFeatureEnsemble(network, torch.randn(P, generator=g), native=native)
+
+
+def _needs_kernel() -> None:
+    if native.kernel() is None:
+        pytest.skip("no C compiler: the kernels are not built")
 
 
 def _w_space_gradients(raw: RawFeatureEnsemble, g: torch.Generator) -> list[torch.Tensor]:
@@ -81,8 +88,11 @@ def test_update_of_u_is_torch_optimizer_update_of_w(kind, use_kernel, monkeypatc
             rtol=1e-5, atol=1e-5)
 
 
-def test_forward_and_backward_are_the_standardized_networks():
-    network, raw = _ensemble(1)
+@pytest.mark.parametrize("use_kernel", [True, False])
+def test_forward_and_backward_are_the_standardized_networks(use_kernel):
+    if use_kernel:
+        _needs_kernel()
+    network, raw = _ensemble(1, native=use_kernel)
     x = torch.randn(20, P, dtype=torch.float32) * 2 + 1
     prediction = raw.forward(raw.inputs(x))
     expected = network(x)
@@ -98,6 +108,52 @@ def test_forward_and_backward_are_the_standardized_networks():
     for mine, theirs in zip(raw.grad_weights + raw.grad_biases,
                             [*network.weights, *network.biases], strict=True):
         torch.testing.assert_close(mine, theirs.grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("hidden, rows, dropout", [((6, 4), 20, 0.0), ((20, 7, 3), 13, 0.0),
+                                                   ((33, 17), 9, 0.3), ((16,), 64, 0.5)])
+def test_compiled_later_layers_are_the_torch_passes(hidden, rows, dropout):
+    """Widths and batches that are no multiple of the kernel's vector and row blocks,
+    dropout masks drawn alike: predictions and every gradient agree within rounding."""
+    _needs_kernel()
+    (network, compiled), (twin, torch_pass) = (
+        _ensemble(2, hidden, dropout, native=flag) for flag in (True, False))
+    x = compiled.inputs(torch.randn(rows, P, generator=torch.Generator().manual_seed(1)))
+    for _ in range(2):  # the second batch draws new dropout masks in both
+        torch.testing.assert_close(compiled.forward(x), torch_pass.forward(x),
+                                   rtol=1e-5, atol=1e-6)
+        upstream = torch.randn(B, rows)
+        compiled.backward(upstream)
+        torch_pass.backward(upstream)
+        torch.testing.assert_close(compiled.grad_first, torch_pass.grad_first,
+                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(compiled.grad_rest, torch_pass.grad_rest,
+                                   rtol=1e-4, atol=1e-5)
+    assert network.dropout == twin.dropout
+
+
+def test_compiled_mse_gradient_is_the_torch_one():
+    """Targets and weights as the data module slices them (rows of a wider gather), a
+    member switched off, a batch without weight: same gradient and the same tallies."""
+    _needs_kernel()
+    modules = []
+    for use_kernel in (True, False):
+        network, _ = _ensemble(3)
+        module = EnsembleRegressor(network, TrainingConfig(), 0.0, 1)
+        module.raw = RawFeatureEnsemble(network, torch.zeros(P), native=use_kernel)
+        module.active[1] = False
+        modules.append(module)
+    g = torch.Generator().manual_seed(4)
+    x = modules[0].raw.inputs(torch.randn(10, P, generator=g))
+    targets = torch.randn(B, 25, generator=g)[:, 5:15]
+    weights = torch.randint(0, 3, (B, 25), generator=g).float()[:, 5:15]
+    weights[2] = 0.0
+    compiled, reference = (m._prediction_gradient(x, targets, weights) for m in modules)
+    torch.testing.assert_close(compiled, reference, rtol=1e-5, atol=1e-6)
+    assert compiled[1].abs().max() == 0 and compiled[0].abs().max() > 0
+    for name in ("_sse", "_weight"):
+        torch.testing.assert_close(getattr(modules[0], name), getattr(modules[1], name),
+                                   rtol=1e-5, atol=0.0)
 
 
 def _world_members(n_bootstrap: int = 4, n_permutations: int = 3, regime: str = "overfit"):
@@ -144,6 +200,7 @@ def test_kernel_and_torch_fallback_train_alike_and_members_stay_independent(monk
                   network=NetworkConfig(hidden=(16, 8)))
     compiled = fit_ensemble(world.table.X, world.table.y, members, **common)
     monkeypatch.setattr(optim, "kernel", lambda: None)
+    monkeypatch.setattr(raw_pass, "kernel", lambda: None)
     fallback = fit_ensemble(world.table.X, world.table.y, members, **common)
     np.testing.assert_allclose(compiled.embeddings, fallback.embeddings, atol=1e-4)
     alone = fit_ensemble(world.table.X, world.table.y, [members[2]], **common)
@@ -188,5 +245,7 @@ def test_a_compiler_that_fails_leaves_the_torch_update(monkeypatch, tmp_path):
         _, raw = _ensemble()
         with pytest.raises(RuntimeError, match="no C compiler"):
             EnsembleAdam(raw, native=True)
+        with pytest.raises(RuntimeError, match="no C compiler"):
+            _ensemble(native=True)
     finally:
         native.kernel.cache_clear()

@@ -73,10 +73,10 @@ class MemberStopping(pl.Callback):
             validation_loss = torch.full_like(train_loss, float("nan"))
         self.history.append(torch.stack([train_loss, validation_loss]).numpy())
         self._log(trainer, module, train_loss, validation_loss, active)
-        if self.monitor == "train":
-            self._keep(module, active)
+        if self.monitor == "train":  # a member keeps its weights of the epoch it stops
             self.reached |= active & (train_loss < self.tolerance)
             stop = active & self.reached
+            self._keep(module, stop)
         else:
             improved = active & (validation_loss < self.best)
             self.best = torch.where(improved, validation_loss, self.best)
@@ -89,6 +89,8 @@ class MemberStopping(pl.Callback):
             trainer.should_stop = True
 
     def on_train_end(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
+        if self.monitor == "train":  # members that never stopped keep their last weights
+            self._keep(module, self.stop_epoch < 0)
         self.stop_epoch[self.stop_epoch < 0] = len(self.history)
         with torch.no_grad():
             for name, tensor in module.network.member_state().items():

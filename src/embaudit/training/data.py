@@ -9,6 +9,28 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
+Batch = tuple[Tensor, Tensor, Tensor]  # x, targets, weights
+
+
+class MiniBatches:
+    """A group of mini-batches, handed to one Lightning step as an opaque object: the
+    tensors already live on the training device, so Lightning need not walk them (it
+    walks lists and tuples, element by element, on every step)."""
+
+    __slots__ = ("batches",)
+
+    def __init__(self, batches: list[Batch]) -> None:
+        self.batches = batches
+
+    def __iter__(self) -> Iterator[Batch]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> Batch:
+        return self.batches[index]
+
 
 class SharedBatches(IterableDataset):
     """Shuffled mini-batches of the trainable rows, ``group`` of them per item
@@ -35,7 +57,7 @@ class SharedBatches(IterableDataset):
         batches = -(-len(self.rows) // self.batch_size)
         return -(-batches // self.group)
 
-    def __iter__(self) -> Iterator[list[tuple[Tensor, Tensor, Tensor]]]:
+    def __iter__(self) -> Iterator[MiniBatches]:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         self.epoch += 1
         order = self.rows[torch.randperm(len(self.rows), generator=generator)].to(
@@ -45,7 +67,7 @@ class SharedBatches(IterableDataset):
                            self.targets[:, order].split(self.batch_size, dim=1),
                            self.weights[:, order].split(self.batch_size, dim=1), strict=True))
         for start in range(0, len(batches), self.group):
-            yield batches[start : start + self.group]
+            yield MiniBatches(batches[start : start + self.group])
 
 
 class EnsembleDataModule(pl.LightningDataModule):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import pytorch_lightning as pl
@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from embaudit.config import TrainingConfig
+from embaudit.training.native import address
 from embaudit.training.network import EnsembleMLP
 from embaudit.training.optim import EnsembleAdam, EnsembleSGD
 from embaudit.training.raw import RawFeatureEnsemble
@@ -117,7 +118,7 @@ class EnsembleRegressor(pl.LightningModule):
                 (p**2).sum() for p in self.network.parameters())
         return loss
 
-    def training_step(self, batches: Sequence[Batch], batch_idx: int) -> None:
+    def training_step(self, batches: Iterable[Batch], batch_idx: int) -> None:
         # raw optimizers: Lightning's wrapper would add its per-call overhead to every
         # small update (and ``trainer.global_step`` then stays 0: curves are logged per
         # epoch by the stopping callback, never with ``self.log``)
@@ -142,12 +143,21 @@ class EnsembleRegressor(pl.LightningModule):
 
     def _prediction_gradient(self, x: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
         """Gradient of :meth:`objective` with respect to the raw-feature pass's
-        predictions: by hand for the MSE, ``2 · factor · w · (ŷ - y)``, else by autograd."""
+        predictions: by hand for the MSE, ``2 · factor · w · (ŷ - y)`` (in the compiled
+        kernel where there is one), else by autograd."""
         prediction = self.raw.forward(x)
         if targets.dim() == 3 or self.config.loss == "cox":
             prediction.requires_grad_()
             return torch.autograd.grad(self.objective(prediction, targets, weights),
                                        prediction)[0]
+        kernel = self.raw.kernel
+        if kernel is not None and targets.stride() == weights.stride() \
+                and targets.stride(1) == 1 and targets.dtype == weights.dtype == torch.float32:
+            grad = torch.empty_like(prediction)
+            kernel.mse_gradient(*prediction.shape, address(prediction), address(targets),
+                                address(weights), targets.stride(0),
+                                *map(address, (self.active, self._sse, self._weight, grad)))
+            return grad
         error = prediction.sub_(targets)
         weighted = weights * error
         factor = self._tally((weighted * error).sum(dim=1), weights.sum(dim=1))

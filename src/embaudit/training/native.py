@@ -1,6 +1,7 @@
-"""The fused optimizer kernel (``kernels/update.c``), built on first use with the C
-compiler, or ``None`` where none works (training then runs the same update as a few
-torch passes; see :mod:`embaudit.training.optim`).
+"""The compiled kernels (``kernels/*.c``: the fused optimizer pass, the later layers'
+forward and backward passes, the MSE gradient), built on first use with the C compiler,
+or ``None`` where none works (training then runs the same arithmetic as torch
+operations; see :mod:`embaudit.training.optim` and :mod:`embaudit.training.raw`).
 
 The shared library is cached per source, compiler flags and processor under
 ``$EMBAUDIT_CACHE`` (default ``~/.cache/embaudit``); it is written to a temporary name
@@ -22,7 +23,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-_SOURCE = Path(__file__).with_name("kernels") / "update.c"
+import torch
+
+_SOURCES = tuple(sorted((Path(__file__).with_name("kernels")).glob("*.c")))
 _FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared",
           "-fPIC", "-std=c11")
 _I64, _I32, _F32 = ctypes.c_int64, ctypes.c_int32, ctypes.c_float
@@ -30,8 +33,18 @@ _PTR = ctypes.c_void_p
 _SIGNATURES = {
     "adam_step": [_I64, _I64, _I64, _I64, *[_PTR] * 7, _I64, *[_PTR] * 4, *[_F32] * 7],
     "sgd_step": [_I64, _I64, _I64, _I64, *[_PTR] * 7, _I64, *[_PTR] * 3, *[_F32] * 3, _I32],
+    "hidden_forward": [_I64, _I64, _I64, *[_PTR] * 7],
+    "hidden_backward": [_I64, _I64, _I64, *[_PTR] * 8],
+    "mse_gradient": [_I64, _I64, *[_PTR] * 3, _I64, *[_PTR] * 4],
+    "hidden_scratch": [_I64, _I64, _PTR],
 }
+_RESULTS = {"hidden_scratch": _I64}
 log = logging.getLogger(__name__)
+
+
+def address(tensor: torch.Tensor) -> ctypes.c_void_p:
+    """A tensor's data pointer as the kernels take it (the tensor must be contiguous)."""
+    return ctypes.c_void_p(tensor.data_ptr())
 
 
 def _cache_dir() -> Path:
@@ -52,8 +65,8 @@ def _build(compiler: str, target: Path) -> None:
     handle, partial = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(handle)
     try:
-        subprocess.run([compiler, *_FLAGS, str(_SOURCE), "-o", partial, "-lm"], check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run([compiler, *_FLAGS, *map(str, _SOURCES), "-o", partial, "-lm"],
+                       check=True, capture_output=True, timeout=120)
         os.replace(partial, target)
     finally:
         Path(partial).unlink(missing_ok=True)
@@ -61,26 +74,27 @@ def _build(compiler: str, target: Path) -> None:
 
 @functools.cache
 def kernel() -> ctypes.CDLL | None:
-    """The compiled kernel, or None where no C compiler builds it (logged once)."""
+    """The compiled kernels, or None where no C compiler builds them (logged once)."""
     if os.environ.get("EMBAUDIT_NATIVE", "1") == "0":
         return None
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
-        log.info("no C compiler: the fused optimizer runs as torch operations")
+        log.info("no C compiler: training runs its kernels as torch operations")
         return None
-    key = hashlib.sha256(b"\0".join([_SOURCE.read_bytes(), " ".join(_FLAGS).encode(),
+    key = hashlib.sha256(b"\0".join([*(source.read_bytes() for source in _SOURCES),
+                                     " ".join(_FLAGS).encode(),
                                      compiler.encode(), platform.machine().encode(),
                                      _processor().encode()])).hexdigest()[:16]
-    target = _cache_dir() / f"update-{key}.so"
+    target = _cache_dir() / f"kernels-{key}.so"
     try:
         if not target.exists():
             _build(compiler, target)
         library = ctypes.CDLL(str(target))
     except (OSError, subprocess.SubprocessError) as error:
-        log.info("the fused optimizer kernel did not build (%s): it runs as torch "
+        log.info("the kernels did not build (%s): training runs them as torch "
                  "operations", error)
         return None
     for name, arguments in _SIGNATURES.items():
         function = getattr(library, name)
-        function.argtypes, function.restype = arguments, None
+        function.argtypes, function.restype = arguments, _RESULTS.get(name)
     return library

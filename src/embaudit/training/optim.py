@@ -12,19 +12,14 @@ makes the rank-1 gradient correction, the update of every parameter and the new 
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from embaudit.training.native import kernel
+from embaudit.training.native import address, kernel
 from embaudit.training.raw import RawFeatureEnsemble
-
-
-def _address(tensor: Tensor) -> ctypes.c_void_p:
-    return ctypes.c_void_p(tensor.data_ptr())
 
 
 class _EnsembleOptimizer(torch.optim.Optimizer):
@@ -87,9 +82,9 @@ class EnsembleAdam(_EnsembleOptimizer):
             B, h, p = e.shape
             (m, m_rest), (v, v_rest) = self.exp_avg, self.exp_avg_sq
             self.kernel.adam_step(
-                B, h, p, e.width, *map(_address, (e.first, e.bias, e.grad_first, m, v, e.scale,
+                B, h, p, e.width, *map(address, (e.first, e.bias, e.grad_first, m, v, e.scale,
                                          e.mean)),
-                e.rest.numel(), *map(_address, (e.rest, e.grad_rest, m_rest, v_rest)),
+                e.rest.numel(), *map(address, (e.rest, e.grad_rest, m_rest, v_rest)),
                 1 - beta1, beta2, 1 - beta2, step_size, 1 / bc2_sqrt, group["eps"], decay)
             return
         grad, db = self._weight_gradient()
@@ -128,9 +123,9 @@ class EnsembleSGD(_EnsembleOptimizer):
         if self.kernel is not None:
             B, h, p = e.shape
             self.kernel.sgd_step(
-                B, h, p, e.width, *map(_address, (e.first, e.bias, e.grad_first, buf, e.scale, e.sd,
+                B, h, p, e.width, *map(address, (e.first, e.bias, e.grad_first, buf, e.scale, e.sd,
                                          e.mean)),
-                e.rest.numel(), *map(_address, (e.rest, e.grad_rest, buf_rest)),
+                e.rest.numel(), *map(address, (e.rest, e.grad_rest, buf_rest)),
                 lr, momentum, decay, int(self.steps == 1))
             return
         grad, db = self._weight_gradient()

@@ -12,18 +12,24 @@ only keeps ``c`` small; zero columns pad each row to a multiple of 8 floats, whi
 GEMMs run faster on) and ``[U | c]`` is one matrix, so the forward pass is one GEMM and
 the backward pass one GEMM whose last column is the bias gradient ``db``. The gradient
 of W is ``s_b ⊙ (dz xᵀ - db μ_bᵀ)``; :mod:`embaudit.training.optim` applies that rank-1
-correction, W's optimizer update and the recomputation of ``c`` in one pass. In exact
-arithmetic this is training the standardized network; in floating point the two agree
-within rounding (tested), and a member's arithmetic never depends on the others.
+correction, W's optimizer update and the recomputation of ``c`` in one pass. The later
+layers are small: their forward and backward passes run member by member in one compiled
+call each (``kernels/hidden.c``), or as batched torch operations where no compiler
+builds it (or off the CPU). In exact arithmetic this is training the standardized
+network; in floating point the two agree within rounding (tested), and a member's
+arithmetic never depends on the others.
 
 Only networks without batch norm train this way (its statistics need autograd).
 """
 
 from __future__ import annotations
 
+import ctypes
+
 import torch
 from torch import Tensor
 
+from embaudit.training.native import address, kernel
 from embaudit.training.network import EnsembleMLP
 
 _ROW_ALIGNMENT = 8  # floats
@@ -35,10 +41,12 @@ class RawFeatureEnsemble:
     ``first`` is ``[U | c | 0]`` (``B·h × width``, ``width ≥ p + 1``), ``bias`` the
     first layer's ``b`` (``B·h``), ``rest`` every later weight and bias (flat, each a
     ``(B, out, in)`` or ``(B, out, 1)`` block), with ``grad_first`` and ``grad_rest``
-    of the same shapes.
+    of the same shapes. ``native`` (default: where it builds, on the CPU) runs the later
+    layers in the compiled kernel; ``False`` as torch operations.
     """
 
-    def __init__(self, network: EnsembleMLP, center: Tensor) -> None:
+    def __init__(self, network: EnsembleMLP, center: Tensor,
+                 native: bool | None = None) -> None:
         if network.norms is not None:
             raise ValueError("batch norm needs autograd: train it with the EnsembleMLP")
         B, h, p = network.first_weight.shape
@@ -59,7 +67,14 @@ class RawFeatureEnsemble:
         self.grad_rest = torch.zeros_like(self.rest)
         self.weights, self.biases = self._views(self.rest, later)
         self.grad_weights, self.grad_biases = self._views(self.grad_rest, later)
-        self._saved: list[Tensor] = []
+        self._saved: list[Tensor | None] = []
+        on_cpu = device.type == "cpu"
+        self.kernel: ctypes.CDLL | None = kernel() if native is not False and on_cpu else None
+        if native and self.kernel is None:
+            raise RuntimeError("the compiled kernels are not available (no C compiler, or "
+                               "the ensemble is not on the CPU)")
+        self.widths = torch.tensor([*network.hidden, 1], dtype=torch.int64)
+        self._scratch = torch.empty(0)
         self.load(network)
 
     @staticmethod
@@ -118,9 +133,51 @@ class RawFeatureEnsemble:
     def forward(self, x: Tensor) -> Tensor:
         """Predictions ``(B, batch)`` of the augmented rows ``x``; keeps what
         :meth:`backward` needs (dropout as the network draws it, in training mode)."""
+        if self.kernel is None:
+            return self._torch_forward(x)
+        B, _, _ = self.shape
+        n, widths = len(x), self.widths.tolist()
+        z = torch.mm(x, self.first.T)  # n × B·h: member b's pre-activations in its columns
+        masks = None
+        if self.network.dropout > 0 and self.network.training:
+            masks = torch.cat([self.network._dropout_mask(torch.empty(B, w, n))
+                               .transpose(1, 2).reshape(-1) for w in widths[:-1]])
+        activations = torch.empty(B * n * sum(widths[1:-1]))
+        prediction = torch.empty(B, n)
+        self.kernel.hidden_forward(
+            B, n, len(widths) - 1, *map(address, (self.widths, z, self.rest)),
+            address(masks) if masks is not None else None,
+            *map(address, (activations, prediction, self._scratch_for(n))))
+        self._saved = [x, z, masks, activations]
+        return prediction
+
+    @torch.no_grad()
+    def backward(self, grad_prediction: Tensor) -> None:
+        """Fill ``grad_first`` (``[dz xᵀ | db]``) and ``grad_rest`` from the gradient of
+        the loss with respect to the predictions of the last :meth:`forward`."""
+        if self.kernel is None:
+            self._torch_backward(grad_prediction)
+            return
+        x, z, masks, activations = self._saved
+        B, _, _ = self.shape
+        grad = grad_prediction.to(torch.float32).contiguous()
+        self.kernel.hidden_backward(
+            B, len(x), len(self.widths) - 1, *map(address, (self.widths, z, self.rest)),
+            address(masks) if masks is not None else None,
+            *map(address, (activations, grad, self.grad_rest, self._scratch_for(len(x)))))
+        torch.mm(z.T, x, out=self.grad_first)  # z now holds the first layer's dz
+        self._saved = []
+
+    def _scratch_for(self, n: int) -> Tensor:
+        size = self.kernel.hidden_scratch(n, len(self.widths) - 1, address(self.widths))
+        if self._scratch.numel() < size:
+            self._scratch = torch.empty(size)
+        return self._scratch
+
+    def _torch_forward(self, x: Tensor) -> Tensor:
         B, h, _ = self.shape
         z = torch.mm(self.first, x.T).view(B, h, -1)
-        saved = [x]
+        saved: list[Tensor | None] = [x]
         dropout = self.network.dropout > 0 and self.network.training
         for w, b in zip(self.weights, self.biases, strict=True):
             activation = torch.relu_(z)
@@ -131,10 +188,7 @@ class RawFeatureEnsemble:
         self._saved = saved
         return z.squeeze(1)
 
-    @torch.no_grad()
-    def backward(self, grad_prediction: Tensor) -> None:
-        """Fill ``grad_first`` (``[dz xᵀ | db]``) and ``grad_rest`` from the gradient of
-        the loss with respect to the predictions of the last :meth:`forward`."""
+    def _torch_backward(self, grad_prediction: Tensor) -> None:
         x, *layers = self._saved
         B, h, _ = self.shape
         dz = grad_prediction[:, None, :]
