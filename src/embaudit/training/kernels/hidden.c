@@ -28,7 +28,12 @@
 typedef float vf __attribute__((vector_size(4 * V)));
 typedef float vu __attribute__((vector_size(4 * V), aligned(4)));
 
+typedef int32_t vi __attribute__((vector_size(4 * V)));
+
 static inline vf load(const float *p) { return *(const vu *)p; }
+static inline void store(float *p, vf x) { *(vu *)p = x; }
+/* x where h > 0, else 0 (the ReLU's mask; NaN gives 0, as h > 0 is false) */
+static inline vf where_positive(vf h, vf x) { return (vf)((vi)(h > (vf){0}) & (vi)x); }
 
 static int64_t padded(int64_t k) { return (k + V - 1) / V * V; }
 
@@ -87,9 +92,11 @@ static void layer_forward(int64_t n, int64_t in, int64_t out, const float *h, in
             const vf b = load(wt + in * op + o0);
             for (int c = 0; c < R && r0 + c < n; c++) {
                 acc[c] += b;
-                for (int64_t k = 0; k < V && o0 + k < out; k++)
-                    z[(r0 + c) * out + o0 + k] = relu && !(acc[c][k] > 0.0f) ? 0.0f
-                                                                            : acc[c][k];
+                const vf value = relu ? where_positive(acc[c], acc[c]) : acc[c];
+                if (o0 + V <= out)
+                    store(z + (r0 + c) * out + o0, value);
+                else
+                    for (int64_t k = 0; o0 + k < out; k++) z[(r0 + c) * out + o0 + k] = value[k];
             }
         }
     }
@@ -131,9 +138,12 @@ static void layer_backward(int64_t n, int64_t in, int64_t out, float *h, int64_t
                 const vf x = load(inputs + r * ip + i0);
                 for (int c = 0; c < R; c++) acc[c] += grads[r * op + o0 + c] * x;
             }
-            for (int c = 0; c < R && o0 + c < out; c++)
-                for (int64_t k = 0; k < V && i0 + k < in; k++)
-                    dW[(o0 + c) * in + i0 + k] = acc[c][k];
+            for (int c = 0; c < R && o0 + c < out; c++) {
+                if (i0 + V <= in)
+                    store(dW + (o0 + c) * in + i0, acc[c]);
+                else
+                    for (int64_t k = 0; i0 + k < in; k++) dW[(o0 + c) * in + i0 + k] = acc[c][k];
+            }
         }
     if (dh == NULL) return;
     memset(weights, 0, sizeof(float) * out * ip);
@@ -149,7 +159,12 @@ static void layer_backward(int64_t n, int64_t in, int64_t out, float *h, int64_t
             for (int c = 0; c < R && r0 + c < n; c++) {
                 const float *hr = h + (r0 + c) * ldh;
                 float *dhr = dh + (r0 + c) * lddh;
-                for (int64_t k = 0; k < V && i0 + k < in; k++) {
+                if (i0 + V <= in) {
+                    const vf g = mask ? acc[c] * load(mask + (r0 + c) * in + i0) : acc[c];
+                    store(dhr + i0, where_positive(load(hr + i0), g));
+                    continue;
+                }
+                for (int64_t k = 0; i0 + k < in; k++) {
                     const int64_t i = i0 + k;
                     const float g = mask ? acc[c][k] * mask[(r0 + c) * in + i] : acc[c][k];
                     dhr[i] = hr[i] > 0.0f ? g : 0.0f;
