@@ -15,8 +15,7 @@ import torch
 from embaudit.config import ExecutionConfig, NetworkConfig, TrainingConfig
 from embaudit.data.worlds import product_lifespan
 from embaudit.resampling.plans import discovery_holdout_split, plan_members
-from embaudit.training import native, optim
-from embaudit.training import raw as raw_pass
+from embaudit.training import native
 from embaudit.training.execution import cluster_client, train_members
 from embaudit.training.fit import chunk_members, fit_ensemble
 from embaudit.training.module import EnsembleRegressor
@@ -58,8 +57,8 @@ def _w_space_gradients(raw: RawFeatureEnsemble, g: torch.Generator) -> list[torc
 @pytest.mark.parametrize("use_kernel", [True, False])
 def test_update_of_u_is_torch_optimizer_update_of_w(kind, use_kernel, monkeypatch):
     """Five steps of EnsembleAdam/SGD on U move W = U / s as torch's optimizer moves W."""
-    if use_kernel and native.kernel() is None:
-        pytest.skip("no C compiler: the kernel is not built")
+    if use_kernel:
+        _needs_kernel()
     network, raw = _ensemble()
     params = [network.first_weight, network.first_bias, *network.weights, *network.biases]
     reference = [p.detach().double().clone().requires_grad_() for p in params]
@@ -192,15 +191,13 @@ def test_whole_training_agrees_with_the_folded_formulation(regime, optimizer, mo
 
 
 def test_kernel_and_torch_fallback_train_alike_and_members_stay_independent(monkeypatch):
-    if native.kernel() is None:
-        pytest.skip("no C compiler: the kernel is not built")
+    _needs_kernel()
     world, split, members = _world_members()
     config = TrainingConfig(max_epochs=10, overfit_tolerance=1e-9)
     common = dict(rows=split.discovery, regime="overfit", training=config,
                   network=NetworkConfig(hidden=(16, 8)))
     compiled = fit_ensemble(world.table.X, world.table.y, members, **common)
-    monkeypatch.setattr(optim, "kernel", lambda: None)
-    monkeypatch.setattr(raw_pass, "kernel", lambda: None)
+    monkeypatch.setattr(native, "kernel", lambda: None)  # every pass on torch operations
     fallback = fit_ensemble(world.table.X, world.table.y, members, **common)
     np.testing.assert_allclose(compiled.embeddings, fallback.embeddings, atol=1e-4)
     alone = fit_ensemble(world.table.X, world.table.y, [members[2]], **common)

@@ -25,12 +25,6 @@ class MiniBatches:
     def __iter__(self) -> Iterator[Batch]:
         return iter(self.batches)
 
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, index: int) -> Batch:
-        return self.batches[index]
-
 
 class SharedBatches(IterableDataset):
     """Shuffled mini-batches of the trainable rows, ``group`` of them per item

@@ -47,6 +47,16 @@ def address(tensor: torch.Tensor) -> ctypes.c_void_p:
     return ctypes.c_void_p(tensor.data_ptr())
 
 
+def kernel_for(device: torch.device, native: bool | None) -> ctypes.CDLL | None:
+    """The kernels for tensors on ``device``: ``native`` None uses them where they build
+    (the CPU only), False never; True refuses to go on without them."""
+    library = kernel() if native is not False and device.type == "cpu" else None
+    if native and library is None:
+        raise RuntimeError("the compiled kernels are not available (no C compiler, or the "
+                           "tensors are not on the CPU)")
+    return library
+
+
 def _cache_dir() -> Path:
     configured = os.environ.get("EMBAUDIT_CACHE")
     return Path(configured) if configured else Path.home() / ".cache" / "embaudit"

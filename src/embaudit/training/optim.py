@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from embaudit.training.native import address, kernel
+from embaudit.training.native import address, kernel_for
 from embaudit.training.raw import RawFeatureEnsemble
 
 
@@ -29,11 +29,7 @@ class _EnsembleOptimizer(torch.optim.Optimizer):
                  native: bool | None = None) -> None:
         super().__init__([ensemble.first, ensemble.bias, ensemble.rest], defaults)
         self.ensemble = ensemble
-        on_cpu = ensemble.first.device.type == "cpu"
-        self.kernel = kernel() if native is not False and on_cpu else None
-        if native and self.kernel is None:
-            raise RuntimeError("the fused optimizer kernel is not available (no C compiler, "
-                               "or the ensemble is not on the CPU)")
+        self.kernel = kernel_for(ensemble.first.device, native)
         self.steps = 0
 
     def step(self, closure: Callable[[], float] | None = None) -> None:

@@ -29,7 +29,7 @@ import ctypes
 import torch
 from torch import Tensor
 
-from embaudit.training.native import address, kernel
+from embaudit.training.native import address, kernel_for
 from embaudit.training.network import EnsembleMLP
 
 _ROW_ALIGNMENT = 8  # floats
@@ -68,12 +68,9 @@ class RawFeatureEnsemble:
         self.weights, self.biases = self._views(self.rest, later)
         self.grad_weights, self.grad_biases = self._views(self.grad_rest, later)
         self._saved: list[Tensor | None] = []
-        on_cpu = device.type == "cpu"
-        self.kernel: ctypes.CDLL | None = kernel() if native is not False and on_cpu else None
-        if native and self.kernel is None:
-            raise RuntimeError("the compiled kernels are not available (no C compiler, or "
-                               "the ensemble is not on the CPU)")
-        self.widths = torch.tensor([*network.hidden, 1], dtype=torch.int64)
+        self.kernel: ctypes.CDLL | None = kernel_for(device, native)
+        self.layer_widths = [*network.hidden, 1]  # the later layers' inputs and output
+        self.widths = torch.tensor(self.layer_widths, dtype=torch.int64)  # as the kernel reads
         self._scratch = torch.empty(0)
         self.load(network)
 
@@ -136,7 +133,7 @@ class RawFeatureEnsemble:
         if self.kernel is None:
             return self._torch_forward(x)
         B, _, _ = self.shape
-        n, widths = len(x), self.widths.tolist()
+        n, widths = len(x), self.layer_widths
         z = torch.mm(x, self.first.T)  # n × B·h: member b's pre-activations in its columns
         masks = None
         if self.network.dropout > 0 and self.network.training:
@@ -161,15 +158,15 @@ class RawFeatureEnsemble:
         x, z, masks, activations = self._saved
         B, _, _ = self.shape
         grad = grad_prediction.to(torch.float32).contiguous()
-        self.kernel.hidden_backward(
-            B, len(x), len(self.widths) - 1, *map(address, (self.widths, z, self.rest)),
+        self.kernel.hidden_backward(  # the scratch is sized for this batch by forward
+            B, len(x), len(self.layer_widths) - 1, *map(address, (self.widths, z, self.rest)),
             address(masks) if masks is not None else None,
-            *map(address, (activations, grad, self.grad_rest, self._scratch_for(len(x)))))
+            *map(address, (activations, grad, self.grad_rest, self._scratch)))
         torch.mm(z.T, x, out=self.grad_first)  # z now holds the first layer's dz
         self._saved = []
 
     def _scratch_for(self, n: int) -> Tensor:
-        size = self.kernel.hidden_scratch(n, len(self.widths) - 1, address(self.widths))
+        size = self.kernel.hidden_scratch(n, len(self.layer_widths) - 1, address(self.widths))
         if self._scratch.numel() < size:
             self._scratch = torch.empty(size)
         return self._scratch
