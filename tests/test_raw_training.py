@@ -9,6 +9,7 @@ one batch norm still uses) in float32 within a documented tolerance.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -17,7 +18,7 @@ from embaudit.data.worlds import product_lifespan
 from embaudit.resampling.plans import discovery_holdout_split, plan_members
 from embaudit.training import native
 from embaudit.training.execution import cluster_client, train_members
-from embaudit.training.fit import chunk_members, fit_ensemble
+from embaudit.training.fit import chunk_members, combine_fits, fit_ensemble
 from embaudit.training.module import EnsembleRegressor
 from embaudit.training.network import EnsembleMLP
 from embaudit.training.optim import EnsembleAdam, EnsembleSGD
@@ -217,6 +218,16 @@ def test_worker_processes_give_the_in_process_members():
     local = train_members(world.table.X, world.table.y, members, client=None, **options)
     assert pooled.member_ids == local.member_ids
     assert_same_member(pooled.embeddings, local.embeddings, atol=1e-5)
+    # chunks finishing in any order are put back in the members' order, every table
+    chunks = chunk_members(members, world.table.X.shape, network, training)
+    parts = [fit_ensemble(world.table.X, world.table.y, chunk, **options) for chunk in chunks]
+    reordered = combine_fits(parts[::-1], local.member_ids)
+    np.testing.assert_array_equal(reordered.embeddings, local.embeddings)
+    np.testing.assert_array_equal(reordered.predictions, local.predictions)
+    pd.testing.assert_frame_equal(reordered.diagnostics, local.diagnostics)
+    pd.testing.assert_frame_equal(reordered.curves, local.curves)
+    assert list(reordered.diagnostics["member_id"]) == local.member_ids
+    assert list(reordered.curves["member_id"].unique()) == local.member_ids
     with cluster_client(ExecutionConfig(n_workers=1)) as none:
         assert none is None
 

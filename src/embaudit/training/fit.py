@@ -147,20 +147,26 @@ def fit_ensemble(
 
 
 def combine_fits(fits: Sequence[EnsembleFit], ids: Sequence[str]) -> EnsembleFit:
-    """The members ``ids`` of several fits (chunks, finished in any order), in that order."""
-    by_id = {m: (fit, i) for fit in fits for i, m in enumerate(fit.member_ids)}
-    pick = [by_id[m] for m in ids]
+    """The members ``ids`` of several fits (chunks, finished in any order), in that order.
+
+    Each table is joined once and reordered with one take (not member by member: a
+    concatenation of one-row frames costs pandas a type check per frame and column).
+    """
+    if len(fits) == 1 and list(fits[0].member_ids) == list(ids):
+        return fits[0]
+    position = {m: i for i, m in enumerate(m for fit in fits for m in fit.member_ids)}
+    take = np.array([position[m] for m in ids], dtype=np.int64)
     order = {m: i for i, m in enumerate(ids)}
+    curves = pd.concat([fit.curves for fit in fits], ignore_index=True)
     return EnsembleFit(
         member_ids=list(ids),
-        embeddings=np.stack([fit.embeddings[i] for fit, i in pick]),
-        predictions=np.stack([fit.predictions[i] for fit, i in pick]),
-        diagnostics=pd.concat([fit.diagnostics.iloc[[i]] for fit, i in pick],
-                              ignore_index=True),
-        curves=pd.concat([fit.curves for fit in fits], ignore_index=True)
-        .sort_values("member_id", key=lambda s: s.map(order), kind="stable")
-        .reset_index(drop=True),
-        state={name: np.stack([fit.state[name][i] for fit, i in pick])
+        embeddings=np.concatenate([fit.embeddings for fit in fits])[take],
+        predictions=np.concatenate([fit.predictions for fit in fits])[take],
+        diagnostics=pd.concat([fit.diagnostics for fit in fits], ignore_index=True)
+        .take(take).reset_index(drop=True),
+        curves=curves.take(np.argsort(curves["member_id"].map(order).to_numpy(),
+                                      kind="stable")).reset_index(drop=True),
+        state={name: np.concatenate([fit.state[name] for fit in fits])[take]
                for name in (fits[0].state if fits else {})},
     )
 

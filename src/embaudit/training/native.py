@@ -42,9 +42,9 @@ _RESULTS = {"hidden_scratch": _I64}
 log = logging.getLogger(__name__)
 
 
-def address(tensor: torch.Tensor) -> ctypes.c_void_p:
+def address(tensor: torch.Tensor) -> int:
     """A tensor's data pointer as the kernels take it (the tensor must be contiguous)."""
-    return ctypes.c_void_p(tensor.data_ptr())
+    return tensor.data_ptr()
 
 
 def kernel_for(device: torch.device, native: bool | None) -> ctypes.CDLL | None:

@@ -71,7 +71,9 @@ class RawFeatureEnsemble:
         self.kernel: ctypes.CDLL | None = kernel_for(device, native)
         self.layer_widths = [*network.hidden, 1]  # the later layers' inputs and output
         self.widths = torch.tensor(self.layer_widths, dtype=torch.int64)  # as the kernel reads
-        self._scratch = torch.empty(0)
+        #: per batch size: the pre-activations, later activations and kernel scratch
+        #: (reused by every step of that size: the pass keeps no allocation per step)
+        self._buffers: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
         self.load(network)
 
     @staticmethod
@@ -134,18 +136,18 @@ class RawFeatureEnsemble:
             return self._torch_forward(x)
         B, _, _ = self.shape
         n, widths = len(x), self.layer_widths
-        z = torch.mm(x, self.first.T)  # n × B·h: member b's pre-activations in its columns
+        z, activations, scratch = self._buffers_for(n)
+        torch.mm(x, self.first.T, out=z)  # n × B·h: member b's pre-activations in its columns
         masks = None
         if self.network.dropout > 0 and self.network.training:
             masks = torch.cat([self.network._dropout_mask(torch.empty(B, w, n))
                                .transpose(1, 2).reshape(-1) for w in widths[:-1]])
-        activations = torch.empty(B * n * sum(widths[1:-1]))
         prediction = torch.empty(B, n)
         self.kernel.hidden_forward(
             B, n, len(widths) - 1, *map(address, (self.widths, z, self.rest)),
             address(masks) if masks is not None else None,
-            *map(address, (activations, prediction, self._scratch_for(n))))
-        self._saved = [x, z, masks, activations]
+            *map(address, (activations, prediction, scratch)))
+        self._saved = [x, z, masks, activations, scratch]
         return prediction
 
     @torch.no_grad()
@@ -155,21 +157,27 @@ class RawFeatureEnsemble:
         if self.kernel is None:
             self._torch_backward(grad_prediction)
             return
-        x, z, masks, activations = self._saved
+        x, z, masks, activations, scratch = self._saved
         B, _, _ = self.shape
         grad = grad_prediction.to(torch.float32).contiguous()
-        self.kernel.hidden_backward(  # the scratch is sized for this batch by forward
+        self.kernel.hidden_backward(
             B, len(x), len(self.layer_widths) - 1, *map(address, (self.widths, z, self.rest)),
             address(masks) if masks is not None else None,
-            *map(address, (activations, grad, self.grad_rest, self._scratch)))
+            *map(address, (activations, grad, self.grad_rest, scratch)))
         torch.mm(z.T, x, out=self.grad_first)  # z now holds the first layer's dz
         self._saved = []
 
-    def _scratch_for(self, n: int) -> Tensor:
-        size = self.kernel.hidden_scratch(n, len(self.layer_widths) - 1, address(self.widths))
-        if self._scratch.numel() < size:
-            self._scratch = torch.empty(size)
-        return self._scratch
+    def _buffers_for(self, n: int) -> tuple[Tensor, Tensor, Tensor]:
+        """The pass's work arrays for batches of ``n`` rows, made on first use."""
+        buffers = self._buffers.get(n)
+        if buffers is None:
+            B, h, _ = self.shape
+            widths = self.layer_widths
+            scratch = self.kernel.hidden_scratch(n, len(widths) - 1, address(self.widths))
+            buffers = (torch.empty(n, B * h), torch.empty(B * n * sum(widths[1:-1])),
+                       torch.empty(scratch))
+            self._buffers[n] = buffers
+        return buffers
 
     def _torch_forward(self, x: Tensor) -> Tensor:
         B, h, _ = self.shape
