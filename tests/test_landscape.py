@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -67,6 +69,43 @@ def _rescaled(theta: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     """The same function: hidden unit i of layer 1 scaled by factors[i] in, 1/f out."""
     (w1, b1), (w2, b2), last = SMALL.unflatten(theta.clone())
     return SMALL.flatten([(w1 * factors[:, None], b1 * factors), (w2 / factors, b2), last])
+
+
+_MEMORY_PROBE = """
+import resource, torch
+torch.set_num_threads(1)
+from embaudit.config import LandscapeConfig
+from embaudit.landscape.curvature import gradient_norm, hutchpp_trace, lanczos_extremes
+from embaudit.landscape.functional import Layout, canonicalize, member_losses
+from embaudit.landscape.study import _batch_size
+layout, n, budget, config = Layout((100, 64, 16, 1)), 1500, 200, LandscapeConfig()
+generator = torch.Generator().manual_seed(0)
+x, y = torch.randn(n, 100, generator=generator), torch.randn(n, generator=generator)
+
+def curvature(B):  # what the study measures per batch
+    theta = 0.1 * torch.randn(B, layout.n_parameters, generator=generator)
+    loss = lambda t: member_losses(layout, t, x, y, torch.ones(B, n))
+    lanczos_extremes(loss, theta, config.lanczos_steps)
+    lanczos_extremes(loss, canonicalize(layout, theta), config.lanczos_steps)
+    hutchpp_trace(loss, canonicalize(layout, theta), config.trace_products)
+    gradient_norm(loss, theta)
+
+curvature(1)  # torch.fx's tracing and the allocator's arenas: paid once per process
+start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+B = _batch_size(layout, n, config, budget)
+curvature(B)
+print(B, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - start) / 1024)
+"""
+
+
+def test_a_curvature_batch_stays_within_the_memory_budget():
+    """The study sizes its batches so that their peak memory stays within the budget
+    (measured in a fresh process: resident memory only grows)."""
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c", _MEMORY_PROBE],
+                            capture_output=True, text=True, check=True, timeout=300)
+    batch, grown_mb = result.stdout.split()
+    assert int(batch) > 1
+    assert float(grown_mb) <= 200
 
 
 def test_canonical_sharpness_does_not_move_when_relu_units_are_rescaled():

@@ -62,17 +62,19 @@ def lanczos_extremes(loss: MemberLoss, theta: Tensor, steps: int = 20,
     steps = min(steps, P)
     generator = torch.Generator().manual_seed(seed)
     q = torch.randn(B, P, generator=generator, dtype=theta.dtype)
-    q = q / q.norm(dim=-1, keepdim=True)
-    basis = [q]
+    # member-major, filled in place: the projections read views of it, no copy per step
+    basis = torch.zeros(B, steps, P, dtype=theta.dtype)
+    basis[:, 0] = q / q.norm(dim=-1, keepdim=True)
     alphas, betas = [], []
     live = torch.ones(B, dtype=torch.bool)
     for step in range(steps):
-        w = hvp(basis[-1])
-        alpha = (w * basis[-1]).sum(-1)
+        q = basis[:, step].contiguous()
+        w = hvp(q)
+        alpha = (w * q).sum(-1)
         alphas.append(alpha)
-        Q = torch.stack(basis)  # (k, B, P)
+        Q = basis[:, : step + 1]  # (B, k, P)
         for _ in range(2):  # full re-orthogonalization, twice is enough
-            w = w - torch.einsum("kb,kbp->bp", torch.einsum("kbp,bp->kb", Q, w), Q)
+            w = w - torch.bmm(torch.bmm(Q, w[:, :, None]).transpose(1, 2), Q)[:, 0]
         beta = w.norm(dim=-1)
         if step == steps - 1:
             break
@@ -80,8 +82,8 @@ def lanczos_extremes(loss: MemberLoss, theta: Tensor, steps: int = 20,
         betas.append(torch.where(live, beta, torch.zeros_like(beta)))
         if not live.any():
             break
-        basis.append(torch.where(live[:, None], w / beta.clamp_min(1e-30)[:, None],
-                                 torch.zeros_like(w)))
+        basis[:, step + 1] = torch.where(live[:, None], w / beta.clamp_min(1e-30)[:, None],
+                                         torch.zeros_like(w))
     a = torch.stack(alphas).T.double().numpy()
     b = torch.stack(betas).T.double().numpy() if betas else np.zeros((B, 0))
     largest, smallest = np.empty(B), np.empty(B)
@@ -105,16 +107,20 @@ def hutchpp_trace(loss: MemberLoss, theta: Tensor, n_products: int = 30,
     k = max(1, n_products // 3)
     generator = torch.Generator().manual_seed(seed)
 
-    def rademacher(count: int) -> Tensor:
-        signs = torch.randint(0, 2, (count, B, P), generator=generator)
+    def rademacher() -> Tensor:  # one probe at a time: B·P signs, not all probes at once
+        signs = torch.randint(0, 2, (B, P), generator=generator, dtype=torch.int8)
         return (2 * signs - 1).to(theta.dtype)
 
-    sketch = torch.stack([hvp(s) for s in rademacher(k)], dim=-1)  # (B, P, k)
+    sketch = torch.empty(B, P, k, dtype=theta.dtype)
+    for column in range(k):
+        sketch[..., column] = hvp(rademacher())
     Q = torch.linalg.qr(sketch).Q  # (B, P, k)
+    del sketch
     exact = sum((q * hvp(q)).sum(-1) for q in Q.permute(2, 0, 1))
-    probes = rademacher(n_products - 2 * k)
+    n_probes = n_products - 2 * k
     total = torch.zeros(B, dtype=theta.dtype)
-    for g in probes:
-        g = g - torch.einsum("bpk,bk->bp", Q, torch.einsum("bpk,bp->bk", Q, g))
+    for _ in range(n_probes):
+        g = rademacher()
+        g = g - torch.bmm(Q, torch.bmm(g[:, None, :], Q).transpose(1, 2))[..., 0]
         total = total + (g * hvp(g)).sum(-1)
-    return (exact + total / max(len(probes), 1)).double().numpy()
+    return (exact + total / max(n_probes, 1)).double().numpy()

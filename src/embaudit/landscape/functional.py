@@ -114,7 +114,11 @@ def predict(layout: Layout, flat: Tensor, x: Tensor) -> Tensor:
     """Predictions ``(B, n)`` of the networks ``flat (B, P)`` on inputs ``x (n, p)``."""
     layers = layout.unflatten(flat)
     w, b = layers[0]
-    h = torch.matmul(w, x.T) + b[..., None]  # (B, h1, n)
+    # one 2-D product for every member's first layer: a batched matmul against the
+    # shared x would make its gradient's linearization (the curvature's Hessian-vector
+    # products) keep an expanded copy of x per member
+    h = torch.mm(w.reshape(-1, w.shape[-1]), x.T).view(*w.shape[:-1], len(x)) \
+        + b[..., None]  # (B, h1, n)
     for w, b in layers[1:]:
         h = torch.matmul(w, torch.relu(h)) + b[..., None]
     return h[..., 0, :]

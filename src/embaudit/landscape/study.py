@@ -184,11 +184,16 @@ def _finite_members(groups: list[MinimaGroup], flats: list[Tensor], layout: Layo
 
 def _batch_size(layout: Layout, n_rows: int, config: LandscapeConfig,
                 memory_budget_mb: float) -> int:
-    """Members per batch of Hessian-vector products within the memory budget: per
-    member about eight copies of the activations of its rows and, for Lanczos, its
-    basis and a few working copies of its parameters."""
-    per_member = 4 * (8 * n_rows * sum(layout.widths[1:]) +
-                      (config.lanczos_steps + 10) * layout.n_parameters)
+    """Members per batch of Hessian-vector products within the memory budget.
+
+    Per member, as measured (peak resident memory of the curvature of 8 and 40 members,
+    float32): about 40 floats per row and hidden unit (the linearized gradient's
+    constants and a product's tangents), per parameter 55 floats and one per Lanczos
+    step (its basis; Hutch++'s sketch and its QR, working copies), and 2 MB besides.
+    """
+    per_member = 4 * (40 * n_rows * sum(layout.widths[1:])
+                      + (config.lanczos_steps + 55) * layout.n_parameters) \
+        + 2 * 2**20
     return int(np.clip(memory_budget_mb * 2**20 // per_member, 1, _CURVATURE_BATCH))
 
 
