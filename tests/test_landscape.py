@@ -16,7 +16,7 @@ from embaudit.config import LandscapeConfig, NetworkConfig, TrainingConfig
 from embaudit.data.worlds import product_lifespan
 from embaudit.landscape.basins import find_basins, spanning_edges
 from embaudit.landscape.comparison import replication_association
-from embaudit.landscape.curvature import hutchpp_trace, lanczos_extremes
+from embaudit.landscape.curvature import hutchpp_trace, lanczos_extremes, stream_seeds
 from embaudit.landscape.functional import (
     CommonScale,
     Layout,
@@ -72,40 +72,70 @@ def _rescaled(theta: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
 
 
 _MEMORY_PROBE = """
-import resource, torch
+import resource, sys, torch
 torch.set_num_threads(1)
 from embaudit.config import LandscapeConfig
 from embaudit.landscape.curvature import gradient_norm, hutchpp_trace, lanczos_extremes
 from embaudit.landscape.functional import Layout, canonicalize, member_losses
 from embaudit.landscape.study import _batch_size
-layout, n, budget, config = Layout((100, 64, 16, 1)), 1500, 200, LandscapeConfig()
+n, p, budget, config = int(sys.argv[1]), int(sys.argv[2]), 200, LandscapeConfig()
+layout = Layout((p, 64, 16, 1))
 generator = torch.Generator().manual_seed(0)
-x, y = torch.randn(n, 100, generator=generator), torch.randn(n, generator=generator)
 
-def curvature(B):  # what the study measures per batch
+def curvature(B, n):  # what the study measures per batch
     theta = 0.1 * torch.randn(B, layout.n_parameters, generator=generator)
+    x, y = torch.randn(n, p, generator=generator), torch.randn(n, generator=generator)
     loss = lambda t: member_losses(layout, t, x, y, torch.ones(B, n))
     lanczos_extremes(loss, theta, config.lanczos_steps)
     lanczos_extremes(loss, canonicalize(layout, theta), config.lanczos_steps)
     hutchpp_trace(loss, canonicalize(layout, theta), config.trace_products)
     gradient_norm(loss, theta)
 
-curvature(1)  # torch.fx's tracing and the allocator's arenas: paid once per process
+curvature(1, 20)  # torch.fx's tracing, once per process; small, so little to reuse
 start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 B = _batch_size(layout, n, config, budget)
-curvature(B)
+curvature(B, n)
 print(B, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - start) / 1024)
 """
 
 
-def test_a_curvature_batch_stays_within_the_memory_budget():
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB: Linux")
+@pytest.mark.parametrize(("rows", "features"), [(1500, 100), (6000, 10)],
+                         ids=["parameters", "rows"])
+def test_a_curvature_batch_stays_within_the_memory_budget(rows: int, features: int):
     """The study sizes its batches so that their peak memory stays within the budget
-    (measured in a fresh process: resident memory only grows)."""
-    result = subprocess.run([sys.executable, "-W", "ignore", "-c", _MEMORY_PROBE],
-                            capture_output=True, text=True, check=True, timeout=300)
+    (measured in a fresh process: resident memory only grows), whether parameters or
+    rows dominate a member's share."""
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", _MEMORY_PROBE, str(rows), str(features)],
+        capture_output=True, text=True, check=True, timeout=300)
     batch, grown_mb = result.stdout.split()
     assert int(batch) > 1
     assert float(grown_mb) <= 200
+
+
+def test_curvature_of_a_member_does_not_depend_on_its_batch():
+    """Each member draws its random vectors from its own stream: measured in one batch
+    or in two, it gets the same estimates (so a memory budget does not change results)."""
+    theta, x, y = _small_problem(members=4)
+    seeds = stream_seeds(3, range(4))
+    loss = lambda t: member_losses(SMALL, t, x, y)  # noqa: E731
+    whole = lanczos_extremes(loss, theta, steps=4, seed=seeds)
+    trace = hutchpp_trace(loss, theta, n_products=6, seed=seeds)
+    halves = [lanczos_extremes(loss, theta[i : i + 2], steps=4, seed=seeds[i : i + 2])
+              for i in (0, 2)]
+    traces = [hutchpp_trace(loss, theta[i : i + 2], n_products=6, seed=seeds[i : i + 2])
+              for i in (0, 2)]
+    np.testing.assert_allclose(whole.largest, np.concatenate([h.largest for h in halves]),
+                               rtol=1e-9)
+    np.testing.assert_allclose(whole.smallest, np.concatenate([h.smallest for h in halves]),
+                               rtol=1e-9)
+    np.testing.assert_allclose(trace, np.concatenate(traces), rtol=1e-9)
+    # four Lanczos steps and six products are rough: another stream gives other values
+    assert not np.allclose(hutchpp_trace(loss, theta, n_products=6, seed=4), trace,
+                           rtol=1e-6)
+    with pytest.raises(ValueError, match="n_products=2"):
+        hutchpp_trace(loss, theta, n_products=2)
 
 
 def test_canonical_sharpness_does_not_move_when_relu_units_are_rescaled():

@@ -215,7 +215,8 @@ def test_worker_processes_give_the_in_process_members():
     with cluster_client(ExecutionConfig(n_workers=2)) as pool:
         assert pool is not None and pool.n_workers == 2
         pooled = train_members(world.table.X, world.table.y, members, client=pool, **options)
-    local = train_members(world.table.X, world.table.y, members, client=None, **options)
+    local = train_members(world.table.X, world.table.y, members, client=None, keep_state=True,
+                          **options)
     assert pooled.member_ids == local.member_ids
     assert_same_member(pooled.embeddings, local.embeddings, atol=1e-5, compiled_pass=True)
     # chunks finishing in any order are put back in the members' order, every table
@@ -226,6 +227,9 @@ def test_worker_processes_give_the_in_process_members():
     np.testing.assert_array_equal(reordered.predictions, local.predictions)
     pd.testing.assert_frame_equal(reordered.diagnostics, local.diagnostics)
     pd.testing.assert_frame_equal(reordered.curves, local.curves)
+    assert local.state
+    for name, values in local.state.items():
+        np.testing.assert_array_equal(reordered.state[name], values, err_msg=name)
     assert list(reordered.diagnostics["member_id"]) == local.member_ids
     assert list(reordered.curves["member_id"].unique()) == local.member_ids
     with cluster_client(ExecutionConfig(n_workers=1)) as none:

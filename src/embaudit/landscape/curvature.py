@@ -9,7 +9,7 @@ members.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +18,8 @@ from scipy.linalg import eigvalsh_tridiagonal
 from torch import Tensor
 
 MemberLoss = Callable[[Tensor], Tensor]  # (B, P) -> (B,)
+#: a seed for all members (member b draws from stream b of it), or one seed per member
+Seeds = int | Sequence[int]
 
 
 def hessian_vector_product(loss: MemberLoss, theta: Tensor) -> Callable[[Tensor], Tensor]:
@@ -35,6 +37,22 @@ def hessian_vector_product(loss: MemberLoss, theta: Tensor) -> Callable[[Tensor]
     return product
 
 
+def stream_seeds(seed: int, positions: Sequence[int]) -> list[int]:
+    """The seeds of the random streams of the members at ``positions`` (among all the
+    members a study measures, in any batches)."""
+    return [int(np.random.SeedSequence([seed, i]).generate_state(1)[0]) for i in positions]
+
+
+def member_generators(seeds: Seeds, B: int) -> list[torch.Generator]:
+    """One random stream per member, so a member's random vectors do not depend on which
+    members share its batch (nor on the batch size a memory budget sets)."""
+    if isinstance(seeds, int):
+        seeds = stream_seeds(seeds, range(B))
+    if len(seeds) != B:
+        raise ValueError(f"{len(seeds)} seeds for {B} members: give one per member")
+    return [torch.Generator().manual_seed(int(s)) for s in seeds]
+
+
 def gradient_norm(loss: MemberLoss, theta: Tensor) -> Tensor:
     """``|∇L_b|`` per member: how far from a stationary point each member stopped."""
     return torch.func.grad(lambda t: loss(t).sum())(theta).norm(dim=-1)
@@ -50,18 +68,19 @@ class Spectrum:
 
 
 def lanczos_extremes(loss: MemberLoss, theta: Tensor, steps: int = 20,
-                     seed: int = 0) -> Spectrum:
+                     seed: Seeds = 0) -> Spectrum:
     """λ_max and λ_min of each member's Hessian by ``steps`` Lanczos iterations with full
     re-orthogonalization, every member in the same Hessian-vector products.
 
     Extreme eigenvalues converge first; a member whose Krylov space is exhausted
-    (``steps`` ≥ its rank) keeps the exact values found so far.
+    (``steps`` ≥ its rank) keeps the exact values found so far. Each member's start
+    vector comes from its own stream (:func:`member_generators`).
     """
     hvp = hessian_vector_product(loss, theta)
     B, P = theta.shape
     steps = min(steps, P)
-    generator = torch.Generator().manual_seed(seed)
-    q = torch.randn(B, P, generator=generator, dtype=theta.dtype)
+    q = torch.stack([torch.randn(P, generator=g, dtype=theta.dtype)
+                     for g in member_generators(seed, B)])
     # member-major, filled in place: the projections read views of it, no copy per step
     basis = torch.zeros(B, steps, P, dtype=theta.dtype)
     basis[:, 0] = q / q.norm(dim=-1, keepdim=True)
@@ -98,17 +117,22 @@ def lanczos_extremes(loss: MemberLoss, theta: Tensor, steps: int = 20,
 
 
 def hutchpp_trace(loss: MemberLoss, theta: Tensor, n_products: int = 30,
-                  seed: int = 0) -> np.ndarray:
+                  seed: Seeds = 0) -> np.ndarray:
     """The Hessian trace per member by Hutch++ (Meyer et al., 2021): the top of the
     spectrum exactly on a sketched subspace, Hutchinson's estimator on the rest.
-    ``n_products`` Hessian-vector products per member in all."""
+    ``n_products`` (at least 3) Hessian-vector products per member in all; each
+    member's probes come from its own stream (:func:`member_generators`)."""
+    if n_products < 3:
+        raise ValueError(f"n_products={n_products}: Hutch++ needs at least 3 products "
+                         "(a sketch, its exact part and one probe)")
     hvp = hessian_vector_product(loss, theta)
     B, P = theta.shape
     k = max(1, n_products // 3)
-    generator = torch.Generator().manual_seed(seed)
+    generators = member_generators(seed, B)
 
     def rademacher() -> Tensor:  # one probe at a time: B·P signs, not all probes at once
-        signs = torch.randint(0, 2, (B, P), generator=generator, dtype=torch.int8)
+        signs = torch.stack([torch.randint(0, 2, (P,), generator=g, dtype=torch.int8)
+                             for g in generators])
         return (2 * signs - 1).to(theta.dtype)
 
     sketch = torch.empty(B, P, k, dtype=theta.dtype)

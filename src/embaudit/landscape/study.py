@@ -35,7 +35,12 @@ from torch import Tensor
 from embaudit.config import LandscapeConfig
 from embaudit.core.members import Split
 from embaudit.landscape.basins import find_basins, spanning_edges
-from embaudit.landscape.curvature import gradient_norm, hutchpp_trace, lanczos_extremes
+from embaudit.landscape.curvature import (
+    gradient_norm,
+    hutchpp_trace,
+    lanczos_extremes,
+    stream_seeds,
+)
 from embaudit.landscape.features import conserved_relevance, permutation_importance
 from embaudit.landscape.functional import (
     CommonScale,
@@ -187,11 +192,12 @@ def _batch_size(layout: Layout, n_rows: int, config: LandscapeConfig,
     """Members per batch of Hessian-vector products within the memory budget.
 
     Per member, as measured (peak resident memory of the curvature of 8 and 40 members,
-    float32): about 40 floats per row and hidden unit (the linearized gradient's
-    constants and a product's tangents), per parameter 55 floats and one per Lanczos
-    step (its basis; Hutch++'s sketch and its QR, working copies), and 2 MB besides.
+    float32): 38–42 floats per row and hidden unit (the linearized gradient's constants
+    and a product's tangents; counted as 48, a margin), per parameter 55 floats and one
+    per Lanczos step (its basis; Hutch++'s sketch and its QR, working copies), and 2 MB
+    besides.
     """
-    per_member = 4 * (40 * n_rows * sum(layout.widths[1:])
+    per_member = 4 * (48 * n_rows * sum(layout.widths[1:])
                       + (config.lanczos_steps + 55) * layout.n_parameters) \
         + 2 * 2**20
     return int(np.clip(memory_budget_mb * 2**20 // per_member, 1, _CURVATURE_BATCH))
@@ -215,8 +221,10 @@ def _member_table(groups: list[MinimaGroup], layout: Layout, flats: list[Tensor]
         part = slice(start, start + batch)
         theta, loss = flat[part], _own_loss(layout, data, weights[part])
         canonical = canonicalize(layout, theta)
-        raw_spectrum = lanczos_extremes(loss, theta, config.lanczos_steps, seed)
-        spectrum = lanczos_extremes(loss, canonical, config.lanczos_steps, seed)
+        # each member's random vectors from its own stream: the batch size is not a result
+        streams = stream_seeds(seed, range(start, start + len(theta)))
+        raw_spectrum = lanczos_extremes(loss, theta, config.lanczos_steps, streams)
+        spectrum = lanczos_extremes(loss, canonical, config.lanczos_steps, streams)
         holdout = data.split.holdout
         values = {
             "train_loss": loss(theta).detach().double().numpy(),
@@ -226,7 +234,8 @@ def _member_table(groups: list[MinimaGroup], layout: Layout, flats: list[Tensor]
             "lambda_min": raw_spectrum.smallest,
             "lambda_max_canonical": spectrum.largest,
             "lambda_min_canonical": spectrum.smallest,
-            "trace_canonical": hutchpp_trace(loss, canonical, config.trace_products, seed),
+            "trace_canonical": hutchpp_trace(loss, canonical, config.trace_products,
+                                             streams),
             "gradient_norm": gradient_norm(loss, theta).detach().double().numpy(),
         }
         for name, value in values.items():

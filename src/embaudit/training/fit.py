@@ -150,7 +150,8 @@ def combine_fits(fits: Sequence[EnsembleFit], ids: Sequence[str]) -> EnsembleFit
     """The members ``ids`` of several fits (chunks, finished in any order), in that order.
 
     Each table is joined once and reordered with one take (not member by member: a
-    concatenation of one-row frames costs pandas a type check per frame and column).
+    concatenation of one-row frames costs pandas a type check per frame and column). One
+    fit already in that order comes back as it is, not copied.
     """
     if len(fits) == 1 and list(fits[0].member_ids) == list(ids):
         return fits[0]
