@@ -98,7 +98,8 @@ class TrainingConfig(_Section):
                                        "member's own validation share")
     lbfgs_history: int = Field(10, ge=1)
     lbfgs_iterations: int = Field(20, ge=1, description="L-BFGS iterations per batch")
-    memory_budget_mb: float = Field(1024, gt=0, description="sizes the chunks of members")
+    memory_budget_mb: float = Field(1024, gt=0, description="sizes the chunks of members "
+                                    "and the landscape's curvature batches")
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:[0-9]+)?)$", description="where "
                         "networks train: cpu, or cuda[:N] (members and data on that GPU, "
                         "in this process)")
