@@ -212,8 +212,10 @@ def _own_loss(layout: Layout, data: _Data, weights: Tensor):
 def _member_table(groups: list[MinimaGroup], layout: Layout, flats: list[Tensor],
                   data: _Data, config: LandscapeConfig, seed: int, batch: int
                   ) -> pd.DataFrame:
-    """Depth, holdout loss and curvature of every member, ``batch`` members at a time."""
+    """Depth, holdout loss and curvature of every member, at most ``batch`` members at a
+    time, in batches of equal size (no small last batch paying a whole linearization)."""
     flat = torch.cat(flats)
+    batch = -(-len(flat) // -(-len(flat) // batch)) if len(flat) else batch
     weights = torch.as_tensor(np.concatenate([g.train_weights for g in groups])
                               [:, data.split.discovery], dtype=flat.dtype)
     columns: dict[str, list[np.ndarray]] = {}
