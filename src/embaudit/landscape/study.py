@@ -215,7 +215,8 @@ def _member_table(groups: list[MinimaGroup], layout: Layout, flats: list[Tensor]
     """Depth, holdout loss and curvature of every member, at most ``batch`` members at a
     time, in batches of equal size (no small last batch paying a whole linearization)."""
     flat = torch.cat(flats)
-    batch = -(-len(flat) // -(-len(flat) // batch)) if len(flat) else batch
+    n_batches = -(-len(flat) // batch)  # as few as the budget allows, of equal size
+    batch = -(-len(flat) // n_batches) if n_batches else batch
     weights = torch.as_tensor(np.concatenate([g.train_weights for g in groups])
                               [:, data.split.discovery], dtype=flat.dtype)
     columns: dict[str, list[np.ndarray]] = {}

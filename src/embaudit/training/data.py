@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
-Batch = tuple[Tensor, Tensor, Tensor]  # x, targets, weights
+Batch = tuple[Tensor, Tensor, Tensor]  # x (batch × p), targets (B × batch), weights (B × batch)
 
 
 class MiniBatches:

@@ -10,13 +10,13 @@ import torch
 from torch import Tensor
 
 from embaudit.config import TrainingConfig
+from embaudit.training.data import Batch
 from embaudit.training.native import address
 from embaudit.training.network import EnsembleMLP
 from embaudit.training.optim import EnsembleAdam, EnsembleSGD
 from embaudit.training.raw import RawFeatureEnsemble
 from embaudit.training.survival import cox_loss
 
-Batch = tuple[Tensor, Tensor, Tensor]  # x (batch × p), targets (B × batch), weights (B × batch)
 #: parameters whose per-member size is a multiple of this go to the fused Adam kernel
 _FUSED_ALIGNMENT = 16
 
