@@ -48,6 +48,9 @@ class Scenario:
     #: censoring and lifespans both depend on an observed covariate (``usage``), which
     #: three null attributes also measure: the tests need it as a covariate
     informative: bool = False
+    #: effects on log-lifespan of latents that the features encode and no attribute
+    #: measures (lifespan then depends on the features beyond the attributes)
+    hidden_effects: tuple[float, ...] = ()
     description: str = ""
 
     @property
@@ -56,10 +59,20 @@ class Scenario:
                 for i, e in enumerate(self.effects)]
 
     def loading(self, index: int) -> float:
-        return 1.0 if self.loadings is None else self.loadings[index]
+        """How strongly the features encode latent ``index`` (an attribute's; the usage
+        and hidden latents after them, encoded with loading 1)."""
+        if self.loadings is None or index >= len(self.loadings):
+            return 1.0
+        return self.loadings[index]
 
 
 _NULLS = (0.0,) * 8
+#: attributes partly encoded in the features: six fully, three weakly, three not at all
+_PARTLY_ENCODED = (1.0,) * 6 + (0.4,) * 3 + (0.0,) * 3
+#: effects of the latents only the features carry
+_HIDDEN = (0.6, -0.5, 0.4, -0.4)
+#: planted effects of the leads scenario (on four fully encoded attributes)
+_LEADS = (0.6, -0.6, 0.5, -0.5)
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("global_null", 1000, 100, (0.0,) * 12,
              description="no attribute relates to lifespan"),
@@ -83,6 +96,19 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              description="half the lifespans censored, sooner for heavy usage, which also "
                          "shortens lifespans and which three null attributes track; "
                          "audited with usage as a covariate"),
+    Scenario("features_only", 2000, 500, (0.0,) * 12, loadings=_PARTLY_ENCODED,
+             hidden_effects=_HIDDEN,
+             description="lifespan depends on latents the features encode and no attribute "
+                         "measures; the 12 attributes, partly encoded in the features, have "
+                         "no effect (Person B is right)"),
+    Scenario("leads", 2000, 500, _LEADS + (0.0,) * 8, loadings=_PARTLY_ENCODED,
+             hidden_effects=_HIDDEN,
+             description="as features_only, but four attributes drive lifespan too "
+                         "(population |rho| 0.24–0.29; Person A is right)"),
+    Scenario("memorised", 2000, 500, (0.8,) + (0.0,) * 11,
+             loadings=(0.0, *_PARTLY_ENCODED[1:]), hidden_effects=_HIDDEN,
+             description="one attribute drives lifespan but is absent from the features: "
+                         "an overfit network's axes order it on the training rows only"),
 )}
 #: the covariate of informative censoring: what the censoring and the lifespans depend on
 USAGE = "usage"
@@ -117,11 +143,13 @@ def _draw(scenario: Scenario, n: int, rng: np.random.Generator
         z[:, tracked] = _USAGE_TRACKED * usage[:, None] + np.sqrt(
             1 - _USAGE_TRACKED**2) * z[:, tracked]
     attributes = z + _ATTRIBUTE_NOISE * rng.standard_normal(z.shape)
+    hidden = rng.standard_normal((n, len(scenario.hidden_effects)))
     noise = rng.standard_t(2, n) if scenario.heavy_tailed else rng.standard_normal(n)
     log_life = z @ np.array(scenario.effects) + _LIFESPAN_NOISE * noise + \
-        _USAGE_EFFECT * usage
+        _USAGE_EFFECT * usage + hidden @ np.array(scenario.hidden_effects, ndmin=1)
     if scenario.informative:
         z = np.column_stack([z, usage])
+    z = np.column_stack([z, hidden])
     # t(2) noise reaches hundreds on rare rows: keep lifespans within float range (> 0)
     return z, attributes, np.clip(log_life, -_LOG_LIFESPAN_LIMIT, _LOG_LIFESPAN_LIMIT)
 
