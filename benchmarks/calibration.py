@@ -12,12 +12,19 @@ Prints, per regime and scenario and for both verdict designs (screen and clean, 
 one embaudit uses; testing every candidate), the empirical FDR of ``survives`` with its
 Monte-Carlo upper bound and the power at |rho| >= 0.2; the found rate of attributes
 with no effect; naive screening as the pseudo-regime ``naive``; the KS test of holdout
-p-values under the global null; last line, one JSON object.
+p-values under the global null; per regime and scenario the share of worlds whose
+readings give Person A, B or undecided, beside the camp the truth supports; last line,
+one JSON object.
 
     python benchmarks/calibration.py            # 100 worlds per scenario (about 3 h on 2 cores)
     python benchmarks/calibration.py --quick    # 1 world per scenario, trained less (CI)
     python benchmarks/calibration.py --worlds 20 --scenarios sparse,global_null
     python benchmarks/calibration.py --worlds-for spurious=800   # a tighter bound there
+    python benchmarks/calibration.py --positions  # Person A vs B: 20 worlds of its scenarios
+
+``--positions`` audits the scenarios whose truth decides the camp (features_only and
+global_null: B; leads and sparse: A; and memorised) with ``POSITION_OPTIONS``: overfit,
+regularized and linear, 10 bootstrap and 19 permutation networks each.
 
 Where the true FDR sits near its theoretical q · m0/m (Benjamini–Hochberg), 100 worlds
 bound it only to about ±0.035; ``--worlds-for`` narrows one scenario's interval.
@@ -35,6 +42,8 @@ import pandas as pd
 from embaudit.calibration import (
     AUDIT_OPTIONS,
     DESIGNS,
+    POSITION_OPTIONS,
+    POSITION_TRUTH,
     QUICK_OPTIONS,
     run_calibration,
     summarize,
@@ -49,14 +58,20 @@ def main() -> None:
     parser.add_argument("--worlds", type=int, default=None, help="worlds per scenario")
     parser.add_argument("--worlds-for", action="append", default=[], metavar="NAME=N",
                         help="worlds for one scenario (repeatable)")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
-                        help="comma-separated scenario names")
+    parser.add_argument("--scenarios", default=None,
+                        help="comma-separated scenario names (default: every one; with "
+                             "--positions, those whose truth decides the camp)")
+    parser.add_argument("--positions", action="store_true",
+                        help="Person A vs B: 20 worlds of each position scenario, audited "
+                             "with POSITION_OPTIONS")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: cores)")
     parser.add_argument("--rows", default=None, help="also write the per-attribute rows here "
                                                      "(CSV)")
     args = parser.parse_args()
-    n_worlds = args.worlds or (1 if args.quick else 100)
-    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    n_worlds = args.worlds or (1 if args.quick else 20 if args.positions else 100)
+    default = [*POSITION_TRUTH, "memorised"] if args.positions else list(SCENARIOS)
+    scenarios = [s.strip() for s in (args.scenarios or ",".join(default)).split(",")
+                 if s.strip()]
     counts = dict.fromkeys(scenarios, n_worlds)
     for item in args.worlds_for:
         name, _, value = item.partition("=")
@@ -73,8 +88,11 @@ def main() -> None:
     def progress(done: int, total: int) -> None:
         print(f"\r{done}/{total} worlds audited", end="", file=sys.stderr, flush=True)
 
-    rows = run_calibration(scenarios, counts, args.workers, progress,
-                           QUICK_OPTIONS if args.quick else AUDIT_OPTIONS)
+    options = POSITION_OPTIONS if args.positions else AUDIT_OPTIONS
+    if args.quick:
+        options = {**options, "training": {**options["training"],
+                                           "max_epochs": QUICK_OPTIONS["training"]["max_epochs"]}}
+    rows = run_calibration(scenarios, counts, args.workers, progress, options)
     print(file=sys.stderr)
     if args.rows:
         rows.to_csv(args.rows, index=False)
@@ -97,6 +115,17 @@ def main() -> None:
     if summary.get("ks_p_null") is not None:
         print(f"\nKS test of holdout p-values under the global null: p = "
               f"{summary['ks_p_null']:.3f}")
+    positions = pd.DataFrame(summary["positions"])
+    if not positions.empty:
+        print("\nPerson A vs B: share of worlds per position (Wilson 95% interval); truth: "
+              "the camp the scenario's truth supports")
+        positions = positions.assign(**{label: [
+            f"{v:.2f} ({lo:.2f}-{hi:.2f})" for v, lo, hi in zip(
+                positions[label], positions[f"{label}_low"], positions[f"{label}_high"],
+                strict=True)] for label in ("A", "B", "undecided")})
+        print(positions[["scenario", "regime", "truth", "worlds", "A", "B", "undecided",
+                         "advantage_median"]].to_string(index=False))
+    summary["options"] = options
     print(json.dumps(summary))
 
 

@@ -73,7 +73,29 @@ def test_demo_finds_no_trend_without_effect_in_any_regime(demo):
                 assert h[f"{name}_ci_low"] - 1e-9 <= h[name] <= h[f"{name}_ci_high"] + 1e-9
     assert set(null_found) == {*DEFAULT_REGIMES, "raw"}
     assert max(null_found.values()) <= 2, null_found  # of 9, at alpha_discovery = 0.05
-    assert "surviving trends" in report["verdict"]["comparison"]
+
+
+@pytest.mark.slow
+def test_demo_verdict_names_the_three_procedures_and_what_the_network_added(demo):
+    verdict = demo["report"]["verdict"]
+    overfit = next(r for r in demo["report"]["regimes"] if r["regime"] == "overfit")
+    procedures = verdict["procedures"]
+    assert procedures.startswith("Three procedures on the same discovery rows (overfit): "
+                                 f"reading gave {overfit['n_read']} lead(s), "
+                                 f"{overfit['n_read_replicated']} of which replicate")
+    assert f"the screen kept {overfit['n_found']} of the {overfit['n_read']}" in procedures
+    assert (f"screening the attributes directly, with no network, gives "
+            f"{overfit['n_direct_leads']} lead(s)") in procedures
+    network = verdict["network"]
+    first = network.split(". ")[0]
+    assert first.startswith(("The overfit network added nothing over screening the measured "
+                             "attributes directly", "The overfit network added "))
+    for name in ("report.md", "report.html"):
+        text = (demo["out"] / name).read_text(encoding="utf-8")
+        assert first in text and procedures.split(":")[0] in text, name
+    # the regimes are compared on their readings, never on counts of survivors
+    assert "Regimes compared on their readings" in verdict["comparison"]
+    assert "surviving trends" not in verdict["comparison"]
 
 
 @pytest.mark.slow
@@ -259,9 +281,12 @@ def test_position_is_decided_on_the_regime_audited(tmp_path):
                                                         "max_epochs": 30}},
                                  table=world.table)
     assert regularized.position.regime == "regularized"
-    assert "regularized embedding" in regularized.position.summary
+    assert "regularized" in regularized.position.summary
+    assert "overfit" not in regularized.position.summary
     raw = embaudit.audit({**SMALL, "training": {"regimes": []}}, table=world.table)
-    assert raw.position.regime == "raw" and "raw screening" in raw.position.summary
+    assert raw.position.regime == "raw" and "no embedding was audited" in \
+        raw.position.summary
+    assert raw.position.procedures.startswith("Only direct screening was audited")
     assert raw.members.empty
 
 

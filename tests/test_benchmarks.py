@@ -54,7 +54,12 @@ def test_calibration_quick_reports_every_regime_both_designs_and_naive_inflation
     result = quick_json("calibration.py", timeout=900)
     records = result["records"]
     scenarios = {r["scenario"] for r in records}
-    assert len(scenarios) == 9
+    assert len(scenarios) == 12
+    # every regime of every world has a position, and the JSON counts them
+    positions = {(p["scenario"], p["regime"]) for p in result["positions"]}
+    assert ("features_only", "overfit") in positions and ("leads", "overfit") in positions
+    for record in result["positions"]:
+        assert record["A"] + record["B"] + record["undecided"] == pytest.approx(1.0)
     regimes = {r["regime"] for r in records}
     audited = {"overfit", "regularized", "weight_decay", "early_stopping", "dropout",
                "batch_norm", "linear", "pls", "raw"}

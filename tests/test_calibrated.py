@@ -72,40 +72,50 @@ def test_attributes_without_effect_are_found_at_most_at_alpha_discovery_in_every
         assert found[regime] / n <= bound, (regime, found[regime], n)
 
 
-def _features_only_world(seed: int) -> Table:
-    """Lifespan depends on the features (three unmeasured latents) and on no attribute:
-    four attributes measure other latents the features encode, two are pure noise."""
-    rng = np.random.default_rng(seed)
-    n = 300
-    z = rng.normal(size=(n, 7))
-    log_life = z[:, :3] @ np.array([0.6, -0.5, 0.4]) + 0.6 * rng.normal(size=n)
-    attributes = {f"encoded_{i}": z[:, 3 + i] + 0.5 * rng.normal(size=n) for i in range(4)}
-    attributes.update({f"noise_{i}": rng.normal(size=n) for i in range(2)})
-    return _table(_mixed_features(z, 20, rng), log_life, attributes)
+#: Person A vs B on worlds whose truth decides the camp: overfit networks of the size
+#: the analysts train (500 features → 64 → 16), with fewer resampled networks than the
+#: benchmark (its 20 worlds per scenario are in benchmarks/README.md)
+POSITION = {"training": {"regimes": ["overfit"], "max_epochs": 150},
+            "discovery": {"raw_screening": False},
+            "resampling": {"n_bootstrap": 5, "n_permutations": 9, "protest_permutations": 1},
+            "statistics": {"n_resamples": 300, "n_holdout_permutations": 99}}
 
 
 @pytest.mark.slow
-def test_no_regime_is_judged_a_where_lifespan_depends_on_the_features_only():
-    # review finding 1: ranking counts of found-and-replicated trends gave A in 18 of 40
-    options = {"network": {"hidden": [8, 4]},
-               "training": {"max_epochs": 30, "batch_size": 100},
-               "resampling": {"n_bootstrap": 2, "n_permutations": 9,
-                              "protest_permutations": 1},
-               "statistics": {"n_resamples": 200}}
-    judged_a: dict[str, int] = {}
-    for seed in range(40):
-        result = embaudit.audit({**options, "seed": seed}, table=_features_only_world(seed))
-        survivors = result.hypotheses.groupby("regime")["verdict"].apply(
-            lambda v: int((v == "survives").sum()))
-        for row in result.regimes.to_dict(orient="records"):
-            judged_a[row["regime"]] = judged_a.get(row["regime"], 0) + (row["position"] == "A")
-            # the position never contradicts the verdicts
-            if row["position"] == "B":
-                assert survivors.get(row["regime"], 0) == 0
-            if row["position"] == "A":
-                assert survivors[row["regime"]] > 0
-    assert len(judged_a) == 7
-    assert max(judged_a.values()) <= 2, judged_a  # at most 5% of 40 worlds
+@pytest.mark.parametrize(("scenario", "camp"), [("features_only", "B"), ("global_null", "B"),
+                                                ("leads", "A")])
+def test_the_position_is_the_camp_the_truth_supports(scenario, camp):
+    # review: B in 1 of 30 worlds where it is true, and only through a false discovery
+    for seed in range(3):
+        world = scenario_world(scenario, seed)[0]
+        result = embaudit.audit({**POSITION, "seed": seed}, table=world.table)
+        assert result.position.position == camp, (seed, result.position.summary)
+
+
+@pytest.mark.slow
+def test_a_memorised_lead_replicates_while_its_axis_does_not_generalize():
+    # review: an attribute absent from the features was credited to overfit ("no regime
+    # gives more surviving trends than overfit") while its axis carried nothing held out
+    world = scenario_world("memorised", 0)[0]
+    result = embaudit.audit({**POSITION, "training": {"regimes": ["overfit", "linear"],
+                                                      "max_epochs": 150},
+                             "resampling": {"n_bootstrap": 10, "n_permutations": 19,
+                                            "protest_permutations": 1}},
+                            table=world.table, truth=world.truth)
+    h = result.hypotheses.set_index(["regime", "attribute"])
+    lead = h.loc[("overfit", "a00_true")]
+    assert lead["read"] and lead["replicates"] and lead["verdict"] == "survives"
+    assert not lead["axis_generalizes"]
+    assert not h.loc[("linear", "a00_true"), "read"]  # a learned axis does not carry it
+    assert ("a00_true replicate(s) although the overfit axis read does not generalize"
+            in result.position.network)
+    comparison = result.position.comparison
+    assert "readings replicated" in comparison and "axes generalize" in comparison
+    assert "surviving trends" not in comparison
+    losses = result.regimes.set_index("regime")["holdout_loss"]
+    assert losses["overfit"] > losses["linear"]
+    assert (f"Holdout loss of the references: overfit {losses['overfit']:.2f}, linear "
+            f"{losses['linear']:.2f}") in comparison
 
 
 def _grouped_null_world(seed: int) -> Table:
@@ -154,7 +164,7 @@ def _quiet_signal_world(seed: int = 0) -> tuple[Table, dict[str, str]]:
     return _table(X, log_life, attributes), truth
 
 
-def test_the_verdict_sentence_names_the_regime_the_truth_says_should_win():
+def test_the_regime_comparison_names_the_regime_the_truth_says_should_win():
     table, truth = _quiet_signal_world()
     result = embaudit.audit({"training": {"regimes": ["linear", "pls"]},
                              "discovery": {"raw_screening": False},
@@ -166,12 +176,9 @@ def test_the_verdict_sentence_names_the_regime_the_truth_says_should_win():
                  for r in ("linear", "pls")}
     assert survivors["pls"] == {f"quiet_{i}" for i in range(10)}  # the truth, and only it
     assert len(survivors["linear"]) <= 3
-    gain = 10 - len(survivors["linear"])
-    assert panel.loc["pls", "survives_vs_lead"] == gain
-    sentence = result.position.comparison
     assert result.position.regime == "linear"  # the first regime leads without overfit
-    assert sentence.startswith(
-        f"The pls regime gives the best leads on this data set: 10 surviving trends against "
-        f"{len(survivors['linear'])} for linear (+{gain}, exact McNemar p = "
-        f"{panel.loc['pls', 'p_vs_lead']:.2g})")
-    assert panel.loc["pls", "p_vs_lead"] <= 0.05
+    # PCA's axes miss the quiet drivers: pls's readings replicate better, beyond doubt
+    assert panel.loc["pls", "effect_vs_lead_low"] > 0
+    assert panel.loc["pls", "n_read_replicated"] > panel.loc["linear", "n_read_replicated"]
+    assert "Readings off pls replicate better than off linear (interval above 0)." in \
+        result.position.comparison

@@ -61,6 +61,8 @@ def _hypotheses(columns: list, rng: np.random.Generator) -> pd.DataFrame:
             "r_axis_lifespan_ci_low": np.full(q, np.nan) if raw else rng.uniform(-1, 0, q),
             "r_axis_lifespan_ci_high": np.full(q, np.nan) if raw else rng.uniform(0, 1, q),
             "p_carried": np.full(q, np.nan) if raw else rng.uniform(0, 0.1, q),
+            "read": pd.array([pd.NA] * q if raw else rng.uniform(size=q) < 0.8,
+                             dtype="boolean"),
             "p_association": rng.uniform(0, 0.1, q),
             "p_discovery": rng.uniform(0, 0.1, q),
             "found": rng.uniform(size=q) < 0.7,
@@ -74,36 +76,51 @@ def _hypotheses(columns: list, rng: np.random.Generator) -> pd.DataFrame:
             "r_axis_attribute_holdout": np.full(q, np.nan) if raw else rng.uniform(-1, 1, q),
             "r_axis_lifespan_holdout": np.full(q, np.nan) if raw else rng.uniform(-1, 1, q),
             "p_embedding": np.full(q, np.nan) if raw else rng.uniform(0, 1, q),
+            "axis_generalizes": pd.array([pd.NA] * q if raw else rng.uniform(size=q) < 0.5,
+                                         dtype="boolean"),
+            "q_reading": np.full(q, np.nan) if raw else np.minimum(p_holdout * 2, 1.0),
+            "replicates": pd.array([pd.NA] * q if raw else p_holdout < 0.05,
+                                   dtype="boolean"),
             "sign_consistency": rng.uniform(0.5, 1, q),
             "selection_frequency": np.full(q, np.nan) if raw else rng.uniform(0, 1, q),
             "oob_replication": rng.uniform(0, 1, q),
             "n_holdout": 60,
             "n_required": pd.array(np.where(verdict == "inconclusive", 250, 0), dtype="Int64"),
             "verdict": verdict,
+            "explained_by": pd.array([pd.NA] * q, dtype="string"),
         }))
         frames[-1].loc[frames[-1]["verdict"] != "inconclusive", "n_required"] = pd.NA
     return pd.concat(frames, ignore_index=True)[list(HYPOTHESIS_COLUMNS)]
 
 
 def _regime_row(regime: str, part: pd.DataFrame, rng: np.random.Generator) -> dict:
-    """A regime panel row consistent with its hypotheses (the rates drawn at random)."""
-    found = part["found"].to_numpy()
-    replicated = found & (part["p_holdout"].to_numpy() <= 0.1)
-    rate = replicated.sum() / max(found.sum(), 1)
-    null_rate = float(rng.uniform(0, 0.3))
+    """A regime panel row consistent with its hypotheses (the effects drawn at random)."""
+    raw = regime == "raw"
+    read = part["read"].fillna(False).to_numpy(dtype=bool)
+    effect, null = float(rng.uniform(0, 0.2)), float(rng.uniform(-0.02, 0.02))
+    survives = int((part["verdict"] == "survives").sum())
+    nan = float("nan")
     row = {
-        "regime": regime, "n_candidates": len(part), "n_found": int(found.sum()),
-        "n_replicated": int(replicated.sum()), "replication_rate": rate,
-        "replication_ci_low": max(rate - 0.3, 0.0), "replication_ci_high": min(rate + 0.2, 1.0),
-        "null_n": 12, "null_rate": null_rate, "advantage": rate - null_rate,
-        "advantage_ci_low": rate - null_rate - 0.3, "advantage_ci_high": rate - null_rate + 0.3,
-        "p_vs_null": float(rng.uniform(0, 0.2)), "comparable": regime != "regularized",
+        "regime": regime, "n_candidates": len(part), "n_read": int(read.sum()),
+        "n_read_replicated": int(part["replicates"].fillna(False).sum()),
+        "n_axes_generalized": int((read & part["axis_generalizes"].fillna(False)).sum()),
+        "n_found": int(part["found"].sum()), "n_survives": survives,
+        "n_fails": int((part["verdict"] == "fails").sum()), "n_distinct": survives,
+        "n_direct_leads": 2, "n_only_axis": 0, "n_axis_lost": 0,
+        "reading_networks": 0 if raw else 4,
+        "read_effect": nan if raw else effect, "read_effect_low": nan if raw else effect - 0.05,
+        "read_effect_high": nan if raw else effect + 0.05, "null_networks": 0 if raw else 3,
+        "null_effect": nan if raw else null, "advantage": nan if raw else effect - null,
+        "advantage_low": nan if raw else effect - null - 0.04,
+        "advantage_high": nan if raw else effect - null + 0.04,
+        "p_advantage": nan if raw else float(rng.uniform(0, 0.2)),
+        "rows_to_decide": None, "axes_generalized": nan if raw else float(rng.uniform()),
+        "comparable": regime != "regularized",
         "position": "A" if regime == "overfit" else "undecided",
-        "n_survives": int((part["verdict"] == "survives").sum()),
-        "n_fails": int((part["verdict"] == "fails").sum()),
         "holdout_loss": float(rng.uniform(0.3, 1.0)),
-        "no_better_than_linear": None if regime == "raw" else False,
-        "survives_vs_lead": 0, "p_vs_lead": np.nan if regime == "overfit" else 1.0,
+        "no_better_than_linear": None if raw else False,
+        "effect_vs_lead": nan, "effect_vs_lead_low": nan, "effect_vs_lead_high": nan,
+        "axes_vs_lead": nan, "axes_vs_lead_low": nan, "axes_vs_lead_high": nan,
     }
     return {key: row[key] for key in REGIME_COLUMNS}
 
@@ -165,7 +182,11 @@ def _build(with_truth: bool) -> AuditResult:
         regimes=regimes,
         lead_regime="overfit",
         position=Position("A", f"The data support A: 3 of 5 trends replicated {SCRIPT}.",
-                          regime="overfit", p_value=0.01),
+                          regime="overfit", p_value=0.01,
+                          network="The overfit network added nothing over screening the "
+                                  "measured attributes directly.",
+                          independence="Rows are assumed independent (no group column "
+                                       "was given)."),
         null_strengths=null,
         members=members,
         curves=curves,
@@ -210,9 +231,12 @@ def _same(reported: object, expected: object) -> bool:
 def test_json_contract(fake_result: AuditResult) -> None:
     doc = report_json(fake_result)
     jsonschema.Draft202012Validator(report_schema()).validate(json.loads(json.dumps(doc)))
-    assert doc["schema_version"] == "2.1"
-    assert doc["verdict"] == {"position": "A", "summary": fake_result.position.summary,
-                              "regime": "overfit", "p_value": 0.01, "comparison": ""}
+    assert doc["schema_version"] == "3.0"
+    position = fake_result.position
+    assert doc["verdict"] == {"position": "A", "summary": position.summary,
+                              "regime": "overfit", "p_value": 0.01, "comparison": "",
+                              "procedures": "", "network": position.network,
+                              "independence": position.independence}
     assert [r["regime"] for r in doc["regimes"]] == list(REGIMES)
     assert all(set(REGIME_COLUMNS) <= set(r) for r in doc["regimes"])
     assert all(set(HYPOTHESIS_COLUMNS) <= set(h) for h in doc["hypotheses"])

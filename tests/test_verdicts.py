@@ -1,23 +1,15 @@
-"""Verdict rules, attribute families, thresholds and the Person A vs B position."""
+"""Verdict rules, attribute families and thresholds."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
 from embaudit.config import AuditConfig, StatisticsConfig, build_config
-from embaudit.core.schema import REGIME_COLUMNS
 from embaudit.errors import ConfigError
 from embaudit.hypotheses.inference import holdout_association, required_holdout_size
 from embaudit.hypotheses.multiplicity import family_q, threshold_used
-from embaudit.hypotheses.position import (
-    best_leads,
-    comparable,
-    decide_position,
-    mcnemar_p,
-)
 from embaudit.hypotheses.verdicts import verdict_rule
 from embaudit.reports.json_report import format_cell
 from embaudit.reports.methods import methods_paragraphs
@@ -174,86 +166,3 @@ def test_methods_say_how_covariates_are_adjusted_for_and_what_decides_survival()
     assert "p_embedding) is reported beside it and decides nothing" in text["Verdicts"]
     assert "linear in the covariates" not in dict(
         methods_paragraphs(AuditConfig(), "overfit"))["Verdicts"]
-
-
-def _row(**values: object) -> dict[str, object]:
-    row = {"regime": "overfit", "n_candidates": 10, "n_found": 4, "n_replicated": 4,
-           "replication_rate": 1.0, "replication_ci_low": 0.5, "replication_ci_high": 1.0,
-           "null_n": 40, "null_rate": 0.2, "advantage": 0.8, "advantage_ci_low": 0.5,
-           "advantage_ci_high": 0.95, "p_vs_null": 0.001, "comparable": True,
-           "position": "", "n_survives": 4, "n_fails": 0, "holdout_loss": 0.5,
-           "no_better_than_linear": False, "survives_vs_lead": 0, "p_vs_lead": np.nan}
-    row.update(values)
-    assert set(row) == set(REGIME_COLUMNS)
-    return row
-
-
-def _members(reference_reached: bool = True, null_reached: float = 1.0) -> pd.DataFrame:
-    rows = [{"regime": "overfit", "kind": "reference", "epochs": 30, "train_loss": 0.009,
-             "reached_target": reference_reached}]
-    rows += [{"regime": "overfit", "kind": "permutation", "epochs": 40, "train_loss": 0.009,
-              "reached_target": i < 20 * null_reached} for i in range(20)]
-    return pd.DataFrame(rows)
-
-
-def _decide(row: dict[str, object]) -> tuple[str, str]:
-    position = decide_position(row, _members(), 99, 600, CONFIG)
-    return position.position, position.summary
-
-
-def test_positions():
-    label, text = _decide(_row())
-    assert label == "A" and "4 of 4 replicated" in text and "600" in text and "20%" in text
-    # nothing found: no power to tell, not B (review finding 1)
-    label, text = _decide(_row(n_found=0, n_replicated=0, n_survives=0,
-                               replication_rate=np.nan))
-    assert label == "undecided" and "no power" in text
-    # nothing survives and a useful advantage is ruled out: B
-    label, text = _decide(_row(n_replicated=0, replication_rate=0.0, n_survives=0,
-                               advantage=-0.2, advantage_ci_low=-0.3, advantage_ci_high=0.1,
-                               p_vs_null=0.9))
-    assert label == "B" and "ruled out" in text
-    # trends survive: never B, even when a useful advantage is ruled out
-    label, text = _decide(_row(advantage=0.1, advantage_ci_low=0.02, advantage_ci_high=0.15,
-                               p_vs_null=0.01))
-    assert label == "undecided" and "ruled out" in text
-    # no survivor: never A
-    assert _decide(_row(n_survives=0))[0] == "undecided"
-
-
-def test_no_position_from_permutation_networks_that_did_not_train_like_the_reference():
-    members = _members(reference_reached=True, null_reached=0.5)
-    assert not comparable(members, "overfit") and comparable(_members(), "overfit")
-    position = decide_position(_row(comparable=False), members, 99, 600, CONFIG)
-    assert position.position == "undecided"
-    assert "10 of 20 permutation networks" in position.summary
-    early = pd.DataFrame([{"regime": "early_stopping", "kind": "reference", "epochs": 40,
-                           "train_loss": 0.3}] + [
-        {"regime": "early_stopping", "kind": "permutation", "epochs": 11 + i % 2,
-         "train_loss": 0.95} for i in range(20)])
-    assert not comparable(early, "early_stopping")
-    assert comparable(pd.DataFrame(columns=["regime", "kind"]), "raw")
-
-
-def test_mcnemar_and_the_best_leads_sentence():
-    lead = np.array([True, True, False, False, False])
-    other = np.array([True, True, True, True, True])
-    assert mcnemar_p(lead, other) == pytest.approx(0.25)  # 3 discordant, all one way
-    assert mcnemar_p(lead, lead) == 1.0
-    rows = [_row(n_survives=2, replication_rate=0.5),
-            _row(regime="early_stopping", n_survives=5, replication_rate=1.0,
-                 survives_vs_lead=3, p_vs_lead=0.25),
-            _row(regime="linear", n_survives=1, replication_rate=0.25, survives_vs_lead=-1,
-                 p_vs_lead=1.0)]
-    text = best_leads(rows, "overfit")
-    assert text.startswith("The early_stopping regime gives the most surviving trends on this "
-                           "data set, 5 surviving trends against 2 for overfit (+3, exact "
-                           "McNemar p = 0.25), but the difference is not significant")
-    assert "linear 1" in text
-    rows[1]["p_vs_lead"] = 0.01
-    assert best_leads(rows, "overfit").startswith(
-        "The early_stopping regime gives the best leads on this data set: 5 surviving trends "
-        "against 2 for overfit (+3, exact McNemar p = 0.01); 100% of its found trends "
-        "replicated against 50%.")
-    tied = best_leads([rows[0], {**rows[2], "n_survives": 2}], "overfit")
-    assert tied.startswith("No regime gives more surviving trends than overfit (2")

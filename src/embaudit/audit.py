@@ -7,7 +7,8 @@ module only orchestrates: each step's decisions live in the layer that owns them
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import warnings
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import pandas as pd
 from embaudit.config import AuditConfig, TrainingConfig, build_config
 from embaudit.core.members import MemberSpec, Split
 from embaudit.core.regimes import RAW, REGIMES
+from embaudit.data.independence import clustering_evidence, independence_sentence
 from embaudit.data.table import Table, load_table
 from embaudit.errors import ConfigError
 from embaudit.hypotheses.censored import lifespan_association, split_scores
@@ -33,7 +35,7 @@ from embaudit.hypotheses.evidence import (
     raw_evidence,
 )
 from embaudit.hypotheses.inference import HoldoutAssociation
-from embaudit.hypotheses.panel import decide_panel
+from embaudit.hypotheses.panel import HoldoutRows, decide_panel
 from embaudit.landscape import Landscape, MinimaGroup, analyze_landscape
 from embaudit.reports import REPORT_FORMATS, generated_now, write_reports
 from embaudit.resampling.options import (
@@ -155,6 +157,10 @@ class _Pipeline:
                       for regime in regimes}
         self.folds = crossfit_folds(table, config)
         self.data = self._discovery_data()
+        clustered = clustering_evidence(table, config.seed)
+        self.independence = independence_sentence(table, clustered)
+        if clustered:
+            warnings.warn(self.independence, UserWarning, stacklevel=3)
 
     def run(self, store: AuditStore | None) -> AuditResult:
         """Train, read the evidence, test, decide."""
@@ -174,7 +180,9 @@ class _Pipeline:
             else pd.DataFrame(columns=_NO_MEMBERS)
         evidence = [run.evidence for run in runs]
         decision = decide_panel(evidence, holdout, table.attribute_columns, members, config,
-                                self.truth)
+                                self.truth, HoldoutRows(self.data.attributes[self.split.holdout],
+                                                        self._partial_p),
+                                self.independence)
         crossfit = self._crossfit(runs)
         rates, agreement = crossfit_tables(crossfit, config.split.crossfit_folds or 0)
         curves = [c for run in runs for c in run.curves]
@@ -224,6 +232,19 @@ class _Pipeline:
             n_resamples=stat.n_resamples, n_permutations=stat.n_holdout_permutations,
             max_t=stat.correction == "maxt", confidence=stat.confidence,
             seed=self.config.seed)
+
+    def _partial_p(self, column: int, given: Sequence[int], direction: int) -> float:
+        """One-sided holdout p of attribute ``column`` in ``direction``, partial on the
+        ``given`` attribute columns (and the table's covariates), as the holdout tests."""
+        rows, data = self.split.holdout, self.data
+        extra = data.attributes[rows][:, list(given)]
+        covariates = extra if data.covariates is None else np.column_stack(
+            [data.covariates[rows], extra])
+        test = lifespan_association(
+            self.table, rows, data.attributes[rows][:, [column]], covariates,
+            np.zeros(1, dtype=int), n_resamples=0, n_permutations=999, max_t=False,
+            confidence=self.config.statistics.confidence, seed=self.config.seed)
+        return float(test.p_value(np.array([direction]))[0])
 
     def _resumed(self, store: AuditStore | None) -> dict[str, set[str]]:
         """Per trained regime, the members the store already holds."""

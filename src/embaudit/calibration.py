@@ -21,6 +21,10 @@ tests), and read per regime:
 
 Power is the share of planted attributes that survive with the right sign, by
 population effect size; under the global null the holdout p-values should be uniform.
+
+The position (Person A vs B) is read from each regime's row of the panel: the share of
+worlds in which each regime's readings give A, B or undecided (:func:`position_rates`).
+It needs resampled networks, so its scenarios are audited with :data:`POSITION_OPTIONS`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
 
 from embaudit.audit import audit
 from embaudit.core.regimes import LEAD_REGIME, RAW, REGIMES
@@ -60,6 +65,21 @@ QUICK_OPTIONS: dict[str, Any] = {
     **AUDIT_OPTIONS,
     "training": {**AUDIT_OPTIONS["training"], "max_epochs": 40},
 }
+#: the audit of the position's worlds: the regimes an analyst weighs (overfit, and
+#: optimising for validation loss) and the linear baseline, with enough resampled
+#: networks for the readings' mean effect (the position reads every one of them)
+POSITION_OPTIONS: dict[str, Any] = {
+    "training": {"regimes": ["overfit", "regularized", "linear"], "max_epochs": 150},
+    "discovery": {"raw_screening": True},
+    "resampling": {"n_bootstrap": 10, "n_permutations": 19, "protest_permutations": 1},
+    "statistics": {"n_resamples": 500, "n_holdout_permutations": 99},
+}
+#: scenarios whose truth says which camp is right: B where no attribute acts on lifespan
+#: (it may depend on the features, or on nothing), A where three or more do (|rho| ≥ 0.2)
+POSITION_TRUTH = {"features_only": "B", "global_null": "B", "leads": "A", "sparse": "A"}
+#: the columns of the regime panel each row of the calibration carries
+_PANEL = ("position", "advantage", "advantage_low", "advantage_high", "read_effect",
+          "null_effect", "n_read", "n_direct_leads", "axes_generalized", "comparable")
 EFFECT_BINS = (0.05, 0.15, 0.25, 0.35, 1.0)
 NAIVE_PERMUTATIONS = 999
 DESIGNS = ("screen_and_clean", "test_every_candidate")
@@ -96,8 +116,10 @@ def audit_world(scenario: str, seed: int, options: dict[str, Any] | None = None
 
 
 def _readings(result: AuditResult, names: list[str], suffix: str = "") -> pd.DataFrame:
-    """Per regime and attribute: direction, found, survives, the holdout p."""
+    """Per regime and attribute: direction, found, survives, the holdout p, and the
+    regime's panel row (its position and the numbers behind it)."""
     frames = []
+    panel = result.regimes.set_index("regime")
     for regime, h in result.hypotheses.groupby("regime", sort=False):
         h = h.set_index("attribute").reindex(names)
         frames.append(pd.DataFrame({
@@ -106,6 +128,7 @@ def _readings(result: AuditResult, names: list[str], suffix: str = "") -> pd.Dat
             "found": h["found"].fillna(False).astype(bool).to_numpy(),
             "survives": (h["verdict"] == "survives").to_numpy(),
             "p_holdout": h["p_holdout"].to_numpy(),
+            **{column: panel.loc[regime, column] for column in _PANEL},
         }))
     return pd.concat(frames, ignore_index=True)
 
@@ -222,7 +245,28 @@ def summarize(rows: pd.DataFrame, q: float = 0.10, alpha_discovery: float = 0.05
     holdout = rows[(rows["scenario"] == "global_null") & (rows["regime"] == RAW)]
     p = holdout["p_holdout"].dropna()
     out["ks_p_null"] = float(stats.kstest(p, "uniform").pvalue) if len(p) else None
+    out["positions"] = position_rates(rows).to_dict(orient="records")
     return out
+
+
+def position_rates(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario and regime: worlds, and the share of them in which the regime's
+    readings give A, B or undecided (with Wilson 95% intervals), beside the camp the
+    scenario's truth supports (:data:`POSITION_TRUTH`)."""
+    worlds = rows[rows["position"].notna()].drop_duplicates(["scenario", "world", "regime"])
+    records = []
+    for (scenario, regime), group in worlds.groupby(["scenario", "regime"], sort=False):
+        record: dict[str, Any] = {"scenario": scenario, "regime": regime,
+                                  "truth": POSITION_TRUTH.get(str(scenario), ""),
+                                  "worlds": len(group)}
+        for label in ("A", "B", "undecided"):
+            hits = int((group["position"] == label).sum())
+            low, high = proportion_confint(hits, len(group), method="wilson")
+            record.update({label: hits / len(group), f"{label}_low": float(low),
+                           f"{label}_high": float(high)})
+        record["advantage_median"] = float(group["advantage"].median())
+        records.append(record)
+    return pd.DataFrame(records)
 
 
 def _rate(values: pd.Series) -> float | None:

@@ -254,9 +254,8 @@ def _claimed_columns(claims: list[Any], columns: Any) -> list[str]:
 def _finish(result: Any, out: Path) -> None:
     position = result.position
     console.print(f"\n[bold]Position: {position.position}[/bold] ({position.regime} regime)")
-    console.print(position.summary, markup=False, highlight=False)
-    if position.comparison:
-        console.print(position.comparison, markup=False, highlight=False)
+    for paragraph in position.paragraphs():
+        console.print(paragraph, markup=False, highlight=False)
     survivors = result.surviving(position.regime)
     names = ", ".join(f"{a} ({d})" for a, d in zip(survivors["attribute"],
                                                     survivors["direction"], strict=True))

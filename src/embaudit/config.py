@@ -164,10 +164,14 @@ class StatisticsConfig(_Section):
         "interval wholly below it fails; inconclusive trends get the holdout size that "
         "detects it")
     power: float = Field(0.8, gt=0, lt=1)
-    position_alpha: float = Field(0.05, gt=0, lt=1)
-    min_advantage: float = Field(
-        0.2, gt=0, lt=1, description="replication advantage over the null worth having (A)"
-    )
+    position_alpha: float = Field(
+        0.025, gt=0, lt=0.5, description="Person A vs B: each one-sided bound of the "
+        "readings' advantage over chance readings is at this level (0.025: the two "
+        "bounds are a 95% interval)")
+    useful_advantage: float = Field(
+        0.05, gt=0, lt=1, description="Person A vs B: the advantage of the readings' mean "
+        "holdout effect over chance readings that is worth having (0.05: one reading in "
+        "two with an effect of 0.1, or one in six with 0.3)")
 
 
 class LandscapeConfig(_Section):

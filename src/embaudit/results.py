@@ -133,17 +133,16 @@ class AuditResult:
             f"holdout {len(self.split.holdout)})   Features: {len(self.table.features)}   "
             f"Attributes: {len(self.table.attributes)}",
             f"Position: {self.position.position}",
-            *_wrap(self.position.summary, width),
-            "-" * width,
         ]
-        lines += _wrap(self.position.comparison, width)
-        lines.append("-" * width)
-        regimes = self.regimes[["regime", "n_found", "n_replicated", "replication_rate",
-                                "null_rate", "p_vs_null", "comparable", "n_survives",
-                                "p_vs_lead"]]
+        for text in self.position.paragraphs():
+            lines += [*_wrap(text, width), ""]
+        lines[-1] = "-" * width
+        regimes = self.regimes[["regime", "n_read", "n_read_replicated", "n_found",
+                                "n_survives", "n_direct_leads", "read_effect", "null_effect",
+                                "advantage", "axes_generalized", "holdout_loss"]]
         lines += [regimes.to_string(index=False, float_format=lambda v: f"{v:.3f}"), "-" * width]
-        cols = ["regime", "attribute", "axis", "direction", "strength", "p_discovery",
-                "found", "effect_holdout", "q_holdout", "verdict"]
+        cols = ["regime", "attribute", "axis", "direction", "strength", "read", "replicates",
+                "p_discovery", "found", "effect_holdout", "q_holdout", "verdict"]
         lines += [self.hypotheses[cols].to_string(index=False,
                                                   float_format=lambda v: f"{v:.3g}")]
         if self.landscape is not None:

@@ -8,6 +8,11 @@ Procrustes alignment to the reference (fitted on the member's in-bag rows). A
 bootstrap member's direction for a candidate is read on its out-of-bag rows, the rows
 it never trained on; its selection frequency (is the candidate's axis the attribute's
 best?) is read on its in-bag rows. Raw screening does the same without any embedding.
+
+The *readings* (what an analyst looking along a network's own axes would note) are
+taken off every network fitted to the real lifespans, the reference and each bootstrap
+member, each on its own unaligned axes and screened like the reference: the position
+averages them over networks (:mod:`embaudit.hypotheses.readings`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import pandas as pd
 
 from embaudit.config import ResamplingConfig
 from embaudit.core.members import MemberSpec
-from embaudit.core.regimes import RAW
+from embaudit.core.regimes import RAW, REGIMES
 from embaudit.hypotheses.discovery import (
     AxisCorrelations,
     Candidates,
@@ -44,7 +49,8 @@ class RegimeEvidence:
 
     regime: str
     candidates: Candidates
-    #: the discovery screen of the reference (q,) and of each permutation member (M, q)
+    #: the discovery screen of the reference, of each permutation member (M) and of each
+    #: bootstrap member on its own axes (B): (1 + M + B, q)
     screen: ScreenResult = field(repr=False)
     null_strength: np.ndarray = field(repr=False)  # (M, q)
     null_direction: np.ndarray = field(repr=False)  # (M, q)
@@ -64,12 +70,15 @@ class RegimeEvidence:
     holdout_axis_attribute: np.ndarray | None = None  # (q,) embedding-level check
     holdout_axis_lifespan: np.ndarray | None = None
     p_embedding: np.ndarray | None = None
+    #: (B, q): each bootstrap member's own reading (its best axis and sign, on the
+    #: discovery rows with the real lifespans, unaligned) and that axis's holdout check
+    bootstrap_reading: np.ndarray | None = field(default=None, repr=False)
+    bootstrap_p_embedding: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def p_discovery(self) -> np.ndarray:
         """The reference's screen p per column (q,); see :meth:`null_p_discovery`."""
-        directions = np.vstack([self.candidates.direction[None], self.null_direction])
-        return self._adjusted(self.screen.p_discovery(directions)[:1])[0]
+        return self._adjusted(self.screen.p_discovery(self._directions())[:1])[0]
 
     @property
     def null_p_discovery(self) -> np.ndarray:
@@ -79,8 +88,53 @@ class RegimeEvidence:
         level's p is multiplied by their number (Bonferroni), so a null attribute is
         found at a rate ≤ alpha_discovery however many levels it has.
         """
-        directions = np.vstack([self.candidates.direction[None], self.null_direction])
-        return self._adjusted(self.screen.p_discovery(directions)[1:])
+        m = len(self.null_direction)
+        return self._adjusted(self.screen.p_discovery(self._directions())[1:1 + m])
+
+    @property
+    def reading_direction(self) -> np.ndarray:
+        """The readings of the networks fitted to the real lifespans (R, q): the
+        reference's first, then each bootstrap member's on its own axes (none for raw
+        screening: no axes to read)."""
+        if not REGIMES[self.regime].has_embedding:
+            return np.zeros((0, len(self.candidates.direction)), dtype=int)
+        boot = self._bootstrap_readings()
+        return np.vstack([self.candidates.direction[None], boot]).astype(int)
+
+    @property
+    def reading_p_carried(self) -> np.ndarray:
+        """``p_carried`` of each reading (R, q), Bonferroni over a categorical attribute's
+        levels as in :meth:`null_p_discovery`."""
+        if not REGIMES[self.regime].has_embedding:
+            return np.ones((0, len(self.candidates.direction)))
+        m = len(self.null_direction)
+        return self._adjusted(np.vstack([self.screen.p_carried[:1],
+                                         self.screen.p_carried[1 + m:]]))
+
+    @property
+    def null_p_carried(self) -> np.ndarray:
+        """``p_carried`` of each permutation member's own reading (M, q)."""
+        m = len(self.null_direction)
+        return self._adjusted(self.screen.p_carried[1:1 + m])
+
+    @property
+    def reading_p_embedding(self) -> np.ndarray:
+        """Each reading's holdout axis check (R, q), the reference's first."""
+        q = len(self.candidates.direction)
+        reference = np.full(q, np.nan) if self.p_embedding is None else self.p_embedding
+        boot = np.zeros((0, q)) if self.bootstrap_p_embedding is None \
+            else self.bootstrap_p_embedding
+        return np.vstack([reference[None], boot])
+
+    def _bootstrap_readings(self) -> np.ndarray:
+        q = len(self.candidates.direction)
+        return np.zeros((0, q), dtype=int) if self.bootstrap_reading is None \
+            else self.bootstrap_reading
+
+    def _directions(self) -> np.ndarray:
+        """The claimed direction of every screened network, in the screen's order."""
+        return np.vstack([self.candidates.direction[None], self.null_direction,
+                          self._bootstrap_readings()])
 
     def _adjusted(self, p: np.ndarray) -> np.ndarray:
         size = np.ones(p.shape[1]) if self.family_size is None else self.family_size
@@ -156,6 +210,7 @@ def embedding_evidence(
     null_ids, null_strength, null_direction, null_embeddings, null_targets = [], [], [], [], []
     boot_direction, boot_axis, quality = [], [], []
     boot_r_attribute, boot_r_lifespan, boot_oob_p = [], [], []
+    boot_embeddings, boot_reading, boot_p_embedding = [], [], []
     columns = np.arange(A.shape[1])
     for index, member in enumerate(members):
         E = embeddings[index].astype(np.float64)
@@ -168,6 +223,11 @@ def embedding_evidence(
             null_embeddings.append(E)
             null_targets.append(target)
         elif member.kind == "bootstrap":
+            own_live = live_axes(E[S])
+            own = best_candidates(data.correlations(E, y, S, own_live))
+            boot_embeddings.append(E)
+            boot_reading.append(own.direction)
+            boot_p_embedding.append(_holdout_axis_check(E, own, data, own_live)[2])
             aligned, fit = align_to_reference(E, E_ref, member, alignment)
             quality.append({"member_id": member.member_id, **asdict(fit)})
             in_bag = np.repeat(np.arange(len(y)), member.weights)
@@ -185,7 +245,8 @@ def embedding_evidence(
     return RegimeEvidence(
         regime=regime,
         candidates=candidates,
-        screen=data.screen([E_ref, *null_embeddings], [y, *null_targets]),
+        screen=data.screen([E_ref, *null_embeddings, *boot_embeddings],
+                           [y, *null_targets, *[y] * len(boot_embeddings)]),
         family_size=data.family_size,
         null_strength=np.array(null_strength).reshape(-1, A.shape[1]),
         null_direction=np.array(null_direction).reshape(-1, A.shape[1]),
@@ -200,6 +261,8 @@ def embedding_evidence(
         holdout_axis_lifespan=holdout[1],
         p_embedding=holdout[2],
         alignment=pd.DataFrame(quality, columns=["member_id", *QUALITY_COLUMNS]),
+        bootstrap_reading=np.array(boot_reading, dtype=int).reshape(-1, A.shape[1]),
+        bootstrap_p_embedding=np.array(boot_p_embedding).reshape(-1, A.shape[1]),
     )
 
 

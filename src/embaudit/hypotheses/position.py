@@ -1,65 +1,59 @@
-"""The regime panel and the Person A vs Person B position.
+"""Person A vs Person B, decided on what the analysts actually do: their readings.
 
-Per regime: the found hypotheses, how many replicate on the holdout (one-sided p ≤ α
-in the claimed direction), and the same rate for the trends that its permutation
-networks, fitted to permuted lifespans, found with the same screen (the *null rate*:
-how often chance leads replicate). The advantage (rate minus null rate) gets a
-bootstrap interval that carries every source of its uncertainty: holdout rows are
-resampled (both rates read the same resample: paired), and so are the found trends and
-the permutation networks. The comparison is only made where the permutation networks
-trained as the reference did (:func:`comparable`); where they did not, as when early
-stopping halts them after a few epochs while the reference learns, their trends are no
-null for the reference's.
+Per regime, the readings of every network fitted to the real lifespans (the reference
+and each bootstrap member, each read along its own axes) are summarized by their mean
+holdout effect in the claimed direction (:mod:`embaudit.hypotheses.readings`) and
+compared with the same procedure's readings off the regime's permutation networks,
+fitted to permuted lifespans: networks that learned nothing, whose readings are chance
+readings. The advantage gets two one-sided percentile bounds at ``position_alpha``
+(normal, with a variance from the holdout rows and both sets of networks:
+:mod:`embaudit.hypotheses.readings`). Those bounds are the interval the
+position prints, so a position never stands beside an interval that contradicts it:
 
-Person A vs B is decided on the lead regime (overfit when audited):
-
-* A: the advantage is significant (one-sided bootstrap p ≤ ``position_alpha``), an
-  advantage of ``min_advantage`` is not ruled out, and at least one trend survives;
-* B: no trend survives and an advantage of ``min_advantage`` is ruled out (the upper
-  end of its interval lies below it);
-* undecided otherwise: nothing found (no power to tell), permutation networks not
-  comparable, or the evidence in between.
-
-Regimes are compared with the lead on what matters to an analyst: how many of their
-trends survive, attribute by attribute (an exact McNemar test of the paired outcomes).
+* A: the lower bound is above 0 (the readings replicate significantly better than
+  chance readings) and a useful advantage (``useful_advantage``) is not ruled out;
+* B: the upper bound is below ``useful_advantage``: a useful advantage is ruled out
+  (with the lower bound above 0 too, the readings beat chance by less than that);
+* undecided otherwise, and when the permutation networks did not train as the
+  reference did, or no network gave a reading. "More rows would decide" only where the
+  bounds, their rows' share of the spread shrinking as 1/√rows, decide with the set
+  power whether the advantage is 0 or useful.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
 
 from embaudit.config import StatisticsConfig
 from embaudit.core.regimes import REGIMES
 from embaudit.core.schema import REGIME_COLUMNS, Position
 from embaudit.hypotheses.evidence import RegimeEvidence
-from embaudit.hypotheses.inference import (
-    HoldoutAssociation,
-    spearman_p_negative,
-    spearman_p_positive,
+from embaudit.hypotheses.inference import HoldoutAssociation
+from embaudit.hypotheses.readings import (
+    Estimate,
+    Readings,
+    mean_effect,
+    rows_to_decide,
 )
-from embaudit.hypotheses.verdicts import RegimeAssessment
-
-#: bootstrap draws of the advantage when the holdout has no resamples of its own
-_TREND_RESAMPLES = 2_000
+from embaudit.hypotheses.verdicts import DirectScreen, RegimeAssessment
 
 
-def comparable(members: pd.DataFrame, regime: str) -> bool:
-    """Did the regime's permutation networks train as its reference did?
+def comparable(members: pd.DataFrame, regime: str, max_epochs: int) -> bool:
+    """Did the regime's training rule end for its permutation networks as it did for its
+    reference?
 
-    What counts is the outcome of the regime's own training rule: where it trains to
-    the overfit tolerance, the reference and (all but 5% of) its permutation networks
-    reached it, or failed it, alike; where it stops early, the reference stopped within
-    the range of its permutation networks' epochs (networks fitted to noise stop after
-    ``patience`` epochs, while a reference that learns trains on); a linear baseline's
-    training loss lies within theirs. Raw screening trains nothing: always comparable.
+    Decided from the rule, never from a loss (or a number of epochs) that learning itself
+    changes: a regime that trains to the overfit tolerance either reached it or ran out
+    of epochs (``max_epochs``); one that stops early either stopped on its own
+    validation rows or ran out of epochs. All but 5% of the permutation networks must
+    have ended as the reference did. A linear baseline is one closed-form fit, the same
+    rule whatever the lifespans, and raw screening trains nothing: always comparable.
     """
     spec = REGIMES[regime]
-    if not spec.has_embedding:
+    if not spec.trains_network:
         return True
     rows = members[members["regime"] == regime]
     reference = rows[rows["kind"] == "reference"]
@@ -67,236 +61,188 @@ def comparable(members: pd.DataFrame, regime: str) -> bool:
     if reference.empty or null.empty:
         return False
     if spec.stops_on_training_loss:
-        reached = null["reached_target"].astype(bool)
-        share = reached.mean() if bool(reference["reached_target"].iloc[0]) else 1 - reached.mean()
-        return bool(share >= 0.95)
-    column = "epochs" if spec.early_stopping else "train_loss"
-    value = reference[column].iloc[0]
-    return bool(null[column].min() - 1e-9 <= value <= null[column].max() + 1e-9)
+        ended = null["reached_target"].astype(bool)
+        first = bool(reference["reached_target"].iloc[0])
+    else:
+        ended = null["epochs"] < max_epochs
+        first = bool(reference["epochs"].iloc[0] < max_epochs)
+    return bool((ended == first).mean() >= 0.95)
+
+
+@dataclass(frozen=True, eq=False)
+class ReadingSummary:
+    """One embedding regime's readings on the holdout: of the networks fitted to the
+    real lifespans and of the permutation networks, their mean effects, the advantage,
+    and per network the share of readings whose axis generalizes."""
+
+    readings: Readings
+    null: Readings
+    weights: np.ndarray  # (networks with a reading, q)
+    null_weights: np.ndarray
+    effect: Estimate  # at the confidence level
+    null_effect: Estimate
+    advantage: Estimate  # one-sided bounds at position_alpha
+    axes: np.ndarray  # per network with a reading
+    rows_to_decide: int | None
+
+
+def summarize_readings(evidence: RegimeEvidence, holdout: HoldoutAssociation,
+                       covariance: np.ndarray, config: StatisticsConfig
+                       ) -> ReadingSummary | None:
+    """The readings of an embedding regime on the holdout (None for raw screening).
+    ``covariance``: of the holdout effects over resampled holdout rows."""
+    if not REGIMES[evidence.regime].has_embedding:
+        return None
+    testable = np.isfinite(holdout.rho)
+    observed = np.nan_to_num(holdout.rho)
+    readings = Readings.screened(evidence.reading_direction, evidence.reading_p_carried,
+                                 config.alpha_discovery)
+    null = Readings.screened(evidence.null_direction, evidence.null_p_carried,
+                             config.alpha_discovery)
+    weights, null_weights = readings.weights(testable), null.weights(testable)
+    tail = (1 - config.confidence) / 2
+    advantage = mean_effect(weights, null_weights, observed, covariance,
+                            config.position_alpha)
+    generalizes = np.nan_to_num(evidence.reading_p_embedding, nan=1.0) <= config.alpha
+    return ReadingSummary(
+        readings, null, weights, null_weights,
+        effect=mean_effect(weights, None, observed, covariance, tail),
+        null_effect=mean_effect(null_weights, None, observed, covariance, tail),
+        advantage=advantage, axes=readings.share(generalizes),
+        rows_to_decide=rows_to_decide(advantage, holdout.n, config.useful_advantage,
+                                      config.position_alpha, config.power))
 
 
 def regime_row(
     evidence: RegimeEvidence,
     assessment: RegimeAssessment,
-    holdout: HoldoutAssociation,
+    summary: ReadingSummary | None,
+    direct: DirectScreen,
     config: StatisticsConfig,
     members: pd.DataFrame,
-    seed: int = 0,
+    max_epochs: int,
 ) -> dict[str, object]:
     """One row of the regime panel; the comparison with the lead regime is filled in by
-    :func:`compare_with_lead`."""
-    regime, direction = evidence.regime, evidence.candidates.direction
-    found = assessment.found
-    null_found = (evidence.null_p_discovery <= config.alpha_discovery) \
-        & (evidence.null_direction != 0)
-    trends = _Trends(found, direction, null_found, evidence.null_direction, holdout,
-                     config.alpha)
-    n, k = int(found.sum()), int(trends.replicated[found].sum())
-    low, high = proportion_confint(k, n, method="wilson") if n else (np.nan, np.nan)
-    advantage, (advantage_low, advantage_high), p = trends.advantage(config.confidence, seed)
+    :func:`embaudit.hypotheses.comparison.compare_with_lead`, ``n_distinct`` by the
+    panel once the survivors' proxies are known."""
+    regime = evidence.regime
+    a = assessment
+    verdicts = a.frame["verdict"]
     reference = members[(members["regime"] == regime) & (members["kind"] == "reference")]
     flag = reference["no_better_than_linear"].iloc[0] if len(reference) else None
-    verdicts = assessment.frame["verdict"]
+    embedded = summary is not None
+    generalizes = np.nan_to_num(_or_ones(evidence.p_embedding, len(a.read)), nan=1.0) \
+        <= config.alpha
+    nan = float("nan")
+    effect = summary.effect if embedded else Estimate.missing()
+    null_effect = summary.null_effect if embedded else Estimate.missing()
+    advantage = summary.advantage if embedded else Estimate.missing()
     row = {
-        "regime": regime, "n_candidates": int((direction != 0).sum()), "n_found": n,
-        "n_replicated": k, "replication_rate": k / n if n else np.nan,
-        "replication_ci_low": float(low), "replication_ci_high": float(high),
-        "null_n": int(null_found.sum()), "null_rate": trends.null_rate(),
-        "advantage": advantage, "advantage_ci_low": advantage_low,
-        "advantage_ci_high": advantage_high, "p_vs_null": p,
-        "comparable": comparable(members, regime), "position": "",
-        "n_survives": int((verdicts == "survives").sum()),
-        "n_fails": int((verdicts == "fails").sum()),
-        "holdout_loss": float(reference["holdout_loss"].iloc[0]) if len(reference) else np.nan,
+        "regime": regime, "n_candidates": int((a.direction != 0).sum()),
+        "n_read": int(a.read.sum()), "n_read_replicated": int(a.replicates.sum()),
+        "n_axes_generalized": int((a.read & generalizes).sum()),
+        "n_found": int(a.found.sum()), "n_survives": int((verdicts == "survives").sum()),
+        "n_fails": int((verdicts == "fails").sum()), "n_distinct": int(a.survives.sum()),
+        "n_direct_leads": int(direct.survives.sum()),
+        "n_only_axis": int((a.replicates & ~(direct.found & (direct.direction
+                                                              == a.direction))).sum()),
+        "n_axis_lost": int((direct.survives & ~(a.read & (a.direction
+                                                          == direct.direction))).sum())
+        if embedded else 0,
+        "reading_networks": len(summary.weights) if embedded else 0,
+        "read_effect": effect.estimate, "read_effect_low": effect.low,
+        "read_effect_high": effect.high,
+        "null_networks": len(summary.null_weights) if embedded else 0,
+        "null_effect": null_effect.estimate,
+        "advantage": advantage.estimate, "advantage_low": advantage.low,
+        "advantage_high": advantage.high, "p_advantage": advantage.p,
+        "rows_to_decide": summary.rows_to_decide if embedded else None,
+        "axes_generalized": float(summary.axes.mean()) if embedded and len(summary.axes)
+        else nan,
+        "comparable": comparable(members, regime, max_epochs), "position": "",
+        "holdout_loss": float(reference["holdout_loss"].iloc[0]) if len(reference) else nan,
         "no_better_than_linear": None if flag is None or pd.isna(flag) else bool(flag),
-        "survives_vs_lead": 0, "p_vs_lead": np.nan,
+        "effect_vs_lead": nan, "effect_vs_lead_low": nan, "effect_vs_lead_high": nan,
+        "axes_vs_lead": nan, "axes_vs_lead_low": nan, "axes_vs_lead_high": nan,
     }
+    if not embedded:  # raw screening is the direct procedure: nothing read
+        row.update(n_read=0, n_read_replicated=0, n_axes_generalized=0, n_only_axis=0)
     return {key: row[key] for key in REGIME_COLUMNS}
 
 
-class _Trends:
-    """The reference's found trends and the permutation networks' (M × q), and whether
-    each replicates on the holdout, observed and per holdout resample."""
-
-    def __init__(self, found: np.ndarray, direction: np.ndarray, null_found: np.ndarray,
-                 null_direction: np.ndarray, holdout: HoldoutAssociation, alpha: float
-                 ) -> None:
-        self.replicated = holdout.p_value(direction) <= alpha
-        self.null_replicated = holdout.p_value(null_direction) <= alpha
-        self.columns = np.flatnonzero(found)
-        self.signs = direction[self.columns]
-        self.null_found, self.null_direction = null_found, null_direction
-        self.draws = _replication_draws(holdout, alpha)
-
-    def null_rate(self) -> float:
-        n = self.null_found.sum()
-        return float((self.null_found & self.null_replicated).sum() / n) if n else np.nan
-
-    def advantage(self, confidence: float, seed: int) -> tuple[float, tuple[float, float],
-                                                                 float]:
-        """Observed advantage, its bootstrap interval, and the one-sided p of ≤ 0."""
-        if not len(self.columns) or not self.null_found.any():
-            return np.nan, (np.nan, np.nan), np.nan
-        observed = self.replicated[self.columns].mean() - self.null_rate()
-        rng = np.random.default_rng(seed)
-        n_draws = _TREND_RESAMPLES if self.draws is None else len(self.draws)
-        # rows: holdout resamples; the reference's trends and the null networks drawn too
-        trend = rng.integers(len(self.columns), size=(n_draws, len(self.columns)))
-        network = rng.integers(len(self.null_found), size=(n_draws, len(self.null_found)))
-        reference, null = self._replicates()
-        reference = np.take_along_axis(reference, trend, axis=1).mean(axis=1)
-        found = self.null_found[network]  # (draws, M, q)
-        hits = (np.take_along_axis(null, network[:, :, None], axis=1) & found).sum((1, 2))
-        rates = np.divide(hits, found.sum((1, 2)), out=np.full(n_draws, np.nan),
-                          where=found.sum((1, 2)) > 0)
-        differences = reference - rates
-        differences = differences[np.isfinite(differences)]
-        tail = (1 - confidence) / 2 * 100
-        low, high = np.percentile(differences, [tail, 100 - tail])
-        p = (1 + (differences <= 0).sum()) / (len(differences) + 1)
-        return float(observed), (float(low), float(high)), float(p)
-
-    def _replicates(self) -> tuple[np.ndarray, np.ndarray]:
-        """Replication per draw: the reference's found trends (draws × n) and every null
-        network's column in its own direction (draws × M × q)."""
-        if self.draws is None:  # no holdout resamples: the observed replication
-            return (np.broadcast_to(self.replicated[self.columns], (_TREND_RESAMPLES,
-                                                                    len(self.columns))),
-                    np.broadcast_to(self.null_replicated, (_TREND_RESAMPLES,
-                                                           *self.null_replicated.shape)))
-        reference = self.draws[:, self.columns, (self.signs < 0).astype(int)]
-        null = np.where(self.null_direction[None] > 0, self.draws[:, None, :, 0],
-                        self.draws[:, None, :, 1])
-        return reference, null
-
-
-def _replication_draws(holdout: HoldoutAssociation, alpha: float) -> np.ndarray | None:
-    """Per holdout resample and column, whether a trend claimed positive / negative
-    replicates there: (B, q, 2) booleans, or None without resamples."""
-    if holdout.resampled is None:
-        return None
-    rho = np.nan_to_num(holdout.resampled)
-    return np.stack([spearman_p_positive(rho, holdout.n, holdout.n_covariates) <= alpha,
-                     spearman_p_negative(rho, holdout.n, holdout.n_covariates) <= alpha],
-                    axis=-1)
-
-
-def mcnemar_p(first: np.ndarray, second: np.ndarray) -> float:
-    """Exact two-sided McNemar p of paired binary outcomes (e.g. survives per attribute
-    in two regimes): a binomial test of the discordant pairs."""
-    only_first = int((first & ~second).sum())
-    only_second = int((~first & second).sum())
-    if only_first + only_second == 0:
-        return 1.0
-    return float(stats.binomtest(only_first, only_first + only_second, 0.5).pvalue)
-
-
-def compare_with_lead(rows: list[dict[str, object]], survives: dict[str, np.ndarray],
-                      lead: str) -> None:
-    """Fill each row's comparison with the lead regime in place."""
-    for row in rows:
-        regime = str(row["regime"])
-        row["survives_vs_lead"] = int(survives[regime].sum() - survives[lead].sum())
-        row["p_vs_lead"] = mcnemar_p(survives[lead], survives[regime]) \
-            if regime != lead else np.nan
-
-
 def decide_position(row: dict[str, object], members: pd.DataFrame, n_permutations: int,
-                    n_holdout: int, config: StatisticsConfig) -> Position:
-    """Which camp the lead regime's evidence supports, in words that quote the numbers
-    (rules in the module docstring). ``Position.p_value`` is the p of the test that
-    decided (the bootstrap p of the advantage), NaN when nothing did."""
+                    n_holdout: int, config: StatisticsConfig, max_epochs: int) -> Position:
+    """Which camp the regime's readings support, in words that quote the numbers and the
+    interval that decided (rules in the module docstring). ``Position.p_value`` is the
+    one-sided p of the advantage, NaN when nothing was decided on it."""
     regime = str(row["regime"])
-    n, k = int(row["n_found"]), int(row["n_replicated"])
-    survivors = int(row["n_survives"])
-    source = f"the {regime} embedding" if REGIMES[regime].has_embedding \
-        else "raw screening (no embedding)"
-    margin = config.min_advantage
-    level = f"{config.confidence:.0%}"
+    margin = config.useful_advantage
 
     def position(label: str, text: str, p: float = float("nan")) -> Position:
         return Position(label, text, regime=regime, p_value=p)
 
+    if not REGIMES[regime].has_embedding:
+        return position("undecided", (
+            "The data cannot settle it: no embedding was audited, so there are no readings "
+            f"to judge; screening the attributes directly gives {row['n_direct_leads']} "
+            "lead(s)."))
     if not row["comparable"]:
         return position("undecided", (
-            f"The data cannot settle it on {source}: its {n_permutations} permutation "
-            f"networks did not train as its reference did ({_training(members, regime)}), "
-            "so the trends they find are no null for the reference's."))
-    if n == 0:
+            f"The data cannot settle it on the {regime} embedding: its {n_permutations} "
+            f"permutation networks did not end their training as its reference did "
+            f"({_training(members, regime, max_epochs)}), so their readings are no chance "
+            "baseline for the reference's."))
+    if not row["reading_networks"] or not row["null_networks"]:
         return position("undecided", (
-            f"The data cannot settle it: no attribute trend read off {source} passed the "
-            f"discovery screen (of {row['n_candidates']} candidates), so nothing was left to "
-            "test on the holdout (no power). More rows would decide."))
-    low, high = float(row["advantage_ci_low"]), float(row["advantage_ci_high"])
-    p = float(row["p_vs_null"])
+            f"The data cannot settle it: no axis of the {regime} "
+            f"{'networks' if row['reading_networks'] == 0 else 'permutation networks'} "
+            "carries any attribute beyond chance, so there are no readings to compare; more "
+            "rows would not change that unless the attributes are encoded in the features."))
+    low, high, p = (float(row[k]) for k in ("advantage_low", "advantage_high", "p_advantage"))
+    level = 1 - 2 * config.position_alpha
     numbers = (
-        f"{n} of {row['n_candidates']} attribute trends read off {source} passed the "
-        f"discovery screen; {k} of {n} replicated on the {n_holdout} held-out rows "
-        f"({_percent(k / n)}) against {_percent(float(row['null_rate']))} of the "
-        f"{row['null_n']} trends that {n_permutations} networks fitted to permuted lifespans "
-        f"found (advantage {_points(float(row['advantage']))}, {level} CI "
-        f"{_points(low)} to {_points(high)}, bootstrap p = {p:.3g}); {survivors} "
-        f"survive{'s' if survivors == 1 else ''} the holdout's multiplicity control")
-    if p <= config.position_alpha and high >= margin and survivors:
-        return position("A", f"The data support A: trends read off {source} are useful "
-                        f"leads. {numbers}.", p)
-    if not survivors and high < margin:
-        return position("B", f"The data support B: trends read off {source} describe the "
-                        f"training set. {numbers}; an advantage of {_points(margin)} over "
-                        "chance leads is ruled out.", p)
-    if p <= config.position_alpha and high < margin:
-        reason = (f"the found trends beat chance leads, but an advantage of "
-                  f"{_points(margin)} is ruled out")
+        f"Read as analysts read them (each attribute along a network's best axis, kept when "
+        f"the axis carries it beyond chance), {row['n_read']} of {row['n_candidates']} "
+        f"attributes gave readings off the {regime} reference. Over "
+        f"{row['reading_networks']} networks fitted to the real lifespans, their mean effect "
+        f"on the {n_holdout} held-out rows, in the claimed direction, is "
+        f"{_signed(row['read_effect'])}; the same readings off {row['null_networks']} "
+        f"networks fitted to permuted lifespans give {_signed(row['null_effect'])}: an "
+        f"advantage of {_signed(row['advantage'])} ({level:.0%} interval {_signed(low)} to "
+        f"{_signed(high)}, one-sided bounds at {config.position_alpha:g}; p = {p:.3g}; "
+        f"{margin:g} counts as useful).")
+    if low > 0 and high >= margin:
+        return position("A", f"The data support A: attributes read off the {regime} embedding "
+                        f"are useful leads. {numbers}", p)
+    if high < margin:
+        beat = (" They beat chance readings, but by less than a useful margin."
+                if low > 0 else "")
+        return position("B", f"The data support B: attributes read off the {regime} "
+                        "embedding replicate no better than readings off networks that "
+                        f"learned nothing. {numbers} An advantage of {margin:g} is ruled "
+                        f"out.{beat}", p)
+    rows = row["rows_to_decide"]
+    if rows is not None and not pd.isna(rows):
+        more = (f" About {int(rows):,} held-out rows (now {n_holdout}) would decide with "
+                f"{config.power:.0%} power whether the advantage is 0 or {margin:g}.")
     else:
-        reason = ("the found trends neither replicate significantly more often than chance "
-                  "leads nor are shown to fall short of a useful margin; more held-out rows "
-                  "would decide")
-    return position("undecided", f"The data cannot settle it yet: {reason}. {numbers}.", p)
+        more = (" More held-out rows alone would not decide: the networks' spread is too "
+                "wide; more bootstrap and permutation networks would narrow it.")
+    return position("undecided", (
+        "The data cannot settle it yet: the readings neither beat chance readings "
+        f"significantly nor fall short of a useful advantage. {numbers}{more}"), p)
 
 
-def best_leads(rows: Sequence[dict[str, object]], lead: str, significance: float = 0.05
-               ) -> str:
-    """The sentence that says which regime gives the best leads, and by how much:
-    surviving trends compared attribute by attribute with the lead regime (a regime
-    with more is called the best only when its McNemar p ≤ ``significance``)."""
-    by_name = {str(r["regime"]): r for r in rows}
-    if lead not in by_name or len(rows) < 2:
-        return ""
-    first = by_name[lead]
-    best = max(rows, key=lambda r: (int(r["n_survives"]), _rate(r), r["regime"] == lead))
-    others = "; ".join(
-        f"{r['regime']} {r['n_survives']} (McNemar p = {float(r['p_vs_lead']):.2g})"
-        for r in rows if r["regime"] != lead)
-    if best["regime"] == lead or int(best["n_survives"]) == int(first["n_survives"]):
-        return (f"No regime gives more surviving trends than {lead} ({first['n_survives']}, "
-                f"{_percent(_rate(first))} of its found trends replicated); surviving trends "
-                f"in the others: {others}.")
-    difference = int(best["n_survives"]) - int(first["n_survives"])
-    p = float(best["p_vs_lead"])
-    counts = (f"{best['n_survives']} surviving trends against {first['n_survives']} for "
-              f"{lead} ({difference:+d}, exact McNemar p = {p:.2g})")
-    rates = (f"{_percent(_rate(best))} of its found trends replicated against "
-             f"{_percent(_rate(first))}. Surviving trends per regime: {lead} "
-             f"{first['n_survives']}; {others}.")
-    if p <= significance:
-        return f"{_name(str(best['regime']))} gives the best leads on this data set: " \
-            f"{counts}; {rates}"
-    return (f"{_name(str(best['regime']))} gives the most surviving trends on this data "
-            f"set, {counts}, but the difference is not significant: no regime is shown to "
-            f"give better leads than {lead}. {rates}")
+def _or_ones(values: np.ndarray | None, size: int) -> np.ndarray:
+    return np.ones(size) if values is None else values
 
 
-def _rate(row: dict[str, object]) -> float:
-    rate = float(row["replication_rate"])
-    return rate if np.isfinite(rate) else -1.0
+def _signed(value: object) -> str:
+    number = float(value)  # type: ignore[arg-type]
+    return "n/a" if not np.isfinite(number) else f"{number:+.3f}"
 
 
-def _name(regime: str) -> str:
-    return f"The {regime} regime" if REGIMES[regime].has_embedding \
-        else "Raw screening (no embedding)"
-
-
-def _training(members: pd.DataFrame, regime: str) -> str:
+def _training(members: pd.DataFrame, regime: str, max_epochs: int) -> str:
     rows = members[members["regime"] == regime]
     reference = rows[rows["kind"] == "reference"]
     null = rows[rows["kind"] == "permutation"]
@@ -307,16 +253,7 @@ def _training(members: pd.DataFrame, regime: str) -> str:
         return (f"the reference {reached} the overfit tolerance; "
                 f"{int(null['reached_target'].astype(bool).sum())} of {len(null)} "
                 "permutation networks did")
-    return (f"reference {int(reference['epochs'].iloc[0])} epochs, training loss "
-            f"{reference['train_loss'].iloc[0]:.2f}; permutation networks "
-            f"{int(null['epochs'].min())}–{int(null['epochs'].max())} epochs, "
-            f"{null['train_loss'].min():.2f}–{null['train_loss'].max():.2f}")
-
-
-def _percent(value: float) -> str:
-    return "n/a" if not np.isfinite(value) or value < 0 else f"{100 * value:.0f}%"
-
-
-def _points(value: float) -> str:
-    """A difference of rates in percentage points."""
-    return "n/a" if not np.isfinite(value) else f"{100 * value:+.0f} points"
+    stopped = "stopped early" if reference["epochs"].iloc[0] < max_epochs else \
+        f"ran all {max_epochs} epochs"
+    return (f"the reference {stopped}; {int((null['epochs'] < max_epochs).sum())} of "
+            f"{len(null)} permutation networks stopped early")

@@ -14,7 +14,13 @@ ones on the holdout.
 
 Survival is about the claim "a is associated with lifespan in direction s": whether
 the axis still orders attribute and lifespan on the holdout is reported beside it
-(``p_embedding``) and does not decide it. The q-values treat each attribute as one
+(``p_embedding``; ``axis_generalizes``) and does not decide it.
+
+Beside the verdict, each row says how the other two procedures of the design treat the
+attribute: ``read`` (the analysts' reading: the axis carries it beyond chance, no
+association screen) and ``replicates`` (a reading confirmed on the holdout, q over the
+regime's readings), and :func:`direct_screen` gives the leads of screening the
+attributes against lifespan with no network at all. The q-values treat each attribute as one
 family (Benjamini and Bogomolov, 2014): families are selected by BH (or BY) on one p
 each (a categorical attribute's omnibus test, :func:`~embaudit.hypotheses.inference.
 family_omnibus`), and a selected family's levels are tested within it at the level
@@ -78,12 +84,40 @@ def rows_required(verdict: np.ndarray, q: np.ndarray, included: np.ndarray, meth
 @dataclass(frozen=True, eq=False)
 class RegimeAssessment:
     """A regime's hypotheses table (one row per claimed column), the attributes it
-    skipped (no trend to test), and per attribute column (all of them) found / survives."""
+    skipped (no trend to test), and per attribute column (all of them) read, replicated,
+    found and survives (the first two all false for raw screening), and the direction."""
 
     frame: pd.DataFrame
     skipped: pd.DataFrame
     found: np.ndarray
     survives: np.ndarray
+    read: np.ndarray
+    replicates: np.ndarray
+    direction: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class DirectScreen:
+    """Screening the attributes against lifespan with no network (raw screening's
+    verdicts, computed from any regime's screen): per attribute column the direction of
+    its discovery-row association, whether the screen found it, whether it survives."""
+
+    direction: np.ndarray
+    found: np.ndarray
+    survives: np.ndarray
+
+
+def direct_screen(evidence: RegimeEvidence, holdout: HoldoutAssociation,
+                  families: np.ndarray, config: StatisticsConfig) -> DirectScreen:
+    """The direct procedure from ``evidence``'s screen: its association half alone
+    (Bonferroni over a categorical attribute's levels), then the holdout."""
+    association = evidence.screen.association[0]
+    direction = np.sign(association).astype(int)
+    size = np.ones(len(direction)) if evidence.family_size is None else evidence.family_size
+    p = np.minimum(1.0, evidence.screen.p_association[0] * size)
+    found = (direction != 0) & (p <= config.alpha_discovery)
+    q, _ = holdout_q(holdout, direction, found, families, config.correction, config.alpha)
+    return DirectScreen(direction, found, found & (q <= config.alpha))
 
 
 def assess_regime(
@@ -95,9 +129,15 @@ def assess_regime(
     """Screen, test and judge every candidate of one regime."""
     c = evidence.candidates
     claimed = c.direction != 0
-    families = np.unique([col.attribute for col in columns], return_inverse=True)[1]
+    families = attribute_families(columns)
     p_discovery = evidence.p_discovery
     found = claimed & (p_discovery <= config.alpha_discovery)
+    embedding = c.axis >= 0
+    read = embedding & claimed & (evidence.reading_p_carried[0] <= config.alpha_discovery) \
+        if len(evidence.reading_direction) else np.zeros(len(claimed), bool)
+    q_reading = holdout_q(holdout, c.direction, read, families, config.correction,
+                          config.alpha)[0]
+    replicates = read & (q_reading <= config.alpha)
     p_holdout = holdout.p_value(c.direction)
     q_holdout, q_opposite = holdout_q(holdout, c.direction, found, families,
                                       config.correction, config.alpha)
@@ -106,7 +146,7 @@ def assess_regime(
                            config.min_effect)
     n_required = rows_required(verdict, q_holdout, found, config.correction, config.alpha,
                                config.min_effect, config.power, holdout.n_covariates)
-    embedding = c.axis >= 0
+    p_embedding = _or_nan(evidence.p_embedding, len(columns))
     frame = pd.DataFrame({
         "regime": evidence.regime,
         "attribute": [col.name for col in columns],
@@ -120,6 +160,7 @@ def assess_regime(
         "r_axis_lifespan": c.r_axis_lifespan,
         **_axis_intervals(evidence, holdout.confidence),
         "p_carried": np.where(embedding, evidence.screen.p_carried[0], np.nan),
+        "read": _where(embedding, read),
         "p_association": evidence.screen.p_association[0],
         "p_discovery": p_discovery,
         "found": found,
@@ -132,7 +173,11 @@ def assess_regime(
         "q_holdout": q_holdout,
         "r_axis_attribute_holdout": _or_nan(evidence.holdout_axis_attribute, len(columns)),
         "r_axis_lifespan_holdout": _or_nan(evidence.holdout_axis_lifespan, len(columns)),
-        "p_embedding": _or_nan(evidence.p_embedding, len(columns)),
+        "p_embedding": p_embedding,
+        "axis_generalizes": _where(embedding, np.nan_to_num(p_embedding, nan=1.0)
+                                   <= config.alpha),
+        "q_reading": q_reading,
+        "replicates": _where(embedding, replicates),
         "sign_consistency": sign_consistency(evidence.bootstrap_direction, c.direction),
         "selection_frequency": np.where(
             embedding, (evidence.bootstrap_axis == c.axis[None, :]).mean(axis=0), np.nan),
@@ -150,12 +195,27 @@ def assess_regime(
                   "constant on the discovery rows)" if REGIMES[evidence.regime].has_embedding
                   else "the attribute is constant on the discovery rows",
     }, index=pd.RangeIndex(int((~claimed).sum()))).astype("string")
+    frame["explained_by"] = pd.array([pd.NA] * len(frame), dtype="string")
     return RegimeAssessment(frame.loc[claimed, list(HYPOTHESIS_COLUMNS)].reset_index(drop=True),
-                            skipped, found, verdict == "survives")
+                            skipped, found, verdict == "survives", read, replicates,
+                            c.direction)
+
+
+def attribute_families(columns: Sequence[AttributeColumn]) -> np.ndarray:
+    """Each attribute column's family code: the levels of a categorical attribute share
+    theirs."""
+    return np.unique([col.attribute for col in columns], return_inverse=True)[1]
 
 
 def _or_nan(values: np.ndarray | None, size: int) -> np.ndarray:
     return np.full(size, np.nan) if values is None else values
+
+
+def _where(applies: np.ndarray, values: np.ndarray) -> pd.arrays.BooleanArray:
+    """``values`` as a nullable boolean column, missing where it does not ``applies``
+    (raw screening has no axes to read)."""
+    return pd.array([bool(v) if a else pd.NA for a, v in zip(applies, values, strict=True)],
+                    dtype="boolean")
 
 
 def _axis_intervals(evidence: RegimeEvidence, confidence: float) -> dict[str, np.ndarray]:

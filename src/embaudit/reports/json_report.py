@@ -26,7 +26,7 @@ from embaudit.errors import ConfigError
 from embaudit.landscape import Landscape
 from embaudit.results import AuditResult
 
-SCHEMA_VERSION = "2.1"  # 2.1: the optional "landscape" section
+SCHEMA_VERSION = "3.0"  # 3.0: the three procedures; readings decide the position
 
 #: per-member diagnostics summarized by their median in ``member_summary``
 _FLAG_COLUMNS = ("reached_target", "no_better_than_linear")
@@ -60,6 +60,9 @@ def report_json(result: AuditResult, generated_at: str | None = None) -> dict[st
             "regime": position.regime,
             "p_value": position.p_value,
             "comparison": position.comparison,
+            "procedures": position.procedures,
+            "network": position.network,
+            "independence": position.independence,
         },
         "regimes": records(result.regimes, REGIME_COLUMNS),
         "hypotheses": records(result.hypotheses, HYPOTHESIS_COLUMNS),
@@ -204,23 +207,25 @@ def display_table(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[list[str
 
 
 #: columns of the regimes (Person A vs B) table in the HTML and Markdown reports
-REGIME_DISPLAY = ("regime", "n_candidates", "n_found", "n_replicated", "replication_rate",
-                  "replication_ci_low", "replication_ci_high", "null_n", "null_rate",
-                  "advantage", "advantage_ci_low", "advantage_ci_high", "p_vs_null",
-                  "comparable", "position", "n_survives", "n_fails", "holdout_loss",
-                  "no_better_than_linear", "survives_vs_lead", "p_vs_lead")
+REGIME_DISPLAY = ("regime", "n_read", "n_read_replicated", "n_axes_generalized", "n_found",
+                  "n_survives", "n_distinct", "n_direct_leads", "n_only_axis", "n_axis_lost",
+                  "read_effect", "null_effect", "advantage", "advantage_low",
+                  "advantage_high", "p_advantage", "axes_generalized", "comparable",
+                  "position", "holdout_loss", "no_better_than_linear", "effect_vs_lead",
+                  "axes_vs_lead")
 #: columns of the hypotheses table in the HTML and Markdown reports
 HYPOTHESIS_DISPLAY = ("regime", "attribute", "kind", "axis", "direction", "strength",
-                      "r_axis_attribute", "r_axis_lifespan", "p_carried", "p_association",
-                      "p_discovery", "found", "p_retrained", "effect_holdout", "ci_low",
-                      "ci_high", "p_holdout", "q_holdout",
-                      "p_embedding", "sign_consistency", "selection_frequency", "oob_replication",
-                      "n_holdout",
-                      "n_required", "verdict", "truth")
+                      "r_axis_attribute", "r_axis_lifespan", "p_carried", "read",
+                      "p_association", "p_discovery", "found", "p_retrained",
+                      "effect_holdout", "ci_low", "ci_high", "p_holdout", "q_holdout",
+                      "q_reading", "replicates", "p_embedding", "axis_generalizes",
+                      "sign_consistency", "selection_frequency", "oob_replication",
+                      "n_holdout", "n_required", "verdict", "explained_by", "truth")
 #: what each position means, in words
 POSITION_TEXT = {
-    "A": "Person A: trends read off the {regime} embedding are useful leads",
-    "B": "Person B: trends read off the {regime} embedding only describe the training set",
+    "A": "Person A: attributes read off the {regime} embedding are useful leads",
+    "B": "Person B: attributes read off the {regime} embedding replicate no better than "
+         "chance readings",
     "undecided": "Undecided: the data cannot settle it yet",
 }
 
@@ -228,17 +233,23 @@ POSITION_TEXT = {
 def panel_note(result: AuditResult) -> str:
     """What the regime panel's columns mean, with the audit's own levels."""
     stat = result.config.statistics
+    level = 1 - 2 * stat.position_alpha
     return (
-        f"Per regime: candidates read off its reference, those found by the discovery "
-        f"screen, and those of them that replicate on the holdout (one-sided p ≤ "
-        f"{stat.alpha:g}; Wilson {stat.confidence:.0%} interval); the null rate is the "
-        "replication rate of the trends its permutation networks (fitted to permuted "
-        "lifespans) found with the same screen, and the advantage is the difference, with a "
-        f"{stat.confidence:.0%} bootstrap interval over holdout rows, found trends and "
-        "permutation networks (p_vs_null: its one-sided p). comparable: the permutation "
-        "networks trained as the reference did (only then is the null rate a null for "
-        "it). survives_vs_lead and p_vs_lead compare surviving trends with the lead "
-        "regime, attribute by attribute (exact McNemar test).")
+        "Per regime, the three procedures on the reference network: readings (n_read: the "
+        f"axis carries the attribute beyond chance; replicated: holdout q ≤ {stat.alpha:g} "
+        "over the readings; axes generalized: the axis still orders attribute and lifespan "
+        "on the holdout), screened (n_found, n_survives; n_distinct: survivors no other "
+        "survivor explains) and direct (n_direct_leads: the attributes screened with no "
+        "network; n_only_axis: replicated readings the direct screen missed; n_axis_lost: "
+        "direct leads without a reading). read_effect: the readings' mean holdout effect in "
+        "their claimed direction, over every network fitted to the real lifespans; "
+        "null_effect: the same off the permutation networks (chance readings); advantage: "
+        f"the difference, with the one-sided bounds at {stat.position_alpha:g} that decide "
+        f"the position ({level:.0%} interval; p_advantage: its one-sided p; "
+        f"{stat.useful_advantage:g} counts as useful). axes_generalized: the share of "
+        "readings whose axis generalizes, mean over networks. comparable: the permutation "
+        "networks trained as the reference did. effect_vs_lead and axes_vs_lead: the "
+        "differences from the lead regime (intervals in report.json).")
 
 
 def position_meaning(result: AuditResult) -> str:

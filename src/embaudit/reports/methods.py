@@ -36,7 +36,8 @@ def methods_paragraphs(config: AuditConfig, lead_regime: str, n_features: int | 
         ("Resampling", _resampling(config)),
         ("Discovery", _discovery(config, covariates)),
         ("Verdicts", _verdicts(config, covariates, group)),
-        ("Person A vs Person B", _position(config, lead_regime)),
+        ("Person A vs Person B", _position(config, lead_regime, event, group)),
+        ("Independence of rows", _independence(group)),
         *([("Loss landscape", _landscape(config))] if config.landscape.enabled else []),
     ]
 
@@ -181,24 +182,59 @@ def _verdicts(config: AuditConfig, covariates: Sequence[str], group: str | None)
         f"skipped.{adjustment}")
 
 
-def _position(config: AuditConfig, lead: str) -> str:
-    stat = config.statistics
+def _position(config: AuditConfig, lead: str, event: str | None, group: str | None) -> str:
+    stat, sampling = config.statistics, config.resampling
+    effect = "Somers' D" if event else "Spearman's rho"
+    bound = 1 - stat.position_alpha
     return (
-        f"A found hypothesis replicates when its one-sided holdout p ≤ {stat.alpha:g}. "
-        "Each permutation network's own trends are screened the same way (with its own "
-        "permuted lifespans); the null rate is the replication rate of what they found. "
-        "The advantage (replication rate minus null rate) gets a "
-        f"{stat.confidence:.0%} bootstrap interval that resamples the holdout rows (both "
-        "rates on the same resample), the found trends and the permutation networks. "
-        "The comparison is made only where the permutation networks trained as the "
-        "reference did (reached the overfit tolerance alike; early-stopped within the "
-        "range of their epochs; a linear baseline's training loss within theirs). "
-        f"A: the advantage is significant (one-sided p ≤ {stat.position_alpha:g}), one of "
-        f"{stat.min_advantage:.0%} is not ruled out, and a trend survives. B: no trend "
-        f"survives and an advantage of {stat.min_advantage:.0%} is ruled out. Otherwise "
-        "undecided (also when nothing is found: no power). The position is decided on the "
-        f"{lead} regime. Regimes are compared with it by their surviving trends, "
-        "attribute by attribute (exact McNemar test).")
+        "Three procedures produce leads from the same discovery rows, per regime. Reading "
+        "(the analysts' method): per attribute its best axis and sign, kept when the axis "
+        f"carries it beyond chance with the network fixed (p_carried ≤ "
+        f"{stat.alpha_discovery:g}), with no association screen. Screened: the readings "
+        "that also pass the discovery-row association test (found). Direct: the attributes "
+        "screened against lifespan with no network (raw screening's verdicts). A reading "
+        f"replicates when its holdout q (over the regime's readings) ≤ {stat.alpha:g} in "
+        "its claimed direction; its axis generalizes when the same axis still orders "
+        f"attribute and lifespan on the holdout (p_embedding ≤ {stat.alpha:g}). The two are "
+        "different claims: an axis mixes whatever the features encode, so axes generalize "
+        "where no attribute matters. Person A vs B is decided on the readings of the "
+        f"{lead} regime: every network fitted to the real lifespans (the reference and "
+        f"the {sampling.n_bootstrap} bootstrap networks, each read along its own axes) is "
+        f"summarized by its readings' mean holdout effect ({effect}, signed in the claimed "
+        "direction), and their mean is compared with that of the same procedure's readings "
+        f"off the {sampling.n_permutations} permutation networks (fitted to permuted "
+        "lifespans: chance readings). The advantage's two one-sided "
+        f"{bound:.0%} percentile bounds (bootstrap draws resampling the holdout "
+        f"{'groups' if group else 'rows'}, both sides on the same resample, and both sets "
+        "of networks) decide: A when the lower bound is above 0 and the upper bound "
+        f"reaches {stat.useful_advantage:g} (a useful advantage); B when the upper bound is "
+        f"below {stat.useful_advantage:g}; otherwise undecided, with the holdout rows at "
+        f"which the bounds would decide with {stat.power:.0%} power where the networks' "
+        "spread allows. The comparison is made only where the training rule ended for "
+        "the permutation networks as it did for the reference (reached the overfit "
+        "tolerance, or stopped early on its validation rows, rather than running out of "
+        "epochs; a linear baseline is one closed-form fit, comparable by its rule). "
+        "Regimes are compared with the lead on "
+        "their readings' mean effect and on the share of readings whose axis generalizes, "
+        f"with {stat.confidence:.0%} intervals of the difference (a regime is called better "
+        "or worse only where the interval excludes 0), beside holdout loss and the "
+        "no-better-than-linear flag. A survivor whose association, partial on the "
+        "stronger survivors, no longer holds on the holdout (one-sided p > "
+        f"{stat.alpha:g}) is reported as explained by the one it correlates with most: a "
+        "proxy, not a distinct lead.")
+
+
+def _independence(group: str | None) -> str:
+    if group:
+        return (f"Rows of one {group} were kept together in the split, resampled and "
+                "permuted together, and tested with errors clustered by it; rows of "
+                "different groups are assumed independent.")
+    return ("Rows are assumed independent: every test, interval and permutation treats "
+            "them as exchangeable. No group column was given; rows that come in groups "
+            "(batches, product lines, repeated measurements) make such tests confirm far "
+            "too often. The audit looked for signs of groups (near-duplicate feature rows, "
+            "runs of equal or correlated values in the id order); the verdict says what it "
+            "found.")
 
 
 def _regime_sentence(name: str, config: AuditConfig) -> str:

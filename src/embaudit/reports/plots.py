@@ -47,34 +47,35 @@ def png_uri(figure: Figure) -> str:
 
 
 def ab_panel(regimes: pd.DataFrame, confidence: float = 0.95) -> Plot | None:
-    """Replication rate with its Wilson CI per regime, the permutation null rate marked."""
+    """Per embedding regime, the readings' mean holdout effect with its interval, and
+    the chance readings' mean (the permutation networks') marked beside it."""
+    regimes = regimes[regimes["reading_networks"].fillna(0).astype(int) > 0]
     if regimes.empty:
         return None
     figure = Figure(figsize=(1.4 + 1.1 * len(regimes), 2.8), dpi=DPI, layout="constrained")
     ax = figure.add_subplot()
-    x = np.arange(len(regimes))
+    ax.axhline(0.0, color="#8c959f", linewidth=0.8)
     for i, row in enumerate(regimes.to_dict(orient="records")):
-        rate, null = _float(row["replication_rate"]), _float(row["null_rate"])
-        if math.isfinite(rate):
-            low, high = _float(row["replication_ci_low"]), _float(row["replication_ci_high"])
-            ax.errorbar(i, rate, yerr=[[rate - low], [high - rate]], fmt="o", color="#0969da",
-                        capsize=4, label=f"replication rate ({confidence:.0%} CI)"
-                        if i == 0 else None)
-            ax.annotate(f"{row['n_replicated']}/{row['n_found']}", (i, rate),
+        effect, null = _float(row["read_effect"]), _float(row["null_effect"])
+        low, high = _float(row["read_effect_low"]), _float(row["read_effect_high"])
+        if math.isfinite(effect) and math.isfinite(low) and math.isfinite(high):
+            ax.errorbar(i, effect, yerr=[[effect - low], [high - effect]], fmt="o",
+                        color="#0969da", capsize=4,
+                        label=f"readings ({confidence:.0%} CI)" if i == 0 else None)
+            ax.annotate(f"{row['n_read_replicated']}/{row['n_read']}", (i, effect),
                         xytext=(6, 0), textcoords="offset points", fontsize=7, va="center")
-        else:
-            ax.text(i, 0.5, "none found", ha="center", fontsize=7, rotation=90, color="grey")
         if math.isfinite(null):
             ax.plot(i, null, marker="_", markersize=22, mew=2.5, color="#cf222e",
-                    label="null rate" if i == 0 else None)
-    ax.set_xticks(x, [short_label(str(r), 14) for r in regimes["regime"]], fontsize=8)
+                    label="chance readings" if i == 0 else None)
+    ax.set_xticks(np.arange(len(regimes)),
+                  [short_label(str(r), 14) for r in regimes["regime"]], fontsize=8)
     ax.set_xlim(-0.6, len(regimes) - 0.4)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_ylabel("share replicated on holdout", fontsize=8)
+    ax.set_ylabel("mean holdout effect of readings", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, loc="upper right", frameon=False)
     ax.set_title("Person A vs Person B", fontsize=9)
-    return Plot("Replication rate per regime against the permutation null rate",
+    return Plot("Mean holdout effect of the readings per regime (replicated/read beside it) "
+                "against chance readings off networks fitted to permuted lifespans",
                 png_uri(figure), "ab")
 
 
