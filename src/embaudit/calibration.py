@@ -264,7 +264,8 @@ def position_rates(rows: pd.DataFrame) -> pd.DataFrame:
             low, high = proportion_confint(hits, len(group), method="wilson")
             record.update({label: hits / len(group), f"{label}_low": float(low),
                            f"{label}_high": float(high)})
-        record["advantage_median"] = float(group["advantage"].median())
+        median = float(group["advantage"].median())
+        record["advantage_median"] = median if np.isfinite(median) else None
         records.append(record)
     return pd.DataFrame(records)
 
