@@ -59,6 +59,8 @@ AUDIT_OPTIONS: dict[str, Any] = {
     "discovery": {"raw_screening": True},
     "resampling": {"n_bootstrap": 2, "n_permutations": 1, "protest_permutations": 1},
     "statistics": {"n_resamples": 200, "n_holdout_permutations": 99},
+    # worlds run one per core already: each trains in its own process
+    "execution": {"n_workers": 1},
 }
 #: ``--quick`` (the run in CI): the same audit, trained and resampled far less
 QUICK_OPTIONS: dict[str, Any] = {
@@ -73,6 +75,7 @@ POSITION_OPTIONS: dict[str, Any] = {
     "discovery": {"raw_screening": True},
     "resampling": {"n_bootstrap": 10, "n_permutations": 19, "protest_permutations": 1},
     "statistics": {"n_resamples": 500, "n_holdout_permutations": 99},
+    "execution": {"n_workers": 1},
 }
 #: scenarios whose truth says which camp is right: B where no attribute acts on lifespan
 #: (it may depend on the features, or on nothing), A where three or more do (|rho| ≥ 0.2)
