@@ -142,15 +142,11 @@ def _network(assessment: RegimeAssessment, direct: DirectScreen, regime: str,
              names: Sequence[str]) -> str:
     """The lead regime's "what the network added" sentence from its masks."""
     a = assessment
-    direct_found = direct.found & (direct.direction == a.direction)
-    read_same = a.read & (a.direction == direct.direction)
-    frame = a.frame.set_index("attribute")
-    generalizes = frame["axis_generalizes"].reindex(names).fillna(False).astype(bool).to_numpy()
+    only_axis, lost = direct.gains(a)
 
     def named(mask: np.ndarray) -> list[str]:
         return [names[c] for c in np.flatnonzero(mask)]
 
     return network_sentence(
-        regime, named(a.replicates & ~direct_found), named(direct.survives & ~read_same),
-        named(a.replicates & ~generalizes), int(a.replicates.sum()), int(a.read.sum()),
-        int((a.read & generalizes).sum()))
+        regime, named(only_axis), named(lost), named(a.replicates & ~a.generalizes),
+        int(a.replicates.sum()), int(a.read.sum()), int((a.read & a.generalizes).sum()))

@@ -131,8 +131,7 @@ def regime_row(
     reference = members[(members["regime"] == regime) & (members["kind"] == "reference")]
     flag = reference["no_better_than_linear"].iloc[0] if len(reference) else None
     embedded = summary is not None
-    generalizes = np.nan_to_num(_or_ones(evidence.p_embedding, len(a.read)), nan=1.0) \
-        <= config.alpha
+    only_axis, lost = direct.gains(a)
     nan = float("nan")
     effect = summary.effect if embedded else Estimate.missing()
     null_effect = summary.null_effect if embedded else Estimate.missing()
@@ -140,15 +139,11 @@ def regime_row(
     row = {
         "regime": regime, "n_candidates": int((a.direction != 0).sum()),
         "n_read": int(a.read.sum()), "n_read_replicated": int(a.replicates.sum()),
-        "n_axes_generalized": int((a.read & generalizes).sum()),
+        "n_axes_generalized": int((a.read & a.generalizes).sum()),
         "n_found": int(a.found.sum()), "n_survives": int((verdicts == "survives").sum()),
         "n_fails": int((verdicts == "fails").sum()), "n_distinct": int(a.survives.sum()),
         "n_direct_leads": int(direct.survives.sum()),
-        "n_only_axis": int((a.replicates & ~(direct.found & (direct.direction
-                                                              == a.direction))).sum()),
-        "n_axis_lost": int((direct.survives & ~(a.read & (a.direction
-                                                          == direct.direction))).sum())
-        if embedded else 0,
+        "n_only_axis": int(only_axis.sum()), "n_axis_lost": int(lost.sum()),
         "reading_networks": len(summary.weights) if embedded else 0,
         "read_effect": effect.estimate, "read_effect_low": effect.low,
         "read_effect_high": effect.high,
@@ -165,8 +160,6 @@ def regime_row(
         "effect_vs_lead": nan, "effect_vs_lead_low": nan, "effect_vs_lead_high": nan,
         "axes_vs_lead": nan, "axes_vs_lead_low": nan, "axes_vs_lead_high": nan,
     }
-    if not embedded:  # raw screening is the direct procedure: nothing read
-        row.update(n_read=0, n_read_replicated=0, n_axes_generalized=0, n_only_axis=0)
     return {key: row[key] for key in REGIME_COLUMNS}
 
 
@@ -231,10 +224,6 @@ def decide_position(row: dict[str, object], members: pd.DataFrame, n_permutation
     return position("undecided", (
         "The data cannot settle it yet: the readings neither beat chance readings "
         f"significantly nor fall short of a useful advantage. {numbers}{more}"), p)
-
-
-def _or_ones(values: np.ndarray | None, size: int) -> np.ndarray:
-    return np.ones(size) if values is None else values
 
 
 def _signed(value: object) -> str:

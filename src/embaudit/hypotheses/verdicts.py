@@ -93,6 +93,7 @@ class RegimeAssessment:
     survives: np.ndarray
     read: np.ndarray
     replicates: np.ndarray
+    generalizes: np.ndarray  # the axis still orders attribute and lifespan (holdout)
     direction: np.ndarray
 
 
@@ -105,6 +106,16 @@ class DirectScreen:
     direction: np.ndarray
     found: np.ndarray
     survives: np.ndarray
+
+    def gains(self, assessment: RegimeAssessment) -> tuple[np.ndarray, np.ndarray]:
+        """What reading ``assessment``'s network gives that this screen does not, per
+        column: replicated readings it did not find in their direction (leads found only
+        through an axis), and its leads without a reading in their direction (leads the
+        axis lost; none where nothing can be read)."""
+        a = assessment
+        only_axis = a.replicates & ~(self.found & (self.direction == a.direction))
+        lost = self.survives & ~(a.read & (a.direction == self.direction))
+        return only_axis, lost if a.frame["read"].notna().any() else np.zeros_like(lost)
 
 
 def direct_screen(evidence: RegimeEvidence, holdout: HoldoutAssociation,
@@ -147,6 +158,7 @@ def assess_regime(
     n_required = rows_required(verdict, q_holdout, found, config.correction, config.alpha,
                                config.min_effect, config.power, holdout.n_covariates)
     p_embedding = _or_nan(evidence.p_embedding, len(columns))
+    generalizes = embedding & (np.nan_to_num(p_embedding, nan=1.0) <= config.alpha)
     frame = pd.DataFrame({
         "regime": evidence.regime,
         "attribute": [col.name for col in columns],
@@ -174,8 +186,7 @@ def assess_regime(
         "r_axis_attribute_holdout": _or_nan(evidence.holdout_axis_attribute, len(columns)),
         "r_axis_lifespan_holdout": _or_nan(evidence.holdout_axis_lifespan, len(columns)),
         "p_embedding": p_embedding,
-        "axis_generalizes": _where(embedding, np.nan_to_num(p_embedding, nan=1.0)
-                                   <= config.alpha),
+        "axis_generalizes": _where(embedding, generalizes),
         "q_reading": q_reading,
         "replicates": _where(embedding, replicates),
         "sign_consistency": sign_consistency(evidence.bootstrap_direction, c.direction),
@@ -198,7 +209,7 @@ def assess_regime(
     frame["explained_by"] = pd.array([pd.NA] * len(frame), dtype="string")
     return RegimeAssessment(frame.loc[claimed, list(HYPOTHESIS_COLUMNS)].reset_index(drop=True),
                             skipped, found, verdict == "survives", read, replicates,
-                            c.direction)
+                            generalizes, c.direction)
 
 
 def attribute_families(columns: Sequence[AttributeColumn]) -> np.ndarray:
