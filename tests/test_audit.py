@@ -81,11 +81,11 @@ def test_demo_verdict_names_the_three_procedures_and_what_the_network_added(demo
     overfit = next(r for r in demo["report"]["regimes"] if r["regime"] == "overfit")
     procedures = verdict["procedures"]
     assert procedures.startswith("Three procedures on the same discovery rows (overfit): "
-                                 f"reading gave {overfit['n_read']} lead(s), "
-                                 f"{overfit['n_read_replicated']} of which replicate")
+                                 f"reading kept {overfit['n_read']} attributes, of which "
+                                 f"{overfit['n_read_replicated']} replicate")
     assert f"the screen kept {overfit['n_found']} of the {overfit['n_read']}" in procedures
     assert (f"screening the attributes directly, with no network, gives "
-            f"{overfit['n_direct_leads']} lead(s)") in procedures
+            f"{overfit['n_direct_leads']} leads") in procedures
     network = verdict["network"]
     first = network.split(". ")[0]
     assert first.startswith(("The overfit network added nothing over screening the measured "

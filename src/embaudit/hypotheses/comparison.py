@@ -79,38 +79,39 @@ def procedures_sentence(row: Mapping[str, object], explained: Mapping[str, str],
                         alpha: float) -> str:
     """The three procedures on the lead regime, side by side, with their numbers."""
     regime = str(row["regime"])
-    direct = int(row["n_direct_leads"])  # type: ignore[call-overload]
+    direct = _count(_int(row["n_direct_leads"]), "lead")
     if not REGIMES[regime].has_embedding:
-        return (f"Only direct screening was audited: {direct} attribute(s) survive "
-                f"screening against lifespan with no network.")
-    read, found = int(row["n_read"]), int(row["n_found"])  # type: ignore[call-overload]
-    survives = int(row["n_survives"])  # type: ignore[call-overload]
+        return f"Only direct screening was audited: it gives {direct}, with no network."
+    read, found, survives = (_int(row[k]) for k in ("n_read", "n_found", "n_survives"))
+    replicated = _int(row["n_read_replicated"])
     share = f" ({found / read:.0%})" if read else ""
     proxies = "; ".join(f"{name} explained by {other}" for name, other in explained.items())
-    distinct = f" ({int(row['n_distinct'])} distinct: {proxies})" if proxies else ""  # type: ignore[call-overload]
-    return (f"Three procedures on the same discovery rows ({regime}): reading gave {read} "
-            f"lead(s), {row['n_read_replicated']} of which replicate on the holdout (q ≤ "
+    distinct = f" ({_int(row['n_distinct'])} distinct: {proxies})" if proxies else ""
+    return (f"Three procedures on the same discovery rows ({regime}): reading kept "
+            f"{_count(read, 'attribute')}, of which {replicated} "
+            f"{'replicates' if replicated == 1 else 'replicate'} on the holdout (q ≤ "
             f"{alpha:g} over the readings); the screen kept {found} of the {read}{share}, "
-            f"and {survives} survive{'s' if survives == 1 else ''}{distinct}; screening the "
-            f"attributes directly, with no network, gives {direct} lead(s).")
+            f"and {survives} {'survives' if survives == 1 else 'survive'}{distinct}; "
+            f"screening the attributes directly, with no network, gives {direct}.")
 
 
 def network_sentence(regime: str, only_axis: Sequence[str], lost: Sequence[str],
                      not_generalizing: Sequence[str], n_replicated: int, n_read: int,
                      n_generalized: int) -> str:
-    """What the network added over screening the measured attributes directly, and what
-    its axes' generalization does and does not say."""
+    """What the network added over screening the measured attributes directly (its first
+    sentence says whether it added anything), and what its axes' generalization does and
+    does not say."""
     if not REGIMES[regime].has_embedding:
         return ""
+    missed = (f"; it missed {_count(len(lost), 'direct lead')}: {', '.join(lost)}"
+              if lost else "")
     if only_axis:
-        text = (f"The {regime} network added {len(only_axis)} lead(s) that screening the "
-                f"attributes directly did not find: {', '.join(only_axis)} (readings that "
-                "replicate on the holdout).")
+        text = (f"The {regime} network added {_count(len(only_axis), 'lead')} that screening "
+                f"the attributes directly did not find: {', '.join(only_axis)} (readings "
+                f"that replicate on the holdout){missed}.")
     else:
         replicated = ("every reading that replicates is a direct lead too" if n_replicated
                       else "none of its readings replicates")
-        missed = (f", and it missed {len(lost)} direct lead(s): {', '.join(lost)}"
-                  if lost else "")
         text = (f"The {regime} network added nothing over screening the measured attributes "
                 f"directly: {replicated}{missed}. On such data its value is as a way to look "
                 "at objects for attributes not yet measured.")
@@ -119,10 +120,21 @@ def network_sentence(regime: str, only_axis: Sequence[str], lost: Sequence[str],
              "generalizes is no evidence that its attribute matters, since an axis mixes "
              "whatever the features encode.")
     if not_generalizing:
-        text += (f" {', '.join(not_generalizing)} replicate(s) although the {regime} axis "
-                 "read does not generalize: that axis ordered the memorised training "
+        one = len(not_generalizing) == 1
+        text += (f" {', '.join(not_generalizing)} {'replicates' if one else 'replicate'} "
+                 f"although {'its' if one else 'their'} {regime} "
+                 f"{'axis does' if one else 'axes do'} not generalize: "
+                 f"{'that axis' if one else 'those axes'} ordered the memorised training "
                  "lifespans, not a property the network learned.")
     return text
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _int(value: object) -> int:
+    return int(value)  # type: ignore[call-overload]
 
 
 def _reading_numbers(row: Mapping[str, object]) -> str:

@@ -177,8 +177,7 @@ def decide_position(row: dict[str, object], members: pd.DataFrame, n_permutation
     if not REGIMES[regime].has_embedding:
         return position("undecided", (
             "The data cannot settle it: no embedding was audited, so there are no readings "
-            f"to judge; screening the attributes directly gives {row['n_direct_leads']} "
-            "lead(s)."))
+            "to judge."))
     if not row["comparable"]:
         return position("undecided", (
             f"The data cannot settle it on the {regime} embedding: its {n_permutations} "

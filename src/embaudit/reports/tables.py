@@ -17,8 +17,9 @@ from embaudit.reports.json_report import (
 from embaudit.results import AuditResult
 
 #: what a reader needs first: the claim, whether it was found, the holdout, the verdict
-COMPACT = ("attribute", "regime", "axis", "direction", "found", "holdout effect [CI]",
-           "q_holdout", "verdict", "truth")
+COMPACT = ("attribute", "regime", "axis", "direction", "read", "found",
+           "holdout effect [CI]", "q_holdout", "verdict", "replicates", "axis_generalizes",
+           "explained_by", "truth")
 #: features listed by name in the manifest's summary line before "…"
 _FEATURES_SHOWN = 12
 
