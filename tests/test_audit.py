@@ -84,6 +84,7 @@ def test_demo_verdict_names_the_three_procedures_and_what_the_network_added(demo
                                  f"reading kept {overfit['n_read']} attributes, of which "
                                  f"{overfit['n_read_replicated']} replicate")
     assert f"the screen kept {overfit['n_found']} of the {overfit['n_read']}" in procedures
+    assert f"of the {overfit['n_read'] - overfit['n_found']} it dropped" in procedures
     assert (f"screening the attributes directly, with no network, gives "
             f"{overfit['n_direct_leads']} leads") in procedures
     network = verdict["network"]

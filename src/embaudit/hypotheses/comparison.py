@@ -76,8 +76,10 @@ def regime_comparison(rows: Sequence[dict[str, object]], lead: str,
 
 
 def procedures_sentence(row: Mapping[str, object], explained: Mapping[str, str],
-                        alpha: float) -> str:
-    """The three procedures on the lead regime, side by side, with their numbers."""
+                        alpha: float, dropped_replicated: int = 0) -> str:
+    """The three procedures on the lead regime, side by side, with their numbers (and
+    what the screen adds: how many readings it keeps, and how many of those it drops
+    still replicate)."""
     regime = str(row["regime"])
     direct = _count(_int(row["n_direct_leads"]), "lead")
     if not REGIMES[regime].has_embedding:
@@ -90,9 +92,11 @@ def procedures_sentence(row: Mapping[str, object], explained: Mapping[str, str],
     return (f"Three procedures on the same discovery rows ({regime}): reading kept "
             f"{_count(read, 'attribute')}, of which {replicated} "
             f"{'replicates' if replicated == 1 else 'replicate'} on the holdout (q ≤ "
-            f"{alpha:g} over the readings); the screen kept {found} of the {read}{share}, "
-            f"and {survives} {'survives' if survives == 1 else 'survive'}{distinct}; "
-            f"screening the attributes directly, with no network, gives {direct}.")
+            f"{alpha:g} over the readings); the screen kept {found} of the {read}{share}: "
+            f"{survives} {'survives' if survives == 1 else 'survive'}{distinct}, and of the "
+            f"{read - found} it dropped {dropped_replicated} "
+            f"{'replicates' if dropped_replicated == 1 else 'replicate'}; screening the "
+            f"attributes directly, with no network, gives {direct}.")
 
 
 def network_sentence(regime: str, only_axis: Sequence[str], lost: Sequence[str],

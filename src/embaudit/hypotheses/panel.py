@@ -103,7 +103,9 @@ def decide_panel(
     proxies = {names[c]: names[o] for c, o in explained[lead].items()}
     position = replace(
         positions[lead], comparison=regime_comparison(panel, lead, statistics),
-        procedures=procedures_sentence(first, proxies, statistics.alpha),
+        procedures=procedures_sentence(
+            first, proxies, statistics.alpha,
+            int((assessed[lead].replicates & ~assessed[lead].found).sum())),
         network=_network(assessed[lead], direct, lead, names), independence=independence)
     frames = [_with_proxies(a.frame, explained[r], names) for r, a in assessed.items()]
     if truth is not None:
