@@ -51,8 +51,8 @@ from embaudit.results import AuditResult
 
 #: the audit each world gets: every regime, trained as by default but with the fewest
 #: resampled networks, which neither ``found`` (the reference network's screen) nor
-#: ``survives`` (found, then the holdout) reads; the null rate and position, which do,
-#: are calibrated by the test suite's worlds
+#: ``survives`` (found, then the holdout) reads; the position, which does, is calibrated
+#: with :data:`POSITION_OPTIONS`
 AUDIT_OPTIONS: dict[str, Any] = {
     "training": {"regimes": [r for r, spec in REGIMES.items() if spec.has_embedding],
                  "max_epochs": 150},
