@@ -107,7 +107,7 @@ def test_a_memorised_lead_replicates_while_its_axis_does_not_generalize():
     assert lead["read"] and lead["replicates"] and lead["verdict"] == "survives"
     assert not lead["axis_generalizes"]
     assert not h.loc[("linear", "a00_true"), "read"]  # a learned axis does not carry it
-    assert ("a00_true replicates although its overfit axis does not generalize"
+    assert ("a00_true replicates although its overfit axis is not shown to generalize"
             in result.position.network)
     comparison = result.position.comparison
     assert "readings replicated" in comparison and "axes generalize" in comparison

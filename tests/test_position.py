@@ -59,12 +59,20 @@ def test_positions_and_the_interval_each_prints():
     label, text = _decide(advantage=0.0, advantage_low=-0.02, advantage_high=0.03)
     assert label == "B" and "An advantage of 0.05 is ruled out" in text
     label, text = _decide(advantage=0.025, advantage_low=0.01, advantage_high=0.04)
-    assert label == "B" and "by less than a useful margin" in text
+    assert label == "B" and "replicate better than chance readings, but by less than a " \
+        "useful margin" in text
     label, text = _decide(advantage=0.03, advantage_low=-0.01, advantage_high=0.07,
                           rows_to_decide=1480)
     assert label == "undecided" and "About 1,480 held-out rows (now 600)" in text
     label, text = _decide(advantage=0.03, advantage_low=-0.01, advantage_high=0.07)
     assert label == "undecided" and "More held-out rows alone would not decide" in text
+    # as many rows as the holdout has would do: no promise of more
+    label, text = _decide(advantage=0.03, advantage_low=-0.01, advantage_high=0.07,
+                          rows_to_decide=450)
+    assert label == "undecided" and "would decide" not in text
+    assert "600 held-out rows decide with 80% power" in text and "it probably lies" in text
+    label, text = _decide(advantage=0.02, advantage_low=0.004, advantage_high=0.07)
+    assert label == "A" and "by a margin that may be useful" in text
 
 
 def test_a_position_never_stands_beside_an_interval_that_contradicts_it():
@@ -90,6 +98,9 @@ def test_no_readings_or_no_comparable_null_decide_nothing_and_promise_no_rows():
     label, text = _decide(reading_networks=0)
     assert label == "undecided" and "no readings to compare" in text
     assert "rows would decide" not in text
+    label, text = _decide(null_networks=1, advantage_low=float("nan"),
+                          advantage_high=float("nan"))
+    assert label == "undecided" and "at least two of each are needed" in text
     members = _members(reference_reached=True, null_reached=0.5)
     position = decide_position(_row(comparable=False), members, 99, 600, CONFIG, MAX_EPOCHS)
     assert position.position == "undecided"
@@ -131,7 +142,10 @@ def test_readings_weigh_each_network_equally_and_each_reading_within_it():
     assert estimate.se_rows == pytest.approx(0.0)
     assert estimate.se_networks == pytest.approx(np.std([0.2, 0.1], ddof=1) / np.sqrt(2))
     assert estimate.low == pytest.approx(0.15 - 1.645 * estimate.se_networks, abs=1e-3)
-    assert readings.share(np.array([[True, False, True]] * 3)).tolist() == [0.5, 0.5]
+    assert readings.share(np.array([[True, False, True]] * 3),
+                          np.ones(3, bool)).tolist() == [0.5, 0.5]
+    # one network tells nothing of how networks vary: no estimate
+    assert np.isnan(mean_effect(weights[:1], None, rho, np.eye(3), 0.05).estimate)
 
 
 def test_the_advantage_p_is_uniform_when_readings_are_chance_readings():

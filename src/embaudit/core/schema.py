@@ -29,7 +29,8 @@ HYPOTHESIS_COLUMNS = (
     "r_axis_lifespan_ci_low",
     "r_axis_lifespan_ci_high",
     "p_carried",  # screen: T against the attribute permuted on the discovery rows
-    "read",  # the analysts' reading: p_carried <= alpha_discovery (<NA> for raw screening)
+    "read",  # the analysts' reading: p_carried (Bonferroni over a categorical's levels)
+    # <= alpha_discovery (<NA> for raw screening)
     "p_association",  # screen: Spearman(a, y) on the discovery rows, two-sided
     "p_discovery",  # screen: max of the two (Bonferroni over a categorical's levels)
     "found",  # p_discovery <= alpha_discovery and the association has the claimed sign

@@ -19,7 +19,7 @@ from embaudit.config import StatisticsConfig
 from embaudit.core.regimes import REGIMES
 from embaudit.hypotheses.inference import HoldoutAssociation
 from embaudit.hypotheses.position import ReadingSummary
-from embaudit.hypotheses.readings import mean_effect, mean_share
+from embaudit.hypotheses.readings import mean_effect, mean_share, signed
 
 
 def compare_with_lead(rows: list[dict[str, object]],
@@ -57,8 +57,8 @@ def regime_comparison(rows: Sequence[dict[str, object]], lead: str,
     parts = [_reading_numbers(first)]
     for row in others:
         parts.append(
-            f"{_reading_numbers(row)}: {_signed(row['effect_vs_lead'])} ({level} CI "
-            f"{_signed(row['effect_vs_lead_low'])} to {_signed(row['effect_vs_lead_high'])}) "
+            f"{_reading_numbers(row)}: {signed(row['effect_vs_lead'])} ({level} CI "
+            f"{signed(row['effect_vs_lead_low'])} to {signed(row['effect_vs_lead_high'])}) "
             f"in mean effect, {_points(row['axes_vs_lead'])} in axes ({level} CI "
             f"{_points(row['axes_vs_lead_low'])} to {_points(row['axes_vs_lead_high'])})")
     text = ("Regimes compared on their readings (leads replicated; mean holdout effect; "
@@ -114,7 +114,7 @@ def network_sentence(regime: str, only_axis: Sequence[str], lost: Sequence[str],
                 f"the attributes directly did not find: {', '.join(only_axis)} (readings "
                 f"that replicate on the holdout){missed}.")
     else:
-        replicated = ("every reading that replicates is a direct lead too" if n_replicated
+        replicated = ("direct screening found every reading that replicates" if n_replicated
                       else "none of its readings replicates")
         text = (f"The {regime} network added nothing over screening the measured attributes "
                 f"directly: {replicated}{missed}. On such data its value is as a way to look "
@@ -127,9 +127,9 @@ def network_sentence(regime: str, only_axis: Sequence[str], lost: Sequence[str],
         one = len(not_generalizing) == 1
         text += (f" {', '.join(not_generalizing)} {'replicates' if one else 'replicate'} "
                  f"although {'its' if one else 'their'} {regime} "
-                 f"{'axis does' if one else 'axes do'} not generalize: "
-                 f"{'that axis' if one else 'those axes'} ordered the memorised training "
-                 "lifespans, not a property the network learned.")
+                 f"{'axis is' if one else 'axes are'} not shown to generalize: "
+                 f"{'that axis' if one else 'those axes'} may have ordered the memorised "
+                 "training lifespans rather than a property the network learned.")
     return text
 
 
@@ -143,7 +143,7 @@ def _int(value: object) -> int:
 
 def _reading_numbers(row: Mapping[str, object]) -> str:
     return (f"{row['regime']} ({row['n_read_replicated']} of {row['n_read']} readings "
-            f"replicated; {_signed(row['read_effect'])}; {_share(row['axes_generalized'])})")
+            f"replicated; {signed(row['read_effect'])}; {_share(row['axes_generalized'])})")
 
 
 #: how a difference from the lead regime is said: above 0, below 0, neither
@@ -175,11 +175,6 @@ def _float(value: object) -> float:
 def _above(value: object) -> bool:
     number = _float(value)
     return bool(np.isfinite(number) and number > 0)
-
-
-def _signed(value: object) -> str:
-    number = _float(value)
-    return "n/a" if not np.isfinite(number) else f"{number:+.3f}"
 
 
 def _points(value: object) -> str:

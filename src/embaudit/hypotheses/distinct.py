@@ -38,7 +38,7 @@ def explained_by(survivors: Sequence[int], direction: np.ndarray, effects: np.nd
         if given and not test(column, given, int(direction[column])) <= alpha:
             correlation = np.abs(spearman_matrix(attributes[:, column],
                                                  attributes[:, given])[0])
-            explained[column] = given[int(np.nanargmax(np.nan_to_num(correlation)))]
+            explained[column] = given[int(np.argmax(np.nan_to_num(correlation)))]
         else:
             distinct.append(column)
     return explained

@@ -12,7 +12,11 @@ best?) is read on its in-bag rows. Raw screening does the same without any embed
 The *readings* (what an analyst looking along a network's own axes would note) are
 taken off every network fitted to the real lifespans, the reference and each bootstrap
 member, each on its own unaligned axes and screened like the reference: the position
-averages them over networks (:mod:`embaudit.hypotheses.readings`).
+averages them over networks (:mod:`embaudit.hypotheses.readings`). A bootstrap member is
+read on the same discovery rows as the reference (about 63% of them its training rows):
+its in-bag rows alone repeat rows, which inflates the correlations read on them (see
+``_axis_intervals`` in :mod:`embaudit.hypotheses.verdicts`), and one set of rows keeps
+every network in the screen's one product per permutation.
 """
 
 from __future__ import annotations

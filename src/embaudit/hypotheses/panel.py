@@ -85,12 +85,9 @@ def decide_panel(
     names = [c.name for c in columns]
     explained = {regime: _proxies(a, holdout, families, rows, statistics.alpha)
                  for regime, a in assessed.items()}
-    panel = []
-    for e in evidence:
-        row = regime_row(e, assessed[e.regime], summaries[e.regime], direct, statistics,
-                         members, config.training.max_epochs)
-        row["n_distinct"] = int(row["n_survives"]) - len(explained[e.regime])  # type: ignore[call-overload]
-        panel.append(row)
+    panel = [regime_row(e, assessed[e.regime], summaries[e.regime], direct, members,
+                        config.training.max_epochs, len(explained[e.regime]))
+             for e in evidence]
     lead = lead_regime([e.regime for e in evidence])
     compare_with_lead(panel, summaries, lead, holdout, covariance, statistics, config.seed)
     positions = {row["regime"]: decide_position(row, members, config.resampling.n_permutations,
@@ -113,7 +110,7 @@ def decide_panel(
     return PanelDecision(
         hypotheses=pd.concat(frames, ignore_index=True),
         skipped=pd.concat([a.skipped for a in assessed.values()], ignore_index=True),
-        regimes=pd.DataFrame(panel),
+        regimes=pd.DataFrame(panel).astype({"rows_to_decide": "Int64"}),
         position=position,
         lead_regime=lead,
     )

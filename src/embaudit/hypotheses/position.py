@@ -5,8 +5,8 @@ and each bootstrap member, each read along its own axes) are summarized by their
 holdout effect in the claimed direction (:mod:`embaudit.hypotheses.readings`) and
 compared with the same procedure's readings off the regime's permutation networks,
 fitted to permuted lifespans: networks that learned nothing, whose readings are chance
-readings. The advantage gets two one-sided percentile bounds at ``position_alpha``
-(normal, with a variance from the holdout rows and both sets of networks:
+readings. The advantage gets two one-sided normal bounds at ``position_alpha`` (its
+variance from the holdout rows and both sets of networks:
 :mod:`embaudit.hypotheses.readings`). Those bounds are the interval the
 position prints, so a position never stands beside an interval that contradicts it:
 
@@ -14,10 +14,11 @@ position prints, so a position never stands beside an interval that contradicts 
   chance readings) and a useful advantage (``useful_advantage``) is not ruled out;
 * B: the upper bound is below ``useful_advantage``: a useful advantage is ruled out
   (with the lower bound above 0 too, the readings beat chance by less than that);
-* undecided otherwise, and when the permutation networks did not train as the
-  reference did, or no network gave a reading. "More rows would decide" only where the
-  bounds, their rows' share of the spread shrinking as 1/√rows, decide with the set
-  power whether the advantage is 0 or useful.
+* undecided otherwise, and when the permutation networks did not end their training
+  as the reference did, or fewer than two networks of a kind gave a reading. "More rows
+  would decide" only where more rows than the holdout has, the rows' share of the
+  variance shrinking as 1/rows, decide with the set power whether the advantage is 0 or
+  useful.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from embaudit.hypotheses.readings import (
     Readings,
     mean_effect,
     rows_to_decide,
+    signed,
 )
 from embaudit.hypotheses.verdicts import DirectScreen, RegimeAssessment
 
@@ -48,25 +50,34 @@ def comparable(members: pd.DataFrame, regime: str, max_epochs: int) -> bool:
     Decided from the rule, never from a loss (or a number of epochs) that learning itself
     changes: a regime that trains to the overfit tolerance either reached it or ran out
     of epochs (``max_epochs``); one that stops early either stopped on its own
-    validation rows or ran out of epochs. All but 5% of the permutation networks must
-    have ended as the reference did. A linear baseline is one closed-form fit, the same
-    rule whatever the lifespans, and raw screening trains nothing: always comparable.
+    validation rows or ran out of epochs. All but 5% of the permutation networks (all of
+    them, below 20) must have ended as the reference did. A linear baseline is one
+    closed-form fit, the same rule whatever the lifespans, and raw screening trains
+    nothing: always comparable.
     """
-    spec = REGIMES[regime]
-    if not spec.trains_network:
+    if not REGIMES[regime].trains_network:
         return True
+    ended = _rule_ended(members, regime, max_epochs)
+    if ended is None:
+        return False
+    first, null = ended
+    return bool((null == first).mean() >= 0.95)
+
+
+def _rule_ended(members: pd.DataFrame, regime: str, max_epochs: int
+                ) -> tuple[bool, pd.Series] | None:
+    """Whether the training rule itself ended the reference's training (reached the
+    tolerance, or stopped early), and each permutation network's; None without both."""
     rows = members[members["regime"] == regime]
     reference = rows[rows["kind"] == "reference"]
     null = rows[rows["kind"] == "permutation"]
     if reference.empty or null.empty:
-        return False
-    if spec.stops_on_training_loss:
-        ended = null["reached_target"].astype(bool)
-        first = bool(reference["reached_target"].iloc[0])
-    else:
-        ended = null["epochs"] < max_epochs
-        first = bool(reference["epochs"].iloc[0] < max_epochs)
-    return bool((ended == first).mean() >= 0.95)
+        return None
+    if REGIMES[regime].stops_on_training_loss:
+        reached = rows["reached_target"].eq(True)  # missing: not reached
+        return bool(reached[reference.index].iloc[0]), reached[null.index]
+    stopped = rows["epochs"] < max_epochs
+    return bool(stopped[reference.index].iloc[0]), stopped[null.index]
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,7 +119,7 @@ def summarize_readings(evidence: RegimeEvidence, holdout: HoldoutAssociation,
         readings, null, weights, null_weights,
         effect=mean_effect(weights, None, observed, covariance, tail),
         null_effect=mean_effect(null_weights, None, observed, covariance, tail),
-        advantage=advantage, axes=readings.share(generalizes),
+        advantage=advantage, axes=readings.share(generalizes, testable),
         rows_to_decide=rows_to_decide(advantage, holdout.n, config.useful_advantage,
                                       config.position_alpha, config.power))
 
@@ -118,13 +129,13 @@ def regime_row(
     assessment: RegimeAssessment,
     summary: ReadingSummary | None,
     direct: DirectScreen,
-    config: StatisticsConfig,
     members: pd.DataFrame,
     max_epochs: int,
+    n_explained: int = 0,
 ) -> dict[str, object]:
-    """One row of the regime panel; the comparison with the lead regime is filled in by
-    :func:`embaudit.hypotheses.comparison.compare_with_lead`, ``n_distinct`` by the
-    panel once the survivors' proxies are known."""
+    """One row of the regime panel (``n_explained``: survivors another survivor
+    explains); the comparison with the lead regime is filled in by
+    :func:`embaudit.hypotheses.comparison.compare_with_lead`."""
     regime = evidence.regime
     a = assessment
     verdicts = a.frame["verdict"]
@@ -141,7 +152,8 @@ def regime_row(
         "n_read": int(a.read.sum()), "n_read_replicated": int(a.replicates.sum()),
         "n_axes_generalized": int((a.read & a.generalizes).sum()),
         "n_found": int(a.found.sum()), "n_survives": int((verdicts == "survives").sum()),
-        "n_fails": int((verdicts == "fails").sum()), "n_distinct": int(a.survives.sum()),
+        "n_fails": int((verdicts == "fails").sum()),
+        "n_distinct": int(a.survives.sum()) - n_explained,
         "n_direct_leads": int(direct.survives.sum()),
         "n_only_axis": int(only_axis.sum()), "n_axis_lost": int(lost.sum()),
         "reading_networks": len(summary.weights) if embedded else 0,
@@ -191,57 +203,62 @@ def decide_position(row: dict[str, object], members: pd.DataFrame, n_permutation
             "carries any attribute beyond chance, so there are no readings to compare; more "
             "rows would not change that unless the attributes are encoded in the features."))
     low, high, p = (float(row[k]) for k in ("advantage_low", "advantage_high", "p_advantage"))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return position("undecided", (
+            f"The data cannot settle it: too few {regime} networks gave readings to tell how "
+            f"networks vary ({row['reading_networks']} fitted to the real lifespans, "
+            f"{row['null_networks']} to permuted ones; at least two of each are needed)."))
     level = 1 - 2 * config.position_alpha
+    advantage = float(row["advantage"])  # type: ignore[arg-type]
     numbers = (
         f"Read as analysts read them (each attribute along a network's best axis, kept when "
         f"the axis carries it beyond chance), {row['n_read']} of {row['n_candidates']} "
         f"attributes gave readings off the {regime} reference. Over "
         f"{row['reading_networks']} networks fitted to the real lifespans, their mean effect "
         f"on the {n_holdout} held-out rows, in the claimed direction, is "
-        f"{_signed(row['read_effect'])}; the same readings off {row['null_networks']} "
-        f"networks fitted to permuted lifespans give {_signed(row['null_effect'])}: an "
-        f"advantage of {_signed(row['advantage'])} ({level:.0%} interval {_signed(low)} to "
-        f"{_signed(high)}, one-sided bounds at {config.position_alpha:g}; p = {p:.3g}; "
+        f"{signed(row['read_effect'])}; the same readings off {row['null_networks']} "
+        f"networks fitted to permuted lifespans give {signed(row['null_effect'])}: an "
+        f"advantage of {signed(advantage)} ({level:.0%} interval {signed(low)} to "
+        f"{signed(high)}, one-sided bounds at {config.position_alpha:g}; p = {p:.3g}; "
         f"{margin:g} counts as useful).")
     if low > 0 and high >= margin:
+        useful = ("by a useful margin" if advantage >= margin else
+                  "by a margin that may be useful (it is not ruled out)")
         return position("A", f"The data support A: attributes read off the {regime} embedding "
-                        f"are useful leads. {numbers}", p)
+                        f"are leads that replicate better than chance readings, {useful}. "
+                        f"{numbers}", p)
     if high < margin:
-        beat = (" They beat chance readings, but by less than a useful margin."
-                if low > 0 else "")
+        claim = ("replicate better than chance readings, but by less than a useful margin"
+                 if low > 0 else "replicate no better than readings off networks that "
+                 "learned nothing")
         return position("B", f"The data support B: attributes read off the {regime} "
-                        "embedding replicate no better than readings off networks that "
-                        f"learned nothing. {numbers} An advantage of {margin:g} is ruled "
-                        f"out.{beat}", p)
+                        f"embedding {claim}. {numbers} An advantage of {margin:g} is ruled "
+                        "out.", p)
     rows = row["rows_to_decide"]
-    if rows is not None and not pd.isna(rows):
+    if rows is None or pd.isna(rows):
+        more = (" More held-out rows alone would not decide: the networks' spread is too "
+                "wide; more bootstrap and permutation networks would narrow it.")
+    elif int(rows) > n_holdout:
         more = (f" About {int(rows):,} held-out rows (now {n_holdout}) would decide with "
                 f"{config.power:.0%} power whether the advantage is 0 or {margin:g}.")
     else:
-        more = (" More held-out rows alone would not decide: the networks' spread is too "
-                "wide; more bootstrap and permutation networks would narrow it.")
+        more = (f" {n_holdout} held-out rows decide with {config.power:.0%} power whether "
+                f"the advantage is 0 or {margin:g}; here they did not: it probably lies "
+                "between.")
     return position("undecided", (
         "The data cannot settle it yet: the readings neither beat chance readings "
         f"significantly nor fall short of a useful advantage. {numbers}{more}"), p)
 
 
-def _signed(value: object) -> str:
-    number = float(value)  # type: ignore[arg-type]
-    return "n/a" if not np.isfinite(number) else f"{number:+.3f}"
-
-
 def _training(members: pd.DataFrame, regime: str, max_epochs: int) -> str:
-    rows = members[members["regime"] == regime]
-    reference = rows[rows["kind"] == "reference"]
-    null = rows[rows["kind"] == "permutation"]
-    if reference.empty or null.empty:
+    ended = _rule_ended(members, regime, max_epochs)
+    if ended is None:
         return "no permutation networks were trained"
+    first, null = ended
     if REGIMES[regime].stops_on_training_loss:
-        reached = "reached" if bool(reference["reached_target"].iloc[0]) else "did not reach"
-        return (f"the reference {reached} the overfit tolerance; "
-                f"{int(null['reached_target'].astype(bool).sum())} of {len(null)} "
-                "permutation networks did")
-    stopped = "stopped early" if reference["epochs"].iloc[0] < max_epochs else \
-        f"ran all {max_epochs} epochs"
-    return (f"the reference {stopped}; {int((null['epochs'] < max_epochs).sum())} of "
-            f"{len(null)} permutation networks stopped early")
+        reached = "reached" if first else "did not reach"
+        return (f"the reference {reached} the overfit tolerance; {int(null.sum())} of "
+                f"{len(null)} permutation networks did")
+    stopped = "stopped early" if first else f"ran all {max_epochs} epochs"
+    return (f"the reference {stopped}; {int(null.sum())} of {len(null)} permutation "
+            "networks stopped early")

@@ -13,14 +13,20 @@ holdout effect over its readings (networks without a reading do not count): cont
 so it resolves differences a replicated/not count over a dozen attributes cannot. That
 mean is d·ρ, the networks' mean reading weights d (per attribute column: direction over
 the number of readings, averaged over networks) times the holdout effects ρ. Both are
-random: the networks (their initialisation and rows) and the holdout rows. Its variance
-is estimated without bias as dᵀΣ_ρ d + ρᵀΣ_d ρ - tr(Σ_d Σ_ρ), Σ_ρ the covariance of the
-holdout effects over resamples of the holdout rows (or groups) and Σ_d that of d over
-networks: resampling rows and networks both and reading the spread of the product
-would count the last term three times (with no effect anywhere, tripling the variance;
-Owen's pigeonhole bootstrap has the same bias), so the bounds are normal ones with this
-variance. The difference of two sets (readings against chance readings, or one regime
-against another) has independent network terms and shares the holdout's.
+random and independent (the networks read the discovery rows, ρ the holdout rows): its
+variance is E[d]ᵀΣ_ρ E[d] + μᵀΣ_d μ + tr(Σ_d Σ_ρ), with Σ_ρ the covariance of the
+holdout effects over resamples of the holdout rows (or groups), Σ_d that of d over
+networks and μ = E[ρ]. The plug-in dᵀΣ_ρ d estimates the first and the last term (both
+shrink with more rows: the *rows'* share); ρᵀΣ_d ρ - tr(Σ_d Σ_ρ) estimates the middle
+one (floored at 0: the *networks'* share, which more rows leave as it is). Resampling
+rows and networks both and reading the spread of the product would count the last term
+three times (with no effect anywhere, tripling the variance, as Owen's pigeonhole
+bootstrap does), so the bounds are normal ones with this variance. The difference of two
+sets (readings against chance readings, or one regime against another) has independent
+network terms and shares the holdout's. Chance readings have a mean of about 0 by
+construction (a permutation network's sign is independent of the holdout); subtracting
+them is the comparison the design asks for, and it also absorbs any bias the reading
+procedure has of its own.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from embaudit.hypotheses.inference import SPEARMAN_Z_VARIANCE, HoldoutAssociation
@@ -54,17 +61,19 @@ class Readings:
 
     def weights(self, testable: np.ndarray) -> np.ndarray:
         """Per network with a reading on a testable column, the signed weight of each
-        column in its mean holdout effect (networks × q; rows sum to ±1 per reading)."""
+        column in its mean holdout effect (networks × q; each row's absolute weights sum
+        to 1)."""
         kept = self.kept & testable[None, :]
         counts = kept.sum(axis=1)
         weights = np.where(kept, self.direction, 0) / np.maximum(counts, 1)[:, None]
         return weights[counts > 0]
 
-    def share(self, values: np.ndarray) -> np.ndarray:
-        """Per network with a reading, the share of its readings where ``values`` (N × q
-        booleans) holds."""
-        counts = self.kept.sum(axis=1)
-        hits = (self.kept & values).sum(axis=1)
+    def share(self, values: np.ndarray, testable: np.ndarray) -> np.ndarray:
+        """Per network with a reading on a testable column (the networks of
+        :meth:`weights`), the share of those readings where ``values`` (N × q) holds."""
+        kept = self.kept & testable[None, :]
+        counts = kept.sum(axis=1)
+        hits = (kept & values).sum(axis=1)
         return (hits / np.maximum(counts, 1))[counts > 0]
 
 
@@ -77,7 +86,8 @@ class Estimate:
     high: float
     #: one-sided p of ≤ 0
     p: float
-    #: the standard error the holdout rows alone, and the networks alone, contribute
+    #: the standard error's share that shrinks with more holdout rows, and the share that
+    #: only more networks shrink (the estimate's variance is the sum of their squares)
     se_rows: float = float("nan")
     se_networks: float = float("nan")
 
@@ -89,12 +99,16 @@ class Estimate:
 
 def holdout_covariance(holdout: HoldoutAssociation) -> np.ndarray:
     """Covariance (q × q) of the holdout effects over resamples of the holdout rows (or
-    groups), 0 for untestable columns; without resamples, the Fisher-z variance of each
-    effect (attributes independent)."""
+    groups), pairwise over the resamples where both columns could be computed, 0 for
+    untestable columns. Without resamples (``n_resamples = 0``, from Python only), the
+    Fisher-z variance of Spearman's rho for each effect, attributes taken as independent
+    (an approximation for partial and censored effects)."""
     testable = np.isfinite(holdout.rho)
     if holdout.resampled is not None and len(holdout.resampled) > 1:
-        draws = np.where(testable, np.nan_to_num(holdout.resampled), 0.0)
-        return np.atleast_2d(np.cov(draws, rowvar=False))
+        covariance = pd.DataFrame(holdout.resampled).cov().to_numpy(copy=True)
+        covariance[~testable] = 0.0
+        covariance[:, ~testable] = 0.0
+        return np.nan_to_num(covariance)
     rho = np.nan_to_num(holdout.rho)
     spread = (1 - rho**2) ** 2 * SPEARMAN_Z_VARIANCE / max(holdout.n - 3, 1)
     return np.diag(np.where(testable, spread, 0.0))
@@ -104,20 +118,21 @@ def mean_effect(first: np.ndarray, second: np.ndarray | None, observed: np.ndarr
                 covariance: np.ndarray, tail: float) -> Estimate:
     """The mean holdout effect of the networks whose weights are ``first`` (from
     :meth:`Readings.weights`), minus that of ``second`` when given: its normal bounds with
-    ``tail`` probability beyond each, the p of ≤ 0, and the standard errors of rows and
-    networks alone (see the module for the variance). ``observed``: the holdout effects;
-    ``covariance``: theirs over resampled holdout rows."""
-    if not len(first) or (second is not None and not len(second)):
+    ``tail`` probability beyond each, the p of ≤ 0, and its standard error's two shares
+    (see the module). ``observed``: the holdout effects; ``covariance``: theirs over
+    resampled holdout rows. Missing when a set has fewer than two networks: one network
+    tells nothing of how networks vary."""
+    if len(first) < 2 or (second is not None and len(second) < 2):
         return Estimate.missing()
     sets = [(first, 1.0)] + ([] if second is None else [(second, -1.0)])
     weights = sum(sign * w.mean(axis=0) for w, sign in sets)
     spread = sum(_mean_covariance(w) for w, _ in sets)
     estimate = float(weights @ observed)
     rows = float(weights @ covariance @ weights)
-    networks = float(observed @ spread @ observed)
-    variance = max(rows + networks - float(np.trace(spread @ covariance)),
-                   0.25 * max(rows, networks), 1e-18)
-    se = np.sqrt(variance)
+    networks = max(float(observed @ spread @ observed - np.trace(spread @ covariance)), 0.0)
+    se = np.sqrt(rows + networks)
+    if se == 0:
+        return Estimate.missing()
     z = stats.norm.ppf(1 - tail)
     return Estimate(estimate, estimate - z * se, estimate + z * se,
                     float(stats.norm.sf(estimate / se)), np.sqrt(rows), np.sqrt(networks))
@@ -125,8 +140,6 @@ def mean_effect(first: np.ndarray, second: np.ndarray | None, observed: np.ndarr
 
 def _mean_covariance(weights: np.ndarray) -> np.ndarray:
     """Covariance of the mean of ``weights``' rows (networks) across networks."""
-    if len(weights) < 2:
-        return np.zeros((weights.shape[1], weights.shape[1]))
     return np.atleast_2d(np.cov(weights, rowvar=False)) / len(weights)
 
 
@@ -144,17 +157,27 @@ def mean_share(first: np.ndarray, second: np.ndarray | None, tail: float, seed: 
         total += sign * values[rng.integers(len(values), size=(n_draws, len(values)))].mean(1)
     low, high = np.quantile(total, [tail, 1 - tail])
     p = (1 + np.sum(total <= 0)) / (n_draws + 1)
-    return Estimate(estimate, float(low), float(high), float(p), 0.0, float(total.std(ddof=1)))
+    return Estimate(estimate, float(low), float(high), float(p), float("nan"),
+                    float(total.std(ddof=1)))
 
 
 def rows_to_decide(estimate: Estimate, n_holdout: int, margin: float, alpha: float,
                    power: float) -> int | None:
     """Holdout rows at which the one-sided bounds at ``alpha`` decide with ``power``
-    whether the true advantage is 0 or ``margin`` (its spread from the rows shrinking as
-    1/√rows, the networks' staying), or None when the networks' spread alone is too
-    wide for any number of rows."""
+    whether the true advantage is 0 or ``margin``: the rows' share of the variance
+    shrinking as 1/rows, the networks' staying. None when the networks' share alone is
+    too wide for any number of rows."""
     needed = margin / (stats.norm.ppf(1 - alpha) + stats.norm.ppf(power))
     networks = estimate.se_networks
     if not np.isfinite(estimate.se_rows) or not np.isfinite(networks) or networks >= needed:
         return None
     return int(np.ceil(n_holdout * estimate.se_rows**2 / (needed**2 - networks**2)))
+
+
+def signed(value: object) -> str:
+    """A holdout effect (or a difference of them) as text: +0.012, or n/a."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "n/a"
+    return "n/a" if not np.isfinite(number) else f"{number:+.3f}"

@@ -95,6 +95,7 @@ class RegimeAssessment:
     replicates: np.ndarray
     generalizes: np.ndarray  # the axis still orders attribute and lifespan (holdout)
     direction: np.ndarray
+    embedded: bool  # the regime has axes to read (not raw screening)
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,7 +116,7 @@ class DirectScreen:
         a = assessment
         only_axis = a.replicates & ~(self.found & (self.direction == a.direction))
         lost = self.survives & ~(a.read & (a.direction == self.direction))
-        return only_axis, lost if a.frame["read"].notna().any() else np.zeros_like(lost)
+        return only_axis, (lost if a.embedded else np.zeros_like(lost))
 
 
 def direct_screen(evidence: RegimeEvidence, holdout: HoldoutAssociation,
@@ -209,7 +210,8 @@ def assess_regime(
     frame["explained_by"] = pd.array([pd.NA] * len(frame), dtype="string")
     return RegimeAssessment(frame.loc[claimed, list(HYPOTHESIS_COLUMNS)].reset_index(drop=True),
                             skipped, found, verdict == "survives", read, replicates,
-                            generalizes, c.direction)
+                            generalizes, c.direction,
+                            REGIMES[evidence.regime].has_embedding)
 
 
 def attribute_families(columns: Sequence[AttributeColumn]) -> np.ndarray:

@@ -185,12 +185,13 @@ def _verdicts(config: AuditConfig, covariates: Sequence[str], group: str | None)
 def _position(config: AuditConfig, lead: str, event: str | None, group: str | None) -> str:
     stat, sampling = config.statistics, config.resampling
     effect = "Somers' D" if event else "Spearman's rho"
-    bound = 1 - stat.position_alpha
+    level = 1 - 2 * stat.position_alpha
     return (
         "Three procedures produce leads from the same discovery rows, per regime. Reading "
         "(the analysts' method): per attribute its best axis and sign, kept when the axis "
         f"carries it beyond chance with the network fixed (p_carried ≤ "
-        f"{stat.alpha_discovery:g}), with no association screen. Screened: the readings "
+        f"{stat.alpha_discovery:g}, Bonferroni over a categorical attribute's levels), with "
+        "no association screen. Screened: the readings "
         "that also pass the discovery-row association test (found). Direct: the attributes "
         "screened against lifespan with no network (raw screening's verdicts). A reading "
         f"replicates when its holdout q (over the regime's readings) ≤ {stat.alpha:g} in "
@@ -203,14 +204,17 @@ def _position(config: AuditConfig, lead: str, event: str | None, group: str | No
         f"summarized by its readings' mean holdout effect ({effect}, signed in the claimed "
         "direction), and their mean is compared with that of the same procedure's readings "
         f"off the {sampling.n_permutations} permutation networks (fitted to permuted "
-        "lifespans: chance readings). The advantage's two one-sided "
-        f"{bound:.0%} percentile bounds (bootstrap draws resampling the holdout "
-        f"{'groups' if group else 'rows'}, both sides on the same resample, and both sets "
-        "of networks) decide: A when the lower bound is above 0 and the upper bound "
+        "lifespans: chance readings). The advantage's two one-sided normal bounds at "
+        f"{stat.position_alpha:g} (together a {level:.0%} interval; its variance from the "
+        f"holdout's {stat.n_resamples} resamples of its {'groups' if group else 'rows'}, "
+        "shared by both sides, and from how the networks of each side vary, the "
+        "interaction of the two counted once) decide: A when the lower bound is above 0 "
+        "and the upper bound "
         f"reaches {stat.useful_advantage:g} (a useful advantage); B when the upper bound is "
         f"below {stat.useful_advantage:g}; otherwise undecided, with the holdout rows at "
         f"which the bounds would decide with {stat.power:.0%} power where the networks' "
-        "spread allows. The comparison is made only where the training rule ended for "
+        "spread allows (fewer than two networks of a side with a reading: undecided). "
+        "The comparison is made only where the training rule ended for "
         "the permutation networks as it did for the reference (reached the overfit "
         "tolerance, or stopped early on its validation rows, rather than running out of "
         "epochs; a linear baseline is one closed-form fit, comparable by its rule). "
