@@ -6,7 +6,9 @@ difference from the lead regime with its interval at ``confidence``, the holdout
 shared) and
 how many of their axes generalize, beside each reference's holdout loss and the
 no-better-than-linear flag. A regime is called better or worse only where the interval
-of its difference excludes 0.
+of its difference excludes 0. The axes' interval resamples the networks only: every
+network's axes are checked on the same holdout rows, so it is narrower than one that
+also resampled them would be.
 """
 
 from __future__ import annotations
