@@ -256,6 +256,7 @@ def _finish(result: Any, out: Path) -> None:
     console.print(f"\n[bold]Position: {position.position}[/bold] ({position.regime} regime)")
     for paragraph in position.paragraphs():
         console.print(paragraph, markup=False, highlight=False)
+        console.print()
     survivors = result.surviving(position.regime)
     names = ", ".join(f"{a} ({d})" for a, d in zip(survivors["attribute"],
                                                     survivors["direction"], strict=True))

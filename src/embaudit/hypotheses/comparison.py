@@ -70,10 +70,12 @@ def regime_comparison(rows: Sequence[dict[str, object]], lead: str,
             " " + _verdict(others, lead, "axes_vs_lead", _AXES_WORDS)
     losses = ", ".join(f"{r['regime']} {_loss(r['holdout_loss'])}" for r in rows
                        if REGIMES[str(r["regime"])].has_embedding)
-    flagged = [str(r["regime"]) for r in rows if r["no_better_than_linear"] is True]
+    flagged = [str(r["regime"]) for r in rows if r["no_better_than_linear"] is True
+               and REGIMES[str(r["regime"])].trains_network]
     text += f" Holdout loss of the references: {losses}; " + (
-        f"no better than a linear model on their own rows: {', '.join(flagged)}."
-        if flagged else "none is flagged as no better than a linear model on its rows.")
+        f"networks no better than a linear model on their own rows: {', '.join(flagged)}."
+        if flagged else "no network is flagged as no better than a linear model on its "
+        "rows.")
     return text
 
 

@@ -68,7 +68,7 @@ def render_html(result: AuditResult, generated_at: str = "",
             "meaning": position_meaning(result),
             "paragraphs": position.paragraphs(),
             "regime": position.regime,
-            "p_value": format_cell(position.p_value, "p_value"),
+            "p_value": _p_text(format_cell(position.p_value, "p_value")),
             "css": {"A": "pos-a", "B": "pos-b"}.get(position.position, "pos-undecided"),
         },
         "regimes": dict(zip(("header", "rows"), display_table(result.regimes, REGIME_DISPLAY),
@@ -101,6 +101,11 @@ def render_html(result: AuditResult, generated_at: str = "",
         },
     }
     return _environment().get_template("report.html.j2").render(context)
+
+
+def _p_text(cell: str) -> str:
+    """"p = 0.012", or "p < 1e-16" where the cell is a bound."""
+    return f"p {cell}" if cell.startswith("<") else f"p = {cell}"
 
 
 def _row_classes(hypotheses: pd.DataFrame) -> list[str]:

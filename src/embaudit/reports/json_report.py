@@ -248,7 +248,7 @@ def panel_note(result: AuditResult) -> str:
         f"the position ({level:.0%} interval; p_advantage: its one-sided p; "
         f"{stat.useful_advantage:g} counts as useful). axes_generalized: the share of "
         "readings whose axis generalizes, mean over networks. comparable: the permutation "
-        "networks trained as the reference did. effect_vs_lead and axes_vs_lead: the "
+        "networks ended their training as the reference did. effect_vs_lead, axes_vs_lead: "
         "differences from the lead regime (intervals in report.json).")
 
 

@@ -52,7 +52,7 @@ def ab_panel(regimes: pd.DataFrame, confidence: float = 0.95) -> Plot | None:
     regimes = regimes[regimes["reading_networks"].fillna(0).astype(int) > 0]
     if regimes.empty:
         return None
-    figure = Figure(figsize=(1.4 + 1.1 * len(regimes), 2.8), dpi=DPI, layout="constrained")
+    figure = Figure(figsize=(2.6 + 1.1 * len(regimes), 2.8), dpi=DPI, layout="constrained")
     ax = figure.add_subplot()
     ax.axhline(0.0, color="#8c959f", linewidth=0.8)
     for i, row in enumerate(regimes.to_dict(orient="records")):
@@ -72,7 +72,7 @@ def ab_panel(regimes: pd.DataFrame, confidence: float = 0.95) -> Plot | None:
     ax.set_xlim(-0.6, len(regimes) - 0.4)
     ax.set_ylabel("mean holdout effect of readings", fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.legend(fontsize=7, loc="upper right", frameon=False)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.set_title("Person A vs Person B", fontsize=9)
     return Plot("Mean holdout effect of the readings per regime (replicated/read beside it) "
                 "against chance readings off networks fitted to permuted lifespans",
