@@ -20,8 +20,8 @@ networks and μ = E[ρ]. The plug-in dᵀΣ_ρ d estimates the first and the las
 shrink with more rows: the *rows'* share); ρᵀΣ_d ρ - tr(Σ_d Σ_ρ) estimates the middle
 one (floored at 0: the *networks'* share, which more rows leave as it is). Resampling
 rows and networks both and reading the spread of the product would count the last term
-three times (with no effect anywhere, tripling the variance, as Owen's pigeonhole
-bootstrap does), so the bounds are normal ones with this variance. The difference of two
+three times (with no effect anywhere, tripling the variance: the bias of resampling two
+crossed factors at once, Owen 2007), so the bounds are normal ones with this variance. The difference of two
 sets (readings against chance readings, or one regime against another) has independent
 network terms and shares the holdout's. Chance readings have a mean of about 0 by
 construction (a permutation network's sign is independent of the holdout); subtracting
