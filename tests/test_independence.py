@@ -66,6 +66,12 @@ def test_real_tables_sorted_or_listed_by_centre():
     table = embaudit.load_table(frame, target="time", event="event", id="pid",
                                 features=["num_*"], attributes=["num_karno", "fac_celltype"])
     assert clustering_evidence(table) == []
+    # the treatment arm the rows are sorted by may be a feature
+    frame["fac_trt"] = frame["fac_trt"].astype(float)
+    table = embaudit.load_table(frame, target="time", event="event", id="pid",
+                                features=["num_*", "fac_trt"],
+                                attributes=["num_karno", "num_age", "fac_celltype"])
+    assert clustering_evidence(table) == []
     # a multi-centre trial listed centre by centre: the centre is named
     frame = SurvLoader().load_dataset("cgd")["df"]
     table = embaudit.load_table(frame, target="time", event="event", id="pid",

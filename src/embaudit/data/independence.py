@@ -90,6 +90,7 @@ def _order_evidence(table: Table) -> list[str]:
         return []
     read = [table.target, *table.attributes, *table.covariates]
     others = [c for c in frame.columns if c not in {*read, *table.features, table.id}]
+    others += _discrete_features(table)
     codes = {name: _codes(frame[name].to_numpy()[order]) for name in [*read, *others]}
     codes[table.target] = _codes(table.lifespan[order])
     codes = {name: code for name, code in codes.items() if name in read or _discrete(code)}
@@ -128,6 +129,15 @@ def _order_evidence(table: Table) -> list[str]:
             trends.append(f"{name} of neighbouring rows in {where} correlates (lag-1 "
                           f"rank correlation {r:.2f}, z = {z:.1f})")
     return runs + (trends if len(trends) >= 2 else [])
+
+
+def _discrete_features(table: Table) -> list[str]:
+    """The features with few values (a treatment arm, a sex), which rows may be sorted
+    by; judged on a sample of rows, confirmed on all of them."""
+    X = table.X
+    probe = X[np.random.default_rng(0).choice(len(X), size=min(len(X), 2000), replace=False)]
+    levels = 1 + np.count_nonzero(np.diff(np.sort(probe, axis=0), axis=0), axis=0)
+    return [table.features[j] for j in np.flatnonzero(levels <= DISCRETE_LEVELS)]
 
 
 def _sorted_by_a_feature(X: np.ndarray) -> bool:
