@@ -21,9 +21,9 @@ shrink with more rows: the *rows'* share); ρᵀΣ_d ρ - tr(Σ_d Σ_ρ) estimat
 one (floored at 0: the *networks'* share, which more rows leave as it is). Resampling
 rows and networks both and reading the spread of the product would count the last term
 three times (with no effect anywhere, tripling the variance: the bias of resampling two
-crossed factors at once, Owen 2007), so the bounds are normal ones with this variance. The difference of two
-sets (readings against chance readings, or one regime against another) has independent
-network terms and shares the holdout's. Chance readings have a mean of about 0 by
+crossed factors at once, Owen 2007), so the bounds are normal ones with this variance.
+The difference of two sets (readings against chance readings, or one regime against
+another) has independent network terms and shares the holdout's. Chance readings have a mean of about 0 by
 construction (a permutation network's sign is independent of the holdout); subtracting
 them is the comparison the design asks for, and it also absorbs any bias the reading
 procedure has of its own.
