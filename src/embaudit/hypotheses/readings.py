@@ -23,10 +23,10 @@ rows and networks both and reading the spread of the product would count the las
 three times (with no effect anywhere, tripling the variance: the bias of resampling two
 crossed factors at once, Owen 2007), so the bounds are normal ones with this variance.
 The difference of two sets (readings against chance readings, or one regime against
-another) has independent network terms and shares the holdout's. Chance readings have a mean of about 0 by
-construction (a permutation network's sign is independent of the holdout); subtracting
-them is the comparison the design asks for, and it also absorbs any bias the reading
-procedure has of its own.
+another) has independent network terms and shares the holdout's. Chance readings have a
+mean of about 0 by construction (a permutation network's sign is independent of the
+holdout); subtracting them is the comparison the design asks for, and it also absorbs
+any bias the reading procedure has of its own.
 """
 
 from __future__ import annotations
