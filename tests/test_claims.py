@@ -50,6 +50,9 @@ def test_true_claim_survives_wrong_sign_fails_and_null_is_not_confirmed():
     assert wrong.verdict == "fails" and wrong.effect == pytest.approx(-true.effect)
     assert null.verdict != "survives"
     assert true.rows == "all rows" and true.n == 300
+    # outside an audit's ledger, the verdict line says which rows and what they cannot do
+    first = true.summary().splitlines()[0]
+    assert "on all rows (n = 300)" in first and "cannot confirm it" in first
 
 
 def test_small_data_is_inconclusive_with_the_rows_power_needs():
@@ -162,6 +165,7 @@ def test_check_with_a_saved_member_tests_its_axis_on_the_audit_holdout(saved_aud
     table = saved_audit["world"].table
     verdict = embaudit.check_claim(table, "size", "+", model=saved_audit["out"])
     assert verdict.rows == "audit holdout" and verdict.n == size["n_holdout"]
+    assert "outside the audit's claims ledger" in verdict.summary().splitlines()[0]
     assert verdict.axis == size["axis"]
     assert verdict.p_embedding == pytest.approx(size["p_embedding"], rel=1e-6)
     assert verdict.p == pytest.approx(size["p_holdout"], rel=1e-6)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import importlib
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -18,6 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import embaudit
+from browser import chromium
 from embaudit.cli import app
 from embaudit.reports import report_schema
 
@@ -141,7 +140,6 @@ def test_an_audit_of_200_attributes_keeps_its_page_small(tmp_path: Path) -> None
 
 
 # ----------------------------------------------------------------- a real browser
-BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 #: run after the page loaded: JavaScript errors, overflow, and the table's controls
 PROBE = """<script>
 var errors = [];
@@ -176,24 +174,12 @@ window.addEventListener("load", function () {
 </script>"""
 
 
-def _chromium(page: Path, profile: Path, *arguments: str) -> subprocess.CompletedProcess:
-    if BROWSER is None:
-        pytest.fail("Chromium is needed for the browser test: apt-get install -y chromium "
-                    "(.ci/run installs it when missing)")
-    return subprocess.run(
-        [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", "--hide-scrollbars", "--window-size=1280,1800",
-         "--virtual-time-budget=5000", *arguments, page.as_uri()],
-        capture_output=True, text=True, timeout=120, check=False)
-
-
 @pytest.mark.slow
 def test_the_page_works_in_a_real_browser(hostile: Path, tmp_path: Path) -> None:
     html = _text(hostile, "report.html")
     probed = tmp_path / "probed.html"
     probed.write_text(html.replace("</head>", PROBE + "</head>", 1), encoding="utf-8")
-    dump = _chromium(probed, tmp_path / "profile", "--dump-dom")
+    dump = chromium(probed, tmp_path / "profile", "--dump-dom")
     match = re.search(r'data-probe="([^"]*)"', dump.stdout)
     assert match, dump.stderr[-2000:]
     probe = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
@@ -207,6 +193,6 @@ def test_the_page_works_in_a_real_browser(hostile: Path, tmp_path: Path) -> None
     assert float(probe["first_q"]) == pytest.approx(smallest, rel=0.01)
     assert probe["extra_shown"] == "table-cell"
     shot = tmp_path / "page.png"
-    _chromium(hostile / "report.html", tmp_path / "profile2", f"--screenshot={shot}")
+    chromium(hostile / "report.html", tmp_path / "profile2", f"--screenshot={shot}")
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.shape[1] == 1280 and pixels.std() > 10  # drawn, not a blank page

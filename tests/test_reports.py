@@ -25,7 +25,7 @@ from embaudit.reports import (
     write_reports,
 )
 from embaudit.reports.figures import MAX_TRENDS
-from embaudit.reports.json_report import member_summary
+from embaudit.reports.json_report import HOLDOUT_COLUMNS, member_summary
 from embaudit.resampling.plans import discovery_holdout_split
 from embaudit.results import AuditResult
 
@@ -231,7 +231,9 @@ def _same(reported: object, expected: object) -> bool:
 def test_json_contract(fake_result: AuditResult) -> None:
     doc = report_json(fake_result)
     jsonschema.Draft202012Validator(report_schema()).validate(json.loads(json.dumps(doc)))
-    assert doc["schema_version"] == "3.0"
+    assert doc["schema_version"] == "3.1"
+    assert doc["seal"] == fake_result.seal and doc["claims"] == []
+    assert doc["seal"]["sealed"] is True and len(doc["seal"]["split_sha256"]) == 64
     position = fake_result.position
     assert doc["verdict"] == {"position": "A", "summary": position.summary,
                               "regime": "overfit", "p_value": 0.01, "comparison": "",
@@ -242,7 +244,12 @@ def test_json_contract(fake_result: AuditResult) -> None:
     assert all(set(HYPOTHESIS_COLUMNS) <= set(h) for h in doc["hypotheses"])
     for record, (_, row) in zip(doc["hypotheses"], fake_result.hypotheses.iterrows(),
                                 strict=True):
-        assert all(_same(record[c], row[c]) for c in HYPOTHESIS_COLUMNS), record
+        withheld = HOLDOUT_COLUMNS if record["sealed"] else ()
+        assert all(_same(record[c], row[c]) for c in HYPOTHESIS_COLUMNS
+                   if c not in withheld), record
+        assert all(record[c] is None for c in withheld), record
+        read = bool(row["read"]) if pd.notna(row["read"]) else False
+        assert record["sealed"] == (not (bool(row["found"]) or read))
         assert record["verdict"] in {"survives", "fails", "inconclusive", "not found"}
         assert record["direction"] in {"+", "-"}
         assert isinstance(record["found"], bool)

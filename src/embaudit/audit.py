@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from embaudit.resampling.options import (
 )
 from embaudit.results import AuditResult, load_result
 from embaudit.store import AuditStore, audit_identity, open_audit, save_results, versions
+from embaudit.store.ledger import NOT_RECORDED, read_ledger
 from embaudit.training.execution import cluster_client, train_members
 from embaudit.training.fit import EnsembleFit, training_device
 
@@ -87,7 +88,7 @@ def audit(
     store = AuditStore(config.out)
     with store.locked():
         open_audit(store, audit_identity(config, table.fingerprint()), overwrite)
-        result = pipeline.run(store)
+        result = with_seal(pipeline.run(store), store, generated_now())
         save(result, store.folder)
         return result
 
@@ -101,7 +102,7 @@ def table_from_config(config: AuditConfig) -> Table:
     return load_table(
         data.path, target=data.target, attributes=data.attributes, features=data.features,
         covariates=data.covariates, id=data.id, group=data.group, event=data.event,
-        target_transform=data.target_transform,
+        target_transform=data.target_transform, images=data.images,
     )
 
 
@@ -113,10 +114,23 @@ def save(result: AuditResult, folder: str | Path) -> dict[str, Path]:
     """
     store = AuditStore(folder)
     generated_at = generated_now()
+    if result.seal.get("made_at") == NOT_RECORDED:
+        result = with_seal(result, store, generated_at)
     save_results(store, result.tables(), {
         "identity": audit_identity(result.config, result.data_sha256),
         **result.metadata(), "generated_at": generated_at})
     return write_reports(result, Path(folder), generated_at)
+
+
+def with_seal(result: AuditResult, store: AuditStore, now: str) -> AuditResult:
+    """``result`` with its seal (made ``now``, or when the store first sealed the same
+    split) and the store's claims ledger."""
+    recorded = store.read_metadata().get("seal") or {}
+    seal = result.make_seal(now)
+    hashes = ("split_sha256", "holdout_lifespans_sha256")
+    if all(recorded.get(k) == seal[k] for k in hashes):
+        seal["made_at"] = recorded["made_at"]
+    return replace(result, seal=seal, claims=read_ledger(store))
 
 
 def rebuild_reports(folder: str | Path, formats: Collection[str] = REPORT_FORMATS

@@ -19,12 +19,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from embaudit.audit import audit, rebuild_reports
-from embaudit.claims import Claim, check_claims
+from embaudit.claims import Claim, check_against_audit, check_claims
 from embaudit.config import AuditConfig, build_config
 from embaudit.data.reading import read_frame
 from embaudit.data.table import load_table
 from embaudit.errors import ConfigError, DataError, EmbauditError, EmbauditWarning
 from embaudit.model import load_member
+from embaudit.reports.explorer import explore as explore_axes
 from embaudit.worlds import product_lifespan
 
 app = typer.Typer(
@@ -61,6 +62,9 @@ def demo(
                            truth=world.truth, progress=report, overwrite=overwrite,
                            command=_command_line())
         _finish(result, out)
+        explorer = explore_axes(out)["html"]
+        console.print(f"Axis explorer (discovery rows only): {explorer}", markup=False,
+                      highlight=False)
 
 
 @app.command(name="audit")
@@ -83,6 +87,10 @@ def audit_command(
     event: Annotated[
         str | None, typer.Option(help="Event column: 1 (or true, yes) = failed at the "
                                       "lifespan, 0 = still in service (censored).")
+    ] = None,
+    images: Annotated[
+        str | None, typer.Option(help="Column with a picture of each object (a path or URL) "
+                                      "for the axis explorer.")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="audit.toml with further options.")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the store and reports.")] = None,
@@ -129,6 +137,7 @@ def audit_command(
                 "id": id_column,
                 "group": group,
                 "event": event,
+                "images": images,
             },
             "out": str(out) if out else None,
             "seed": seed,
@@ -172,14 +181,52 @@ def report(
 
 
 @app.command()
+def explore(
+    out: Annotated[Path, typer.Argument(help="Folder of a finished audit (its --out).")],
+    regime: Annotated[
+        str | None, typer.Option(help="Regime whose reference network's axes to show "
+                                      "(default: overfit when trained, else the lead).")
+    ] = None,
+) -> None:
+    """Write the axis explorer (explorer.html, .csv, .parquet) next to the reports.
+
+    Per axis: the discovery rows near the median of every other axis, ordered along it,
+    with attributes, lifespan, trends and pictures (the audit's --images column). Holdout
+    rows never appear.
+    """
+
+    with _user_errors():
+        if not (out / "audit.duckdb").exists():
+            raise ConfigError(f"Folder {str(out)!r} holds no audit (no audit.duckdb); name "
+                              "the --out folder of a finished audit.")
+        paths = explore_axes(out, regime)
+        console.print("Explorer: " + ", ".join(str(p) for p in paths.values()),
+                      markup=False, highlight=False)
+
+
+@app.command()
 def check(
-    data: Annotated[Path, typer.Option(help="CSV or Parquet file to test the claims on.")],
-    target: Annotated[str, typer.Option(help="Lifespan column.")],
     claim: Annotated[
         list[str],
-        typer.Option(help="ATTRIBUTE:+ or ATTRIBUTE:- (optionally @AXIS with --model); "
-                          "repeat for several claims."),
+        typer.Option(help="ATTRIBUTE:+ or ATTRIBUTE:- (optionally @AXIS); repeat for several "
+                          "claims."),
     ],
+    audit_folder: Annotated[
+        Path | None,
+        typer.Option("--audit", help="Folder of a saved audit: test on its holdout rows only, "
+                                     "and record each claim in its claims ledger (online "
+                                     "FDR over every claim ever checked there)."),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="CSV or Parquet file: the rows to test on, or with --audit new "
+                          "attribute columns and the audit's id column."),
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="Lifespan column (not with --audit).")] = None,
+    regime: Annotated[
+        str | None, typer.Option(help="With --audit: the regime whose reference network "
+                                      "carries claimed axes (default: the lead regime).")
+    ] = None,
     covariates: Annotated[
         str | None, typer.Option(help="Comma-separated covariates (partial association).")
     ] = None,
@@ -209,30 +256,66 @@ def check(
                                 "is inconclusive.")
     ] = False,
 ) -> None:
-    """Check reviewers' claims ("size relates to lifespan in direction +") on a table.
+    """Check claims ("size relates to lifespan in direction +").
 
-    Prints verdict, effect, interval, p, q and power per claim. Without --strict the exit
-    code is 0 (2 on bad input).
+    With --audit the claims are tested on the audit's holdout rows (rows no network
+    trained on and no report showed, when sealed) and appended to its claims ledger;
+    each is decided at the level an online FDR rule gives it after every claim before
+    it. Without --audit they are tested on the rows of --data, which cannot confirm a
+    claim those rows suggested. Prints verdict, effect, interval and p per claim; without
+    --strict the exit code is 0 (2 on bad input).
     """
 
     with _user_errors():
         parsed = [Claim.parse(text) for text in claim]
-        if member is not None and model is None:
-            raise ConfigError("--member names a member of a saved audit: pass the audit's "
-                              "folder with --model too.")
-        frame = read_frame(data)
-        loaded = None if model is None else load_member(model, member_id=member)
-        table = load_table(
-            frame, target=target, attributes=_claimed_columns(parsed, frame.columns),
-            features=list(loaded.features) if loaded is not None else [],
-            covariates=_split_list(covariates), group=group, event=event,
-            target_transform=target_transform,  # type: ignore[arg-type]
-        )
-        report = check_claims(table, parsed, model=loaded, alpha=alpha, min_effect=min_effect,
-                              seed=seed)
+        if audit_folder is not None:
+            report: Any = _check_against_audit(audit_folder, parsed, data, regime, seed,
+                                               rest=(target, model, member, covariates,
+                                                     group, event))
+        else:
+            report = _check_on_data(parsed, data, target, model, member, covariates, group,
+                                    event, alpha, min_effect, target_transform, seed)
         typer.echo(report.summary())
     if strict:
         raise typer.Exit(report.exit_code)
+
+
+def _check_against_audit(folder: Path, claims: list[Any], data: Path | None,
+                         regime: str | None, seed: int, rest: tuple[Any, ...]) -> Any:
+    """``check --audit``: the audit fixes the rows, the lifespan and the covariates."""
+    names = ("--target", "--model", "--member", "--covariates", "--group", "--event")
+    given = [name for name, value in zip(names, rest, strict=True) if value is not None]
+    if given:
+        raise ConfigError(f"{given[0]} cannot be combined with --audit: the audit fixes the "
+                          "rows, the lifespan, the covariates and the network; drop it.")
+    if not (folder / "audit.duckdb").exists():
+        raise ConfigError(f"Folder {str(folder)!r} holds no audit (no audit.duckdb); name "
+                          "the --out folder of a finished audit with --audit.")
+    frame = None if data is None else read_frame(data)
+    return check_against_audit(folder, claims, frame, regime=regime, seed=seed)
+
+
+def _check_on_data(claims: list[Any], data: Path | None, target: str | None,
+                   model: Path | None, member: str | None, covariates: str | None,
+                   group: str | None, event: str | None, alpha: float, min_effect: float,
+                   target_transform: str, seed: int) -> Any:
+    """``check --data --target``: the claims tested on the rows given."""
+    if data is None or target is None:
+        raise ConfigError("Name the rows to test on with --data FILE --target COLUMN, or "
+                          "check against a saved audit's holdout with --audit DIR.")
+    if member is not None and model is None:
+        raise ConfigError("--member names a member of a saved audit: pass the audit's "
+                          "folder with --model too.")
+    frame = read_frame(data)
+    loaded = None if model is None else load_member(model, member_id=member)
+    table = load_table(
+        frame, target=target, attributes=_claimed_columns(claims, frame.columns),
+        features=list(loaded.features) if loaded is not None else [],
+        covariates=_split_list(covariates), group=group, event=event,
+        target_transform=target_transform,  # type: ignore[arg-type]
+    )
+    return check_claims(table, claims, model=loaded, alpha=alpha, min_effect=min_effect,
+                        seed=seed)
 
 
 def _claimed_columns(claims: list[Any], columns: Any) -> list[str]:

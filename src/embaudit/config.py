@@ -36,6 +36,8 @@ class DataConfig(_Section):
     event: str | None = Field(None, description="1: failed at the lifespan; 0: still in "
                               "service then (right-censored)")
     target_transform: Literal["auto", "log", "none"] = "auto"
+    images: str | None = Field(None, description="column with a picture of each object (a "
+                               "local path or URL), shown by the axis explorer")
 
 
 class SplitConfig(_Section):
@@ -207,6 +209,8 @@ class AuditConfig(_Section):
     landscape: LandscapeConfig = Field(default_factory=LandscapeConfig)
     seed: int = Field(0, ge=0)
     out: Path | None = None
+    sealed: bool = Field(True, description="reports show holdout numbers only for what the "
+                         "audit tested on the holdout (found hypotheses, readings)")
 
     @model_validator(mode="after")
     def _check(self) -> AuditConfig:

@@ -18,6 +18,7 @@ from embaudit.errors import ConfigError
 from embaudit.hypotheses.evidence import QUALITY_COLUMNS
 from embaudit.landscape import LANDSCAPE_TABLES, Landscape
 from embaudit.store import AuditStore
+from embaudit.store.ledger import LEDGER_COLUMNS, NOT_RECORDED, holdout_seal, read_ledger
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,10 +61,22 @@ class AuditResult:
     data_sha256: str = ""
     #: how the audit was started (the command line, or the Python call)
     command: str = ""
+    #: the holdout's seal (``embaudit.store.ledger.holdout_seal``; filled in when empty)
+    seal: dict[str, Any] = field(default_factory=dict)
+    #: the claims ledger: every claim checked against the holdout since, in order
+    claims: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=list(LEDGER_COLUMNS)), repr=False)
 
     def __post_init__(self) -> None:
         if not self.data_sha256:
             object.__setattr__(self, "data_sha256", self.table.fingerprint())
+        if not self.seal:
+            object.__setattr__(self, "seal", self.make_seal(NOT_RECORDED))
+
+    def make_seal(self, made_at: str) -> dict[str, Any]:
+        """This audit's seal on its holdout, as made at ``made_at``."""
+        return holdout_seal(self.split.discovery, self.split.holdout, self.table.lifespan,
+                            self.table.events, self.config.sealed, made_at)
 
     def crossfit_summary(self) -> pd.DataFrame:
         """Per regime: the cross-fit replication rate (a copy of ``crossfit_rates``)."""
@@ -89,7 +102,7 @@ class AuditResult:
         split = self.split
         table = self.table
         kept = [c for c in dict.fromkeys([table.target, *table.attributes, *table.covariates,
-                                          table.id, table.group, table.event])
+                                          table.id, table.group, table.event, table.images])
                 if c is not None]
         return {
             "data": table.frame[kept].reset_index(drop=True),
@@ -122,6 +135,7 @@ class AuditResult:
             "lead_regime": self.lead_regime,
             "position": asdict(self.position),
             "command": self.command,
+            "seal": self.seal,
         }
 
     def summary(self) -> str:
@@ -177,7 +191,7 @@ def load_result(folder: str | Path) -> AuditResult:
                   features=tuple(roles["features"]), attributes=tuple(roles["attributes"]),
                   covariates=tuple(roles["covariates"]), id=roles["id"],
                   group=roles["group"], target_transform=roles["target_transform"],
-                  event=roles.get("event"))
+                  event=roles.get("event"), images=roles.get("images"))
     split = store.read_table("split")
     members = store.read_table("result_members")
     names = set(store.tables())
@@ -205,4 +219,6 @@ def load_result(folder: str | Path) -> AuditResult:
         versions=metadata.get("versions", {}), crossfit=read["crossfit"],
         crossfit_rates=read["crossfit_rates"], crossfit_agreement=read["crossfit_agreement"],
         landscape=landscape, data_sha256=metadata["data_sha256"],
-        command=metadata.get("command", ""))
+        command=metadata.get("command", ""), claims=read_ledger(store),
+        **({"seal": {**metadata["seal"], "sealed": config.sealed}} if "seal" in metadata
+           else {}))

@@ -66,6 +66,8 @@ class Table:
     #: the event column (1: failed at the lifespan, 0: still in service then); None:
     #: every lifespan is a failure time
     event: str | None = None
+    #: a picture of each object (a local path or URL; shown by the axis explorer only)
+    images: str | None = None
 
     @property
     def n_rows(self) -> int:
@@ -121,7 +123,8 @@ class Table:
     def fingerprint(self) -> str:
         """SHA-256 of every column the audit uses, in role order."""
         digest = hashlib.sha256()
-        digest.update(repr(self.roles()).encode())
+        roles = {k: v for k, v in self.roles().items() if k != "images"}  # no result reads it
+        digest.update(repr(roles).encode())
         columns = [self.target, *self.features, *self.attributes, *self.covariates]
         columns += [c for c in (self.id, self.group, self.event) if c is not None]
         for name in dict.fromkeys(columns):
@@ -140,6 +143,7 @@ class Table:
             "group": self.group,
             "event": self.event,
             "target_transform": self.target_transform,
+            "images": self.images,
         }
 
 
@@ -154,6 +158,7 @@ def load_table(
     group: str | None = None,
     event: str | None = None,
     target_transform: TargetTransform = "auto",
+    images: str | None = None,
 ) -> Table:
     """Read a CSV or Parquet file (or take a DataFrame) and validate its column roles.
 
@@ -161,6 +166,8 @@ def load_table(
     numeric column without another role is a feature. An attribute may also be named
     as a feature. ``event`` names the column saying whether each lifespan ended in a
     failure (1, true, yes) or is censored (0, false, no: still in service then).
+    ``images`` names a column with a picture of each object (a path or URL), which only
+    the axis explorer shows.
     Raises :class:`~embaudit.errors.DataError` naming the column or row at fault and
     the fix.
     """
@@ -178,12 +185,14 @@ def load_table(
         ("id", [id] if id else []),
         ("group", [group] if group else []),
         ("event", [event] if event else []),
+        ("images", [images] if images else []),
     ):
         for name in names:
             require_column(frame, name, role)
     check_roles(target, attributes, covariates, event)
     forbidden = {name: role for role, name in (("group", group), ("id", id),
-                                               ("event", event), ("target", target))
+                                               ("event", event), ("target", target),
+                                               ("images", images))
                  if name is not None}
     feature_names = select_features(frame, features, [*attributes, *covariates], forbidden)
     frame = frame.reset_index(drop=True)
@@ -217,6 +226,7 @@ def load_table(
         group=group,
         event=event,
         target_transform=resolved,
+        images=images,
     )
 
 

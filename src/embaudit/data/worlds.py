@@ -13,6 +13,7 @@ analyst sees noisy measurements of the latents as attributes:
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -104,6 +105,7 @@ def product_lifespan(
                           "lifespan_days": lifespan}),
             pd.DataFrame(features, columns=[f"f{j:03d}" for j in range(p)]),
             pd.DataFrame(attributes),
+            pd.DataFrame({"picture": product_pictures(col, attributes["colour"], seed)}),
         ],
         axis=1,
     )
@@ -114,8 +116,32 @@ def product_lifespan(
         attributes=list(attributes),
         id="product_id",
         target_transform="log",
+        images="picture",
     )
     return World(table=table, truth=truth, roles=roles, latent=pd.DataFrame(z, columns=names))
+
+
+def product_pictures(col: dict[str, np.ndarray], colours: np.ndarray, seed: int) -> list[str]:
+    """A small SVG picture of each product (a ``data:`` URL): its body's width follows
+    its size, its colour the colour attribute, and its rust spots its moisture, which
+    the table measures only as the binary ``outdoor``: an analyst who counts the spots
+    has a new attribute (weathering) that drives lifespan. Drawn from their own random
+    stream, so the world's numbers are those it had without pictures."""
+    rng = np.random.default_rng([seed, 7])
+    fills = {"black": "#333", "blue": "#3b6fb6", "green": "#3f8f4f", "red": "#c0433a"}
+    width = np.clip(40 + 12 * col["size"], 16, 76)
+    spots = np.clip(np.round(3 + 2 * col["moisture"]), 0, 8).astype(int)
+    pictures = []
+    for i in range(len(width)):
+        left = 40 - width[i] / 2
+        dots = "".join(
+            f'<circle cx="{left + x * width[i]:.1f}" cy="{22 + y * 36:.1f}" r="2.6" '
+            'fill="#8a4b16"/>' for x, y in rng.uniform(0.1, 0.9, size=(spots[i], 2)))
+        svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="80" height="80" '
+               f'viewBox="0 0 80 80"><rect x="{left:.1f}" y="18" width="{width[i]:.1f}" '
+               f'height="44" rx="6" fill="{fills[str(colours[i])]}"/>{dots}</svg>')
+        pictures.append("data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode())
+    return pictures
 
 
 def latent_features(

@@ -29,13 +29,15 @@ from embaudit.reports.landscape_view import (
     basin_table,
     optimizer_table,
 )
+from embaudit.reports.ledger_view import ledger_table, seal_sentence
 from embaudit.reports.methods import methods_paragraphs
 from embaudit.reports.tables import hypothesis_table, manifest_view, regime_order
 from embaudit.results import AuditResult
 
 
 @cache
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The reports' templates: autoescaping on, undefined names refused."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("embaudit.reports", "templates"),
         autoescape=True,
@@ -78,11 +80,14 @@ def render_html(result: AuditResult, generated_at: str = "",
             "table": hypotheses,
             "row_classes": _row_classes(hypotheses_view(result)),
             "has_truth": "truth" in hypotheses.header,
+            "sealed": result.config.sealed,
             "regimes": regime_order(result.hypotheses),
             "lead": result.lead_regime,
         },
         "members": dict(zip(("header", "rows"), display_table(members, list(members.columns)),
                             strict=True)),
+        "ledger": {"seal": seal_sentence(result),
+                   **dict(zip(("header", "rows"), ledger_table(result), strict=True))},
         "skipped": dict(zip(("header", "rows"), display_table(
             result.skipped, list(result.skipped.columns)), strict=True)),
         "crossfit": _crossfit_tables(result),
@@ -100,7 +105,7 @@ def render_html(result: AuditResult, generated_at: str = "",
             "config": json.dumps(info["config"], indent=2, ensure_ascii=False),
         },
     }
-    return _environment().get_template("report.html.j2").render(context)
+    return environment().get_template("report.html.j2").render(context)
 
 
 def _p_text(cell: str) -> str:

@@ -25,8 +25,9 @@ from embaudit.core.schema import (
 from embaudit.errors import ConfigError
 from embaudit.landscape import Landscape
 from embaudit.results import AuditResult
+from embaudit.store.ledger import LEDGER_COLUMNS
 
-SCHEMA_VERSION = "3.0"  # 3.0: the three procedures; readings decide the position
+SCHEMA_VERSION = "3.1"  # 3.1: the seal and the claims ledger; 3.0: the three procedures
 
 #: per-member diagnostics summarized by their median in ``member_summary``
 _FLAG_COLUMNS = ("reached_target", "no_better_than_linear")
@@ -65,7 +66,7 @@ def report_json(result: AuditResult, generated_at: str | None = None) -> dict[st
             "independence": position.independence,
         },
         "regimes": records(result.regimes, REGIME_COLUMNS),
-        "hypotheses": records(result.hypotheses, HYPOTHESIS_COLUMNS),
+        "hypotheses": records(reported_hypotheses(result), [*HYPOTHESIS_COLUMNS, "sealed"]),
         "members": records(member_summary(result.members)),
         "skipped": records(result.skipped),
         "data": {
@@ -80,6 +81,8 @@ def report_json(result: AuditResult, generated_at: str | None = None) -> dict[st
         # where the files go and which machines computed them change no result
         "config": result.config.model_dump(mode="json", exclude={"out", "execution"}),
         "versions": dict(result.versions),
+        "seal": dict(result.seal),
+        "claims": records(result.claims, LEDGER_COLUMNS),
     }
     if result.truth is not None:
         document["truth"] = dict(result.truth)
@@ -188,7 +191,7 @@ def format_cell(value: Any, column: str = "") -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if column.startswith(("p_", "q_")):
+        if column.startswith(("p_", "q_")) or column in ("p", "level"):
             return "< 1e-16" if value < 1e-16 else f"{value:.3g}"
         if column.endswith("_loss"):
             return f"{value:.3g}"
@@ -259,9 +262,44 @@ def position_meaning(result: AuditResult) -> str:
         regime=position.regime)
 
 
-def hypotheses_view(result: AuditResult) -> pd.DataFrame:
-    """The hypotheses table with the planted truth (when known) as column ``truth``."""
+#: hypothesis columns computed on the holdout rows: a sealed report shows them only for
+#: the hypotheses the audit itself tested there (found, or read)
+HOLDOUT_COLUMNS = ("effect_holdout", "ci_low", "ci_high", "p_holdout", "q_holdout",
+                   "r_axis_attribute_holdout", "r_axis_lifespan_holdout", "p_embedding",
+                   "axis_generalizes", "q_reading", "replicates", "n_required",
+                   "explained_by")
+
+
+def sealed_rows(result: AuditResult) -> pd.Series:
+    """Hypotheses whose holdout numbers a sealed report withholds: neither found nor read
+    (none when the audit's reports are not sealed)."""
+    h = result.hypotheses
+    if not result.config.sealed:
+        return pd.Series(False, index=h.index)
+    tested = h["found"].fillna(False).astype(bool) | h["read"].fillna(False).astype(bool)
+    return ~tested
+
+
+def reported_hypotheses(result: AuditResult) -> pd.DataFrame:
+    """The hypotheses as the reports may show them: sealed rows' holdout numbers missing,
+    and column ``sealed`` saying which rows those are."""
     view = result.hypotheses.copy()
+    sealed = sealed_rows(result)
+    for column in HOLDOUT_COLUMNS:
+        if column in view.columns:
+            view[column] = view[column].astype(object).where(~sealed, None)
+    view["sealed"] = sealed.to_numpy()
+    return view
+
+
+def hypotheses_view(result: AuditResult) -> pd.DataFrame:
+    """The hypotheses table as the reports print it: sealed holdout cells say "sealed",
+    and the planted truth (when known) is column ``truth``."""
+    view = reported_hypotheses(result)
+    sealed = view.pop("sealed").to_numpy(dtype=bool)
+    for column in HOLDOUT_COLUMNS:
+        if column in view.columns:
+            view.loc[sealed, column] = "sealed"
     truth = truth_column(result)
     if truth is not None:
         view["truth"] = truth

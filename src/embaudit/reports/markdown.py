@@ -29,6 +29,7 @@ from embaudit.reports.landscape_view import (
     basin_table,
     optimizer_table,
 )
+from embaudit.reports.ledger_view import ledger_table, seal_sentence
 from embaudit.reports.methods import methods_paragraphs
 from embaudit.reports.plots import Plot
 from embaudit.reports.tables import manifest_view
@@ -92,6 +93,7 @@ def render_markdown(result: AuditResult, generated_at: str = "",
         "",
         pipe_table(*display_table(hypotheses_view(result), HYPOTHESIS_DISPLAY)),
         "",
+        *_ledger_section(result),
         *_skipped_section(result),
         *_crossfit_section(result),
         *_landscape_section(result, plots),
@@ -179,6 +181,14 @@ def _landscape_section(result: AuditResult, plots: ReportPlots) -> list[str]:
             pipe_table(*basin_table(landscape)), "",
             *[line for name, plot in plots.named() if name.startswith("landscape_")
               for line in (_image(name, plot), "")]]
+
+
+def _ledger_section(result: AuditResult) -> list[str]:
+    """The holdout's seal and the claims checked against it."""
+    header, rows = ledger_table(result)
+    return ["## Holdout seal and claims ledger", "", md_escape(seal_sentence(result)), "",
+            pipe_table(header, rows) if rows else
+            "No claim has been checked against this holdout yet.", ""]
 
 
 def _skipped_section(result: AuditResult) -> list[str]:

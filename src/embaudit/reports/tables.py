@@ -55,7 +55,7 @@ def hypothesis_table(result: AuditResult) -> HypothesisTable:
 
 def _effect_cell(row: dict[str, Any]) -> str:
     effect = format_cell(row["effect_holdout"], "effect_holdout")
-    if effect == "–":
+    if effect in ("–", "sealed"):
         return effect
     low, high = format_cell(row["ci_low"], "ci_low"), format_cell(row["ci_high"], "ci_high")
     return f"{effect} [{low}, {high}]"

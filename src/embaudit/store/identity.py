@@ -24,11 +24,12 @@ PACKAGES = ("embaudit", "torch", "pytorch-lightning", "numpy", "pandas", "scipy"
 #: of those, the ones that decide whether a store can resume an audit
 _IDENTITY_PACKAGES = ("embaudit", "torch", "numpy", "scipy", "scikit-learn")
 #: config fields that cannot change a result: where files go, which machines compute,
-#: how members are chunked and on which device (rounding aside), where the data file
+#: how members are chunked and on which device (rounding aside), what the reports
+#: show (``sealed``, the explorer's ``data.images``), where the data file
 #: lies (its content is hashed); the landscape reads members and is recomputed on every
 #: run (its study's members have their own ids)
-_NOT_IDENTITY = {"out": True, "execution": True, "data": {"path"}, "landscape": True,
-                 "training": {"chunk_size", "memory_budget_mb", "device"}}
+_NOT_IDENTITY = {"out": True, "sealed": True, "execution": True, "data": {"path", "images"},
+                 "landscape": True, "training": {"chunk_size", "memory_budget_mb", "device"}}
 #: views over the hypotheses table, named as the design names the store's contents
 VIEWS = {
     "tests": "SELECT regime, attribute, strength, p_carried, p_association, p_discovery, "

@@ -101,6 +101,23 @@ class AuditStore:
                 connection.rollback()
                 raise
 
+    def append_rows(self, name: str, frame: pd.DataFrame) -> None:
+        """Append ``frame``'s rows to table ``name`` (created on first use), in one
+        transaction: all of them or, if the process dies, none."""
+        _check_name(name)
+        with self._connect() as connection:
+            connection.begin()
+            try:
+                connection.register("incoming", _plain(frame))
+                connection.execute(f'CREATE TABLE IF NOT EXISTS "{name}" AS '
+                                   "SELECT * FROM incoming LIMIT 0")
+                connection.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
+                connection.unregister("incoming")
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
+
     def read_table(self, name: str) -> pd.DataFrame:
         _check_name(name)
         with self._connect(read_only=True) as connection:

@@ -41,6 +41,18 @@ _CLAIM = re.compile(r"^(?P<attribute>.+?):(?P<sign>[+-])(?:@(?P<axis>\d+))?$")
 EXIT_CODES = {"survives": 0, "fails": 1, "inconclusive": 3}
 
 
+#: what a verdict outside an audit's ledger cannot say, by the rows it was tested on
+_CAVEAT = {
+    "all rows": "rows used to come up with the claim cannot confirm it; to confirm, check "
+                "it against an audit's sealed holdout (--audit)",
+    "audit holdout": "checked outside the audit's claims ledger, so not corrected for the "
+                     "claims checked before it on these rows; check with --audit",
+    "new rows": "rows used to come up with the claim cannot confirm it: these must be rows "
+                "no one looked at before the claim was made",
+}
+_CAVEAT["audit holdout and new rows"] = _CAVEAT["audit holdout"]
+
+
 @dataclass(frozen=True)
 class Claim:
     """An attribute, the direction of its association with lifespan, optionally the axis
@@ -94,7 +106,8 @@ class ClaimVerdict:
 
     def summary(self) -> str:
         lines = [
-            f"Claim {self.claim}: {self.verdict.upper()}",
+            f"Claim {self.claim}: {self.verdict.upper()} on {self.rows} (n = {self.n}); "
+            f"{_CAVEAT.get(self.rows, _CAVEAT['all rows'])}",
             f"  effect ({self.effect_name}{', partial' if self.covariates else ''}) = "
             f"{self.effect:+.3f}, {self.confidence:.0%} CI "
             f"[{self.ci_low:+.3f}, {self.ci_high:+.3f}]",

@@ -1,0 +1,37 @@
+"""The report's section on the holdout's seal and the claims checked against it since."""
+
+from __future__ import annotations
+
+from embaudit.reports.json_report import display_table
+from embaudit.results import AuditResult
+
+#: ledger columns the HTML and Markdown reports show (report.json has every column)
+LEDGER_DISPLAY = ("number", "checked_at", "claim", "axis", "n", "effect", "ci_low",
+                  "ci_high", "p", "level", "wealth", "decision", "seen_in_report")
+
+
+def seal_sentence(result: AuditResult) -> str:
+    """What the seal is and what the reports show of the holdout."""
+    seal = result.seal
+    made = seal["made_at"]
+    when = "when the audit was saved (time not recorded)" if made == "not recorded" \
+        else f"on {made}"
+    head = (f"The holdout ({len(result.split.holdout)} rows) was sealed {when}: split "
+            f"SHA-256 {seal['split_sha256'][:12]}…, holdout lifespans SHA-256 "
+            f"{seal['holdout_lifespans_sha256'][:12]}…. ")
+    if seal["sealed"]:
+        shown = ("These reports show holdout numbers only for the hypotheses the audit "
+                 "tested there (found, or read off an axis); the others say \"sealed\", so "
+                 "the holdout can still confirm a claim about them. ")
+    else:
+        shown = ("These reports are not sealed: they show every hypothesis's holdout "
+                 "numbers, so a later claim about any of these attributes is marked as seen. ")
+    return head + shown + (
+        "Claims checked against the holdout (embaudit check --audit) enter the ledger "
+        "below in order; each is decided at the level LORD++ gives it after every claim "
+        f"before it (online FDR {result.config.statistics.alpha:g}).")
+
+
+def ledger_table(result: AuditResult) -> tuple[list[str], list[list[str]]]:
+    """The ledger's header and rows as the reports print them (empty: no claims yet)."""
+    return display_table(result.claims, LEDGER_DISPLAY)
