@@ -12,6 +12,7 @@ with 95% Wilson intervals, then one JSON object.
 
     python benchmarks/claims_ledger.py              # 200 runs (~1 h on 2 cores)
     python benchmarks/claims_ledger.py --runs 20    # a quick look
+    python benchmarks/claims_ledger.py --quick      # one run: the output's contract
 """
 
 from __future__ import annotations
@@ -160,10 +161,13 @@ def _wilson(hits: float, n: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="one run (the JSON contract)")
     parser.add_argument("--rho", type=float, default=0.2,
                         help="Spearman correlation of the true coded columns with lifespan")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.workers = 1, 1
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         futures = [pool.submit(one_run, seed, args.rho) for seed in range(args.runs)]

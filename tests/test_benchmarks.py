@@ -102,3 +102,14 @@ def test_report_load_quick_prints_its_json_last():
     result = quick_json("report_load.py")
     assert result["attributes"] == 20
     assert 0 < result["html_mb"] < 10 and result["chromium_load_ms"] > 0
+
+
+@pytest.mark.slow
+def test_claims_ledger_quick_prints_every_workflow():
+    result = quick_json("claims_ledger.py")
+    names = [w["workflow"] for w in result["workflows"]]
+    assert result["runs"] == 1 and len(names) == len(set(names)) >= 10
+    for workflow in result["workflows"]:
+        assert 0 <= workflow["any_false"] <= 1 and 0 <= workflow["fdr"] <= 1
+    powered = [w for w in result["workflows"] if "power" in w]
+    assert len(powered) == 4  # three orders through the ledger, one BH family

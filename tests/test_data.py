@@ -79,6 +79,7 @@ def test_roles_and_views(kind: str, tmp_path: Path) -> None:
         "group": "plant",
         "event": None,
         "target_transform": "log",
+        "images": None,
     }
     assert table.X.dtype == np.float32
     assert table.X.shape == (N, 3)
@@ -196,6 +197,15 @@ def test_fingerprint_changes_with_the_roles() -> None:
     frame = make_frame()
     assert load(frame).fingerprint() != load(frame, features=["f1", "f2"]).fingerprint()
     assert load(frame).fingerprint() != load(frame, target_transform="none").fingerprint()
+
+
+def test_a_picture_column_is_a_role_no_result_reads() -> None:
+    frame = make_frame().assign(picture=[f"pics/{i}.png" for i in range(N)])
+    table = load(frame, images="picture")
+    assert table.images == "picture" and "picture" not in table.features
+    assert table.fingerprint() == load(frame).fingerprint()  # the audit's identity
+    with pytest.raises(DataError, match=r"Column 'photo' \(given as images\)"):
+        load(frame, images="photo")
 
 
 def test_non_string_column_names_are_read_as_strings() -> None:

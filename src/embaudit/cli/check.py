@@ -1,0 +1,145 @@
+"""``embaudit check``: claims against an audit's sealed holdout, or on rows named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from embaudit.claims import Claim, check_against_audit, check_claims
+from embaudit.cli.shell import split_list, user_errors
+from embaudit.data.reading import read_frame
+from embaudit.data.table import load_table
+from embaudit.errors import ConfigError, DataError
+from embaudit.model import load_member
+
+
+def check(
+    claim: Annotated[
+        list[str],
+        typer.Option(help="ATTRIBUTE:+ or ATTRIBUTE:- (optionally @AXIS); repeat for several "
+                          "claims."),
+    ],
+    audit_folder: Annotated[
+        Path | None,
+        typer.Option("--audit", help="Folder of a saved audit: test on its holdout rows only, "
+                                     "and record each claim in its claims ledger (online "
+                                     "FDR over every claim ever checked there)."),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="CSV or Parquet file: the rows to test on, or with --audit new "
+                          "attribute columns and the audit's id column."),
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="Lifespan column (not with --audit).")] = None,
+    regime: Annotated[
+        str | None, typer.Option(help="With --audit: the regime whose reference network "
+                                      "carries claimed axes (default: the lead regime).")
+    ] = None,
+    covariates: Annotated[
+        str | None, typer.Option(help="Comma-separated covariates (partial association).")
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option(help="Group column: tests clustered by group, intervals "
+                                      "resample whole groups.")
+    ] = None,
+    event: Annotated[
+        str | None, typer.Option(help="Event column: 1 = failed at the lifespan, 0 = "
+                                      "still in service (censored).")
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Folder of a saved audit whose member embeds the rows.")
+    ] = None,
+    member: Annotated[
+        str | None, typer.Option(help="Member id in --model (default: the reference of the "
+                                      "regime the audit decided on).")
+    ] = None,
+    alpha: Annotated[float, typer.Option(min=0.0001, max=0.5, help="Level of q.")] = 0.10,
+    min_effect: Annotated[
+        float, typer.Option(min=0.01, max=0.99, help="Smallest |Spearman| of interest.")
+    ] = 0.1,
+    target_transform: Annotated[str, typer.Option(help="auto, log or none.")] = "auto",
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap.")] = 0,
+    strict: Annotated[
+        bool, typer.Option(help="Exit 0 if every claim survives, 1 if one fails, 3 if one "
+                                "is inconclusive.")
+    ] = False,
+) -> None:
+    """Check claims ("size relates to lifespan in direction +").
+
+    With --audit the claims are tested on the audit's holdout rows (rows no network
+    trained on and no report showed, when sealed) and appended to its claims ledger;
+    each is decided at the level an online FDR rule gives it after every claim before
+    it. Without --audit they are tested on the rows of --data, which cannot confirm a
+    claim those rows suggested. Prints verdict, effect, interval and p per claim; without
+    --strict the exit code is 0 (2 on bad input).
+    """
+
+    with user_errors():
+        parsed = [Claim.parse(text) for text in claim]
+        if audit_folder is not None:
+            report: Any = _check_against_audit(audit_folder, parsed, data, regime, seed,
+                                               rest=(target, model, member, covariates,
+                                                     group, event))
+        else:
+            report = _check_on_data(parsed, data, target, model, member, covariates, group,
+                                    event, alpha, min_effect, target_transform, seed)
+        typer.echo(report.summary())
+    if strict:
+        raise typer.Exit(report.exit_code)
+
+
+def _check_against_audit(folder: Path, claims: list[Any], data: Path | None,
+                         regime: str | None, seed: int, rest: tuple[Any, ...]) -> Any:
+    """``check --audit``: the audit fixes the rows, the lifespan and the covariates."""
+    names = ("--target", "--model", "--member", "--covariates", "--group", "--event")
+    given = [name for name, value in zip(names, rest, strict=True) if value is not None]
+    if given:
+        raise ConfigError(f"{given[0]} cannot be combined with --audit: the audit fixes the "
+                          "rows, the lifespan, the covariates and the network; drop it.")
+    if not (folder / "audit.duckdb").exists():
+        raise ConfigError(f"Folder {str(folder)!r} holds no audit (no audit.duckdb); name "
+                          "the --out folder of a finished audit with --audit.")
+    frame = None if data is None else read_frame(data)
+    return check_against_audit(folder, claims, frame, regime=regime, seed=seed)
+
+
+def _check_on_data(claims: list[Any], data: Path | None, target: str | None,
+                   model: Path | None, member: str | None, covariates: str | None,
+                   group: str | None, event: str | None, alpha: float, min_effect: float,
+                   target_transform: str, seed: int) -> Any:
+    """``check --data --target``: the claims tested on the rows given."""
+    if data is None or target is None:
+        raise ConfigError("Name the rows to test on with --data FILE --target COLUMN, or "
+                          "check against a saved audit's holdout with --audit DIR.")
+    if member is not None and model is None:
+        raise ConfigError("--member names a member of a saved audit: pass the audit's "
+                          "folder with --model too.")
+    frame = read_frame(data)
+    loaded = None if model is None else load_member(model, member_id=member)
+    table = load_table(
+        frame, target=target, attributes=_claimed_columns(claims, frame.columns),
+        features=list(loaded.features) if loaded is not None else [],
+        covariates=split_list(covariates), group=group, event=event,
+        target_transform=target_transform,  # type: ignore[arg-type]
+    )
+    return check_claims(table, claims, model=loaded, alpha=alpha, min_effect=min_effect,
+                        seed=seed)
+
+
+def _claimed_columns(claims: list[Any], columns: Any) -> list[str]:
+    """The table columns the claims name (``colour=red`` names column ``colour``)."""
+
+    names: list[str] = []
+    for claim in claims:
+        name = claim.attribute
+        if name not in columns and "=" in name and name.split("=", 1)[0] in columns:
+            name = name.split("=", 1)[0]
+        if name not in columns:
+            raise DataError(f"Claim {claim} names column {claim.attribute!r}, which is not in "
+                            "the data; check the spelling or the file.")
+        if name not in names:
+            names.append(name)
+    return names
+
