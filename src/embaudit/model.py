@@ -88,15 +88,22 @@ class MemberModel:
     def discovered(self, attribute: str) -> tuple[int, float, float] | None:
         """(axis, sign of r(axis, attribute), sign of r(axis, lifespan)) that the audit
         found for ``attribute`` in this member's regime, if it did."""
-        h = self.hypotheses
-        if h.empty:
-            return None
-        row = h[(h["regime"] == self.regime) & (h["attribute"] == attribute)]
-        if row.empty or pd.isna(row["axis"].iloc[0]):
-            return None
-        first = row.iloc[0]
-        return (int(first["axis"]), float(np.sign(first["r_axis_attribute"])),
-                float(np.sign(first["r_axis_lifespan"])))
+        return discovered_axis(self.hypotheses, self.regime, attribute)
+
+
+def discovered_axis(hypotheses: pd.DataFrame, regime: str, attribute: str
+                    ) -> tuple[int, float, float] | None:
+    """The axis ``regime``'s reference carries ``attribute`` on, with the signs of
+    r(axis, attribute) and r(axis, lifespan), from an audit's hypotheses (None: none)."""
+    h = hypotheses
+    if h.empty:
+        return None
+    row = h[(h["regime"] == regime) & (h["attribute"] == attribute)]
+    if row.empty or pd.isna(row["axis"].iloc[0]):
+        return None
+    first = row.iloc[0]
+    return (int(first["axis"]), float(np.sign(first["r_axis_attribute"])),
+            float(np.sign(first["r_axis_lifespan"])))
 
 
 def load_member(folder: str | Path, member_id: str | None = None,

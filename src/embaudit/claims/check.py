@@ -10,7 +10,6 @@ only the audit's holdout rows are used: the member trained on the others.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +18,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from embaudit.claims.claim import (
+    Claim,
+    attribute_column,
+    parse_direction,
+)
 from embaudit.core.schema import Verdict
 from embaudit.data.table import Table, covariate_matrix
 from embaudit.errors import ConfigError, DataError
@@ -36,7 +40,6 @@ from embaudit.model import MemberModel, load_member
 __all__ = ["Claim", "ClaimReport", "ClaimVerdict", "check_claim", "check_claims",
            "load_member"]
 
-_CLAIM = re.compile(r"^(?P<attribute>.+?):(?P<sign>[+-])(?:@(?P<axis>\d+))?$")
 #: exit codes of ``embaudit check --strict``
 EXIT_CODES = {"survives": 0, "fails": 1, "inconclusive": 3}
 
@@ -51,30 +54,6 @@ _CAVEAT = {
                 "no one looked at before the claim was made",
 }
 _CAVEAT["audit holdout and new rows"] = _CAVEAT["audit holdout"]
-
-
-@dataclass(frozen=True)
-class Claim:
-    """An attribute, the direction of its association with lifespan, optionally the axis
-    of a model that carries it. Text form: ``size:+``, ``colour=red:-``, ``size:+@3``."""
-
-    attribute: str
-    direction: int
-    axis: int | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Claim:
-        match = _CLAIM.match(text.strip())
-        if match is None:
-            raise ConfigError(f"Claim {text!r} is not of the form ATTRIBUTE:+ or ATTRIBUTE:- "
-                              "(optionally @AXIS, e.g. size:+@3).")
-        axis = match["axis"]
-        return cls(match["attribute"], 1 if match["sign"] == "+" else -1,
-                   None if axis is None else int(axis))
-
-    def __str__(self) -> str:
-        axis = "" if self.axis is None else f"@{self.axis}"
-        return f"{self.attribute}:{'+' if self.direction > 0 else '-'}{axis}"
 
 
 @dataclass(frozen=True)
@@ -157,7 +136,7 @@ def check_claim(
     seed: int = 0,
 ) -> ClaimVerdict:
     """Test one claim on ``table``'s rows; see :func:`check_claims`."""
-    sign = _direction(direction)
+    sign = parse_direction(direction)
     report = check_claims(table, [Claim(attribute, sign, axis)], covariates, model,
                           alpha=alpha, min_effect=min_effect, n_resamples=n_resamples,
                           seed=seed)
@@ -269,7 +248,7 @@ def _parse(table: Table, claims: Sequence[Claim | str], correction: str
         raise ConfigError("No claims given: pass at least one, e.g. --claim size:+")
     if correction not in CORRECTIONS:
         raise ConfigError(f"correction={correction!r}: use one of {', '.join(CORRECTIONS)}.")
-    columns = [_attribute_column(table, c.attribute) for c in parsed]
+    columns = [attribute_column(table, c.attribute) for c in parsed]
     return parsed, columns
 
 
@@ -312,32 +291,6 @@ def _families(table: Table, claims: Sequence[Claim], columns: Sequence[int]
         start = families.index(keys.index((attributes[column].attribute, claim.direction)))
         claimed.append(start + tested[start:].index(column))
     return tested, np.array(families), np.array(claimed)
-
-
-def _direction(direction: str | int) -> int:
-    if direction in ("+", 1, "1", "+1"):
-        return 1
-    if direction in ("-", -1, "-1"):
-        return -1
-    raise ConfigError(f"direction={direction!r}: use '+' or '-' (or +1 / -1).")
-
-
-def _attribute_column(table: Table, name: str) -> int:
-    """Index of the claim's attribute among the table's encoded attribute columns."""
-    columns = table.attribute_columns
-    exact = [i for i, c in enumerate(columns) if c.name == name]
-    source = [i for i, c in enumerate(columns) if c.attribute == name]
-    if exact:
-        return exact[0]
-    if len(source) == 1:
-        return source[0]
-    if source:
-        levels = ", ".join(columns[i].name for i in source)
-        raise ConfigError(f"Claim attribute {name!r} is categorical with several levels; "
-                          f"name one level: {levels}.")
-    known = ", ".join(c.name for c in columns)
-    raise ConfigError(f"Claim attribute {name!r} is not an attribute of the table (known: "
-                      f"{known}); name it with --attributes or fix the claim.")
 
 
 def _power(effect: float, n: int, alpha: float) -> float:

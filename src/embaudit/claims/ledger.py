@@ -21,15 +21,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embaudit.claims.check import EXIT_CODES, Claim, ClaimVerdict, check_claims
+from embaudit.claims.check import EXIT_CODES, ClaimVerdict, check_claims
+from embaudit.claims.claim import Claim, claimed_columns
 from embaudit.config import build_config
 from embaudit.core.members import member_id
 from embaudit.core.regimes import REGIMES
 from embaudit.data.table import load_table
 from embaudit.errors import ConfigError, DataError
 from embaudit.hypotheses.online import OnlineRule
+from embaudit.model import discovered_axis
 from embaudit.store import AuditStore
 from embaudit.store.ledger import append_claims, holdout_lifespans_sha256, read_ledger
+
+#: the end of the error naming a claimed column that is nowhere
+_NOT_A_COLUMN = ("which is neither an attribute of the audit nor a column of the new data; "
+                 "check the spelling or pass the column with --data")
 
 __all__ = ["LedgerCheck", "LedgerVerdict", "check_against_audit", "claims_ledger"]
 
@@ -129,8 +135,8 @@ def check_against_audit(
     roles = metadata["roles"]
     holdout = _holdout_frame(store, roles, data, parsed)
     stat = config.statistics
-    table = load_table(holdout, target=roles["target"],
-                       attributes=_claimed_columns(parsed, holdout.columns), features=[],
+    claimed = claimed_columns(parsed, holdout.columns, _NOT_A_COLUMN)
+    table = load_table(holdout, target=roles["target"], attributes=claimed, features=[],
                        covariates=roles["covariates"], id=roles["id"], group=roles["group"],
                        event=roles["event"], target_transform=roles["target_transform"])
     _check_seal(metadata.get("seal"), table, folder)
@@ -208,7 +214,8 @@ def _holdout_frame(store: AuditStore, roles: dict[str, Any], data: pd.DataFrame 
     left_key = "__row" if key == "row" else key
     joined = frame.merge(data.rename(columns={"row": "__row"}) if key == "row" else data,
                          how="left", on=left_key, validate="one_to_one")
-    claimed = [c for c in _claimed_columns(claims, joined.columns) if c in data.columns]
+    claimed = [c for c in claimed_columns(claims, joined.columns, _NOT_A_COLUMN)
+               if c in data.columns]
     for column in claimed:
         missing = joined[column].isna()
         if missing.any():
@@ -217,22 +224,6 @@ def _holdout_frame(store: AuditStore, roles: dict[str, Any], data: pd.DataFrame 
                             "the attribute for every holdout row, or the check would test "
                             "on the rows someone chose to code.")
     return joined
-
-
-def _claimed_columns(claims: Sequence[Claim], columns: Any) -> list[str]:
-    """The columns the claims name (``colour=red`` names column ``colour``)."""
-    names: list[str] = []
-    for claim in claims:
-        name = claim.attribute
-        if name not in columns and "=" in name and name.split("=", 1)[0] in columns:
-            name = name.split("=", 1)[0]
-        if name not in columns:
-            raise DataError(f"Claim {claim} names column {claim.attribute!r}, which is neither "
-                            "an attribute of the audit nor a column of the new data; check "
-                            "the spelling or pass the column with --data.")
-        if name not in names:
-            names.append(name)
-    return names
 
 
 def _check(table: Any, claims: list[Claim], store: AuditStore, metadata: dict[str, Any],
@@ -296,13 +287,7 @@ class _StoredReference:
         return np.arange(len(predictions)), "audit holdout"
 
     def discovered(self, attribute: str) -> tuple[int, float, float] | None:
-        h = self.hypotheses
-        row = h[(h["regime"] == self.regime) & (h["attribute"] == attribute)]
-        if row.empty or pd.isna(row["axis"].iloc[0]):
-            return None
-        first = row.iloc[0]
-        return (int(first["axis"]), float(np.sign(first["r_axis_attribute"])),
-                float(np.sign(first["r_axis_lifespan"])))
+        return discovered_axis(self.hypotheses, self.regime, attribute)
 
 
 def _seen_attributes(store: AuditStore, sealed: bool) -> set[str]:

@@ -8,10 +8,11 @@ from typing import Annotated, Any
 import typer
 
 from embaudit.claims import Claim, check_against_audit, check_claims
+from embaudit.claims.claim import claimed_columns
 from embaudit.cli.shell import split_list, user_errors
 from embaudit.data.reading import read_frame
 from embaudit.data.table import load_table
-from embaudit.errors import ConfigError, DataError
+from embaudit.errors import ConfigError
 from embaudit.model import load_member
 
 
@@ -119,27 +120,10 @@ def _check_on_data(claims: list[Any], data: Path | None, target: str | None,
     frame = read_frame(data)
     loaded = None if model is None else load_member(model, member_id=member)
     table = load_table(
-        frame, target=target, attributes=_claimed_columns(claims, frame.columns),
+        frame, target=target, attributes=claimed_columns(claims, frame.columns),
         features=list(loaded.features) if loaded is not None else [],
         covariates=split_list(covariates), group=group, event=event,
         target_transform=target_transform,  # type: ignore[arg-type]
     )
     return check_claims(table, claims, model=loaded, alpha=alpha, min_effect=min_effect,
                         seed=seed)
-
-
-def _claimed_columns(claims: list[Any], columns: Any) -> list[str]:
-    """The table columns the claims name (``colour=red`` names column ``colour``)."""
-
-    names: list[str] = []
-    for claim in claims:
-        name = claim.attribute
-        if name not in columns and "=" in name and name.split("=", 1)[0] in columns:
-            name = name.split("=", 1)[0]
-        if name not in columns:
-            raise DataError(f"Claim {claim} names column {claim.attribute!r}, which is not in "
-                            "the data; check the spelling or the file.")
-        if name not in names:
-            names.append(name)
-    return names
-

@@ -105,6 +105,11 @@ def audit_command(
         typer.Option(help="Optimizer study: comma-separated optimizers (adam, sgd, lbfgs) "
                           "to retrain the landscape's minima with; implies --landscape."),
     ] = None,
+    sealed: Annotated[
+        bool | None,
+        typer.Option(help="Reports show holdout numbers only for what the audit tested there "
+                          "(default: the config's sealed, itself true); --no-sealed shows all.")
+    ] = None,
 ) -> None:
     """Audit a table: train the regimes, test the trends, write the reports.
 
@@ -126,6 +131,7 @@ def audit_command(
             },
             "out": str(out) if out else None,
             "seed": seed,
+            "sealed": sealed,
             "execution": {"executor": executor, "scheduler": scheduler},
             "training": {"device": device},
             "landscape": {"enabled": True if landscape_optimizers else landscape,
