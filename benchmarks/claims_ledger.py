@@ -13,6 +13,7 @@ with 95% Wilson intervals, then one JSON object.
     python benchmarks/claims_ledger.py              # 200 runs (~1 h on 2 cores)
     python benchmarks/claims_ledger.py --runs 20    # a quick look
     python benchmarks/claims_ledger.py --quick      # one run: the output's contract
+    python benchmarks/claims_ledger.py --rows runs.jsonl   # resumable: finished runs kept
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -120,8 +121,9 @@ def _workflows(result, coded: pd.DataFrame, fresh, rng: np.random.Generator
     mixed = nulls[:N_NULL - N_TRUE] + trues
     orders = {"random order": list(rng.permutation(mixed)), "true claims first":
               trues + nulls[:N_NULL - N_TRUE], "true claims last": mixed}
-    for label, claims in orders.items():
-        record(f"ledger, 3 true among 12, {label}", claims, ledger(claims))
+    for label, claims in orders.items():  # one call: the same levels as one at a time
+        record(f"ledger, 3 true among 12, {label}", claims,
+               ledger(claims, one_at_a_time=False))
     family = check_claims(holdout, mixed, alpha=0.10)
     record("3 true among 12 in one BH family (no ledger)", mixed,
            [v.verdict for v in family.verdicts])
@@ -151,6 +153,14 @@ def _holdout_table(result, coded: pd.DataFrame):
                       id=result.table.id)
 
 
+def _finished(path: Path | None, rho: float) -> list[dict[str, float]]:
+    """Runs already recorded in ``path`` with the same ``rho``."""
+    if path is None or not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r.get("rho") == rho]
+
+
 def _wilson(hits: float, n: int) -> tuple[float, float]:
     from statsmodels.stats.proportion import proportion_confint
 
@@ -165,18 +175,27 @@ def main() -> None:
     parser.add_argument("--rho", type=float, default=0.2,
                         help="Spearman correlation of the true coded columns with lifespan")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--rows", type=Path, default=None,
+                        help="JSON lines file of finished runs: appended as runs finish, "
+                             "and the runs already in it are not run again (resume)")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.workers = 1, 1
     start = time.perf_counter()
+    rows = _finished(args.rows, args.rho)
+    todo = [seed for seed in range(args.runs) if seed not in {r["seed"] for r in rows}]
     with ProcessPoolExecutor(args.workers) as pool:
-        futures = [pool.submit(one_run, seed, args.rho) for seed in range(args.runs)]
-        rows = []
-        for i, future in enumerate(futures, 1):
-            rows.append(future.result())
-            print(f"\r{i}/{args.runs} runs", end="", file=sys.stderr, flush=True)
+        futures = {pool.submit(one_run, seed, args.rho): seed for seed in todo}
+        for i, future in enumerate(as_completed(futures), 1):
+            row = {"seed": futures[future], "rho": args.rho, **future.result()}
+            rows.append(row)
+            if args.rows is not None:
+                with open(args.rows, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(row) + "\n")
+            print(f"\r{i}/{len(todo)} runs", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame([r for r in rows if r["seed"] < args.runs]).drop(
+        columns=["seed", "rho"])
     summary = []
     for workflow in dict.fromkeys(c.rsplit(":", 1)[0] for c in frame.columns):
         part = {m: frame[f"{workflow}:{m}"].dropna() for m in ("any_false", "fdp", "power")

@@ -169,7 +169,7 @@ def check_against_audit(
                 "seen_in_report": claim.attribute in seen or verdict.attribute in seen,
                 "rule": rule.describe()})
             steps.append(step)
-        ledger = append_claims(store, rows)
+        ledger = append_claims(store, rows, ledger)
     verdicts = tuple(
         LedgerVerdict(number=int(ledger["number"].iloc[len(ledger) - len(rows) + i]),
                       claim=row["claim"], decision=row["decision"], p=row["p"],
@@ -184,8 +184,8 @@ def _holdout_frame(store: AuditStore, roles: dict[str, Any], data: pd.DataFrame 
                    claims: Sequence[Claim]) -> pd.DataFrame:
     """The audit's holdout rows (its stored columns), with ``data``'s new columns joined
     by id; column ``__row`` keeps each row's position in the audit."""
-    stored = store.read_table("data")
-    split = store.read_table("split")
+    read = store.read_tables(["data", "split"])
+    stored, split = read["data"], read["split"]
     rows = np.sort(split.loc[split["part"] == "holdout", "row"].to_numpy())
     frame = stored.iloc[rows].reset_index(drop=True)
     frame.insert(0, "__row", rows)

@@ -39,9 +39,10 @@ _FLOATS = {"effect", "ci_low", "ci_high", "p", "level", "wealth"}
 
 def read_ledger(store: AuditStore) -> pd.DataFrame:
     """The ledger in check order, its chain verified (empty when nothing was checked)."""
-    if LEDGER not in store.tables():
+    stored = store.read_tables([LEDGER]).get(LEDGER)
+    if stored is None:
         return pd.DataFrame(columns=list(LEDGER_COLUMNS))
-    ledger = store.read_table(LEDGER).sort_values("number", kind="stable")
+    ledger = stored.sort_values("number", kind="stable")
     ledger = ledger.reset_index(drop=True)
     previous = _START
     for position, row in enumerate(ledger.to_dict("records"), start=1):
@@ -55,10 +56,12 @@ def read_ledger(store: AuditStore) -> pd.DataFrame:
     return ledger
 
 
-def append_claims(store: AuditStore, rows: list[dict[str, Any]]) -> pd.DataFrame:
+def append_claims(store: AuditStore, rows: list[dict[str, Any]],
+                  ledger: pd.DataFrame | None = None) -> pd.DataFrame:
     """Number, chain and append ``rows`` (their ``LEDGER_COLUMNS`` but the first and the
-    two checksums) in one transaction; the ledger as it is afterwards."""
-    ledger = read_ledger(store)
+    two checksums) in one transaction; the ledger as it is afterwards. ``ledger``: the
+    verified ledger, when the caller read it under the store's lock already."""
+    ledger = read_ledger(store) if ledger is None else ledger
     previous = ledger["sha256"].iloc[-1] if len(ledger) else _START
     complete = []
     for offset, row in enumerate(rows, start=len(ledger) + 1):

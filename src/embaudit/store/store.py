@@ -133,10 +133,21 @@ class AuditStore:
         """Key → JSON value pairs (config, versions, data hash) in table ``metadata``."""
         self.write_tables({"metadata": metadata_frame(metadata)})
 
-    def read_metadata(self) -> dict[str, Any]:
-        if "metadata" not in self.tables():
+    def read_tables(self, names: Sequence[str]) -> dict[str, pd.DataFrame]:
+        """The named tables that exist, read over one connection."""
+        for name in names:
+            _check_name(name)
+        if not self.database.exists():
             return {}
-        frame = self.read_table("metadata")
+        with self._connect(read_only=True) as connection:
+            present = _table_names(connection)
+            return {name: connection.execute(f'SELECT * FROM "{name}"').df()
+                    for name in names if name in present}
+
+    def read_metadata(self) -> dict[str, Any]:
+        frame = self.read_tables(["metadata"]).get("metadata")
+        if frame is None:
+            return {}
         return {k: json.loads(v) for k, v in zip(frame["key"], frame["value"], strict=True)}
 
     # ------------------------------------------------------------ audit identity
