@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 import embaudit
 from embaudit.cli import app
 from embaudit.config import NetworkConfig, TrainingConfig
+from embaudit.reports.explorer import explore
 from embaudit.resampling.options import plan_regime
 from embaudit.resampling.plans import discovery_holdout_split, plan_members
 from embaudit.store import AuditStore
@@ -25,14 +26,18 @@ def test_a_folder_holding_another_audit_is_refused_unless_overwritten(tmp_path):
                                                                 "n_permutations": 19},
               "training": {"regimes": ["overfit"], "max_epochs": 5}}
     first = embaudit.audit(config, table=world.table)
+    explore(tmp_path)  # the first audit's discovery rows: some are the next one's holdout
     changed = {**config, "training": {"regimes": ["overfit"], "max_epochs": 6}}
     with pytest.raises(embaudit.ConfigError, match=r"training\.max_epochs: 5 → 6.*overwrite"):
         embaudit.audit(changed, table=world.table)
     other = embaudit.worlds.product_lifespan(n=300, p=20, seed=4)
     with pytest.raises(embaudit.ConfigError, match="data_sha256"):
         embaudit.audit(config, table=other.table)
+    assert (tmp_path / "explorer.html").exists()
     replaced = embaudit.audit(changed, table=world.table, overwrite=True)
     assert replaced.members["epochs"].max() <= 6
+    assert not any((tmp_path / f"explorer.{suffix}").exists()
+                   for suffix in ("html", "csv", "parquet"))
     # the same audit again resumes: nothing is retrained, the results are equal
     again = embaudit.audit(changed, table=world.table)
     pd.testing.assert_frame_equal(again.hypotheses, replaced.hypotheses)

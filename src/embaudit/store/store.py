@@ -35,7 +35,8 @@ from embaudit.store.files import atomic_path, file_sha256, refuse_links
 DATABASE = "audit.duckdb"
 MEMBERS_FOLDER = "members"
 #: files an audit writes into its folder (removed by ``overwrite``)
-AUDIT_FILES = (f"{DATABASE}.wal", DATABASE, "report.html", "report.md", "report.json")
+AUDIT_FILES = (f"{DATABASE}.wal", DATABASE, "report.html", "report.md", "report.json",
+               "explorer.html", "explorer.csv", "explorer.parquet")
 LOCK = ".embaudit.lock"
 #: a store never installs or loads DuckDB extensions (no downloads, no foreign formats)
 _DUCKDB_OPTIONS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
