@@ -286,6 +286,19 @@ def test_the_explorer_shows_discovery_rows_only(audited, tmp_path):
     assert html.count("<img src=\"data:image/svg+xml;base64,") >= 5 * exported["axis"].nunique()
 
 
+def test_pictures_can_come_from_another_file(audited, tmp_path):
+    folder = _copy(audited, tmp_path)
+    frame = audited["world"].frame
+    csv = tmp_path / "pictures.csv"
+    frame[["product_id"]].assign(photo=frame["picture"]).to_csv(csv, index=False)
+    outcome = runner.invoke(app, ["explore", str(folder), "--images", "photo",
+                                  "--data", str(csv)])
+    assert outcome.exit_code == 0, outcome.output
+    assert (folder / "explorer.html").read_text().count("data:image/svg+xml") >= 10
+    kept_none = runner.invoke(app, ["explore", str(folder), "--images", "photo"])
+    assert kept_none.exit_code == 2 and "kept no column 'photo'" in kept_none.output
+
+
 def test_pictures_are_shown_only_when_they_are_pictures(tmp_path):
     png = tmp_path / "a.png"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 16)

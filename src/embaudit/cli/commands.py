@@ -18,6 +18,7 @@ from embaudit.cli.shell import (
     user_errors,
 )
 from embaudit.config import AuditConfig, build_config
+from embaudit.data.reading import read_frame
 from embaudit.errors import ConfigError
 from embaudit.reports.explorer import explore as explore_axes
 from embaudit.worlds import product_lifespan
@@ -178,6 +179,14 @@ def explore(
         str | None, typer.Option(help="Regime whose reference network's axes to show "
                                       "(default: overfit when trained, else the lead).")
     ] = None,
+    images: Annotated[
+        str | None, typer.Option(help="Column with a picture of each object (a path or URL; "
+                                      "default: the audit's --images column).")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="CSV or Parquet file holding --images and the "
+                                       "audit's id column, when the audit did not keep it.")
+    ] = None,
 ) -> None:
     """Write the axis explorer (explorer.html, .csv, .parquet) next to the reports.
 
@@ -190,7 +199,11 @@ def explore(
         if not (out / "audit.duckdb").exists():
             raise ConfigError(f"Folder {str(out)!r} holds no audit (no audit.duckdb); name "
                               "the --out folder of a finished audit.")
-        paths = explore_axes(out, regime)
+        if data is not None and images is None:
+            raise ConfigError("--data gives the explorer pictures: name their column with "
+                              "--images too.")
+        paths = explore_axes(out, regime, images,
+                             None if data is None else read_frame(data))
         console.print("Explorer: " + ", ".join(str(p) for p in paths.values()),
                       markup=False, highlight=False)
 

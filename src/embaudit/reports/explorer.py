@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import mimetypes
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from embaudit.core.regimes import REGIMES
-from embaudit.errors import ConfigError
+from embaudit.errors import ConfigError, DataError
 from embaudit.hypotheses.discovery import live_axes, slice_rows
 from embaudit.reports.html import environment
 from embaudit.results import AuditResult, load_result
@@ -45,13 +45,20 @@ class AxisView:
     gallery: list[dict[str, str]]  # src (or empty), caption, missing (why)
 
 
-def explore(folder: str | Path, regime: str | None = None) -> dict[str, Path]:
+def explore(folder: str | Path, regime: str | None = None, images: str | None = None,
+            pictures: pd.DataFrame | None = None) -> dict[str, Path]:
     """Write ``explorer.html``, ``explorer.csv`` and ``explorer.parquet`` into the audit
     folder ``folder`` for ``regime``'s reference network (default: overfit when the
-    audit trained it, else its lead regime). Returns their paths."""
+    audit trained it, else its lead regime). Returns their paths.
+
+    The gallery shows the audit's picture column (``data.images``), or column ``images``
+    of ``pictures`` (joined by the audit's id, ``row`` without one) when given.
+    """
     folder = Path(folder)
     result = load_result(folder)
     regime = _regime(result, regime)
+    if images is not None:
+        result = _with_pictures(result, images, pictures)
     views = axis_views(result, regime)
     export = pd.concat([v.rows.assign(axis=v.axis) for v in views], ignore_index=True)
     export = export[["axis", *[c for c in export.columns if c != "axis"]]]
@@ -134,6 +141,31 @@ def _picture(value: Any) -> dict[str, str]:
         return {"src": path.resolve().as_uri(), "missing": ""}
     encoded = base64.b64encode(path.read_bytes()).decode()
     return {"src": f"data:{kind};base64,{encoded}", "missing": ""}
+
+
+def _with_pictures(result: AuditResult, images: str, pictures: pd.DataFrame | None
+                   ) -> AuditResult:
+    """``result`` whose table shows pictures from column ``images`` (of its own stored
+    data, or of ``pictures`` joined by id)."""
+    table = result.table
+    frame = table.frame
+    if pictures is not None:
+        key = table.id or "row"
+        for column in (key, images):
+            if column not in pictures.columns:
+                raise DataError(f"The pictures' data has no column {column!r}; it needs "
+                                f"the audit's id ({key!r}) and the picture column.")
+        if pictures[key].duplicated().any():
+            raise DataError(f"Id {pictures.loc[pictures[key].duplicated(), key].iloc[0]!r} "
+                            f"appears twice in column {key!r} of the pictures' data.")
+        audited = frame[key] if table.id else pd.Series(np.arange(table.n_rows))
+        found = pictures.set_index(key)[images].reindex(audited.to_numpy())
+        frame = frame.drop(columns=[images], errors="ignore").assign(
+            **{images: found.to_numpy()})
+    elif images not in frame.columns:
+        raise ConfigError(f"The audit kept no column {images!r} (its picture column is "
+                          f"{table.images!r}); pass the file that has it with --data.")
+    return replace(result, table=replace(table, frame=frame, images=images))
 
 
 def _regime(result: AuditResult, regime: str | None) -> str:
