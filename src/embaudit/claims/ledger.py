@@ -150,9 +150,9 @@ def check_against_audit(
         ledger = read_ledger(store)
         _check_rule(ledger, rule, folder)
         p_values = ledger["p"].astype(float).tolist()
-        rows, steps = [], []
+        rows = []
         for claim, verdict in zip(parsed, checked, strict=True):
-            p = verdict.p if verdict.axis is None else max(verdict.p, verdict.p_embedding)
+            p = _claim_p(verdict)
             step = rule.replay([*p_values, p])[-1]
             p_values.append(p)
             decision = "survives" if step.rejected else (
@@ -168,7 +168,6 @@ def check_against_audit(
                 "decision": decision,
                 "seen_in_report": claim.attribute in seen or verdict.attribute in seen,
                 "rule": rule.describe()})
-            steps.append(step)
         ledger = append_claims(store, rows, ledger)
     verdicts = tuple(
         LedgerVerdict(number=int(ledger["number"].iloc[len(ledger) - len(rows) + i]),
@@ -178,6 +177,13 @@ def check_against_audit(
                       seen_in_report=row["seen_in_report"], rule=row["rule"], check=verdict)
         for i, (row, verdict) in enumerate(zip(rows, checked, strict=True)))
     return LedgerCheck(verdicts, ledger)
+
+
+def _claim_p(verdict: ClaimVerdict) -> float:
+    """The claim's one p-value: with an axis, the larger of the association's and the
+    axis's (both must hold); untestable (not finite) counts as 1."""
+    parts = [verdict.p] if verdict.axis is None else [verdict.p, verdict.p_embedding]
+    return max(float(p) if np.isfinite(p) else 1.0 for p in parts)
 
 
 def _holdout_frame(store: AuditStore, roles: dict[str, Any], data: pd.DataFrame | None,
