@@ -349,6 +349,11 @@ var errors = [];
 window.addEventListener("error", function (e) {
   errors.push(String(e.message || (e.target && e.target.outerHTML)).slice(0, 200));
 }, true);
+var consoleError = console.error;
+console.error = function () {
+  errors.push(Array.prototype.join.call(arguments, " "));
+  consoleError.apply(console, arguments);
+};
 window.addEventListener("load", function () {
   function visible() {
     return Array.prototype.filter.call(document.querySelectorAll(".axis-view"),
