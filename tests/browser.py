@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,3 +24,28 @@ def chromium(page: Path, profile: Path, *arguments: str) -> subprocess.Completed
          f"--user-data-dir={profile}", "--hide-scrollbars", "--window-size=1280,1800",
          "--virtual-time-budget=5000", *arguments, page.as_uri()],
         capture_output=True, text=True, timeout=120, check=False)
+
+
+#: collects JavaScript errors (scripts, captured image loads, console.error) in ``errors``
+ERRORS = """var errors = [];
+window.addEventListener("error", function (e) {  // scripts, and (captured) images
+  errors.push(String(e.message || (e.target && e.target.outerHTML)).slice(0, 200));
+}, true);
+var consoleError = console.error;
+console.error = function () {
+  errors.push(Array.prototype.join.call(arguments, " "));
+  consoleError.apply(console, arguments);
+};
+"""
+
+
+def probe(html: str, script: str, folder: Path) -> dict:
+    """Open ``html`` with ``script`` (run with :data:`ERRORS` before the page's own
+    scripts; it stores a JSON object in the body's ``data-probe``) and return that."""
+    probed = folder / "probed.html"
+    probed.write_text(html.replace("</head>", f"<script>\n{ERRORS}{script}</script></head>",
+                                   1), encoding="utf-8")
+    dump = chromium(probed, folder / "profile", "--dump-dom")
+    match = re.search(r'data-probe="([^"]*)"', dump.stdout)
+    assert match, dump.stderr[-2000:]
+    return json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import shutil
 import signal
 import subprocess
@@ -20,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 import embaudit
-from browser import chromium
+from browser import probe as run_probe
 from embaudit.claims import check_against_audit, claims_ledger
 from embaudit.cli import app
 from embaudit.errors import ConfigError, DataError
@@ -332,29 +331,14 @@ def test_an_attribute_coded_from_the_pictures_is_confirmed_on_the_sealed_holdout
 def test_the_explorer_works_in_a_real_browser(audited, tmp_path):
     folder = _copy(audited, tmp_path)
     page = explore(folder)["html"]
-    probed = tmp_path / "probed.html"
-    probed.write_text(page.read_text().replace("</head>", EXPLORER_PROBE + "</head>", 1))
-    dump = chromium(probed, tmp_path / "profile", "--dump-dom")
-    match = re.search(r'data-probe="([^"]*)"', dump.stdout)
-    assert match, dump.stderr[-2000:]
-    probe = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    probe = run_probe(page.read_text(), EXPLORER_PROBE, tmp_path)
     assert probe["errors"] == [] and probe["overflow"] <= 0
     assert probe["visible"] == [probe["first"]] and probe["after"] == [probe["chosen"]]
     assert probe["first"] != probe["chosen"]
     assert probe["pictures"] >= 5 and probe["broken"] == 0
 
 
-EXPLORER_PROBE = """<script>
-var errors = [];
-window.addEventListener("error", function (e) {
-  errors.push(String(e.message || (e.target && e.target.outerHTML)).slice(0, 200));
-}, true);
-var consoleError = console.error;
-console.error = function () {
-  errors.push(Array.prototype.join.call(arguments, " "));
-  consoleError.apply(console, arguments);
-};
-window.addEventListener("load", function () {
+EXPLORER_PROBE = """window.addEventListener("load", function () {
   function visible() {
     return Array.prototype.filter.call(document.querySelectorAll(".axis-view"),
       function (v) { return !v.hidden && getComputedStyle(v).display !== "none"; })
@@ -373,4 +357,4 @@ window.addEventListener("load", function () {
   result.errors = errors;
   document.body.setAttribute("data-probe", JSON.stringify(result));
 });
-</script>"""
+"""

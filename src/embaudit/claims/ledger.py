@@ -149,12 +149,10 @@ def check_against_audit(
     with store.locked():
         ledger = read_ledger(store)
         _check_rule(ledger, rule, folder)
-        p_values = ledger["p"].astype(float).tolist()
+        new_p = [_claim_p(verdict) for verdict in checked]
+        steps = rule.replay([*ledger["p"].astype(float), *new_p])[len(ledger):]
         rows = []
-        for claim, verdict in zip(parsed, checked, strict=True):
-            p = _claim_p(verdict)
-            step = rule.replay([*p_values, p])[-1]
-            p_values.append(p)
+        for claim, verdict, p, step in zip(parsed, checked, new_p, steps, strict=True):
             decision = "survives" if step.rejected else (
                 "fails" if verdict.ci_high < stat.min_effect else "inconclusive")
             rows.append({

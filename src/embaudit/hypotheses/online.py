@@ -68,13 +68,3 @@ class OnlineRule:
             steps.append(OnlineStep(number, float(procedure.alpha), bool(rejected),
                                     float(procedure.wealth)))
         return steps
-
-    def next_level(self, p_values: Sequence[float]) -> tuple[float, float]:
-        """The test level the next claim gets after ``p_values``, and the wealth before
-        it is spent."""
-        procedure = LordPlusPlus(alpha=self.alpha, wealth=self.wealth0)
-        for p in p_values:
-            procedure.test_one(min(max(float(p), 0.0), 1.0))
-        wealth = float(procedure.wealth)
-        procedure.test_one(1.0)  # a p-value of 1 is never rejected: only the level is read
-        return float(procedure.alpha), wealth
