@@ -39,6 +39,7 @@ import pandas as pd
 import torch
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
+from threadpoolctl import threadpool_limits
 
 from embaudit.audit import audit
 from embaudit.core.regimes import LEAD_REGIME, RAW, REGIMES
@@ -162,7 +163,10 @@ def naive_screening(embedding: np.ndarray, attributes: np.ndarray, lifespan: np.
 
 
 def _worker_init() -> None:
+    """One thread per worker process, for torch and for numpy's BLAS alike: a BLAS pool
+    per process on top of the processes oversubscribes the cores (up to 8× slower)."""
     torch.set_num_threads(1)  # one process per core beats two threads in one process
+    threadpool_limits(1)
 
 
 def run_calibration(
