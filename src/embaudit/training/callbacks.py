@@ -22,7 +22,8 @@ class MemberStopping(pl.Callback):
     loss is the network's in evaluation mode on those rows, not the running loss of the
     epoch, which dropout and batch norm make noisy. ``monitor="validation"`` (early
     stopping): on the member's own validation rows with ``patience``; it keeps its best
-    weights.
+    weights. With a ``target`` a member also stops once its validation loss reaches it
+    (the optimizer study matches optimizers on validation loss, not on epochs).
     Stopped members stop contributing a loss; when none is left, training ends.
     With ``member_ids`` and a Lightning logger, each epoch's losses are logged per member.
     """
@@ -36,6 +37,7 @@ class MemberStopping(pl.Callback):
         validation: tuple[Tensor, Tensor, Tensor] | None = None,
         training_rows: tuple[Tensor, Tensor, Tensor] | None = None,
         member_ids: list[str] | None = None,
+        target: float | None = None,
     ) -> None:
         if monitor == "validation" and validation is None:
             raise ValueError("monitor='validation' needs validation (x, targets, mask)")
@@ -45,6 +47,7 @@ class MemberStopping(pl.Callback):
         self.validation = validation
         self.training_rows = training_rows
         self.member_ids = member_ids or []
+        self.target = target
         self.kept: dict[str, Tensor] = {}
         self.history: list[np.ndarray] = []  # per epoch: (train, validation) losses (2 × B)
         # per member, set for the ensemble at the start of training
@@ -83,6 +86,9 @@ class MemberStopping(pl.Callback):
             self._keep(module, improved)
             self.wait = torch.where(improved, 0, self.wait + active.long())
             stop = active & (self.wait >= self.patience)
+            if self.target is not None:
+                self.reached |= active & (validation_loss <= self.target)
+                stop |= active & self.reached
         self.stop_epoch[stop] = len(self.history)
         module.active &= ~stop.to(module.active.device)
         if not module.active.any():

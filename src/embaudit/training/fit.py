@@ -229,6 +229,7 @@ def _fit_chunk(
         union = np.flatnonzero(validation_mask.any(axis=0))
         stopping = MemberStopping(
             "validation", patience=training.patience, member_ids=ids,
+            target=training.stop_at_validation_loss,
             validation=(X_t[union], targets_t[:, union],
                         torch.from_numpy(validation_mask[:, union]).to(device)),
         )
@@ -252,7 +253,8 @@ def _fit_chunk(
         members, X, y, predictions, embeddings, regime, holdout, events=events,
         cox_ties=training.cox_ties if training.loss == "cox" else None,
         epochs=stopping.stop_epoch.numpy(),
-        reached=stopping.reached.numpy() if spec.stops_on_training_loss else None,
+        reached=stopping.reached.numpy() if spec.stops_on_training_loss
+        or training.stop_at_validation_loss is not None else None,
     )
     curves = loss_curves(ids, stopping.history, stopping.stop_epoch.numpy())
     state = {k: v.detach().cpu().numpy().copy() for k, v in network.member_state().items()}

@@ -14,6 +14,7 @@ from embaudit.training.data import Batch
 from embaudit.training.native import address
 from embaudit.training.network import EnsembleMLP
 from embaudit.training.optim import EnsembleAdam, EnsembleSGD
+from embaudit.training.quasi_newton import GoldenSectionLBFGS
 from embaudit.training.raw import RawFeatureEnsemble
 from embaudit.training.survival import cox_loss
 
@@ -171,9 +172,12 @@ class EnsembleRegressor(pl.LightningModule):
         return self.active / total_weight.clamp_min(1.0)
 
     def _closure(self, optimizer: torch.optim.Optimizer, batch: Batch) -> Tensor:
+        """The loss of ``batch``, and its gradient unless called under ``no_grad`` (a
+        line search that only needs values)."""
         optimizer.zero_grad()
         loss = self.loss(*batch)
-        self.manual_backward(loss)
+        if torch.is_grad_enabled():
+            self.manual_backward(loss)
         return loss
 
     def on_train_epoch_end(self) -> None:
@@ -220,6 +224,10 @@ class EnsembleRegressor(pl.LightningModule):
 
     def _optimizers(self) -> list[torch.optim.Optimizer]:
         config, params = self.config, list(self.parameters())
+        if config.optimizer == "lbfgs" and config.lbfgs_line_search == "golden_section":
+            return [GoldenSectionLBFGS(params, lr=config.learning_rate,
+                                       max_iter=config.lbfgs_iterations,
+                                       history_size=config.lbfgs_history)]
         if config.optimizer == "lbfgs":
             return [torch.optim.LBFGS(
                 params, lr=config.learning_rate, max_iter=config.lbfgs_iterations,
