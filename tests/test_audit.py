@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 import embaudit
 from embaudit.cli import app
 from embaudit.config import DEFAULT_REGIMES
+from embaudit.core.regimes import REGIMES
 from embaudit.reports import report_schema
 from embaudit.store import AuditStore
 
@@ -141,7 +142,9 @@ def test_demo_writes_reports_and_store(demo):
     store = AuditStore(out)
     assert {"members", "hypotheses", "regimes", "metadata"} <= set(store.tables())
     members = store.read_table("members")
-    assert len(members) == len(DEFAULT_REGIMES) * (1 + 30 + 99)
+    networks = sum(REGIMES[r].trains_network for r in DEFAULT_REGIMES)
+    # and the landscape's seed replicates of each network regime's reference
+    assert len(members) == len(DEFAULT_REGIMES) * (1 + 30 + 99) + networks * 9
     assert members.query("regime == 'overfit'")["reached_target"].all()
     metadata = store.read_metadata()
     assert len(metadata["data_sha256"]) == 64
@@ -174,12 +177,24 @@ def test_the_demo_runs_the_landscape(demo):
     landscape = demo["report"]["landscape"]
     networks = [r for r in DEFAULT_REGIMES if r not in ("linear", "pls")]
     assert [m["regime"] for m in landscape["members"]] == [r for r in networks
-                                                           for _ in range(8)]
-    for member in landscape["members"]:
+                                                           for _ in range(10)]
+    minima = {m["member_id"]: m for m in landscape["members"] if m["status"] == "minimum"}
+    assert len(minima) >= 10
+    for member in landscape["members"]:  # every point says what it is, and why
+        assert member["gradient_norm"] is not None and member["lambda_min"] is not None
         assert member["lambda_max_canonical"] > 0 and member["trace_canonical"] > 0
+        if member["regime"] in ("regularized", "early_stopping"):
+            assert member["status"] == "stopped early"
+    for member in minima.values():
+        assert member["gradient_norm"] <= 1e-4 and member["lanczos_converged"]
         assert 0 <= member["train_loss"] < member["holdout_loss"]
-    assert len(landscape["pairs"]) == len(networks) * 28
-    assert all(p["barrier"] is not None for p in landscape["pairs"])
+    # every path's ends are minima, at their own depth on the loss the path is measured on
+    assert landscape["pairs"]
+    for pair in landscape["pairs"]:
+        a, b = minima[pair["member_a"]], minima[pair["member_b"]]
+        assert pair["loss_a"] == pytest.approx(a["train_loss"], rel=1e-3, abs=1e-7)
+        assert pair["loss_b"] == pytest.approx(b["train_loss"], rel=1e-3, abs=1e-7)
+        assert pair["height"] >= max(pair["loss_a"], pair["loss_b"])
     html = (demo["out"] / "report.html").read_text()
     assert html.count('class="plot landscape"') == 5
 

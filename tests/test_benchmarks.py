@@ -91,10 +91,16 @@ def test_landscape_quick_prints_its_json_last():
     assert sharpness["lambda_seconds"] > 0 and sharpness["trace_seconds"] > 0
     assert sharpness["speedup_vs_one_by_one"] == pytest.approx(
         sharpness["one_by_one_seconds"] / sharpness["lambda_seconds"], rel=0.01)
-    optimizers = {(row["regime"], row["optimizer"])
-                  for row in result["optimizer_study"]["comparison"]}
-    assert optimizers == {(r, o) for r in ("overfit", "regularized")
-                          for o in ("adam", "sgd", "lbfgs")}
+    (study,) = result["optimizer_studies"]
+    groups = {(row["regime"], row["optimizer"]) for row in study["groups"]}
+    assert groups == {(r, o) for r in ("overfit", "early_stopping") for o in ("sgd", "lbfgs")}
+    # every comparison of the paper is stated, whatever it found
+    measures = {(row["regime"], row["measure"]) for row in study["comparisons"]}
+    assert len(measures) == 7 and all(row["agrees"] in (
+        "yes", "no (opposite)", "undecided", "not measured") for row in study["comparisons"])
+    stopped = [row for row in study["comparisons"]
+               if row["regime"] == "early_stopping" and row["measure"] == "barrier"]
+    assert stopped[0]["agrees"] != "not measured"  # paths between the stopped points
 
 
 @pytest.mark.slow

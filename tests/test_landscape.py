@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy.cluster.hierarchy import linkage
+from scipy.spatial.distance import squareform
 
 import embaudit
 from embaudit.config import LandscapeConfig, NetworkConfig, TrainingConfig
 from embaudit.data.worlds import product_lifespan
-from embaudit.landscape.basins import find_basins, spanning_edges
+from embaudit.landscape.basins import (
+    disconnectivity_graph,
+    monotonic_sequence_basins,
+    spanning_edges,
+)
 from embaudit.landscape.comparison import replication_association
 from embaudit.landscape.curvature import hutchpp_trace, lanczos_extremes, stream_seeds
 from embaudit.landscape.functional import (
@@ -31,8 +40,9 @@ from embaudit.landscape.matching import match_units
 from embaudit.landscape.paths import fourier_path, judge_points, pointwise, straight_path
 from embaudit.landscape.specialisation import ambiguity_decomposition
 from embaudit.landscape.study import MinimaGroup, study_landscape
+from embaudit.reports import report_schema
 from embaudit.reports.methods import methods_paragraphs
-from embaudit.resampling.plans import discovery_holdout_split, plan_members
+from embaudit.resampling.plans import discovery_holdout_split, member_seed, plan_members
 from embaudit.store import AuditStore
 from embaudit.training.execution import WorkerPool
 from embaudit.training.fit import fit_ensemble
@@ -164,8 +174,8 @@ def test_matching_undoes_a_permutation_and_the_barrier_vanishes():
         np.testing.assert_array_equal(perm[inverse], np.arange(len(perm)))
     fitted = predict(SMALL, member[None], x)[0].detach()  # the member fits these exactly
     loss = lambda B, m: mixture_losses(SMALL, B, m, x, fitted)  # noqa: E731
-    assert straight_path(loss, member, copy).barrier > 1e-3
-    assert straight_path(loss, member, permute_units(SMALL, copy, found)).barrier == 0.0
+    assert straight_path(loss, member, copy).barrier_from_start > 1e-3
+    assert straight_path(loss, member, permute_units(SMALL, copy, found)).height == 0.0
 
 
 def _bump(points: torch.Tensor) -> torch.Tensor:
@@ -178,8 +188,10 @@ def _bump(points: torch.Tensor) -> torch.Tensor:
 def test_the_fourier_path_finds_the_low_pass_between_two_basins():
     start = torch.tensor([-1.0, 0.0], dtype=torch.float64)
     end = torch.tensor([1.0, 0.0], dtype=torch.float64)
-    assert straight_path(pointwise(_bump), start, end).barrier == pytest.approx(4.0, abs=0.01)
-    assert fourier_path(pointwise(_bump), start, end, steps=100).barrier < 1.3
+    line = straight_path(pointwise(_bump), start, end)
+    assert line.height == pytest.approx(4.0, abs=0.01)
+    assert line.barrier_from_start == line.barrier_from_end == pytest.approx(4.0, abs=0.01)
+    assert fourier_path(pointwise(_bump), start, end, steps=100).height < 1.3
 
 
 def test_the_fourier_path_is_never_above_the_straight_line():
@@ -189,19 +201,67 @@ def test_the_fourier_path_is_never_above_the_straight_line():
         line = straight_path(loss, theta[a], theta[b])
         curve = fourier_path(loss, theta[a], theta[b], steps=30)
         np.testing.assert_allclose(curve.t, line.t)
-        assert curve.barrier <= line.barrier + 1e-12
+        assert curve.height <= line.height + 1e-12
 
 
-def test_basins_are_single_linkage_on_the_barriers():
-    barriers = np.array([[0, 0.01, 0.02, 0.9, 0.8],
-                         [0.01, 0, 0.03, 0.7, 0.9],
-                         [0.02, 0.03, 0, 0.6, 0.95],
-                         [0.9, 0.7, 0.6, 0, 0.04],
-                         [0.8, 0.9, 0.95, 0.04, 0]])
-    basins = find_basins(barriers, threshold=0.05)
-    np.testing.assert_array_equal(basins.labels, [1, 1, 1, 2, 2])
-    assert basins.linkage[-1, 2] == pytest.approx(0.6)  # the lowest barrier between them
-    assert spanning_edges(barriers) == [(0, 1), (0, 2), (2, 3), (3, 4)]
+def test_the_disconnectivity_graph_merges_at_absolute_saddle_heights():
+    energies = np.array([0.0, 0.1, 0.05, 0.3, 0.32])
+    saddles = np.array([[0, 0.15, 0.12, 0.9, 0.8],
+                        [0.15, 0, 0.2, 0.7, 0.9],
+                        [0.12, 0.2, 0, 0.6, 0.95],
+                        [0.9, 0.7, 0.6, 0, 0.36],
+                        [0.8, 0.9, 0.95, 0.36, 0]])
+    graph = disconnectivity_graph(energies, saddles)
+    np.testing.assert_array_equal(graph.basins(0.4), [1, 1, 1, 2, 2])
+    np.testing.assert_array_equal(graph.basins(0.13), [1, 2, 1, 3, 4])
+    assert graph.merge_height(0, 3) == pytest.approx(0.6)  # the lowest pass between them
+    assert graph.merge_height(1, 2) == pytest.approx(0.15)  # through minimum 0, not 0.2
+    # every pair measured: union-find at the saddle heights is scipy's single linkage
+    reference = linkage(squareform(saddles, checks=False), method="single")
+    np.testing.assert_allclose(np.sort(graph.merges[:, 2]), np.sort(reference[:, 2]))
+    assert spanning_edges(saddles) == [(0, 1), (0, 2), (2, 3), (3, 4)]
+    # a saddle below its higher end (rounding) is raised to it; unmeasured pairs never join
+    partial = np.full((3, 3), np.nan)
+    partial[0, 1] = partial[1, 0] = 0.0
+    lone = disconnectivity_graph(np.array([0.0, 0.2, 0.1]), partial)
+    assert lone.merge_height(0, 1) == pytest.approx(0.2) and lone.merge_height(0, 2) == np.inf
+
+
+def test_monotonic_sequence_basins_follow_the_lowest_saddle_downhill():
+    # 0 and 1 are bottoms (no lower direct neighbour); 2 steps to 0 over its lower saddle,
+    # 3 to 1; the pair (0, 1) is no direct connection (the route through 2 is lower)
+    energies = np.array([0.0, 0.1, 0.2, 0.25])
+    saddles = np.array([[0, 0.9, 0.3, 0.8],
+                        [0.9, 0, 0.35, 0.3],
+                        [0.3, 0.35, 0, 0.5],
+                        [0.8, 0.3, 0.5, 0]])
+    np.testing.assert_array_equal(monotonic_sequence_basins(energies, saddles), [1, 2, 1, 2])
+    # and where everything joins below every minimum's other options: one basin
+    flat = np.full((4, 4), 0.3)
+    np.testing.assert_array_equal(monotonic_sequence_basins(energies, flat), [1, 1, 1, 1])
+
+
+def _two_valleys(points: torch.Tensor) -> torch.Tensor:
+    """Two flat valleys (the lines b = ±1 along a), a ridge of height 1 between them."""
+    b = points[:, 1]
+    return torch.minimum((b - 1) ** 2, (b + 1) ** 2)
+
+
+def test_two_planted_basins_split_and_their_barrier_exceeds_the_barriers_within():
+    rng = np.random.default_rng(0)
+    minima = torch.as_tensor(np.column_stack([rng.uniform(-2, 2, 8), np.repeat([-1.0, 1.0],
+                                                                                 4)]))
+    loss = pointwise(_two_valleys)
+    heights = np.zeros((8, 8))
+    for a, b in itertools.combinations(range(8), 2):
+        heights[a, b] = heights[b, a] = straight_path(loss, minima[a], minima[b]).height
+    energies = _two_valleys(minima).numpy()
+    graph = disconnectivity_graph(energies, heights)
+    labels = graph.basins(energies.min() + 0.05)
+    np.testing.assert_array_equal(labels, [1, 1, 1, 1, 2, 2, 2, 2])
+    within = max(graph.merge_height(a, b) for a, b in itertools.combinations(range(4), 2))
+    between = graph.merge_height(0, 7)
+    assert between == pytest.approx(1.0, abs=0.01) and between > within + 0.9
 
 
 def test_ambiguity_decomposition_is_exact():
@@ -228,45 +288,61 @@ def test_folded_members_compute_what_the_trained_members_predict(regime):
 
 
 def _planted_group(seed: int = 0) -> tuple[MinimaGroup, np.ndarray, np.ndarray, object]:
-    """Eight overfit minima on data where lifespan depends on features 0-4 of 30."""
+    """Eight overfit minima (the reference and seed replicates on its rows) on data where
+    lifespan depends on features 0-4 of 30."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(600, 30))
     y = X[:, :5] @ np.array([1.0, -0.8, 0.6, 0.9, -0.7]) + 0.5 * rng.normal(size=600)
     split = discovery_holdout_split(y, 0.3, 5, seed=0)
-    members = plan_members(split, 600, "overfit", n_bootstrap=7, n_permutations=1,
-                           root_seed=2)[:8]
+    reference = plan_members(split, 600, "overfit", n_bootstrap=0, n_permutations=0,
+                             root_seed=2)[0]
+    members = [reference] + [replace(reference, kind="replicate", index=i,
+                                     seed=member_seed(2, "replicate", i)) for i in range(1, 8)]
     fit = fit_ensemble(X, y, members, rows=split.discovery, regime="overfit",
                        training=TrainingConfig(max_epochs=100),
                        network=NetworkConfig(hidden=(16, 8)))
     group = MinimaGroup("overfit", "adam", fit.member_ids, [m.kind for m in members],
-                        fit.state, np.stack([m.train_weights for m in members]))
+                        fit.state, np.stack([m.train_weights for m in members]),
+                        [m.seed for m in members])
     return group, X, y, split
 
 
-def test_conserved_weights_rank_the_features_lifespan_depends_on_first():
+def test_minima_are_polished_and_conserved_weights_rank_the_features_that_matter():
     group, X, y, split = _planted_group()
-    result = study_landscape([group], X, y, split, LandscapeConfig(path_steps=10))
+    config = LandscapeConfig(path_steps=10)
+    result = study_landscape([group], X, y, split, config)
+    members = result.members
+    # Adam stopped short of a stationary point; polishing reaches one, and only then is
+    # a point a minimum of the loss the paths are measured on
+    assert (members["gradient_norm_trained"] > 10 * config.gradient_tolerance).all()
+    assert (members["gradient_norm"] <= config.gradient_tolerance).all()
+    assert (members["status"] == "minimum").all() and members["lanczos_converged"].all()
+    assert (members["train_loss"] < members["holdout_loss"]).all()
+    assert (members["lambda_max_canonical"] > 0).all()
+    assert np.isnan(members.loc[members["kind"] == "reference", "barrier_to_reference"]).all()
+    pairs = result.pairs
+    assert len(pairs) == 28 and pairs["height_fourier"].notna().sum() == 7
+    # every path's ends are the minima's own losses on that loss
+    depth = members.set_index("member_id")["train_loss"]
+    np.testing.assert_allclose(pairs["loss_a"], depth[pairs["member_a"]], rtol=1e-3,
+                               atol=1e-7)
+    # matching can only help the straight line, and the Fourier path the matched line
+    assert (pairs["height_straight"] <= pairs["height_unmatched"] + 1e-6).mean() > 0.9
+    assert (pairs["height"] <= pairs["height_straight"] + 1e-9).all()
+    np.testing.assert_allclose(pairs["barrier_a"], pairs["height"] - pairs["loss_a"])
     features = result.features[result.features["minima"] == "all"]
     top = features.nlargest(5, "relevance")["feature"]
     assert set(top) == {"0", "1", "2", "3", "4"}  # unnamed features: their column index
-    assert features["agreement"].iloc[0] > 0  # relevance agrees with holdout importance
-    members = result.members
-    assert (members["train_loss"] < members["holdout_loss"]).all()
-    assert (members["lambda_max_canonical"] > 0).all()
-    assert members.loc[members["kind"] == "reference", "barrier_to_reference"].iloc[0] == 0
-    pairs = result.pairs
-    assert len(pairs) == 28 and pairs["fourier_barrier"].notna().sum() == 7
-    # matching can only help the straight line, and the Fourier path the matched line
-    assert (pairs["barrier"] <= pairs["barrier_unmatched"] + 1e-6).mean() > 0.9
-    fitted = pairs.dropna(subset=["fourier_barrier"])
-    assert (fitted["fourier_barrier"] <= fitted["barrier"] + 1e-6).all()
+    important = features.nlargest(5, "permutation_importance")
+    assert set(important["feature"]) == set(top) and (important["importance_ci_low"] > 0).all()
+    assert features["agreement"].iloc[0] > 0  # 5 agree; the 25 others are noise in both
 
 
 def test_worker_processes_measure_the_same_geometry():
     """Groups measured in worker processes (one thread) give this process's numbers."""
     group, X, y, split = _planted_group()
-    second = MinimaGroup("overfit", "sgd", [f"{m}-sgd" for m in group.member_ids],
-                         group.kinds, group.state, group.train_weights)
+    second = replace(group, optimizer="sgd",
+                     member_ids=[f"{m}-sgd" for m in group.member_ids])
     config = LandscapeConfig(path_steps=5)
     here = study_landscape([group, second], X, y, split, config)
     with WorkerPool(2) as pool:
@@ -340,16 +416,17 @@ def test_a_diverged_minimum_is_listed_and_left_out():
     group, X, y, split = _planted_group()
     state = {k: v.copy() for k, v in group.state.items()}
     state["first_weight"][3, 0, 0] = np.nan  # a run that diverged
-    broken = MinimaGroup(group.regime, group.optimizer, group.member_ids, group.kinds, state,
-                         group.train_weights)
-    result = study_landscape([broken], X, y, split, LandscapeConfig(path_steps=2,
-                                                                    lanczos_steps=5))
+    broken = replace(group, state=state)
+    result = study_landscape([broken], X, y, split, LandscapeConfig(path_steps=2))
     members = result.members.set_index("member_id")
     assert members["diverged"].sum() == 1 and members.iloc[-1]["diverged"]
     assert np.isnan(members.loc[group.member_ids[3], "lambda_max_canonical"])
     assert group.member_ids[3] not in set(result.pairs["member_a"]) | set(
         result.pairs["member_b"])
-    assert len(result.pairs) == 21 and np.isfinite(members["map_1"].dropna()).all()
+    assert (members["status"] == "diverged").sum() == 1
+    k = int((members["status"] == "minimum").sum())
+    assert k >= 5 and len(result.pairs) == k * (k - 1) // 2
+    assert np.isfinite(members["map_1"].dropna()).all()
 
 
 def test_curved_paths_with_many_terms_stay_below_the_straight_line():
@@ -360,7 +437,7 @@ def test_curved_paths_with_many_terms_stay_below_the_straight_line():
         for a, b in [(0, 1), (1, 2)]:
             line = straight_path(loss, theta[a], theta[b], grid)
             curve = fourier_path(loss, theta[a], theta[b], n_terms=terms, steps=0)
-            assert curve.barrier <= line.barrier + 1e-12
+            assert curve.height <= line.height + 1e-12
 
 
 def test_an_audit_with_the_optimizer_study_stores_and_reports_its_landscape(tmp_path):
@@ -371,7 +448,7 @@ def test_an_audit_with_the_optimizer_study_stores_and_reports_its_landscape(tmp_
               "resampling": {"n_bootstrap": 3, "n_permutations": 9},
               "statistics": {"n_resamples": 200},
               "landscape": {"enabled": True, "optimizers": ["sgd"], "members": 3,
-                            "path_steps": 5, "lanczos_steps": 8, "trace_products": 6}}
+                            "path_steps": 5, "trace_products": 6}}
     result = embaudit.audit(config, table=world.table, truth=world.truth)
     members = result.landscape.members
     assert set(zip(members["regime"], members["optimizer"], strict=True)) == {
@@ -381,12 +458,23 @@ def test_an_audit_with_the_optimizer_study_stores_and_reports_its_landscape(tmp_
     assert members["replication_rate"].between(0, 1).all()
     # the study's copies are stored members of their own, trained with their optimizer
     store = AuditStore(tmp_path)
-    assert "overfit/reference@sgd" in store.finished_members("overfit")
+    assert {"overfit/reference@sgd", "overfit/replicate/02@sgd",
+            "overfit/replicate/01"} <= store.finished_members("overfit")
     assert "landscape_members" in store.tables()
     stored = store.read_table("landscape_pairs")
-    assert len(stored) == 4 * 3 and stored["barrier"].notna().all()
+    # paths only between minima of one group's loss: early stopping gives none
+    minima = members[members["status"] == "minimum"]
+    assert set(stored["regime"]) <= {"overfit"} and not (
+        members.loc[members["regime"] == "early_stopping", "status"] == "minimum").any()
+    assert set(stored["member_a"]) | set(stored["member_b"]) <= set(minima["member_id"])
+    assert stored["height"].notna().all()
+    # every point reports its gradient norm and λ_min; minima are stationary
+    assert members[["gradient_norm", "lambda_min"]].notna().all().all()
+    assert (minima["gradient_norm"] <= 1e-4).all()
     document = json.loads((tmp_path / "report.json").read_text())
+    jsonschema.Draft202012Validator(report_schema()).validate(document)
     section = document["landscape"]
+    assert len(section["paragraphs"]) == 5 and section["map_separation"]
     assert {m["member_id"] for m in section["members"]} == set(members["member_id"])
     assert all(m["lambda_max_canonical"] > 0 for m in section["members"])
     assert section["headline"].startswith("Landscape:")
@@ -396,7 +484,7 @@ def test_an_audit_with_the_optimizer_study_stores_and_reports_its_landscape(tmp_
     assert "## Loss landscape of the minima" in (tmp_path / "report.md").read_text()
     assert "Landscape:" in result.summary()
     methods = dict(methods_paragraphs(result.config, result.lead_regime))
-    assert "retrained with sgd" in methods["Loss landscape"]
+    assert "trained with sgd" in methods["Loss landscape"]
 
 
 def test_landscape_options_are_checked():

@@ -316,28 +316,38 @@ class _Pipeline:
 
     def _minima(self, regime: str, fit: EnsembleFit, store: AuditStore | None, client: Any,
                 log_dir: Path | None) -> list[tuple[MinimaGroup, np.ndarray]]:
-        """The landscape's minima of ``regime``: the sampled members as trained, and the
-        same members trained with each other optimizer of the study."""
+        """The landscape's minima of ``regime``: the reference and its seed replicates,
+        trained with the audit's optimizer and with each other optimizer of the study."""
         sampled = landscape_minima(self.plans[regime], self.config)
-        weights = np.stack([m.train_weights for m in sampled])
-        index = [fit.member_ids.index(m.member_id) for m in sampled]
+        spec = REGIMES[regime]
         groups = []
         for optimizer in study_optimizers(self.config):
-            if optimizer == self.config.training.optimizer:
-                ids = [m.member_id for m in sampled]
-                embeddings = fit.embeddings[index]
-                state = {k: v[index] for k, v in fit.state.items()} if store is None else \
-                    store.read_members(regime, ids, with_state=True)[4]
-            else:
-                copies = [m.with_optimizer(optimizer) for m in sampled]
-                stage = f"Training {regime} members with {optimizer} (landscape)"
-                part = self._fit(regime, copies, self.split, store, client, log_dir,
-                                 None if self.progress is None else
-                                 _stage(self.progress, stage), keep_state=True,
-                                 training=study_training(self.config, optimizer))
-                ids, state, embeddings = part.member_ids, part.state, part.embeddings
-            groups.append((MinimaGroup(regime, optimizer, ids, [m.kind for m in sampled],
-                                       state, weights), embeddings))
+            main = optimizer == self.config.training.optimizer
+            copies = sampled if main else [m.with_optimizer(optimizer) for m in sampled]
+            stage = f"Training {regime} seed replicates" + ("" if main else
+                                                             f" with {optimizer}")
+            training = study_training(self.config, optimizer)
+            if spec.early_stopping and not main:  # matched on validation loss, not epochs
+                training = training.model_copy(update={
+                    "stop_at_validation_loss": _best_validation_loss(fit, sampled[0])})
+            part = self._fit(regime, copies[1:] if main else copies, self.split, store,
+                             client, log_dir,
+                             None if self.progress is None else _stage(self.progress, stage),
+                             keep_state=True, training=training)
+            ids, state, embeddings = part.member_ids, part.state, part.embeddings
+            if main:  # the reference is the audit's own, trained already
+                reference = fit.member_ids.index(sampled[0].member_id)
+                reference_state = {k: v[[reference]] for k, v in fit.state.items()} \
+                    if store is None else \
+                    store.read_members(regime, [sampled[0].member_id], with_state=True)[4]
+                ids = [sampled[0].member_id, *ids]
+                state = {k: np.concatenate([reference_state[k], v]) for k, v in state.items()}
+                embeddings = np.concatenate([fit.embeddings[[reference]], embeddings])
+            groups.append((MinimaGroup(
+                regime, optimizer, ids, [m.kind for m in sampled], state,
+                np.stack([m.train_weights for m in sampled]), [m.seed for m in sampled],
+                training.weight_decay if spec.weight_decay else 0.0, spec.early_stopping),
+                embeddings))
         return groups
 
     def _landscape(self, minima: list[tuple[MinimaGroup, np.ndarray]],
@@ -395,6 +405,16 @@ def _null_strengths(evidence: list[RegimeEvidence], table: Table) -> pd.DataFram
         for e in evidence
     ]
     return pd.concat(frames, ignore_index=True)
+
+
+def _best_validation_loss(fit: EnsembleFit, member: MemberSpec) -> float | None:
+    """The lowest validation loss ``member`` reached in ``fit`` (its stopping rule's
+    units): the level other optimizers' copies stop at (None without its curve)."""
+    curves = fit.curves
+    if curves.empty or "validation_loss" not in curves:
+        return None
+    best = float(curves.loc[curves["member_id"] == member.member_id, "validation_loss"].min())
+    return best if np.isfinite(best) and best > 0 else None
 
 
 def _stage(progress: Progress, description: str) -> Callable[[int, int], None]:

@@ -100,6 +100,14 @@ class TrainingConfig(_Section):
                                        "member's own validation share")
     lbfgs_history: int = Field(10, ge=1)
     lbfgs_iterations: int = Field(20, ge=1, description="L-BFGS iterations per batch")
+    stop_at_validation_loss: float | None = Field(
+        None, gt=0, description="early stopping: a member also stops once its validation "
+        "loss (its target variance's units) reaches this; the optimizer study sets it to "
+        "match optimizers on validation loss")
+    lbfgs_line_search: Literal["strong_wolfe", "golden_section"] = Field(
+        "strong_wolfe", description="L-BFGS step lengths: torch's strong-Wolfe search, or "
+        "golden-section search with a fixed budget (the loss-landscape paper's "
+        "quasi-Newton), guarded by Armijo's test")
     memory_budget_mb: float = Field(1024, gt=0, description="sizes the chunks of members "
                                     "and the landscape's curvature batches")
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:[0-9]+)?)$", description="where "
@@ -183,16 +191,32 @@ class LandscapeConfig(_Section):
     optimizers: list[Literal["adam", "sgd", "lbfgs"]] = Field(
         default_factory=list, description="optimizer study: each regime's sampled members "
         "trained again with each of these (the training optimizer is always included)")
-    members: int = Field(8, ge=2, le=64, description="minima per regime and optimizer: the "
-                         "reference and the first bootstrap members")
-    lanczos_steps: int = Field(20, ge=2, description="Lanczos iterations for λ_max, λ_min")
+    members: int = Field(10, ge=2, le=64, description="minima per regime and optimizer: "
+                         "the reference and seed replicates of it (same rows, other "
+                         "initializations), enough for basins to be able to split")
+    lanczos_steps: int = Field(60, ge=2, description="at most this many Lanczos "
+                               "iterations for λ_max, λ_min")
+    lanczos_tolerance: float = Field(1e-3, gt=0, lt=1, description="Lanczos stops when "
+                                     "both extremes' residuals are within this share of "
+                                     "max |λ|; a point that does not get there is listed "
+                                     "as 'curvature not converged'")
+    gradient_tolerance: float = Field(1e-4, gt=0, description="a point is stationary when "
+                                      "its gradient norm (common units) is at most this")
+    polish_iterations: int = Field(1000, ge=0, description="L-BFGS iterations polishing each "
+                                   "point to the gradient tolerance")
+    curvature_tolerance: float = Field(1e-3, ge=0, description="a stationary point is a "
+                                       "saddle when λ_min < -this × λ_max")
     trace_products: int = Field(30, ge=3, description="Hessian-vector products of Hutch++")
     fourier_terms: int = Field(4, ge=1, description="sine terms of the curved path")
     path_steps: int = Field(50, ge=0, description="Adam steps fitting each curved path")
     path_rows: int = Field(256, ge=16, description="rows per step when fitting a path")
+    measure_stopped: bool = Field(False, description="also measure paths and basins between "
+                                  "early-stopped points (not minima: the loss-landscape "
+                                  "paper's early-stopping comparison; pairs say `ends`)")
     basin_threshold: float = Field(
-        0.05, ge=0, description="minima joined by a barrier at or below this (units of "
-        "the lifespan variance on the discovery rows) share a basin")
+        0.05, ge=0, description="the disconnectivity graph is cut this far above its "
+        "lowest minimum (units of the lifespan variance on the discovery rows): minima "
+        "joined by saddles below the cut share a basin")
 
 
 class AuditConfig(_Section):

@@ -13,9 +13,9 @@ from typing import Literal
 
 import numpy as np
 
-MemberKind = Literal["reference", "bootstrap", "permutation", "crossfit"]
+MemberKind = Literal["reference", "bootstrap", "permutation", "crossfit", "replicate"]
 #: digits of a member's index in its id (ids sort in training order)
-_INDEX_WIDTH = {"bootstrap": 4, "permutation": 4, "crossfit": 2}
+_INDEX_WIDTH = {"bootstrap": 4, "permutation": 4, "crossfit": 2, "replicate": 2}
 
 
 def member_id(regime: str, kind: MemberKind, index: int = 0, optimizer: str | None = None

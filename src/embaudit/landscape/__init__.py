@@ -1,13 +1,14 @@
 """Loss-landscape diagnostics of an audit's minima, and the optimizer study.
 
 Reads trained members (their weights and embeddings) and writes tables; training and
-statistics never import it. :func:`analyze_landscape` runs everything: per minimum its
-depth, sharpness (λ_max, λ_min at the trained and at the canonical, rescaling-proof
-point; the Hutch++ trace at the canonical point), per pair the barriers along the
-straight line (before and after matching hidden units) and along a fitted Fourier path,
-basins and the weights they conserve, specialisation, a kernel-PCA map of the minima,
-the comparison of optimizers, and whether the geometry of a minimum predicts that the
-hypotheses read off it replicate on the holdout.
+statistics never import it. :func:`analyze_landscape` runs everything on one loss per
+regime and optimizer (the reference and its seed replicates, polished to stationary
+points): per point what it is (minimum, saddle, not stationary, stopped early), depth,
+gradient norm and sharpness; per pair of minima the absolute heights of the straight
+(before and after matching hidden units) and Fourier paths; the disconnectivity graph,
+basins and monotonic sequence basins; specialisation, basin ensembles and relevance,
+each against its null; a kernel-PCA map; the comparison of optimizers; and whether the
+geometry of a minimum predicts that the hypotheses read off it replicate on the holdout.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pandas as pd
 
 from embaudit.config import LandscapeConfig
 from embaudit.core.members import Split
+from embaudit.landscape import words
 from embaudit.landscape.comparison import optimizer_comparison, replication_association
 from embaudit.landscape.study import LandscapeResult, MinimaGroup, study_landscape
 
@@ -39,35 +41,47 @@ class Landscape:
     linkage: pd.DataFrame = field(repr=False)  # single-linkage merges per group
     optimizers: pd.DataFrame = field(repr=False)  # per regime and optimizer, with intervals
     association: pd.DataFrame = field(repr=False)  # geometry vs replication
+    map_separation: pd.DataFrame = field(repr=False)  # which label separates the map
 
     def headline(self) -> str:
-        """One sentence: does the sharpness of a minimum predict that the hypotheses
-        read off it replicate?"""
-        row = self.association.set_index("predictor").loc["lambda_max_canonical"]
-        if not np.isfinite(row["coefficient"]):
-            return ("Landscape: whether sharper minima give hypotheses that replicate less "
-                    f"often cannot be tested here ({row['reason']}; "
-                    f"{int(row['n_minima'])} minima).")
-        said = ("less" if row["coefficient"] < 0 else "more") if \
-            row["ci_low"] > 0 or row["ci_high"] < 0 else None
-        numbers = (f"log-odds {row['coefficient']:+.2f} per within-group sd of log "
-                   "canonical λ_max, "
-                   f"interval {row['ci_low']:+.2f} to {row['ci_high']:+.2f}, "
-                   f"p = {row['p_value']:.2g}; {int(row['n_minima'])} minima, "
-                   f"{int(row['n_hypotheses'])} hypotheses")
-        if said is None:
-            return f"Landscape: no evidence that, within a regime and optimizer, sharper " \
-                   f"minima give hypotheses that replicate less or more often ({numbers})."
-        return f"Landscape: within a regime and optimizer, hypotheses read off sharper " \
-               f"minima replicate {said} often ({numbers})."
+        """One sentence: does any geometric measure of a minimum predict that the
+        hypotheses read off it replicate? Every predictor, Holm-corrected."""
+        tested = self.association.dropna(subset=["p_value"])
+        if tested.empty:
+            reasons = "; ".join(sorted(set(self.association["reason"]))) or "no minima"
+            return ("Landscape: whether the geometry of a minimum predicts that the "
+                    f"hypotheses read off it replicate cannot be tested here ({reasons}).")
+        parts = [f"{_PREDICTOR_WORDS.get(r.predictor, r.predictor)} {r.coefficient:+.2f} "
+                 f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}], p = {r.p_value:.2g} "
+                 f"(Holm {r.p_holm:.2g})" for r in tested.itertuples()]
+        significant = tested[tested["p_holm"] < 0.05]
+        said = ("no measure of a minimum's geometry predicts, within a regime and "
+                "optimizer, that its hypotheses replicate" if significant.empty else
+                "within a regime and optimizer, hypotheses replicate "
+                + " and ".join(f"{'less' if r.coefficient < 0 else 'more'} often off "
+                               f"minima with higher {_PREDICTOR_WORDS.get(r.predictor)}"
+                               for r in significant.itertuples()))
+        first = tested.iloc[0]
+        return (f"Landscape: {said} (log-odds per within-group sd: " + "; ".join(parts)
+                + f"; {int(first['n_minima'])} points, {int(first['n_clusters'])} clusters "
+                f"of {first['clustered_by']}).")
+
+    def paragraphs(self) -> list[str]:
+        """The landscape in words, one paragraph per question (the headline, geometry
+        vs replication, apart), for the reports to print before any table."""
+        return [words.minima_paragraph(self.members),
+                words.optimizer_paragraph(self.optimizers),
+                words.basin_paragraph(self.basins),
+                words.relevance_paragraph(self.features),
+                words.map_paragraph(self.map_separation)]
 
     def summary(self) -> str:
         """Plain text: the headline, the comparison per regime and optimizer, the tests."""
         columns = ["regime", "optimizer", "n_minima", "train_loss", "holdout_loss",
-                   "lambda_max_canonical", "trace_canonical", "barrier_to_reference",
-                   "replication_rate"]
+                   "gradient_norm", "lambda_max_canonical", "trace_canonical",
+                   "barrier_to_reference", "replication_rate"]
         return "\n".join([
-            self.headline(), "",
+            self.headline(), *self.paragraphs(), "",
             self.optimizers[columns].to_string(index=False, float_format=lambda v: f"{v:.3g}"),
             "", self.association.to_string(index=False, float_format=lambda v: f"{v:.3g}"),
         ])
@@ -76,6 +90,11 @@ class Landscape:
         """The store's ``landscape_*`` tables."""
         return {f"landscape_{name}": getattr(self, name) for name in LANDSCAPE_TABLES}
 
+
+_PREDICTOR_WORDS = {"lambda_max_canonical": "canonical λ_max (log)",
+                    "trace_canonical": "canonical trace (log)",
+                    "barrier_to_reference": "barrier to the reference",
+                    "train_loss": "training loss (log)"}
 
 #: the landscape's tables, in the order :class:`Landscape` holds them
 LANDSCAPE_TABLES = tuple(f.name for f in fields(Landscape))
@@ -105,4 +124,5 @@ def analyze_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, s
         paths=study.paths, linkage=study.linkage,
         optimizers=optimizer_comparison(members, confidence, seed=seed),
         association=replication_association(members, replication, confidence),
+        map_separation=study.map_separation,
     )

@@ -9,17 +9,21 @@ relates it to the geometry of the member's minimum.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from statsmodels.stats.multitest import multipletests
 from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
 #: per-member measures summarized per regime and optimizer
-COMPARED = ("train_loss", "holdout_loss", "lambda_max_canonical", "trace_canonical",
-            "barrier_to_reference", "replication_rate")
+COMPARED = ("train_loss", "holdout_loss", "gradient_norm", "lambda_max_canonical",
+            "trace_canonical", "barrier_to_reference", "replication_rate")
 #: fewer minima than this give no test (clustered errors need enough clusters)
 MIN_MINIMA = 10
+#: fewer clusters than this give no test (cluster-robust errors need enough)
+MIN_CLUSTERS = 5
 #: a log-odds slope beyond this per sd means the outcome is separated, not estimated
 _SEPARATED = 15.0
 #: geometry that may predict replication: (column, transform before standardizing)
@@ -41,7 +45,8 @@ def optimizer_comparison(members: pd.DataFrame, confidence: float = 0.95,
         for column in COMPARED:
             values = part[column].to_numpy(dtype=float)
             row[column] = float(np.nanmean(values)) if np.isfinite(values).any() else np.nan
-            with np.errstate(invalid="ignore"):
+            with warnings.catch_warnings():  # a draw of only missing values: NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
                 means = np.nanmean(values[draws], axis=1) if np.isfinite(values).any() \
                     else np.full(n_resamples, np.nan)
             row[f"{column}_ci_low"] = float(np.nanquantile(means, tail)) \
@@ -52,18 +57,26 @@ def optimizer_comparison(members: pd.DataFrame, confidence: float = 0.95,
     return pd.DataFrame(rows)
 
 
+#: what minima can share, in the members table: their training rows and their seed
+SHARED = ("sample_rows", "sample_seed")
+
+
 def replication_association(members: pd.DataFrame, replication: pd.DataFrame,
-                            confidence: float = 0.95) -> pd.DataFrame:
+                            confidence: float = 0.95, clusters: Sequence[str] = SHARED
+                            ) -> pd.DataFrame:
     """Logistic regression of "this member's hypothesis replicated" on each geometric
     measure of the member's minimum, one at a time, *within* regimes and optimizers.
 
     The measure is centred and scaled within each group (regime × optimizer) and every
     group has its own intercept, so differences between regimes (regularized networks
     are flatter and replicate differently) cannot pose as an effect of the geometry.
-    Errors are clustered by minimum: the minima are the units, their hypotheses are not
-    independent. A negative coefficient: within a group, the sharper (deeper, more
-    isolated) minima give hypotheses that replicate less often. ``reason`` says why a
-    row has no estimate.
+    Errors are clustered on what minima share (``clusters``: columns of ``members``;
+    those that vary are used, two at once as two-way clustering, none: the minimum
+    itself): a seed or a sample reused across regimes and optimizers makes those minima
+    one unit, not several. A measure that is 0 by construction (the reference's barrier
+    to itself) is no data: rows with a missing measure are left out. ``p_holm`` corrects
+    the predictors' p-values for their number. ``reason`` says why a row has no
+    estimate.
     """
     data = replication.merge(members, on="member_id", how="inner")
     rows = []
@@ -73,21 +86,34 @@ def replication_association(members: pd.DataFrame, replication: pd.DataFrame,
         if transform == "log":
             values = np.log(np.clip(values, 1e-12, None))
         part["value"] = values
+        used = [c for c in clusters if c in part and part[c].nunique() > 1] \
+            or ["member_id"]
         row: dict[str, object] = {
             "predictor": column, "transform": transform,
             "n_minima": part["member_id"].nunique(), "n_hypotheses": len(part),
+            "clustered_by": " × ".join(used),
+            "n_clusters": int(min(part[c].nunique() for c in used)) if len(part) else 0,
             "coefficient": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
             "reason": ""}
-        row.update(_within_group_fit(part, confidence))
+        row.update(_within_group_fit(part, used, confidence))
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    tested = table["p_value"].notna()
+    table["p_holm"] = np.nan
+    if tested.any():
+        table.loc[tested, "p_holm"] = multipletests(table.loc[tested, "p_value"],
+                                                    method="holm")[1]
+    return table
 
 
-def _within_group_fit(part: pd.DataFrame, confidence: float) -> dict[str, object]:
+def _within_group_fit(part: pd.DataFrame, clusters: list[str], confidence: float
+                      ) -> dict[str, object]:
     """The clustered logistic fit of ``replicated`` on ``value`` within groups, or the
     reason there is none."""
     if part["member_id"].nunique() < MIN_MINIMA:
         return {"reason": f"fewer than {MIN_MINIMA} minima"}
+    if min(part[c].nunique() for c in clusters) < MIN_CLUSTERS:
+        return {"reason": f"fewer than {MIN_CLUSTERS} clusters ({' × '.join(clusters)})"}
     if part["replicated"].nunique() < 2:
         return {"reason": "replication does not vary"}
     keys = part["regime"].astype(str) + "/" + part["optimizer"].astype(str)
@@ -98,13 +124,14 @@ def _within_group_fit(part: pd.DataFrame, confidence: float) -> dict[str, object
         return {"reason": "the measure does not vary within a group"}
     design = pd.get_dummies(keys, dtype=float)
     design.insert(0, "value", centred / spread)
-    clusters = pd.factorize(part["member_id"])[0]
+    codes = np.column_stack([pd.factorize(part[c])[0] for c in clusters])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # separation is detected below, not warned about
         try:
             fit = sm.GLM(part["replicated"].to_numpy(dtype=float), design.to_numpy(),
                          family=sm.families.Binomial()).fit(
-                cov_type="cluster", cov_kwds={"groups": clusters})
+                cov_type="cluster", cov_kwds={"groups": codes[:, 0] if codes.shape[1] == 1
+                                              else codes})
         except (np.linalg.LinAlgError, ValueError, PerfectSeparationError):
             return {"reason": "the fit did not converge (separation)"}
     low, high = fit.conf_int(alpha=1 - confidence)[0]

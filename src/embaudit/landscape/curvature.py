@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.linalg import eigvalsh_tridiagonal
+from scipy.linalg import eigh_tridiagonal
 from torch import Tensor
 
 MemberLoss = Callable[[Tensor], Tensor]  # (B, P) -> (B,)
@@ -60,21 +60,28 @@ def gradient_norm(loss: MemberLoss, theta: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class Spectrum:
-    """Extreme Hessian eigenvalues per member (Lanczos' Ritz values)."""
+    """Extreme Hessian eigenvalues per member (Lanczos' Ritz values) and whether they
+    converged: a Ritz pair's residual ``|β_k s_k|`` is what separates it from an
+    eigenpair, so a member is converged when both extremes' residuals are within
+    ``tolerance`` of its largest ``|λ|`` (or its Krylov space closed: exact)."""
 
     largest: np.ndarray  # (B,)
     smallest: np.ndarray  # (B,)
     steps: int
+    residual: np.ndarray  # (B,) the larger extreme residual, relative to max |λ|
+    converged: np.ndarray  # (B,) bool
 
 
 def lanczos_extremes(loss: MemberLoss, theta: Tensor, steps: int = 20,
-                     seed: Seeds = 0) -> Spectrum:
-    """λ_max and λ_min of each member's Hessian by ``steps`` Lanczos iterations with full
-    re-orthogonalization, every member in the same Hessian-vector products.
+                     seed: Seeds = 0, tolerance: float = 1e-3) -> Spectrum:
+    """λ_max and λ_min of each member's Hessian by Lanczos with full
+    re-orthogonalization, every member in the same Hessian-vector products: at most
+    ``steps`` iterations, fewer once every member's extremes have converged to
+    ``tolerance`` (relative residual, :class:`Spectrum`).
 
-    Extreme eigenvalues converge first; a member whose Krylov space is exhausted
-    (``steps`` ≥ its rank) keeps the exact values found so far. Each member's start
-    vector comes from its own stream (:func:`member_generators`).
+    A member whose Krylov space is exhausted (``steps`` ≥ its rank) keeps the exact
+    values found so far. Each member's start vector comes from its own stream
+    (:func:`member_generators`).
     """
     hvp = hessian_vector_product(loss, theta)
     B, P = theta.shape
@@ -84,8 +91,10 @@ def lanczos_extremes(loss: MemberLoss, theta: Tensor, steps: int = 20,
     # member-major, filled in place: the projections read views of it, no copy per step
     basis = torch.zeros(B, steps, P, dtype=theta.dtype)
     basis[:, 0] = q / q.norm(dim=-1, keepdim=True)
-    alphas, betas = [], []
+    alphas: list[Tensor] = []
+    betas: list[Tensor] = []
     live = torch.ones(B, dtype=torch.bool)
+    ritz = _RitzValues(B)
     for step in range(steps):
         q = basis[:, step].contiguous()
         w = hvp(q)
@@ -95,25 +104,38 @@ def lanczos_extremes(loss: MemberLoss, theta: Tensor, steps: int = 20,
         for _ in range(2):  # full re-orthogonalization, twice is enough
             w = w - torch.bmm(torch.bmm(Q, w[:, :, None]).transpose(1, 2), Q)[:, 0]
         beta = w.norm(dim=-1)
-        if step == steps - 1:
-            break
         live = live & (beta > 1e-10 * alpha.abs().clamp_min(1e-30))
-        betas.append(torch.where(live, beta, torch.zeros_like(beta)))
-        if not live.any():
+        ritz.update(alphas, betas, torch.where(live, beta, torch.zeros_like(beta)))
+        if step == steps - 1 or not live.any() or ritz.residual.max() <= tolerance:
             break
+        betas.append(torch.where(live, beta, torch.zeros_like(beta)))
         basis[:, step + 1] = torch.where(live[:, None], w / beta.clamp_min(1e-30)[:, None],
                                          torch.zeros_like(w))
-    a = torch.stack(alphas).T.double().numpy()
-    b = torch.stack(betas).T.double().numpy() if betas else np.zeros((B, 0))
-    largest, smallest = np.empty(B), np.empty(B)
-    for member in range(B):
-        k = len(alphas)
-        cut = np.flatnonzero(b[member] == 0)  # the Krylov space closed here
-        if cut.size:
-            k = int(cut[0]) + 1
-        values = eigvalsh_tridiagonal(a[member, :k], b[member, :k - 1])
-        largest[member], smallest[member] = values[-1], values[0]
-    return Spectrum(largest, smallest, len(alphas))
+    return Spectrum(ritz.largest, ritz.smallest, len(alphas), ritz.residual,
+                    ritz.residual <= tolerance)
+
+
+class _RitzValues:
+    """Each member's extreme Ritz values and their relative residuals so far."""
+
+    def __init__(self, B: int) -> None:
+        self.largest, self.smallest = np.empty(B), np.empty(B)
+        self.residual = np.full(B, np.inf)
+
+    def update(self, alphas: list[Tensor], betas: list[Tensor], beta_next: Tensor) -> None:
+        a = torch.stack(alphas).T.double().numpy()
+        b = torch.stack(betas).T.double().numpy() if betas else np.zeros((len(a), 0))
+        last = beta_next.double().numpy()
+        for member in range(len(a)):
+            k, closed = a.shape[1], np.flatnonzero(b[member] == 0)
+            if closed.size:  # the Krylov space closed here: these values are exact
+                k = int(closed[0]) + 1
+            values, vectors = eigh_tridiagonal(a[member, :k], b[member, :k - 1])
+            self.largest[member], self.smallest[member] = values[-1], values[0]
+            tail = 0.0 if closed.size else last[member]
+            scale = max(abs(values[-1]), abs(values[0]), 1e-30)
+            self.residual[member] = abs(tail) * max(abs(vectors[-1, -1]),
+                                                    abs(vectors[-1, 0])) / scale
 
 
 def hutchpp_trace(loss: MemberLoss, theta: Tensor, n_products: int = 30,

@@ -9,8 +9,12 @@ then J matrix products however many points the path has
 (:func:`~embaudit.landscape.functional.mixture_losses`). :func:`pointwise` adapts a
 loss of plain points.
 
-Barrier = the path's highest loss minus the higher of its two end points; the *excess*
-barrier subtracts the straight interpolation of the end losses instead.
+A path reports absolute heights (the landscape's own units, so paths of one group
+compare): its highest point (the saddle height a disconnectivity graph merges at), the
+barrier from each end (the highest point minus that end's loss: how far a minimum must
+climb to leave along this path) and the *excess* over the straight interpolation of the
+end losses. No single "barrier" taken from the higher end: it hides a climb from the
+lower one.
 """
 
 from __future__ import annotations
@@ -38,8 +42,17 @@ class PathResult:
     losses: np.ndarray
 
     @property
-    def barrier(self) -> float:
-        return float(self.losses.max() - max(self.losses[0], self.losses[-1]))
+    def height(self) -> float:
+        """The highest loss on the path (absolute)."""
+        return float(self.losses.max())
+
+    @property
+    def barrier_from_start(self) -> float:
+        return self.height - float(self.losses[0])
+
+    @property
+    def barrier_from_end(self) -> float:
+        return self.height - float(self.losses[-1])
 
     @property
     def excess_barrier(self) -> float:
@@ -82,7 +95,7 @@ def fourier_path(loss: PathLoss, start: Tensor, end: Tensor, *, n_terms: int = 4
     minima: the coefficients ``c`` are fitted with Adam to lower a soft maximum of the
     loss on the grid (``sharpness`` sets how close to the maximum), plus
     ``smoothness · Σ k² |c_k|²``. Starts on the straight line and keeps the best path
-    seen, so its barrier on the grid never exceeds the straight line's. The grid has
+    seen, so its height on the grid never exceeds the straight line's. The grid has
     ``n_points`` (at least ``4 K + 1``, so every term is resolved) and the path is
     judged on a grid three times finer. A small random start (``seed``) breaks the
     symmetry of a loss that is flat across the line.

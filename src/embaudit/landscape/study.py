@@ -1,25 +1,25 @@
-"""The landscape of an audit's minima: per member, per pair, per basin, and a map.
+"""The landscape of an audit's minima: per minimum, per pair, per basin, and a map.
 
-A *group* is the sampled minima of one regime trained with one optimizer (the
-reference and the first bootstrap members). Per member: depth (training loss on its
-own rows), holdout loss, λ_max / λ_min at the trained point and at its canonical point
-(unit-norm incoming weights per hidden unit: ReLU rescaling cannot game it), the
-Hessian trace at the canonical point, and the gradient norm. A member whose weights or
-loss are not finite (a diverged run) is listed as ``diverged`` and measured no
-further. Per pair of a group: the straight-line barrier
-before and after matching hidden units, and, on the edges of the barrier graph's
-minimum spanning tree, the barrier of a fitted Fourier path. Per group: basins,
-conserved-weight relevance of each input against permutation importance, which rows
-each minimum predicts best, and whether an ensemble of basins beats the best member.
-Across groups: a kernel-PCA map of the aligned minima.
+A *group* is K minima of one regime trained with one optimizer from different seeds on
+the same rows (seed replicates of the reference): one loss, the group's
+(:class:`~embaudit.landscape.geometry.GroupLoss`), which every point is polished on
+to a stationary point (L-BFGS to a gradient-norm tolerance) unless the regime stops
+early by design. Per point: depth (the group's loss), holdout loss, the gradient norm
+as trained and as polished, λ_max / λ_min (Lanczos to a residual tolerance) at the
+polished and at the canonical point, the Hutch++ trace, and what the point is
+(minimum, saddle, not stationary, stopped early, curvature not converged). A point
+whose weights or loss are not finite (a diverged run) is listed as ``diverged``.
 
-Losses are in common units (:mod:`embaudit.landscape.functional`): paths and barriers
-on the discovery rows, all weighted alike, so every group's minima share one landscape.
+Only minima enter the geometry (:mod:`embaudit.landscape.geometry`): paths, the
+disconnectivity graph at absolute heights, basins and monotonic sequence basins. Per
+group then: specialisation and basin ensembles against their nulls
+(:mod:`embaudit.landscape.specialisation`), conserved-weight relevance against repeated
+grouped permutation importance. Across groups: a kernel-PCA map of the aligned minima
+and which label (regime, optimizer, seed) separates them.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
@@ -28,46 +28,48 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy.spatial.distance import pdist
-from scipy.stats import spearmanr
 from sklearn.decomposition import KernelPCA
+from sklearn.metrics import silhouette_score
 from torch import Tensor
 
 from embaudit.config import LandscapeConfig
 from embaudit.core.members import Split
-from embaudit.landscape.basins import find_basins, spanning_edges
-from embaudit.landscape.curvature import (
-    gradient_norm,
-    hutchpp_trace,
-    lanczos_extremes,
-    stream_seeds,
-)
-from embaudit.landscape.features import conserved_relevance, permutation_importance
+from embaudit.landscape.curvature import hutchpp_trace, lanczos_extremes, stream_seeds
+from embaudit.landscape.features import feature_groups, relevance_table
 from embaudit.landscape.functional import (
     CommonScale,
     Layout,
     canonicalize,
     fold_members,
     member_losses,
-    mixture_losses,
     predict,
 )
+from embaudit.landscape.geometry import PAIR_COLUMNS, Geometry, GroupLoss, group_geometry
 from embaudit.landscape.matching import align_units
-from embaudit.landscape.paths import fourier_path, judge_points, straight_path
 from embaudit.landscape.specialisation import (
     ambiguity_decomposition,
-    basin_ensemble_gain,
+    basin_ensemble_test,
     best_member_share,
+    gate_test,
+    selection_rows,
+    share_test,
+)
+from embaudit.landscape.stationary import (
+    MINIMUM,
+    STOPPED_EARLY,
+    classify,
+    gradient_norms,
+    polish,
 )
 
 #: at most this many members share one batch of Hessian-vector products
 _CURVATURE_BATCH = 64
-#: a basin needs this many minima before its conserved weights are summarized
-MIN_BASIN_SIZE = 3
 
 
 @dataclass(frozen=True, eq=False)
 class MinimaGroup:
-    """The sampled minima of one regime and optimizer, as training left them."""
+    """The minima of one regime and optimizer, as training left them: every member
+    trained on the same rows (``train_weights``, one row each, all equal)."""
 
     regime: str
     optimizer: str
@@ -75,6 +77,9 @@ class MinimaGroup:
     kinds: list[str]
     state: dict[str, np.ndarray] = field(repr=False)  # per-member tensors, member dim first
     train_weights: np.ndarray = field(repr=False)  # (M, n) row weights of each member's loss
+    seeds: list[int] = field(default_factory=list)  # what minima share across groups
+    weight_decay: float = 0.0  # the L2 penalty of the group's loss
+    stops_early: bool = False  # not polished: the regime stops before a stationary point
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,6 +92,7 @@ class LandscapeResult:
     features: pd.DataFrame
     paths: pd.DataFrame
     linkage: pd.DataFrame
+    map_separation: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +101,7 @@ class _Data:
     y: Tensor
     split: Split
     feature_names: list[str]
+    feature_groups: np.ndarray  # (p,) group of correlated features of each input
 
 
 def study_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, split: Split,
@@ -104,12 +111,11 @@ def study_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, spl
                     memory_budget_mb: float = 1024,
                     executor: Executor | None = None) -> LandscapeResult:
     """Every measurement of the module docstring for ``groups`` of one audit;
-    ``progress(done, total)`` hears of each finished step. Features are named by
+    ``progress(done, total)`` hears of each finished group. Features are named by
     ``feature_names`` (default: their column index); curvature batches stay within
-    ``memory_budget_mb``. With an ``executor`` (worker processes) each group's geometry
-    is measured there while this process measures the members' curvature: the same
-    numbers, sooner."""
-    total = len(groups) + 2
+    ``memory_budget_mb``. With an ``executor`` (worker processes) groups are measured
+    side by side: the same numbers, sooner."""
+    total = len(groups) + 1
 
     def report(done: int) -> None:
         if progress is not None:
@@ -118,49 +124,33 @@ def study_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, spl
     scale = CommonScale.from_rows(X, y, split.discovery)
     names = list(feature_names) if feature_names is not None else \
         [str(j) for j in range(X.shape[1])]
-    data = _Data(scale.inputs(X), scale.target(y), split, names)
+    data = _Data(scale.inputs(X), scale.target(y), split, names,
+                 feature_groups(scale.inputs(X)[split.discovery].double().numpy()))
     folded = [fold_members(g.state, scale) for g in groups]
     layout = folded[0][0]
     groups, flats, diverged = _finite_members(groups, [f for _, f in folded], layout, data)
-    pending = [executor.submit(_group_geometry, group, layout, flat, data, config, seed)
-               if executor is not None and len(flat) >= 2 else None
+    batch = _batch_size(layout, len(split.discovery), config, memory_budget_mb)
+    pending = [executor.submit(_measure_group, group, layout, flat, data, config, seed, batch,
+                               confidence) if executor is not None else None
                for group, flat in zip(groups, flats, strict=True)]
-    members = _member_table(groups, layout, flats, data, config, seed,
-                            _batch_size(layout, len(split.discovery), config,
-                                        memory_budget_mb))
-    report(1)
-    pair_frames, basin_frames, feature_frames, path_frames, link_frames = [], [], [], [], []
+    parts = []
     for done, (group, flat, future) in enumerate(zip(groups, flats, pending, strict=True),
-                                                 start=2):
+                                                 start=1):
+        parts.append(future.result() if future is not None else
+                     _measure_group(group, layout, flat, data, config, seed, batch,
+                                    confidence))
         report(done)
-        if len(flat) < 2:
-            continue
-        geometry = future.result() if future is not None else \
-            _group_geometry(group, layout, flat, data, config, seed)
-        pair_frames.append(geometry.pairs)
-        path_frames.append(geometry.paths)
-        link_frames.append(geometry.linkage)
-        labels = geometry.labels
-        mine = members["member_id"].isin(group.member_ids)
-        members.loc[mine, "basin"] = labels
-        holdout = predict(layout, flat, data.x[split.holdout]).detach().double().numpy()
-        y_holdout = data.y[split.holdout].double().numpy()
-        members.loc[mine, "best_share"] = best_member_share(holdout, y_holdout)
-        depth = members.set_index("member_id").loc[group.member_ids, "train_loss"].to_numpy()
-        basin_frames.append(_basin_table(group, holdout, y_holdout, labels, depth, confidence,
-                                         seed))
-        feature_frames.append(_feature_table(group, layout, geometry.canonical, labels, data,
-                                             seed))
-    members["barrier_to_reference"] = members["member_id"].map(_to_reference(groups,
-                                                                             pair_frames))
-    coordinates = _minima_map(layout, flats)
-    members["map_1"], members["map_2"] = coordinates[:, 0], coordinates[:, 1]
+    members = pd.concat([p.members for p in parts], ignore_index=True)
+    points = torch.cat([p.points for p in parts])
+    members[["map_1", "map_2"]] = _minima_map(layout, points)
+    separation = _map_separation(members)
     members = pd.concat([members, diverged], ignore_index=True) if len(diverged) else members
     report(total)
-    return LandscapeResult(members, *(pd.concat(frames, ignore_index=True) if frames
-                                      else pd.DataFrame() for frames in
-                                      (pair_frames, basin_frames, feature_frames,
-                                       path_frames, link_frames)))
+    frames = {name: pd.concat([getattr(p, name) for p in parts], ignore_index=True)
+              for name in ("pairs", "basins", "features", "paths", "linkage")}
+    members["barrier_to_reference"] = members["member_id"].map(_to_reference(
+        members, frames["pairs"]))
+    return LandscapeResult(members, **frames, map_separation=separation)
 
 
 def _finite_members(groups: list[MinimaGroup], flats: list[Tensor], layout: Layout,
@@ -169,22 +159,40 @@ def _finite_members(groups: list[MinimaGroup], flats: list[Tensor], layout: Layo
     table listing those."""
     kept_groups, kept_flats, dropped = [], [], []
     for group, flat in zip(groups, flats, strict=True):
-        weights = torch.as_tensor(group.train_weights[:, data.split.discovery],
-                                  dtype=flat.dtype)
+        _check_one_loss(group)
         with torch.no_grad():
-            loss = _own_loss(layout, data, weights)(torch.nan_to_num(flat))
+            loss = _group_loss(group, layout, data).members(torch.nan_to_num(flat))
         finite = (torch.isfinite(flat).all(1) & torch.isfinite(loss)).numpy()
         index = np.flatnonzero(finite)
         kept_groups.append(replace(
             group, member_ids=[group.member_ids[i] for i in index],
             kinds=[group.kinds[i] for i in index], state={},
-            train_weights=group.train_weights[index]))
+            train_weights=group.train_weights[index],
+            seeds=[group.seeds[i] for i in index] if group.seeds else []))
         kept_flats.append(flat[torch.as_tensor(index, dtype=torch.long)])
         dropped += [{"member_id": group.member_ids[i], "regime": group.regime,
                      "optimizer": group.optimizer, "kind": group.kinds[i]}
                     for i in np.flatnonzero(~finite)]
     diverged = pd.DataFrame(dropped, columns=["member_id", "regime", "optimizer", "kind"])
-    return kept_groups, kept_flats, diverged.assign(diverged=True)
+    return kept_groups, kept_flats, diverged.assign(diverged=True, status="diverged")
+
+
+def _check_one_loss(group: MinimaGroup) -> None:
+    weights = group.train_weights
+    if len(weights) and not (weights == weights[:1]).all():
+        raise ValueError(f"the {group.regime}/{group.optimizer} minima were trained on "
+                         "different rows: a landscape group needs one loss, so give it "
+                         "seed replicates on the same rows (not bootstrap members)")
+
+
+def _group_loss(group: MinimaGroup, layout: Layout, data: _Data,
+                dtype: torch.dtype = torch.float32) -> GroupLoss:
+    """The group's loss on its training rows (the discovery rows it was trained on)."""
+    rows = data.split.discovery
+    if len(group.train_weights):
+        rows = rows[group.train_weights[0][rows] > 0]
+    return GroupLoss(layout, data.x[rows].to(dtype), data.y[rows].to(dtype),
+                     group.weight_decay)
 
 
 def _batch_size(layout: Layout, n_rows: int, config: LandscapeConfig,
@@ -203,199 +211,180 @@ def _batch_size(layout: Layout, n_rows: int, config: LandscapeConfig,
     return int(np.clip(memory_budget_mb * 2**20 // per_member, 1, _CURVATURE_BATCH))
 
 
-def _own_loss(layout: Layout, data: _Data, weights: Tensor):
-    rows = data.split.discovery
-    x, y = data.x[rows], data.y[rows]
-    return lambda theta: member_losses(layout, theta, x, y, weights)
+@dataclass(frozen=True, eq=False)
+class _GroupPart:
+    members: pd.DataFrame
+    points: Tensor  # (M, P) as measured (polished)
+    pairs: pd.DataFrame
+    basins: pd.DataFrame
+    features: pd.DataFrame
+    paths: pd.DataFrame
+    linkage: pd.DataFrame
 
 
-def _member_table(groups: list[MinimaGroup], layout: Layout, flats: list[Tensor],
+def _measure_group(group: MinimaGroup, layout: Layout, flat: Tensor, data: _Data,
+                   config: LandscapeConfig, seed: int, batch: int, confidence: float
+                   ) -> _GroupPart:
+    """Polish, classify and measure one group; its geometry among its minima."""
+    loss = _group_loss(group, layout, data)
+    tags = {"regime": group.regime, "optimizer": group.optimizer}
+    members, points = _member_table(group, layout, flat, loss, data, config, seed, batch)
+    ends = (MINIMUM, STOPPED_EARLY) if config.measure_stopped else (MINIMUM,)
+    minima = np.flatnonzero(members["status"].isin(ends).to_numpy())
+    if len(minima) < 2:  # no geometry: empty tables with their columns
+        return _GroupPart(members, points,
+                          pd.DataFrame(columns=[*PAIR_COLUMNS, "ends", *tags]),
+                          pd.DataFrame([{**tags, "n_minima": len(minima)}]),
+                          pd.DataFrame(columns=["minima", "feature", *tags]),
+                          pd.DataFrame(columns=["member_a", "member_b", "path", "t", "loss",
+                                                *tags]),
+                          pd.DataFrame(columns=["left", "right", "height", "size", "step",
+                                                *tags]))
+    # paths between canonical points where the loss is scale-free (an unpenalized ReLU
+    # network's canonical point is a minimum of the same loss); weight decay pins it
+    ends_at = points[minima] if group.weight_decay else canonicalize(layout, points[minima])
+    ids = [group.member_ids[i] for i in minima]
+    geometry = group_geometry(layout, ends_at, ids, loss, config.basin_threshold,
+                              config.fourier_terms, config.path_steps, config.path_rows, seed)
+    index = members.index[minima]
+    members.loc[index, "basin"] = geometry.basins
+    members.loc[index, "sequence_basin"] = geometry.sequence_basins
+    holdout = data.split.holdout
+    predictions = predict(layout, points[minima], data.x[holdout]).detach().double().numpy()
+    y_holdout = data.y[holdout].double().numpy()
+    members.loc[index, "best_share"] = best_member_share(predictions, y_holdout)
+    depth = members.loc[index, "train_loss"].to_numpy()
+    basins = _basin_table(predictions, y_holdout, data.x[holdout].double().numpy(),
+                          geometry, depth, confidence, seed)
+    linkage = pd.DataFrame(geometry.graph.merges, columns=["left", "right", "height", "size"]
+                           ).astype({"left": int, "right": int, "size": int})
+    return _GroupPart(
+        members, points, geometry.pairs.assign(
+            ends="minima" if group_is_minima(members, minima) else "stopped early", **tags),
+        basins.assign(**tags),
+        relevance_table(layout, ends_at, geometry.basins, data.x[holdout], data.y[holdout],
+                        data.feature_names, data.feature_groups, seed, confidence
+                        ).assign(**tags),
+        geometry.paths.assign(**tags), linkage.assign(step=np.arange(len(linkage)), **tags))
+
+
+def group_is_minima(members: pd.DataFrame, index: np.ndarray) -> bool:
+    """Whether every point at ``index`` is a minimum (paths between anything else are
+    measured only on request, ``landscape.measure_stopped``)."""
+    return bool((members["status"].to_numpy()[index] == MINIMUM).all())
+
+
+def _member_table(group: MinimaGroup, layout: Layout, flat: Tensor, loss: GroupLoss,
                   data: _Data, config: LandscapeConfig, seed: int, batch: int
-                  ) -> pd.DataFrame:
-    """Depth, holdout loss and curvature of every member, at most ``batch`` members at a
-    time, in batches of equal size (no small last batch paying a whole linearization)."""
-    flat = torch.cat(flats)
-    n_batches = -(-len(flat) // batch)  # as few as the budget allows, of equal size
-    batch = -(-len(flat) // n_batches) if n_batches else batch
-    weights = torch.as_tensor(np.concatenate([g.train_weights for g in groups])
-                              [:, data.split.discovery], dtype=flat.dtype)
+                  ) -> tuple[pd.DataFrame, Tensor]:
+    """Each point polished (float64) and measured, at most ``batch`` at a time."""
+    loss64 = GroupLoss(layout, loss.x.double(), loss.y.double(), loss.weight_decay)
+    if group.stops_early:
+        before = gradient_norms(loss64.members, flat.double())
+        polished_points, after, iterations = flat, before, np.zeros(len(flat), dtype=int)
+    else:
+        polished = polish(loss64.members, flat.double(), config.gradient_tolerance,
+                          config.polish_iterations)
+        before, after, iterations = polished.gradient_before, polished.gradient_after, \
+            polished.iterations
+        polished_points = polished.theta.float()
     columns: dict[str, list[np.ndarray]] = {}
+    holdout = data.split.holdout
     for start in range(0, len(flat), batch):
-        part = slice(start, start + batch)
-        theta, loss = flat[part], _own_loss(layout, data, weights[part])
-        canonical = canonicalize(layout, theta)
-        # each member's random vectors from its own stream: the batch size is not a result
+        theta = polished_points[start:start + batch]
         streams = stream_seeds(seed, range(start, start + len(theta)))
-        raw_spectrum = lanczos_extremes(loss, theta, config.lanczos_steps, streams)
-        spectrum = lanczos_extremes(loss, canonical, config.lanczos_steps, streams)
-        holdout = data.split.holdout
+        spectrum = lanczos_extremes(loss.members, theta, config.lanczos_steps, streams,
+                                    config.lanczos_tolerance)
+        canonical = lanczos_extremes(loss.members, canonicalize(layout, theta),
+                                     config.lanczos_steps, streams, config.lanczos_tolerance)
+        part = slice(start, start + len(theta))
         values = {
-            "train_loss": loss(theta).detach().double().numpy(),
+            "train_loss": loss64.members(theta.double()).detach().numpy(),
             "holdout_loss": member_losses(layout, theta, data.x[holdout], data.y[holdout])
             .detach().double().numpy(),
-            "lambda_max": raw_spectrum.largest,
-            "lambda_min": raw_spectrum.smallest,
-            "lambda_max_canonical": spectrum.largest,
-            "lambda_min_canonical": spectrum.smallest,
-            "trace_canonical": hutchpp_trace(loss, canonical, config.trace_products,
-                                             streams),
-            "gradient_norm": gradient_norm(loss, theta).detach().double().numpy(),
+            "lambda_max": spectrum.largest, "lambda_min": spectrum.smallest,
+            "lanczos_steps": np.full(len(theta), spectrum.steps),
+            "lanczos_converged": spectrum.converged,
+            "lambda_max_canonical": canonical.largest,
+            "lambda_min_canonical": canonical.smallest,
+            "trace_canonical": hutchpp_trace(loss.members, canonicalize(layout, theta),
+                                             config.trace_products, streams),
+            "status": classify(after[part], spectrum, config.gradient_tolerance,
+                               config.curvature_tolerance, group.stops_early),
         }
         for name, value in values.items():
             columns.setdefault(name, []).append(value)
     frame = pd.DataFrame({
-        "member_id": [m for g in groups for m in g.member_ids],
-        "regime": [g.regime for g in groups for _ in g.member_ids],
-        "optimizer": [g.optimizer for g in groups for _ in g.member_ids],
-        "kind": [k for g in groups for k in g.kinds],
+        "member_id": group.member_ids, "regime": group.regime,
+        "optimizer": group.optimizer, "kind": group.kinds,
+        "sample_rows": "discovery", "sample_seed": group.seeds or group.member_ids,
+        "train_loss_trained": loss64.members(flat.double()).detach().numpy(),
+        "gradient_norm_trained": before, "gradient_norm": after,
+        "polish_iterations": iterations,
         **{name: np.concatenate(parts) for name, parts in columns.items()},
     })
     frame["diverged"] = False
-    frame["basin"] = 1
+    frame["basin"] = np.nan
+    frame["sequence_basin"] = np.nan
     frame["best_share"] = np.nan
-    return frame
+    return frame, polished_points
 
 
-@dataclass(frozen=True, eq=False)
-class _Geometry:
-    pairs: pd.DataFrame
-    paths: pd.DataFrame
-    linkage: pd.DataFrame
-    labels: np.ndarray
-    canonical: Tensor  # (M, P) the group's minima at their canonical points
-
-
-def _group_geometry(group: MinimaGroup, layout: Layout, flat: Tensor, data: _Data,
-                    config: LandscapeConfig, seed: int) -> _Geometry:
-    """Barriers of every pair (straight, before and after matching), Fourier paths on
-    the spanning tree, and the basins they give."""
-    rows = data.split.discovery
-    x, y = data.x[rows], data.y[rows]
-    canonical = canonicalize(layout, flat)
-    M = len(flat)
-
-    def path_loss(basis: Tensor, mixing: Tensor) -> Tensor:
-        return mixture_losses(layout, basis, mixing, x, y)
-
-    generator = torch.Generator().manual_seed(seed)
-
-    def batch_loss(basis: Tensor, mixing: Tensor) -> Tensor:
-        pick = torch.randperm(len(rows), generator=generator)[:config.path_rows]
-        return mixture_losses(layout, basis, mixing, x[pick], y[pick])
-
-    grid = judge_points(config.fourier_terms)  # straight lines on the Fourier paths' grid
-    records, matched = [], np.zeros((M, M))
-    for a, b in itertools.combinations(range(M), 2):
-        before = straight_path(path_loss, canonical[a], canonical[b], grid)
-        after = straight_path(path_loss, canonical[a],
-                              align_units(layout, canonical[a], canonical[b]), grid)
-        matched[a, b] = matched[b, a] = after.barrier
-        records.append({"member_a": group.member_ids[a], "member_b": group.member_ids[b],
-                        "barrier_unmatched": before.barrier, "barrier": after.barrier,
-                        "excess_barrier": after.excess_barrier, "fourier_barrier": np.nan})
-    pairs = pd.DataFrame(records, columns=["member_a", "member_b", "barrier_unmatched",
-                                           "barrier", "excess_barrier", "fourier_barrier"])
-    combined, shown, path_rows = matched.copy(), None, []
-    for a, b in spanning_edges(matched):
-        fitted = fourier_path(path_loss, canonical[a],
-                              align_units(layout, canonical[a], canonical[b]),
-                              n_terms=config.fourier_terms, steps=config.path_steps,
-                              training_loss=batch_loss, seed=seed)
-        index = pairs.index[(pairs["member_a"] == group.member_ids[a])
-                            & (pairs["member_b"] == group.member_ids[b])][0]
-        pairs.loc[index, "fourier_barrier"] = fitted.barrier
-        combined[a, b] = combined[b, a] = min(matched[a, b], fitted.barrier)
-        if shown is None or matched[a, b] > shown[0]:
-            shown = (matched[a, b], a, b, fitted)
-    if shown is not None:  # the spanning-tree edge with the highest straight barrier
-        _, a, b, fitted = shown
-        straight = straight_path(path_loss, canonical[a],
-                                 align_units(layout, canonical[a], canonical[b]), grid)
-        for name, path in (("straight", straight), ("fourier", fitted)):
-            path_rows.append(pd.DataFrame({
-                "member_a": group.member_ids[a], "member_b": group.member_ids[b],
-                "path": name, "t": path.t, "loss": path.losses}))
-    basins = find_basins(combined, config.basin_threshold)
-    tags = {"regime": group.regime, "optimizer": group.optimizer}
-    linkage = pd.DataFrame(basins.linkage, columns=["left", "right", "height", "size"]).astype(
-        {"left": int, "right": int, "size": int})
-    return _Geometry(pairs.assign(**tags), _tagged(path_rows, tags),
-                     linkage.assign(step=np.arange(len(linkage)), **tags), basins.labels,
-                     canonical)
-
-
-def _tagged(frames: list[pd.DataFrame], tags: dict[str, str]) -> pd.DataFrame:
-    columns = ["member_a", "member_b", "path", "t", "loss"]
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-    return frame.assign(**tags)
-
-
-def _basin_table(group: MinimaGroup, holdout: np.ndarray, y: np.ndarray, labels: np.ndarray,
+def _basin_table(predictions: np.ndarray, y: np.ndarray, x: np.ndarray, geometry: Geometry,
                  depth: np.ndarray, confidence: float, seed: int) -> pd.DataFrame:
-    """Per group: basin sizes, the ambiguity decomposition of the group's ensemble, and
-    whether one minimum per basin beats the best single minimum on the holdout."""
-    ensemble, member_error, ambiguity = ambiguity_decomposition(holdout, y)
-    gain = basin_ensemble_gain(holdout, y, labels, depth, confidence=confidence,
-                               seed=seed)
-    sizes = np.bincount(labels)[1:]
+    """Basins, the ambiguity decomposition of the minima's ensemble, specialisation and
+    one minimum per basin, each against its null, on the holdout."""
+    ensemble, member_error, ambiguity = ambiguity_decomposition(predictions, y)
+    selection = selection_rows(len(y), seed)
+    labels = geometry.basins
     return pd.DataFrame([{
-        "regime": group.regime, "optimizer": group.optimizer, "n_minima": len(labels),
-        "basin_sizes": " ".join(str(int(s)) for s in sizes),
+        "n_minima": len(labels), "level": geometry.level,
+        "basin_sizes": " ".join(str(int(s)) for s in np.bincount(labels)[1:]),
+        "n_sequence_basins": int(geometry.sequence_basins.max()),
         "ensemble_holdout_loss": ensemble, "mean_member_holdout_loss": member_error,
-        "ambiguity": ambiguity, **gain}])
+        "ambiguity": ambiguity, **share_test(predictions, y, seed=seed),
+        **gate_test(predictions, y, x, selection, confidence=confidence, seed=seed),
+        **basin_ensemble_test(predictions, y, labels, depth, selection,
+                              confidence=confidence, seed=seed)}])
 
 
-def _feature_table(group: MinimaGroup, layout: Layout, canonical: Tensor,
-                   labels: np.ndarray, data: _Data, seed: int) -> pd.DataFrame:
-    """Conserved-weight relevance of each input and its permutation importance on the
-    holdout, for all the group's minima and for each basin of at least 3."""
-    holdout = data.split.holdout
-    sets = [("all", np.arange(len(labels)))]
-    sets += [(f"basin {b}", np.flatnonzero(labels == b)) for b in np.unique(labels)
-             if (labels == b).sum() >= MIN_BASIN_SIZE]
-    frames = []
-    for name, index in sets:
-        first = canonical[int(index[0])]
-        minima = torch.stack([first] + [align_units(layout, first, canonical[int(i)])
-                                        for i in index[1:]])
-        first_layers = layout.unflatten(minima)[0][0].detach().double().numpy()
-        relevance = conserved_relevance(first_layers)
-        importance = permutation_importance(layout, minima, data.x[holdout],
-                                            data.y[holdout], seed)
-        agreement = spearmanr(relevance, importance).statistic \
-            if np.ptp(relevance) > 0 and np.ptp(importance) > 0 else np.nan
-        frames.append(pd.DataFrame({
-            "regime": group.regime, "optimizer": group.optimizer, "minima": name,
-            "n_minima": len(index), "feature": data.feature_names,
-            "relevance": relevance, "permutation_importance": importance,
-            "agreement": agreement}))
-    return pd.concat(frames, ignore_index=True)
-
-
-def _to_reference(groups: list[MinimaGroup], pair_frames: list[pd.DataFrame]
-                  ) -> dict[str, float]:
-    """Each member's lowest barrier to its group's reference (straight or Fourier)."""
-    references = {g.member_ids[g.kinds.index("reference")] for g in groups
-                  if "reference" in g.kinds}
-    barriers = {reference: 0.0 for reference in references}
-    for pairs in pair_frames:
-        for row in pairs.itertuples():
-            for reference, other in ((row.member_a, row.member_b),
-                                     (row.member_b, row.member_a)):
-                if reference in references:
-                    barriers[other] = float(np.nanmin([row.barrier, row.fourier_barrier]))
+def _to_reference(members: pd.DataFrame, pairs: pd.DataFrame) -> dict[str, float]:
+    """Each minimum's barrier to its group's reference: from its own end, along the
+    lowest path measured (the reference itself has none: not a 0 by construction)."""
+    references = set(members.loc[members["kind"] == "reference", "member_id"])
+    barriers: dict[str, float] = {}
+    for row in pairs.itertuples() if len(pairs) else ():
+        if row.member_a in references:
+            barriers[row.member_b] = float(row.barrier_b)
+        elif row.member_b in references:
+            barriers[row.member_a] = float(row.barrier_a)
     return barriers
 
 
-def _minima_map(layout: Layout, flats: list[Tensor]) -> np.ndarray:
-    """Kernel PCA (RBF, bandwidth the median distance) of every minimum, canonicalized
-    and matched to the first group's first minimum: two coordinates per minimum."""
-    canonical = canonicalize(layout, torch.cat(flats))
+def _minima_map(layout: Layout, points: Tensor) -> np.ndarray:
+    """Kernel PCA (RBF, bandwidth the median distance) of every point, canonicalized
+    and matched to a common template (the first point): two coordinates per point."""
+    canonical = canonicalize(layout, points)
     if len(canonical) < 3:
         return np.zeros((len(canonical), 2))
     anchor = canonical[0]
-    points = torch.stack([anchor] + [align_units(layout, anchor, m) for m in canonical[1:]])
-    vectors = points.detach().double().numpy()
+    aligned = torch.stack([anchor] + [align_units(layout, anchor, m) for m in canonical[1:]])
+    vectors = aligned.detach().double().numpy()
     median = np.median(pdist(vectors, "sqeuclidean"))
     kernel = KernelPCA(n_components=2, kernel="rbf", gamma=1.0 / median if median > 0 else 1.0)
     return kernel.fit_transform(vectors)
+
+
+def _map_separation(members: pd.DataFrame) -> pd.DataFrame:
+    """How well each label (regime, optimizer, seed) separates the points on the map:
+    the silhouette of the map coordinates under that labelling (-1..1; near 0: the
+    label does not separate them)."""
+    rows = []
+    coordinates = members[["map_1", "map_2"]].to_numpy()
+    for label in ("regime", "optimizer", "sample_seed"):
+        codes = pd.factorize(members[label])[0]
+        usable = 2 <= codes.max() + 1 < len(codes)
+        rows.append({"label": label, "n_labels": int(codes.max() + 1),
+                     "silhouette": float(silhouette_score(coordinates, codes))
+                     if usable else np.nan})
+    return pd.DataFrame(rows)

@@ -28,6 +28,7 @@ from embaudit.reports.landscape_view import (
     association_table,
     basin_table,
     optimizer_table,
+    status_table,
 )
 from embaudit.reports.ledger_view import ledger_table, seal_sentence
 from embaudit.reports.methods import methods_paragraphs
@@ -137,8 +138,10 @@ def _landscape_context(result: AuditResult, plots: ReportPlots) -> dict[str, Any
         return {}
     return {
         "headline": landscape.headline(),
+        "paragraphs": landscape.paragraphs(),
         "note": LANDSCAPE_NOTE,
         "optimizers": dict(zip(("header", "rows"), optimizer_table(landscape), strict=True)),
+        "points": dict(zip(("header", "rows"), status_table(landscape), strict=True)),
         "association": dict(zip(("header", "rows"), association_table(landscape),
                                 strict=True)),
         "basins": dict(zip(("header", "rows"), basin_table(landscape), strict=True)),

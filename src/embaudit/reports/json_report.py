@@ -27,7 +27,9 @@ from embaudit.landscape import Landscape
 from embaudit.results import AuditResult
 from embaudit.store.ledger import LEDGER_COLUMNS
 
-SCHEMA_VERSION = "3.1"  # 3.1: the seal and the claims ledger; 3.0: the three procedures
+#: 3.2: the landscape on one loss per group; 3.1: the seal and the claims ledger;
+#: 3.0: the three procedures
+SCHEMA_VERSION = "3.2"
 
 #: per-member diagnostics summarized by their median in ``member_summary``
 _FLAG_COLUMNS = ("reached_target", "no_better_than_linear")
@@ -101,6 +103,7 @@ def landscape_section(landscape: Landscape) -> dict[str, Any]:
     """The loss landscape for machines: every table, and the headline sentence."""
     return {
         "headline": landscape.headline(),
+        "paragraphs": landscape.paragraphs(),
         "members": records(landscape.members),
         "pairs": records(landscape.pairs),
         "basins": records(landscape.basins),
@@ -109,6 +112,7 @@ def landscape_section(landscape: Landscape) -> dict[str, Any]:
         "paths": records(landscape.paths),
         "optimizers": records(landscape.optimizers),
         "association": records(landscape.association),
+        "map_separation": records(landscape.map_separation),
     }
 
 

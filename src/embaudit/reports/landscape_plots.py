@@ -27,10 +27,10 @@ class LandscapePlots:
     """Every landscape figure of the report."""
 
     sharpness: Plot
-    dendrograms: Plot
+    dendrograms: Plot | None
     minima_map: Plot
     paths: Plot | None
-    relevance: Plot
+    relevance: Plot | None
 
 
 def landscape_plots(landscape: Landscape) -> LandscapePlots:
@@ -78,13 +78,17 @@ def sharpness_plot(members: pd.DataFrame) -> Plot:
                 "landscape")
 
 
-def dendrogram_plot(linkage: pd.DataFrame, members: pd.DataFrame) -> Plot:
-    """The disconnectivity graph (single linkage on barriers) of each group."""
-    groups = _groups(members)
+def dendrogram_plot(linkage: pd.DataFrame, members: pd.DataFrame) -> Plot | None:
+    """The disconnectivity graph of each group with minima (merges at absolute saddle
+    heights)."""
+    if linkage.empty:
+        return None
+    groups = list(dict.fromkeys(zip(linkage["regime"], linkage["optimizer"], strict=True)))
     figure, axes = _panels(len(groups), 2.6)
     for ax, (regime, optimizer) in zip(axes, groups, strict=True):
         merges = linkage[(linkage["regime"] == regime) & (linkage["optimizer"] == optimizer)]
-        part = members[(members["regime"] == regime) & (members["optimizer"] == optimizer)]
+        part = members[(members["regime"] == regime) & (members["optimizer"] == optimizer)
+                       & (members["status"] == "minimum")]
         if len(merges):
             matrix = merges.sort_values("step")[["left", "right", "height", "size"]]
             labels = [("ref" if kind == "reference" else str(i))
@@ -93,32 +97,34 @@ def dendrogram_plot(linkage: pd.DataFrame, members: pd.DataFrame) -> Plot:
                 warnings.simplefilter("ignore", UserWarning)
                 dendrogram(matrix.to_numpy(dtype=float), ax=ax, labels=labels,
                            color_threshold=0, above_threshold_color="#57606a")
-            if matrix["height"].max() <= 0:
-                ax.set_ylim(0, 1e-3)
+            low, high = float(part["train_loss"].min()), float(matrix["height"].max())
+            ax.set_ylim(low, high + max(0.05 * (high - low), 1e-4))
         ax.set_title(short_label(f"{regime}, {optimizer}", 26), fontsize=8, parse_math=False)
         ax.tick_params(labelsize=6)
-    axes[0].set_ylabel("barrier (share of variance)", fontsize=7)
-    return Plot("Disconnectivity graphs: minima merge at the lowest barrier between them",
+    axes[0].set_ylabel("loss (share of variance)", fontsize=7)
+    return Plot("Disconnectivity graphs: minima merge at the height of the lowest path "
+                "between them",
                 png_uri(figure), "landscape")
 
 
 def minima_map(members: pd.DataFrame) -> Plot:
-    """Kernel-PCA coordinates of the minima, by regime and optimizer and by holdout
-    loss."""
+    """Kernel-PCA coordinates of the points, by regime and optimizer and by seed."""
     figure = Figure(figsize=(8.2, 3.0), dpi=DPI, layout="constrained")
     left, right = figure.subplots(1, 2)
     for (regime, optimizer), (colour, marker) in _style(members).items():
         part = members[(members["regime"] == regime) & (members["optimizer"] == optimizer)]
         left.scatter(part["map_1"], part["map_2"], color=colour, marker=marker, s=18,
                      label=short_label(f"{regime}, {optimizer}", 24))
-    points = right.scatter(members["map_1"], members["map_2"], c=members["holdout_loss"],
-                           cmap="viridis", s=18)
-    figure.colorbar(points, ax=right, label="holdout loss")
-    for ax, title in ((left, "by regime and optimizer"), (right, "by holdout loss")):
+    seeds = pd.factorize(members["sample_seed"])[0] if "sample_seed" in members else \
+        np.zeros(len(members), dtype=int)
+    right.scatter(members["map_1"], members["map_2"], c=seeds % 10, cmap="tab10",
+                  vmin=0, vmax=9, s=18)
+    for ax, title in ((left, "by regime and optimizer"), (right, "by initialization seed")):
         ax.set_title(f"Map of minima (kernel PCA), {title}", fontsize=8)
         ax.tick_params(labelsize=6)
     left.legend(fontsize=6, frameon=False)
-    return Plot("Kernel-PCA map of the aligned minima", png_uri(figure), "landscape")
+    return Plot("Kernel-PCA map of the aligned points, by regime and optimizer and by seed",
+                png_uri(figure), "landscape")
 
 
 def path_plot(paths: pd.DataFrame) -> Plot | None:
@@ -137,14 +143,16 @@ def path_plot(paths: pd.DataFrame) -> Plot | None:
         ax.set_xlabel("t", fontsize=7)
         ax.tick_params(labelsize=6)
         ax.legend(fontsize=6, frameon=False)
-    axes[0].set_ylabel("loss on discovery rows", fontsize=7)
+    axes[0].set_ylabel("loss on the group's training rows", fontsize=7)
     return Plot("Loss along the straight line and along the fitted Fourier path",
                 png_uri(figure), "landscape")
 
 
-def relevance_plot(features: pd.DataFrame) -> Plot:
+def relevance_plot(features: pd.DataFrame) -> Plot | None:
     """The input features each group's minima conserve most (all its minima)."""
-    sets = features[features["minima"] == "all"]
+    sets = features[features["minima"] == "all"] if "minima" in features else features
+    if sets.empty:
+        return None
     groups = list(dict.fromkeys(zip(sets["regime"], sets["optimizer"], strict=True)))
     figure, axes = _panels(len(groups), 3.2)
     for ax, (regime, optimizer) in zip(axes, groups, strict=True):

@@ -28,6 +28,7 @@ from embaudit.reports.landscape_view import (
     association_table,
     basin_table,
     optimizer_table,
+    status_table,
 )
 from embaudit.reports.ledger_view import ledger_table, seal_sentence
 from embaudit.reports.methods import methods_paragraphs
@@ -175,7 +176,9 @@ def _landscape_section(result: AuditResult, plots: ReportPlots) -> list[str]:
     if landscape is None:
         return []
     return ["## Loss landscape of the minima", "", f"**{md_escape(landscape.headline())}**",
-            "", md_escape(LANDSCAPE_NOTE), "",
+            "", *[line for text in landscape.paragraphs() for line in (md_escape(text), "")],
+            md_escape(LANDSCAPE_NOTE), "",
+            pipe_table(*status_table(landscape)), "",
             pipe_table(*optimizer_table(landscape)), "",
             pipe_table(*association_table(landscape)), "",
             pipe_table(*basin_table(landscape)), "",

@@ -279,26 +279,40 @@ def _landscape(config: AuditConfig) -> str:
     settings = []
     for optimizer in others:
         training = study_training(config, optimizer)
-        settings.append(f"{optimizer}: " + ("full batch, strong-Wolfe line search, step "
+        search = training.lbfgs_line_search.replace("_", "-")
+        settings.append(f"{optimizer}: " + (f"full batch, {search} line search, step "
                                             f"length {training.learning_rate:g}"
                                             if optimizer == "lbfgs" else
                                             f"learning rate {training.learning_rate:g}"))
     study = ("" if not others else
-             f" The same minima were retrained with {', '.join(others)} on the same rows, "
-             f"seeds and targets ({'; '.join(settings)}) and compared per optimizer.")
-    return (f"Per network regime, the reference and the first bootstrap networks "
-            f"({land.members} minima) were folded into common units. Sharpness: the "
-            f"extreme Hessian eigenvalues by {land.lanczos_steps} Lanczos steps with full "
-            f"re-orthogonalization and the trace by Hutch++ ({land.trace_products} "
-            "Hessian-vector products), on each minimum's own training loss, at the trained "
-            "point and at its canonical point (unit-norm incoming weights per hidden unit). "
-            "Barriers: along the straight line on the discovery rows, before and after "
-            "weight matching (an assignment per hidden layer, coordinate descent); on the "
-            f"minimum spanning tree of the barrier graph a Fourier path with "
-            f"{land.fourier_terms} sine terms was fitted ({land.path_steps} Adam steps on "
-            f"{land.path_rows} rows each, judged on all discovery rows). Basins: single "
-            f"linkage on the barriers, cut at {land.basin_threshold:g} of the lifespan "
-            "variance. Relevance: the conserved share of each input's first-layer weights "
-            "across aligned minima, against permutation importance on the holdout. The link "
-            "between a minimum's geometry and the replication of its hypotheses is a "
-            "logistic regression with errors clustered by minimum." + study)
+             f" The same points were trained with {', '.join(others)} on the same rows, "
+             f"seeds and targets ({'; '.join(settings)}; early stopping matched on the "
+             "reference's best validation loss, not on epochs) and compared per optimizer.")
+    stopped = (" Paths and basins were also measured between early-stopped points, which "
+               "are not minima (the pairs say so)." if land.measure_stopped else "")
+    return (f"Per network regime and optimizer, the reference and seed replicates of it "
+            f"({land.members} points: the same rows, other initializations) were folded "
+            "into common units and polished by L-BFGS (strong Wolfe) on their one loss "
+            "(the group's training rows, with the L2 penalty where the regime decays "
+            f"weights) to a gradient norm of {land.gradient_tolerance:g} (at most "
+            f"{land.polish_iterations} iterations); early-stopped points were not polished. "
+            f"Curvature: Lanczos with full re-orthogonalization (at most "
+            f"{land.lanczos_steps} steps, to a relative residual of "
+            f"{land.lanczos_tolerance:g}) and Hutch++ ({land.trace_products} products), at "
+            "the polished and at the canonical point (unit-norm incoming weights per hidden "
+            "unit). A point is a minimum when stationary with no eigenvalue below "
+            f"-{land.curvature_tolerance:g} λ_max; only minima enter the geometry. Paths: "
+            "straight lines before and after weight matching, and Fourier paths with "
+            f"{land.fourier_terms} sine terms ({land.path_steps} Adam steps on "
+            f"{land.path_rows} rows each) on the spanning tree of the straight heights; "
+            "heights are absolute. Basins: the disconnectivity graph (union-find at the "
+            f"saddle heights) cut {land.basin_threshold:g} above the lowest minimum, and "
+            "monotonic sequence basins. On the holdout, split into a selection and a test "
+            "half: specialisation by a gate learned on the selection half against gates "
+            "learned on per-row shuffled labels; one minimum per basin against the best "
+            "single minimum (bootstrap interval) and against random ensembles of the same "
+            "size. Relevance: the conserved share of each group of correlated inputs' "
+            "first-layer weights against permutation importance (5 shuffles per group), "
+            "Spearman's ρ with a Fisher-z interval. Geometry vs replication: logistic "
+            "regressions within regime and optimizer, errors clustered on the shared "
+            "initialization seed, Holm-corrected over the measures." + stopped + study)

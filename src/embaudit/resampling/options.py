@@ -6,7 +6,7 @@ whole groups and permutations stay within groups. Every error names the option a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ from embaudit.resampling.plans import (
     BootstrapKind,
     PermuteWithin,
     discovery_holdout_split,
+    member_seed,
     plan_members,
 )
 
@@ -127,11 +128,14 @@ STUDY_LEARNING_RATES = {"adam": TrainingConfig.model_fields["learning_rate"].def
 
 
 def landscape_minima(members: list[MemberSpec], config: AuditConfig) -> list[MemberSpec]:
-    """The minima the landscape studies in a regime: the reference and the first
-    bootstrap members, ``landscape.members`` in all."""
-    chosen = [m for m in members if m.kind == "reference"]
-    chosen += [m for m in members if m.kind == "bootstrap"]
-    return chosen[:config.landscape.members]
+    """The minima the landscape studies in a regime: the reference and seed replicates
+    of it (its rows, targets and validation rows; another initialization each),
+    ``landscape.members`` in all, so every minimum minimised one loss."""
+    reference = next(m for m in members if m.kind == "reference")
+    return [reference] + [
+        replace(reference, kind="replicate", index=i,
+                seed=member_seed(config.seed, "replicate", i))
+        for i in range(1, config.landscape.members)]
 
 
 def study_optimizers(config: AuditConfig) -> list[str]:

@@ -16,7 +16,8 @@ from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 
 from embaudit.core.members import MemberKind, MemberSpec, Split
 
-_KIND_CODE = {"reference": 0, "bootstrap": 1, "permutation": 2, "crossfit": 3}
+_KIND_CODE = {"reference": 0, "bootstrap": 1, "permutation": 2, "crossfit": 3,
+              "replicate": 4}
 _SPLIT_KEY = 100
 _VALIDATION_KEY = 7
 
