@@ -121,9 +121,22 @@ def toy_table(n: int = 400, seed: int = 0):
                       features=[f"x{j}" for j in range(8)])
 
 
+def _per_point(frame, column: str, table: str) -> np.ndarray:
+    """One value per point: a members column as it is; a pairs column averaged over the
+    pairs each point is in (pairs share their ends, points are the units resampled)."""
+    if table == "members":
+        return frame[column].dropna().to_numpy(float)
+    import pandas as pd
+
+    long = pd.concat([frame[["member_a", column]].rename(columns={"member_a": "point"}),
+                      frame[["member_b", column]].rename(columns={"member_b": "point"})])
+    return long.groupby("point")[column].mean().dropna().to_numpy(float)
+
+
 def _paired(values: dict[str, np.ndarray], rng: np.random.Generator
             ) -> tuple[float, float, float]:
-    """Mean of quasi-Newton minus SGD with a bootstrap interval (each side resampled)."""
+    """Mean of quasi-Newton minus SGD with a bootstrap interval (each side's points
+    resampled)."""
     sgd, qn = values["sgd"], values["lbfgs"]
     draws = [qn[rng.integers(0, len(qn), len(qn))].mean()
              - sgd[rng.integers(0, len(sgd), len(sgd))].mean() for _ in range(2000)]
@@ -141,7 +154,7 @@ def paper_comparisons(landscape, problem: str) -> list[dict[str, object]]:
     for regime, measure, table, column, direction, claim in PAPER:
         frame = tables[table]
         part = frame[frame["regime"] == regime] if len(frame) else frame
-        values = {o: part.loc[part["optimizer"] == o, column].dropna().to_numpy(float)
+        values = {o: _per_point(part[part["optimizer"] == o], column, table)
                   for o in ("sgd", "lbfgs")} if len(part) else {}
         row = {"problem": problem, "regime": regime, "measure": measure, "paper": claim,
                "paper_direction": f"quasi-Newton {direction}"}

@@ -43,6 +43,11 @@ def test_a_gate_finds_planted_specialisation_and_nothing_where_there_is_none():
     none = y + rng.normal(scale=0.5, size=(3, len(y)))
     null = gate_test(none, y, x, selection, n_shuffles=49, seed=0)
     assert null["gate_p"] > 0.05 and null["gate_gain_ci_low"] < 0
+    # minima of unequal quality that do not specialise: one is better everywhere
+    for seed in range(3):
+        noise = np.random.default_rng(10 + seed).normal(size=(3, len(y)))
+        unequal = y + noise * np.array([[0.5], [1.0], [1.0]])
+        assert gate_test(unequal, y, x, selection, n_shuffles=49, seed=seed)["gate_p"] > 0.05
 
 
 def test_the_share_test_is_uniform_for_exchangeable_minima():
@@ -73,6 +78,8 @@ def test_one_minimum_per_basin_against_the_best_and_against_random_ensembles():
     assert null["gain_ci_low"] < 0.01 and null["random_p"] > 0.05
     one = basin_ensemble_test(same, y, np.ones(18, dtype=int), depth, selection)
     assert np.isnan(one["gain"]) and "one basin" in one["reason"]
+    each = basin_ensemble_test(same, y, np.arange(1, 19), depth, selection)
+    assert np.isnan(each["random_p"]) and "its own basin" in each["reason"]
 
 
 def _shared_samples(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

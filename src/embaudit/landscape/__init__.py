@@ -44,22 +44,23 @@ class Landscape:
     map_separation: pd.DataFrame = field(repr=False)  # which label separates the map
 
     def headline(self) -> str:
-        """One sentence: does any geometric measure of a minimum predict that the
-        hypotheses read off it replicate? Every predictor, Holm-corrected."""
+        """One sentence: does any geometric measure of a trained point (a minimum, or
+        where a regime stops early the stopped point) predict that the hypotheses read
+        off it replicate? Every predictor, Holm-corrected."""
         tested = self.association.dropna(subset=["p_value"])
         if tested.empty:
             reasons = "; ".join(sorted(set(self.association["reason"]))) or "no minima"
-            return ("Landscape: whether the geometry of a minimum predicts that the "
+            return ("Landscape: whether the geometry of a trained point predicts that the "
                     f"hypotheses read off it replicate cannot be tested here ({reasons}).")
         parts = [f"{_PREDICTOR_WORDS.get(r.predictor, r.predictor)} {r.coefficient:+.2f} "
                  f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}], p = {r.p_value:.2g} "
                  f"(Holm {r.p_holm:.2g})" for r in tested.itertuples()]
         significant = tested[tested["p_holm"] < 0.05]
-        said = ("no measure of a minimum's geometry predicts, within a regime and "
+        said = ("no measure of a trained point's geometry predicts, within a regime and "
                 "optimizer, that its hypotheses replicate" if significant.empty else
                 "within a regime and optimizer, hypotheses replicate "
                 + " and ".join(f"{'less' if r.coefficient < 0 else 'more'} often off "
-                               f"minima with higher {_PREDICTOR_WORDS.get(r.predictor)}"
+                               f"points with higher {_PREDICTOR_WORDS.get(r.predictor)}"
                                for r in significant.itertuples()))
         first = tested.iloc[0]
         return (f"Landscape: {said} (log-odds per within-group sd: " + "; ".join(parts)

@@ -41,7 +41,9 @@ class DisconnectivityGraph:
 
     energies: np.ndarray  # (n,)
     saddles: np.ndarray  # (n, n) symmetric, NaN where no path was measured
-    merges: np.ndarray  # (k, 4) rows (left, right, height, size) in scipy's linkage format
+    # (k, 4) rows (left, right, height, size) in scipy's linkage format; k = n - 1 when
+    # the measured paths join every minimum, fewer when some never join
+    merges: np.ndarray
 
     @property
     def n_minima(self) -> int:
@@ -104,7 +106,8 @@ def monotonic_sequence_basins(energies: np.ndarray, saddles: np.ndarray) -> np.n
     direct = np.isfinite(heights)
     np.fill_diagonal(direct, False)
     for i, j in zip(*np.nonzero(direct), strict=True):
-        via = np.fmax(heights[i], heights[j])  # through each other minimum k
+        via = np.maximum(heights[i], heights[j])  # through each other minimum k (an
+        # unmeasured leg is no route: NaN stays NaN)
         via[[i, j]] = np.inf
         if np.nanmin(via, initial=np.inf) < heights[i, j]:
             direct[i, j] = False

@@ -69,8 +69,9 @@ def gate_test(predictions: np.ndarray, y: np.ndarray, x: np.ndarray, selection: 
     components) learns on the selection rows which minimum is best; on the test rows the
     gated prediction is compared with the single minimum best on the selection rows.
     ``gate_gain`` (single minus gated squared error, > 0 when the gate helps) has a
-    bootstrap interval over test rows and a p-value against gates learned on labels
-    shuffled per row (a gate with nothing to learn).
+    bootstrap interval over test rows and a p-value against gates learned on the
+    labels shuffled across rows (as often best as before, but unrelated to the row: a
+    gate that can only learn which minimum is best overall).
     """
     test = ~selection
     best_single = int(((predictions[:, selection] - y[selection]) ** 2).mean(axis=1).argmin())
@@ -93,9 +94,8 @@ def gate_test(predictions: np.ndarray, y: np.ndarray, x: np.ndarray, selection: 
 
     difference = gain_of(labels)
     rng = np.random.default_rng(seed)
-    M = len(predictions)
-    null = np.array([gain_of(rng.integers(0, M, len(labels))).mean()
-                     for _ in range(n_shuffles)])
+    # the null keeps how often each minimum is best and breaks its link to the row
+    null = np.array([gain_of(rng.permutation(labels)).mean() for _ in range(n_shuffles)])
     low, high = _row_interval(difference, confidence, rng)
     return {"gate_gain": float(difference.mean()), "gate_gain_ci_low": low,
             "gate_gain_ci_high": high,
@@ -111,7 +111,7 @@ def basin_ensemble_test(predictions: np.ndarray, y: np.ndarray, labels: np.ndarr
     On the test rows: ``gain`` (single minus basin ensemble, > 0 when the ensemble is
     better) with a bootstrap interval over rows; ``random_p``: the share of random
     same-size ensembles at least as good (with one basin there is nothing to test and
-    ``reason`` says so; with every minimum its own basin ``random_p`` is 1 and
+    ``reason`` says so; with every minimum its own basin ``random_p`` is missing and
     ``reason`` says why).
     """
     test = ~selection
@@ -128,7 +128,8 @@ def basin_ensemble_test(predictions: np.ndarray, y: np.ndarray, labels: np.ndarr
     if len(picks) < 2:
         row["reason"] = "one basin: its ensemble is a single minimum"
         return row
-    if len(picks) == len(predictions):
+    every_one = len(picks) == len(predictions)
+    if every_one:
         row["reason"] = "every minimum its own basin: random ensembles are the same minima"
     rng = np.random.default_rng(seed)
     difference = errors[best_single] - ensemble_error
@@ -139,8 +140,8 @@ def basin_ensemble_test(predictions: np.ndarray, y: np.ndarray, labels: np.ndarr
           - y[test]) ** 2).mean() for _ in range(n_random)])
     row.update(gain=float(difference.mean()), gain_ci_low=low, gain_ci_high=high,
                random_loss=float(random_losses.mean()),
-               random_p=float((1 + (random_losses <= ensemble_error.mean()).sum())
-                              / (1 + n_random)))
+               random_p=np.nan if every_one else
+               float((1 + (random_losses <= ensemble_error.mean()).sum()) / (1 + n_random)))
     return row
 
 

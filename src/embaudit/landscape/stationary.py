@@ -91,7 +91,8 @@ def _polish(loss: MemberLoss, theta: Tensor, tolerance: float, max_iterations: i
         with torch.no_grad():
             theta[index] = part.detach()
         after = gradient_norms(loss, theta)
-        iterations[active] += steps
+        # the iterations L-BFGS took (it may stop before the chunk's end)
+        iterations[active] += int(optimizer.state[part].get("n_iter", steps))
         done += steps
     return Polished(theta, before, after, iterations)
 

@@ -199,13 +199,13 @@ def _batch_size(layout: Layout, n_rows: int, config: LandscapeConfig,
                 memory_budget_mb: float) -> int:
     """Members per batch of Hessian-vector products within the memory budget.
 
-    Per member, as measured (peak resident memory of the curvature of 8 and 40 members,
-    float32): 38–42 floats per row and hidden unit (the linearized gradient's constants
-    and a product's tangents; counted as 48, a margin), per parameter 55 floats and one
-    per Lanczos step (its basis; Hutch++'s sketch and its QR, working copies), and 2 MB
-    besides.
+    Per member, as measured (peak resident memory of the curvature of 8 and 40 members):
+    38–42 numbers per row and hidden unit (the linearized gradient's constants and a
+    product's tangents; counted as 48, a margin), per parameter 55 numbers and one per
+    Lanczos step (its basis; Hutch++'s sketch and its QR, working copies), and 2 MB
+    besides; 8 bytes each (the landscape measures in float64).
     """
-    per_member = 4 * (48 * n_rows * sum(layout.widths[1:])
+    per_member = 8 * (48 * n_rows * sum(layout.widths[1:])
                       + (config.lanczos_steps + 55) * layout.n_parameters) \
         + 2 * 2**20
     return int(np.clip(memory_budget_mb * 2**20 // per_member, 1, _CURVATURE_BATCH))
@@ -250,7 +250,8 @@ def _measure_group(group: MinimaGroup, layout: Layout, flat: Tensor, data: _Data
     members.loc[index, "basin"] = geometry.basins
     members.loc[index, "sequence_basin"] = geometry.sequence_basins
     holdout = data.split.holdout
-    predictions = predict(layout, points[minima], data.x[holdout]).detach().double().numpy()
+    x_holdout, y_holdout_t = data.x[holdout].double(), data.y[holdout].double()
+    predictions = predict(layout, points[minima], x_holdout).detach().numpy()
     y_holdout = data.y[holdout].double().numpy()
     members.loc[index, "best_share"] = best_member_share(predictions, y_holdout)
     depth = members.loc[index, "train_loss"].to_numpy()
@@ -262,7 +263,7 @@ def _measure_group(group: MinimaGroup, layout: Layout, flat: Tensor, data: _Data
         members, points, geometry.pairs.assign(
             ends="minima" if group_is_minima(members, minima) else "stopped early", **tags),
         basins.assign(**tags),
-        relevance_table(layout, ends_at, geometry.basins, data.x[holdout], data.y[holdout],
+        relevance_table(layout, ends_at, geometry.basins, x_holdout, y_holdout_t,
                         data.feature_names, data.feature_groups, seed, confidence
                         ).assign(**tags),
         geometry.paths.assign(**tags), linkage.assign(step=np.arange(len(linkage)), **tags))
@@ -281,33 +282,34 @@ def _member_table(group: MinimaGroup, layout: Layout, flat: Tensor, loss: GroupL
     loss64 = GroupLoss(layout, loss.x.double(), loss.y.double(), loss.weight_decay)
     if group.stops_early:
         before = gradient_norms(loss64.members, flat.double())
-        polished_points, after, iterations = flat, before, np.zeros(len(flat), dtype=int)
+        polished_points, after, iterations = flat.double(), before, \
+            np.zeros(len(flat), dtype=int)
     else:
         polished = polish(loss64.members, flat.double(), config.gradient_tolerance,
                           config.polish_iterations)
         before, after, iterations = polished.gradient_before, polished.gradient_after, \
             polished.iterations
-        polished_points = polished.theta.float()
+        polished_points = polished.theta  # float64: the point certified is the one measured
     columns: dict[str, list[np.ndarray]] = {}
     holdout = data.split.holdout
     for start in range(0, len(flat), batch):
         theta = polished_points[start:start + batch]
         streams = stream_seeds(seed, range(start, start + len(theta)))
-        spectrum = lanczos_extremes(loss.members, theta, config.lanczos_steps, streams,
+        spectrum = lanczos_extremes(loss64.members, theta, config.lanczos_steps, streams,
                                     config.lanczos_tolerance)
-        canonical = lanczos_extremes(loss.members, canonicalize(layout, theta),
+        canonical = lanczos_extremes(loss64.members, canonicalize(layout, theta),
                                      config.lanczos_steps, streams, config.lanczos_tolerance)
         part = slice(start, start + len(theta))
         values = {
-            "train_loss": loss64.members(theta.double()).detach().numpy(),
-            "holdout_loss": member_losses(layout, theta, data.x[holdout], data.y[holdout])
-            .detach().double().numpy(),
+            "train_loss": loss64.members(theta).detach().numpy(),
+            "holdout_loss": member_losses(layout, theta, data.x[holdout].double(),
+                                          data.y[holdout].double()).detach().numpy(),
             "lambda_max": spectrum.largest, "lambda_min": spectrum.smallest,
             "lanczos_steps": np.full(len(theta), spectrum.steps),
             "lanczos_converged": spectrum.converged,
             "lambda_max_canonical": canonical.largest,
             "lambda_min_canonical": canonical.smallest,
-            "trace_canonical": hutchpp_trace(loss.members, canonicalize(layout, theta),
+            "trace_canonical": hutchpp_trace(loss64.members, canonicalize(layout, theta),
                                              config.trace_products, streams),
             "status": classify(after[part], spectrum, config.gradient_tolerance,
                                config.curvature_tolerance, group.stops_early),

@@ -88,8 +88,11 @@ def dendrogram_plot(linkage: pd.DataFrame, members: pd.DataFrame) -> Plot | None
     for ax, (regime, optimizer) in zip(axes, groups, strict=True):
         merges = linkage[(linkage["regime"] == regime) & (linkage["optimizer"] == optimizer)]
         part = members[(members["regime"] == regime) & (members["optimizer"] == optimizer)
-                       & (members["status"] == "minimum")]
-        if len(merges):
+                       & members["basin"].notna()]  # the points the geometry measured
+        if len(merges) and len(merges) != len(part) - 1:  # paths never joined them all
+            ax.text(0.5, 0.5, "not every minimum\njoined by a measured path",
+                    ha="center", va="center", fontsize=7, transform=ax.transAxes)
+        elif len(merges):
             matrix = merges.sort_values("step")[["left", "right", "height", "size"]]
             labels = [("ref" if kind == "reference" else str(i))
                       for i, kind in enumerate(part["kind"])]

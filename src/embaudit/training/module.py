@@ -175,9 +175,13 @@ class EnsembleRegressor(pl.LightningModule):
         """The loss of ``batch``, and its gradient unless called under ``no_grad`` (a
         line search that only needs values)."""
         optimizer.zero_grad()
+        if not torch.is_grad_enabled():  # a line search's probe: not in the epoch's loss
+            tally = self._sse.clone(), self._weight.clone()
+            loss = self.loss(*batch)
+            self._sse, self._weight = tally
+            return loss
         loss = self.loss(*batch)
-        if torch.is_grad_enabled():
-            self.manual_backward(loss)
+        self.manual_backward(loss)
         return loss
 
     def on_train_epoch_end(self) -> None:

@@ -3,18 +3,20 @@ paper's comparison (L-BFGS directions, the step length found by golden-section s
 on the loss along the direction, a fixed budget of evaluations).
 
 ``torch.optim.LBFGS`` offers a strong-Wolfe search or none; this is the other one.
-Golden-section search minimises the loss along the line without looking at slopes, so
-it can return a step that does not decrease the loss enough or that breaks the
-curvature condition: a step is taken only if it passes Armijo's test (else the search
-backtracks by halving, and stops with no step), and a curvature pair enters the
-history only if ``yᵀs > 0`` (else the inverse-Hessian estimate would not stay positive
-definite).
+Golden-section search on ``(0, lr]`` (inside a bracket found by halving and doubling,
+so scipy never expands it past the interval) minimises the loss along the line
+without looking at slopes, so it can return a step that does not decrease the loss
+enough or that breaks the curvature condition: a step is taken only if it passes
+Armijo's test (else the search backtracks by halving, and stops with no step), and a
+curvature pair enters the history only if ``yᵀs > 0`` (else the inverse-Hessian estimate
+would not stay positive definite).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 from torch import Tensor
@@ -23,6 +25,8 @@ from torch import Tensor
 _ARMIJO = 1e-4
 #: halvings tried when the golden-section step fails Armijo's test
 _BACKTRACKS = 10
+#: halvings of the first trial step while looking for any decrease
+_HALVINGS = 40
 
 
 class GoldenSectionLBFGS(torch.optim.Optimizer):
@@ -66,6 +70,35 @@ class GoldenSectionLBFGS(torch.optim.Optimizer):
             q += s * (alpha - (y @ q) / (y @ s))
         return -q
 
+    @staticmethod
+    def _golden_step(along: Callable[[float], float], value: float, lr: float,
+                     evaluations: int) -> float:
+        """The step length in ``(0, lr]`` by golden-section search: first a bracket
+        ``0 < a < b ≤ lr`` with ``L(a)`` below ``L(0)`` and ``L(b)`` (halving from
+        ``lr/2`` until the loss falls, doubling while it keeps falling), then scipy's
+        golden section inside it (at most ``evaluations`` iterations). ``lr`` when the
+        loss still falls there; 0 when no step lowers it."""
+        a, low = lr / 2, along(lr / 2)
+        for _ in range(_HALVINGS):
+            if low < value:
+                break
+            a /= 2
+            low = along(a)
+        else:
+            return 0.0
+        while True:
+            b = min(2 * a, lr)
+            high = along(b)
+            if not high < low:
+                break
+            if b >= lr:
+                return lr
+            a, low = b, high
+        search = minimize_scalar(along, bracket=(0.0, a, b), method="golden",
+                                 options={"maxiter": evaluations})
+        alpha = float(search.x)
+        return alpha if np.isfinite(alpha) and 0 < alpha <= lr else a
+
     def step(self, closure: Callable[[], Tensor]) -> Tensor:  # type: ignore[override]
         """Up to ``max_iter`` iterations; ``closure`` zeroes the gradients, computes the
         loss, calls ``backward`` unless gradients are disabled (the line search only needs
@@ -90,13 +123,11 @@ class GoldenSectionLBFGS(torch.optim.Optimizer):
                 with torch.no_grad():
                     return float(closure())
 
-            search = minimize_scalar(along, bracket=(0.0, group["lr"]), method="golden",
-                                     options={"maxiter": group["evaluations"]})
-            alpha = float(search.x)
-            for _ in range(_BACKTRACKS):
-                if alpha > 0 and along(alpha) <= value + _ARMIJO * alpha * slope:
+            alpha = self._golden_step(along, value, group["lr"], group["evaluations"])
+            for _ in range(_BACKTRACKS if alpha > 0 else 0):
+                if along(alpha) <= value + _ARMIJO * alpha * slope:
                     break
-                alpha = alpha / 2 if alpha > 0 else group["lr"] / 2
+                alpha /= 2
             else:  # no acceptable step along this direction
                 self._assign(x)
                 break
