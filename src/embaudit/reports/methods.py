@@ -309,7 +309,7 @@ def _landscape(config: AuditConfig) -> str:
             f"saddle heights) cut {land.basin_threshold:g} above the lowest minimum, and "
             "monotonic sequence basins. On the holdout, split into a selection and a test "
             "half: specialisation by a gate learned on the selection half against gates "
-            "learned on per-row shuffled labels; one minimum per basin against the best "
+            "learned on the labels shuffled across rows; one minimum per basin against the best "
             "single minimum (bootstrap interval) and against random ensembles of the same "
             "size. Relevance: the conserved share of each group of correlated inputs' "
             "first-layer weights against permutation importance (5 shuffles per group), "
