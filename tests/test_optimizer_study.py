@@ -92,3 +92,22 @@ def test_early_stopping_can_stop_at_a_validation_loss_instead_of_a_patience():
     assert bool(matched.diagnostics["reached_target"].iloc[0])
     with pytest.raises(ValueError, match="stop_at_validation_loss"):
         TrainingConfig(stop_at_validation_loss=-1.0)
+
+
+def test_matched_early_stopping_checks_quasi_newton_after_every_iteration():
+    from embaudit.audit import _matched_stopping
+
+    lbfgs = TrainingConfig(optimizer="lbfgs", lbfgs_iterations=20, max_epochs=150,
+                           patience=10, batch_size=None)
+    matched = _matched_stopping(lbfgs, 0.3)
+    assert matched.stop_at_validation_loss == 0.3 and matched.lbfgs_iterations == 1
+    assert (matched.max_epochs, matched.patience) == (3000, 200)  # the same budget
+    sgd = _matched_stopping(TrainingConfig(optimizer="sgd"), 0.3)
+    assert sgd.stop_at_validation_loss == 0.3 and sgd.max_epochs == TrainingConfig().max_epochs
+
+
+def test_a_flat_stretch_along_the_direction_gives_a_step_not_an_error():
+    # the loss falls to a plateau: L(a) == L(b), no strict bracket for scipy
+    along = lambda alpha: max(1.0 - alpha, 0.5)  # noqa: E731
+    alpha = GoldenSectionLBFGS._golden_step(along, 1.0, lr=4.0, evaluations=20)
+    assert 0 < alpha <= 4.0 and along(alpha) < 1.0

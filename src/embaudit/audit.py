@@ -328,8 +328,7 @@ class _Pipeline:
                                                              f" with {optimizer}")
             training = study_training(self.config, optimizer)
             if spec.early_stopping and not main:  # matched on validation loss, not epochs
-                training = training.model_copy(update={
-                    "stop_at_validation_loss": _best_validation_loss(fit, sampled[0])})
+                training = _matched_stopping(training, _best_validation_loss(fit, sampled[0]))
             part = self._fit(regime, copies[1:] if main else copies, self.split, store,
                              client, log_dir,
                              None if self.progress is None else _stage(self.progress, stage),
@@ -405,6 +404,18 @@ def _null_strengths(evidence: list[RegimeEvidence], table: Table) -> pd.DataFram
         for e in evidence
     ]
     return pd.concat(frames, ignore_index=True)
+
+
+def _matched_stopping(training: TrainingConfig, target: float | None) -> TrainingConfig:
+    """``training`` stopping at the validation loss ``target``; L-BFGS checked after
+    every iteration (one per epoch, as many epochs as it had iterations), so a
+    full-batch quasi-Newton epoch cannot cross the level unseen."""
+    update: dict[str, object] = {"stop_at_validation_loss": target}
+    if training.optimizer == "lbfgs":
+        update.update(lbfgs_iterations=1,
+                      max_epochs=training.max_epochs * training.lbfgs_iterations,
+                      patience=training.patience * training.lbfgs_iterations)
+    return training.model_copy(update=update)
 
 
 def _best_validation_loss(fit: EnsembleFit, member: MemberSpec) -> float | None:

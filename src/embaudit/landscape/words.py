@@ -54,8 +54,9 @@ def basin_paragraph(basins: pd.DataFrame) -> str:
                 f"{r['gate_p']:.2g} against shuffled labels")
         if np.isfinite(r["gain"]):
             line += (f"; one minimum per basin gains {r['gain']:+.3g} [{r['gain_ci_low']:+.3g}, "
-                     f"{r['gain_ci_high']:+.3g}], p = {r['random_p']:.2g} against random "
-                     "ensembles of the same size")
+                     f"{r['gain_ci_high']:+.3g}] over the best single one, " + (
+                         f"p = {r['random_p']:.2g} against random ensembles of the same size"
+                         if np.isfinite(r["random_p"]) else f"no random null ({r['reason']})"))
         else:
             line += f"; basin ensemble: {r['reason']}"
         lines.append(line)

@@ -94,8 +94,11 @@ class GoldenSectionLBFGS(torch.optim.Optimizer):
             if b >= lr:
                 return lr
             a, low = b, high
-        search = minimize_scalar(along, bracket=(0.0, a, b), method="golden",
-                                 options={"maxiter": evaluations})
+        try:  # scipy re-evaluates the bracket's ends and needs L(a) strictly lowest
+            search = minimize_scalar(along, bracket=(0.0, a, b), method="golden",
+                                     options={"maxiter": evaluations})
+        except ValueError:  # a flat stretch (L(a) = L(b)): a is as good as the search
+            return a
         alpha = float(search.x)
         return alpha if np.isfinite(alpha) and 0 < alpha <= lr else a
 
