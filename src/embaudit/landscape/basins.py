@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 
@@ -146,10 +147,7 @@ def _sorted_edges(heights: np.ndarray) -> list[tuple[int, int, float]]:
 
 def _numbered(roots: list[int]) -> np.ndarray:
     """Labels 1..k in order of each label's first appearance."""
-    order: dict[int, int] = {}
-    for root in roots:
-        order.setdefault(int(root), len(order) + 1)
-    return np.array([order[int(r)] for r in roots], dtype=int)
+    return pd.factorize(np.asarray(roots))[0] + 1
 
 
 class _UnionFind:

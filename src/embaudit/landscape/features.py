@@ -22,19 +22,6 @@ MIN_BASIN_SIZE = 3
 IMPORTANCE_REPEATS = 5
 
 
-def conserved_relevance(first_layers: np.ndarray) -> np.ndarray:
-    """Per input feature, how conserved its first-layer weights are across minima.
-
-    ``first_layers``: ``(M, h1, p)`` aligned, canonicalized first-layer weights of M
-    minima. Per weight, the mean across minima is its conserved part and the spread its
-    unconserved part; a feature's relevance is the share of its column's energy that is
-    conserved, ``Σ_u mean_uj² / Σ_u (mean_uj² + var_uj)``: about 1/M for weights that
-    recur with no fixed sign or size, near 1 for weights every minimum shares.
-    """
-    conserved, energy = conserved_energy(first_layers)
-    return np.where(energy > 0, conserved / np.where(energy > 0, energy, 1), 0.0)
-
-
 def feature_groups(x: np.ndarray, threshold: float = 0.7) -> np.ndarray:
     """Per input feature its group (0..G-1): features whose absolute correlation on the
     rows ``x (n, p)`` chains at ``threshold`` or more (average linkage) share one, so a
@@ -48,27 +35,25 @@ def feature_groups(x: np.ndarray, threshold: float = 0.7) -> np.ndarray:
     np.fill_diagonal(distance, 0)
     tree = linkage(squareform((distance + distance.T) / 2, checks=False), method="average")
     labels = fcluster(tree, t=1 - threshold, criterion="distance")
-    first: dict[int, int] = {}  # groups numbered in the order of their first feature
-    for label in labels:
-        first.setdefault(int(label), len(first))
-    return np.array([first[int(label)] for label in labels])
+    return pd.factorize(labels)[0]  # groups numbered in the order of their first feature
 
 
-def group_relevance(relevance_energy: tuple[np.ndarray, np.ndarray], groups: np.ndarray
-                    ) -> np.ndarray:
-    """Conserved relevance per feature group: the conserved share of the group's energy
-    (``relevance_energy``: per feature its conserved and total energy)."""
-    conserved, total = relevance_energy
-    n_groups = groups.max() + 1
-    c, t = np.bincount(groups, conserved, n_groups), np.bincount(groups, total, n_groups)
-    return np.where(t > 0, c / np.where(t > 0, t, 1), 0.0)
+def group_relevance(first_layers: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Per group of input features, how conserved its first-layer weights are across
+    minima.
 
-
-def conserved_energy(first_layers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per input feature the conserved energy ``Σ_u mean_uj²`` and the total
-    ``Σ_u (mean_uj² + var_uj)`` (:func:`conserved_relevance` is their ratio)."""
+    ``first_layers``: ``(M, h1, p)`` aligned, canonicalized first-layer weights of M
+    minima. Per weight, the mean across minima is its conserved part and the spread its
+    unconserved part; a group's relevance is the share of its columns' energy that is
+    conserved, ``Σ mean² / Σ (mean² + var)`` over its units and features: about 1/M for
+    weights that recur with no fixed sign or size, near 1 for weights every minimum
+    shares.
+    """
     mean, variance = first_layers.mean(axis=0), first_layers.var(axis=0)
-    return (mean**2).sum(axis=0), (mean**2 + variance).sum(axis=0)
+    n_groups = groups.max() + 1
+    conserved = np.bincount(groups, (mean**2).sum(axis=0), n_groups)
+    energy = np.bincount(groups, (mean**2 + variance).sum(axis=0), n_groups)
+    return np.where(energy > 0, conserved / np.where(energy > 0, energy, 1), 0.0)
 
 
 def permutation_importance(layout: Layout, members: torch.Tensor, x: torch.Tensor,
@@ -139,7 +124,7 @@ def relevance_table(layout: Layout, minima: torch.Tensor, labels: np.ndarray,
         aligned = torch.stack([first] + [align_units(layout, first, minima[int(i)])
                                          for i in index[1:]])
         first_layers = layout.unflatten(aligned)[0][0].detach().double().numpy()
-        relevance = group_relevance(conserved_energy(first_layers), groups)
+        relevance = group_relevance(first_layers, groups)
         importance = permutation_importance(layout, aligned, x, y, groups,
                                             IMPORTANCE_REPEATS, seed)
         mean = importance.mean(axis=1)

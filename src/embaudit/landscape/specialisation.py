@@ -74,7 +74,7 @@ def gate_test(predictions: np.ndarray, y: np.ndarray, x: np.ndarray, selection: 
     gate that can only learn which minimum is best overall).
     """
     test = ~selection
-    best_single = int(((predictions[:, selection] - y[selection]) ** 2).mean(axis=1).argmin())
+    best_single = _best_on(predictions, y, selection)
     components = PCA(n_components=min(GATE_COMPONENTS, x.shape[1], int(selection.sum()) - 1),
                      random_state=seed).fit(x[selection])
     z_select, z_test = components.transform(x[selection]), components.transform(x[test])
@@ -118,7 +118,7 @@ def basin_ensemble_test(predictions: np.ndarray, y: np.ndarray, labels: np.ndarr
     picks = [int(np.flatnonzero(labels == b)[np.argmin(depth[labels == b])])
              for b in np.unique(labels)]
     errors = (predictions[:, test] - y[test]) ** 2
-    best_single = int(((predictions[:, selection] - y[selection]) ** 2).mean(axis=1).argmin())
+    best_single = _best_on(predictions, y, selection)
     ensemble_error = (predictions[picks][:, test].mean(axis=0) - y[test]) ** 2
     row: dict[str, object] = {
         "n_basins": len(picks), "ensemble_loss": float(ensemble_error.mean()),
@@ -143,6 +143,11 @@ def basin_ensemble_test(predictions: np.ndarray, y: np.ndarray, labels: np.ndarr
                random_p=np.nan if every_one else
                float((1 + (random_losses <= ensemble_error.mean()).sum()) / (1 + n_random)))
     return row
+
+
+def _best_on(predictions: np.ndarray, y: np.ndarray, rows: np.ndarray) -> int:
+    """The minimum with the lowest squared error on ``rows`` (a mask)."""
+    return int(((predictions[:, rows] - y[rows]) ** 2).mean(axis=1).argmin())
 
 
 def _row_interval(values: np.ndarray, confidence: float, rng: np.random.Generator,

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from embaudit.landscape.curvature import MemberLoss, Spectrum
+from embaudit.landscape.curvature import MemberLoss, Spectrum, gradient_norm
 
 #: L-BFGS iterations between convergence checks (members that converged leave the batch)
 _CHUNK = 250
@@ -37,10 +37,9 @@ class Polished:
 
 
 def gradient_norms(loss: MemberLoss, theta: Tensor) -> np.ndarray:
-    """``|∇L_b|`` per member."""
-    point = theta.detach().requires_grad_()
-    (gradient,) = torch.autograd.grad(loss(point).sum(), point)
-    return gradient.norm(dim=-1).double().numpy()
+    """``|∇L_b|`` per member, as numbers (:func:`~embaudit.landscape.curvature.
+    gradient_norm`)."""
+    return gradient_norm(loss, theta.detach()).detach().double().numpy()
 
 
 def polish(loss: MemberLoss, theta: Tensor, tolerance: float, max_iterations: int

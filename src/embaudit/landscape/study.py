@@ -225,8 +225,9 @@ class _GroupPart:
 def _measure_group(group: MinimaGroup, layout: Layout, flat: Tensor, data: _Data,
                    config: LandscapeConfig, seed: int, batch: int, confidence: float
                    ) -> _GroupPart:
-    """Polish, classify and measure one group; its geometry among its minima."""
-    loss = _group_loss(group, layout, data)
+    """Polish, classify and measure one group (float64: the point certified stationary
+    is the one measured); its geometry among its minima."""
+    loss = _group_loss(group, layout, data, torch.float64)
     tags = {"regime": group.regime, "optimizer": group.optimizer}
     members, points = _member_table(group, layout, flat, loss, data, config, seed, batch)
     ends = (MINIMUM, STOPPED_EARLY) if config.measure_stopped else (MINIMUM,)
@@ -249,27 +250,25 @@ def _measure_group(group: MinimaGroup, layout: Layout, flat: Tensor, data: _Data
     index = members.index[minima]
     members.loc[index, "basin"] = geometry.basins
     members.loc[index, "sequence_basin"] = geometry.sequence_basins
-    holdout = data.split.holdout
-    x_holdout, y_holdout_t = data.x[holdout].double(), data.y[holdout].double()
+    x_holdout, y_holdout = _holdout(data)
     predictions = predict(layout, points[minima], x_holdout).detach().numpy()
-    y_holdout = data.y[holdout].double().numpy()
-    members.loc[index, "best_share"] = best_member_share(predictions, y_holdout)
+    members.loc[index, "best_share"] = best_member_share(predictions, y_holdout.numpy())
     depth = members.loc[index, "train_loss"].to_numpy()
-    basins = _basin_table(predictions, y_holdout, data.x[holdout].double().numpy(),
-                          geometry, depth, confidence, seed)
+    basins = _basin_table(predictions, y_holdout.numpy(), x_holdout.numpy(), geometry, depth,
+                          confidence, seed)
     linkage = pd.DataFrame(geometry.graph.merges, columns=["left", "right", "height", "size"]
                            ).astype({"left": int, "right": int, "size": int})
     return _GroupPart(
         members, points, geometry.pairs.assign(
-            ends="minima" if group_is_minima(members, minima) else "stopped early", **tags),
+            ends="minima" if _all_minima(members, minima) else "stopped early", **tags),
         basins.assign(**tags),
-        relevance_table(layout, ends_at, geometry.basins, x_holdout, y_holdout_t,
+        relevance_table(layout, ends_at, geometry.basins, x_holdout, y_holdout,
                         data.feature_names, data.feature_groups, seed, confidence
                         ).assign(**tags),
         geometry.paths.assign(**tags), linkage.assign(step=np.arange(len(linkage)), **tags))
 
 
-def group_is_minima(members: pd.DataFrame, index: np.ndarray) -> bool:
+def _all_minima(members: pd.DataFrame, index: np.ndarray) -> bool:
     """Whether every point at ``index`` is a minimum (paths between anything else are
     measured only on request, ``landscape.measure_stopped``)."""
     return bool((members["status"].to_numpy()[index] == MINIMUM).all())
@@ -278,38 +277,41 @@ def group_is_minima(members: pd.DataFrame, index: np.ndarray) -> bool:
 def _member_table(group: MinimaGroup, layout: Layout, flat: Tensor, loss: GroupLoss,
                   data: _Data, config: LandscapeConfig, seed: int, batch: int
                   ) -> tuple[pd.DataFrame, Tensor]:
-    """Each point polished (float64) and measured, at most ``batch`` at a time."""
-    loss64 = GroupLoss(layout, loss.x.double(), loss.y.double(), loss.weight_decay)
+    """Each point polished and measured (in ``loss``'s float64), at most ``batch`` at a
+    time, in batches of equal size (no small last batch paying a whole linearization)."""
+    flat = flat.to(loss.x.dtype)
     if group.stops_early:
-        before = gradient_norms(loss64.members, flat.double())
-        polished_points, after, iterations = flat.double(), before, \
-            np.zeros(len(flat), dtype=int)
+        before = gradient_norms(loss.members, flat)
+        polished_points, after, iterations = flat, before, np.zeros(len(flat), dtype=int)
     else:
-        polished = polish(loss64.members, flat.double(), config.gradient_tolerance,
+        polished = polish(loss.members, flat, config.gradient_tolerance,
                           config.polish_iterations)
         before, after, iterations = polished.gradient_before, polished.gradient_after, \
             polished.iterations
-        polished_points = polished.theta  # float64: the point certified is the one measured
+        polished_points = polished.theta
+    n_batches = -(-len(flat) // batch)  # as few as the budget allows, of equal size
+    batch = -(-len(flat) // n_batches) if n_batches else batch
+    x_holdout, y_holdout = _holdout(data)
     columns: dict[str, list[np.ndarray]] = {}
-    holdout = data.split.holdout
     for start in range(0, len(flat), batch):
         theta = polished_points[start:start + batch]
+        canonical_theta = canonicalize(layout, theta)
         streams = stream_seeds(seed, range(start, start + len(theta)))
-        spectrum = lanczos_extremes(loss64.members, theta, config.lanczos_steps, streams,
+        spectrum = lanczos_extremes(loss.members, theta, config.lanczos_steps, streams,
                                     config.lanczos_tolerance)
-        canonical = lanczos_extremes(loss64.members, canonicalize(layout, theta),
-                                     config.lanczos_steps, streams, config.lanczos_tolerance)
+        canonical = lanczos_extremes(loss.members, canonical_theta, config.lanczos_steps,
+                                     streams, config.lanczos_tolerance)
         part = slice(start, start + len(theta))
         values = {
-            "train_loss": loss64.members(theta).detach().numpy(),
-            "holdout_loss": member_losses(layout, theta, data.x[holdout].double(),
-                                          data.y[holdout].double()).detach().numpy(),
+            "train_loss": loss.members(theta).detach().numpy(),
+            "holdout_loss": member_losses(layout, theta, x_holdout, y_holdout)
+            .detach().numpy(),
             "lambda_max": spectrum.largest, "lambda_min": spectrum.smallest,
             "lanczos_steps": np.full(len(theta), spectrum.steps),
             "lanczos_converged": spectrum.converged,
             "lambda_max_canonical": canonical.largest,
             "lambda_min_canonical": canonical.smallest,
-            "trace_canonical": hutchpp_trace(loss64.members, canonicalize(layout, theta),
+            "trace_canonical": hutchpp_trace(loss.members, canonical_theta,
                                              config.trace_products, streams),
             "status": classify(after[part], spectrum, config.gradient_tolerance,
                                config.curvature_tolerance, group.stops_early),
@@ -320,7 +322,7 @@ def _member_table(group: MinimaGroup, layout: Layout, flat: Tensor, loss: GroupL
         "member_id": group.member_ids, "regime": group.regime,
         "optimizer": group.optimizer, "kind": group.kinds,
         "sample_rows": "discovery", "sample_seed": group.seeds or group.member_ids,
-        "train_loss_trained": loss64.members(flat.double()).detach().numpy(),
+        "train_loss_trained": loss.members(flat).detach().numpy(),
         "gradient_norm_trained": before, "gradient_norm": after,
         "polish_iterations": iterations,
         **{name: np.concatenate(parts) for name, parts in columns.items()},
@@ -330,6 +332,12 @@ def _member_table(group: MinimaGroup, layout: Layout, flat: Tensor, loss: GroupL
     frame["sequence_basin"] = np.nan
     frame["best_share"] = np.nan
     return frame, polished_points
+
+
+def _holdout(data: _Data) -> tuple[Tensor, Tensor]:
+    """The holdout rows' inputs and lifespans in float64, the landscape's precision."""
+    holdout = data.split.holdout
+    return data.x[holdout].double(), data.y[holdout].double()
 
 
 def _basin_table(predictions: np.ndarray, y: np.ndarray, x: np.ndarray, geometry: Geometry,
