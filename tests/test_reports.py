@@ -86,6 +86,7 @@ def _hypotheses(columns: list, rng: np.random.Generator) -> pd.DataFrame:
             "oob_replication": rng.uniform(0, 1, q),
             "n_holdout": 60,
             "n_required": pd.array(np.where(verdict == "inconclusive", 250, 0), dtype="Int64"),
+            "events_required": pd.array([pd.NA] * q, dtype="Int64"),
             "verdict": verdict,
             "explained_by": pd.array([pd.NA] * q, dtype="string"),
         }))
@@ -231,7 +232,7 @@ def _same(reported: object, expected: object) -> bool:
 def test_json_contract(fake_result: AuditResult) -> None:
     doc = report_json(fake_result)
     jsonschema.Draft202012Validator(report_schema()).validate(json.loads(json.dumps(doc)))
-    assert doc["schema_version"] == "3.2"
+    assert doc["schema_version"] == "3.3"
     assert doc["seal"] == fake_result.seal and doc["claims"] == []
     assert doc["seal"]["sealed"] is True and len(doc["seal"]["split_sha256"]) == 64
     position = fake_result.position

@@ -230,7 +230,7 @@ class _Pipeline:
             family_size=np.array([sum(o.attribute == c.attribute for o in columns)
                                   for c in columns]),
             n_screen_permutations=config.statistics.n_screen_permutations,
-            seed=config.seed,
+            seed=config.seed, ranked_lifespan=table.events is None,
         )
 
     def _holdout_tests(self) -> HoldoutAssociation:

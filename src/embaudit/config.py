@@ -170,9 +170,10 @@ class StatisticsConfig(_Section):
     n_screen_permutations: int = Field(
         999, ge=99, description="attribute permutations of the discovery screen (found)")
     min_effect: float = Field(
-        0.1, gt=0, lt=1, description="smallest holdout effect (Spearman) of interest: an "
-        "interval wholly below it fails; inconclusive trends get the holdout size that "
-        "detects it")
+        0.1, gt=0, lt=1, description="smallest holdout effect of interest (Spearman's "
+        "rho; censored lifespans: Somers' D, or a log hazard ratio per SD given "
+        "covariates): an interval wholly below it fails; inconclusive trends get the "
+        "holdout size that detects it")
     power: float = Field(0.8, gt=0, lt=1)
     position_alpha: float = Field(
         0.025, gt=0, lt=0.5, description="Person A vs B: each one-sided bound of the "

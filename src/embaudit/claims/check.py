@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from embaudit.claims.claim import (
     Claim,
@@ -28,12 +27,11 @@ from embaudit.data.table import Table, covariate_matrix
 from embaudit.errors import ConfigError, DataError
 from embaudit.hypotheses.censored import lifespan_association, lifespan_scores
 from embaudit.hypotheses.inference import (
-    SPEARMAN_Z_VARIANCE,
     HoldoutAssociation,
     spearman_p_positive,
 )
 from embaudit.hypotheses.multiplicity import CORRECTIONS, holdout_q
-from embaudit.hypotheses.ranks import spearman_matrix
+from embaudit.hypotheses.ranks import outcome_correlations, spearman_matrix
 from embaudit.hypotheses.verdicts import rows_required, verdict_rule
 from embaudit.model import MemberModel, load_member
 
@@ -82,8 +80,18 @@ class ClaimVerdict:
     target_power: float = 0.8  # that n_required reaches
     #: what ``effect`` measures: Spearman, or Somers' D of censored lifespans
     effect_name: str = "Spearman"
+    #: censored lifespans: failures on the rows tested, and those ``target_power`` needs
+    events: int | None = None
+    events_required: int | None = None
+    #: why the claim could not be tested ('' when it was), and how it was when that
+    #: needs saying (a penalized Cox fit)
+    reason: str = ""
+    note: str = ""
 
     def summary(self) -> str:
+        if self.reason:
+            return (f"Claim {self.claim}: {self.verdict.upper()} on {self.rows} "
+                    f"(n = {self.n}): no test could be computed: {self.reason}.")
         lines = [
             f"Claim {self.claim}: {self.verdict.upper()} on {self.rows} (n = {self.n}); "
             f"{_CAVEAT.get(self.rows, _CAVEAT['all rows'])}",
@@ -97,7 +105,13 @@ class ClaimVerdict:
             lines.append(f"  axis {self.axis}: r(axis, attribute) = {self.r_axis_attribute:+.3f},"
                          f" r(axis, lifespan) = {self.r_axis_lifespan:+.3f}, "
                          f"p = {self.p_embedding:.3g}")
-        if self.n_required is not None:
+        if self.note:
+            lines.append(f"  {self.note}")
+        if self.events_required is not None:
+            lines.append(f"  about {self.events_required} failures (here {self.events}; about "
+                         f"{self.n_required} rows at this share of failures) would give "
+                         f"{self.target_power:.0%} power")
+        elif self.n_required is not None:
             lines.append(f"  about {self.n_required} rows would give {self.target_power:.0%} power")
         return "\n".join(lines)
 
@@ -193,27 +207,30 @@ def check_claims(
         seed=seed)
     resolved = [table.attribute_columns[i].name for i in columns]
     lifespan = table.y[rows] if table.events is None else \
-        lifespan_scores(table.lifespan[rows], table.events[rows])  # censoring-aware order
+        lifespan_scores(table.lifespan[rows], table.events[rows])  # censoring-aware
     axes = _axis_checks(parsed, resolved, model, embedding, predictions, rows,
-                        A[:, claimed], lifespan, C)
+                        A[:, claimed], lifespan, C, ranked_lifespan=table.events is None)
     axis_holds = np.ones(len(tested), dtype=bool)
     axis_holds[claimed] = [a[0] is None or a[1] <= alpha for a in axes]
     rule = _Rule(alpha, correction, min_effect, power)
-    verdict, q, needed = rule.judge(test, direction, families, axis_holds)
+    verdict, q, needed, events_needed = rule.judge(test, direction, families, axis_holds)
     p, effect = test.p_value(direction), test.effect(direction)
     low, high = test.interval(direction)
-    achieved = _power(min_effect, len(rows) - test.n_covariates, alpha)
+    achieved = test.power(min_effect, alpha)
     return ClaimReport(tuple(
         ClaimVerdict(
             claim=str(claim), attribute=resolved[i],
             direction="+" if claim.direction > 0 else "-", verdict=verdict[j],
             effect=float(effect[j]), ci_low=float(low[j]), ci_high=float(high[j]),
-            p=float(p[j]), q=float(q[j]), power=achieved, n=len(rows),
+            p=float(p[j]), q=float(q[j]), power=float(achieved[j]), n=len(rows),
             n_required=None if pd.isna(needed[j]) else int(needed[j]), rows=row_label,
             covariates=names, axis=axes[i][0], p_embedding=axes[i][1],
             r_axis_attribute=axes[i][2], r_axis_lifespan=axes[i][3],
             confidence=confidence, target_power=power,
-            effect_name="Spearman" if table.events is None else "Somers' D, censored",
+            effect_name=test.effect_name + ("" if table.events is None else ", censored"),
+            events=test.events, reason=test.reason(j),
+            events_required=None if pd.isna(events_needed[j]) else int(events_needed[j]),
+            note=test.notes[j] if test.notes else "",
         ) for i, (claim, j) in enumerate(zip(parsed, claimed, strict=True))), correction)
 
 
@@ -227,17 +244,19 @@ class _Rule:
     power: float
 
     def judge(self, test: HoldoutAssociation, direction: np.ndarray, families: np.ndarray,
-              axis_holds: np.ndarray) -> tuple[np.ndarray, np.ndarray, pd.arrays.IntegerArray]:
-        """Per tested column: verdict, q and the rows ``power`` needs (inconclusive)."""
+              axis_holds: np.ndarray) -> tuple[np.ndarray, np.ndarray, pd.arrays.IntegerArray,
+                                               pd.arrays.IntegerArray]:
+        """Per tested column: verdict, q, and the rows and (censored) failures ``power``
+        needs (inconclusive)."""
         included = direction != 0
         q, q_opposite = holdout_q(test, direction, included, families, self.correction,
                                   self.alpha)
         _, high = test.interval(direction)
         verdict = verdict_rule(included, q, q_opposite, high, self.alpha, self.min_effect,
                                axis_holds)
-        needed = rows_required(verdict, q, included, self.correction, self.alpha,
-                               self.min_effect, self.power, test.n_covariates)
-        return verdict, q, needed
+        needed, events = rows_required(verdict, q, included, self.correction, self.alpha,
+                                       self.min_effect, self.power, test)
+        return verdict, q, needed, events
 
 
 def _parse(table: Table, claims: Sequence[Claim | str], correction: str
@@ -293,19 +312,11 @@ def _families(table: Table, claims: Sequence[Claim], columns: Sequence[int]
     return tested, np.array(families), np.array(claimed)
 
 
-def _power(effect: float, n: int, alpha: float) -> float:
-    """Power of the one-sided Spearman test at ``effect`` with n rows (Fisher z)."""
-    if n <= 3:
-        return 0.0
-    shift = np.arctanh(effect) * np.sqrt((n - 3) / SPEARMAN_Z_VARIANCE)
-    return float(stats.norm.cdf(shift - stats.norm.ppf(1 - alpha)))
-
-
 def _axis_checks(
     claims: Sequence[Claim], names: Sequence[str], model: MemberModel | None,
     embedding: np.ndarray | None,
     predictions: np.ndarray | None, rows: np.ndarray, A: np.ndarray, y: np.ndarray,
-    C: np.ndarray | None,
+    C: np.ndarray | None, ranked_lifespan: bool = True,
 ) -> list[tuple[int | None, float, float, float]]:
     """Per claim: (axis, p, r(axis, attribute), r(axis, lifespan)) of the model's check.
 
@@ -337,7 +348,8 @@ def _axis_checks(
             sign_y = np.sign(spearman_matrix(E[:, axis], predicted)[0, 0]) or 1.0
         sign_a = claim.direction * sign_y
         covariates = None if C is None else C[rows]
-        r = spearman_matrix(E[:, axis], np.column_stack([A[:, i], y]), covariates)[0]
+        r = [spearman_matrix(E[:, axis], A[:, i], covariates)[0, 0],
+             outcome_correlations(E[:, axis:axis + 1], y, covariates, ranked_lifespan)[0]]
         p = max(spearman_p_positive(sign_a * r[0], len(rows), n_cov),
                 spearman_p_positive(sign_y * r[1], len(rows), n_cov))
         out.append((int(axis), float(p), float(r[0]), float(r[1])))

@@ -58,7 +58,9 @@ def check(
     ] = None,
     alpha: Annotated[float, typer.Option(min=0.0001, max=0.5, help="Level of q.")] = 0.10,
     min_effect: Annotated[
-        float, typer.Option(min=0.01, max=0.99, help="Smallest |Spearman| of interest.")
+        float, typer.Option(min=0.01, max=0.99, help=(
+            "Smallest effect of interest: |Spearman|; censored lifespans: |Somers' D|, or "
+            "|log hazard ratio per SD| given covariates."))
     ] = 0.1,
     target_transform: Annotated[str, typer.Option(help="auto, log or none.")] = "auto",
     seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap.")] = 0,

@@ -36,8 +36,9 @@ HYPOTHESIS_COLUMNS = (
     "found",  # p_discovery <= alpha_discovery and the association has the claimed sign
     "p_retrained",  # T against networks retrained on permuted lifespans (overfitting)
     "p_retrained_maxt",  # its Westfall-Young max-T adjustment across attributes
-    "effect_holdout",  # Spearman(a, y) on the holdout, signed in the claimed direction
-    "ci_low",  # bootstrap percentile interval of effect_holdout
+    "effect_holdout",  # Spearman(a, y) on the holdout, signed in the claimed direction;
+    # censored lifespans: Somers' D (log hazard ratio per SD, negated, given covariates)
+    "ci_low",  # its interval: bootstrap percentile; censored: from the test's own error
     "ci_high",
     "p_holdout",  # one-sided, claimed direction
     "q_holdout",  # over the found hypotheses of the regime, one family per attribute
@@ -52,6 +53,7 @@ HYPOTHESIS_COLUMNS = (
     "oob_replication",  # bootstrap networks whose out-of-bag rows show the trend (p ≤ α)
     "n_holdout",
     "n_required",  # holdout rows that detect min_effect with the set power (inconclusive)
+    "events_required",  # censored lifespans: the failures that needs (what power rests on)
     "verdict",  # survives | fails | inconclusive | not found
     "explained_by",  # a survivor explained by another survivor (a proxy): its name
 )

@@ -54,7 +54,8 @@ def _fold_frame(regime: str, fold: int, split: Split, embeddings: Sequence[np.nd
     """One regime's candidates of one fold and their test on its holdout."""
     S, A, y, C = split.discovery, data.attributes, data.lifespan, data.covariates
     if not REGIMES[regime].has_embedding or embeddings is None:
-        candidates = raw_candidates(A[S], y[S], None if C is None else C[S])
+        candidates = raw_candidates(A[S], y[S], None if C is None else C[S],
+                                    data.ranked_lifespan)
     else:
         E = embeddings[fold].astype(np.float64)
         fold_data = replace(data, discovery=S, holdout=split.holdout)

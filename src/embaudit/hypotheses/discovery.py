@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from embaudit.hypotheses.ranks import spearman_matrix
+from embaudit.hypotheses.ranks import outcome_correlations, spearman_matrix
 
 DiscoveryMode = Literal["axis", "slice"]
 #: axes whose spread on the discovery rows is below this are dead (skipped)
@@ -79,23 +79,31 @@ def axis_correlations(
     slice_fraction: float = 0.5,
     live: np.ndarray | None = None,
     covariates: np.ndarray | None = None,
+    ranked_lifespan: bool = True,
 ) -> AxisCorrelations:
     """Spearman correlations of each axis with the attributes and lifespan (partial
-    Spearman, controlling for ``covariates``, when given).
+    Spearman, controlling for ``covariates``, when given; ``ranked_lifespan=False``:
+    with the lifespan scores as they are, for censored lifespans).
 
     Dead axes (``live`` False) get zero correlations so no candidate uses them.
     """
     live = live_axes(embedding) if live is None else live
     k = embedding.shape[1]
-    outcomes = np.column_stack([lifespan, attributes])
+
+    def correlations(rows: np.ndarray | slice, columns: np.ndarray | slice) -> np.ndarray:
+        local = None if covariates is None else covariates[rows]
+        E = embedding[rows][:, columns].reshape(-1, np.arange(k)[columns].size)
+        return np.column_stack([
+            outcome_correlations(E, lifespan[rows], local, ranked_lifespan),
+            spearman_matrix(E, attributes[rows], local)])
+
     if mode == "axis":
-        r = spearman_matrix(embedding, outcomes, covariates)
+        r = correlations(slice(None), slice(None))
     elif mode == "slice":
-        r = np.zeros((k, outcomes.shape[1]))
+        r = np.zeros((k, 1 + attributes.shape[1]))
         for j in np.flatnonzero(live):
-            rows = slice_rows(embedding, j, slice_fraction, live)
-            r[j] = spearman_matrix(embedding[rows, j], outcomes[rows],
-                                   None if covariates is None else covariates[rows])[0]
+            r[j] = correlations(slice_rows(embedding, j, slice_fraction, live),
+                                slice(j, j + 1))[0]
     else:
         raise ValueError(f"mode must be 'axis' or 'slice', not {mode!r}")
     r[~live] = 0.0
@@ -118,9 +126,11 @@ def best_candidates(correlations: AxisCorrelations) -> Candidates:
 
 
 def raw_candidates(attributes: np.ndarray, lifespan: np.ndarray,
-                   covariates: np.ndarray | None = None) -> Candidates:
-    """Raw screening, no embedding: (partial) Spearman(a, y) on the discovery rows."""
-    r = spearman_matrix(lifespan, attributes, covariates)[0]
+                   covariates: np.ndarray | None = None, ranked_lifespan: bool = True
+                   ) -> Candidates:
+    """Raw screening, no embedding: (partial) Spearman(a, y) on the discovery rows
+    (with the lifespan scores as they are when not ``ranked_lifespan``)."""
+    r = outcome_correlations(attributes, lifespan, covariates, ranked_lifespan)
     q = len(r)
     return Candidates(
         axis=np.full(q, -1),

@@ -163,13 +163,17 @@ class DiscoveryData:
     family_size: np.ndarray | None = None  # (q,) columns of each column's attribute
     n_screen_permutations: int = 999
     seed: int = 0
+    #: False for censored lifespans: ``lifespan`` holds log-rank scores, correlated as
+    #: they are rather than ranked (:mod:`embaudit.hypotheses.censored`)
+    ranked_lifespan: bool = True
 
     def correlations(self, embedding: np.ndarray, lifespan: np.ndarray, rows: np.ndarray,
                      live: np.ndarray | None) -> AxisCorrelations:
         """Discovery's correlations on ``rows`` of a full (n × k) embedding."""
         covariates = None if self.covariates is None else self.covariates[rows]
         return axis_correlations(embedding[rows], self.attributes[rows], lifespan[rows],
-                                 self.mode, self.slice_fraction, live, covariates)
+                                 self.mode, self.slice_fraction, live, covariates,
+                                 self.ranked_lifespan)
 
     def rows_read(self, n: int) -> int:
         """How many of ``n`` rows discovery's correlations use (slice mode: a fraction)."""
@@ -188,7 +192,8 @@ class DiscoveryData:
         return screen([None if E is None else E[S] for E in embeddings],
                       [y[S] for y in lifespans], self.attributes[S], covariates=C,
                       mode=self.mode, slice_fraction=self.slice_fraction, blocks=self.blocks,
-                      n_permutations=self.n_screen_permutations, seed=self.seed)
+                      n_permutations=self.n_screen_permutations, seed=self.seed,
+                      ranked_lifespan=self.ranked_lifespan)
 
 
 def embedding_evidence(
@@ -299,7 +304,8 @@ def raw_evidence(members: Sequence[MemberSpec], data: DiscoveryData) -> RegimeEv
     C = data.covariates
 
     def screen_rows(rows: np.ndarray, target: np.ndarray) -> Candidates:
-        return raw_candidates(A[rows], target[rows], None if C is None else C[rows])
+        return raw_candidates(A[rows], target[rows], None if C is None else C[rows],
+                              data.ranked_lifespan)
 
     candidates = screen_rows(S, y)
     permutations = [m for m in members if m.kind == "permutation"]

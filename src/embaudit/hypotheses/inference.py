@@ -54,6 +54,18 @@ class HoldoutAssociation:
     resampled: np.ndarray | None = field(default=None, repr=False)  # (B, q) bootstrap rho
     family_p: np.ndarray | None = None  # (q,)
     grouped: bool = False
+    #: what ``rho`` measures (censored lifespans: Somers' D, or a log hazard ratio per SD)
+    effect_name: str = "Spearman"
+    #: tests whose p is effect / standard_error (censored lifespans): the error, each
+    #: row's (or group's) influence on the effects (clusters × q), the failures, the
+    #: degrees of freedom of the reference t (inf: normal)
+    standard_error: np.ndarray | None = field(default=None, repr=False)
+    influence: np.ndarray | None = field(default=None, repr=False)
+    events: int | None = None
+    df: float = float("inf")
+    #: per column, why it could not be tested ('' when it could) and how it was
+    reasons: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def p_value(self, direction: np.ndarray) -> np.ndarray:
         """One-sided p-values in the given directions (+1 / -1 per column)."""
@@ -67,6 +79,47 @@ class HoldoutAssociation:
         """Bootstrap percentile interval of the signed effect."""
         return (np.where(direction > 0, self.rho_low, -self.rho_high),
                 np.where(direction > 0, self.rho_high, -self.rho_low))
+
+    def reason(self, column: int) -> str:
+        """Why ``column`` could not be tested, in words ('' when it was)."""
+        if self.reasons and self.reasons[column]:
+            return self.reasons[column]
+        return "" if np.isfinite(self.rho[column]) else "constant on these rows"
+
+    def covariance(self) -> np.ndarray | None:
+        """Covariance (q × q) of the effects from the rows' influence, when the test has
+        one (censored lifespans), else None."""
+        return None if self.influence is None else self.influence.T @ self.influence
+
+    def power(self, effect: float, alpha: np.ndarray | float) -> np.ndarray:
+        """Power per column of the one-sided test at ``alpha`` against a true ``effect``
+        (effects with a standard error: normal approximation at that error; else the
+        Fisher-z approximation of Spearman's rho on these rows)."""
+        z_alpha = stats.norm.ppf(1 - np.asarray(alpha, dtype=float))
+        if self.standard_error is not None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return stats.norm.sf(z_alpha - effect / self.standard_error)
+        shift = np.arctanh(effect) * np.sqrt(max(self.n - 3 - self.n_covariates, 1)
+                                             / SPEARMAN_Z_VARIANCE)
+        return np.broadcast_to(stats.norm.sf(z_alpha - shift), self.rho.shape).copy()
+
+    def required(self, effect: float, alpha: np.ndarray, power: float
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per column, the rows a one-sided test at ``alpha`` needs to detect ``effect``
+        with ``power`` (-1: none can), and for censored lifespans the failures (events)
+        that needs, what the power depends on: Schoenfeld's argument, error² ∝ 1 /
+        events, applied to this test's own error; the rows assume the same share of
+        failures."""
+        if self.standard_error is None or not self.events:
+            return required_holdout_size(np.full(len(self.rho), effect), alpha, power) \
+                + self.n_covariates, None
+        z = stats.norm.ppf(1 - np.asarray(alpha, dtype=float)) + stats.norm.ppf(power)
+        with np.errstate(invalid="ignore"):
+            events = np.ceil(self.events * (self.standard_error * z / effect) ** 2)
+        known = np.isfinite(events) & (effect > 0)
+        events = np.where(known, events, -1).astype(np.int64)
+        rows = np.where(known, np.ceil(events * self.n / self.events), -1).astype(np.int64)
+        return rows, events
 
     def p_max_t(self, direction: np.ndarray) -> np.ndarray:
         """Westfall–Young max-T adjusted one-sided p-values over the columns with a

@@ -14,10 +14,20 @@ def standardized_ranks(values: np.ndarray) -> np.ndarray:
     return np.divide(ranks, norm, out=np.zeros_like(ranks), where=norm > 0)
 
 
-def residual_ranks(values: np.ndarray, covariates: np.ndarray | None) -> np.ndarray:
+def standardized(values: np.ndarray) -> np.ndarray:
+    """Column-wise values, centred and scaled to unit norm (constant → 0)."""
+    centred = np.asarray(values, dtype=np.float64) - np.mean(values, axis=0)
+    norm = np.sqrt((centred**2).sum(axis=0))
+    return np.divide(centred, norm, out=np.zeros_like(centred), where=norm > 0)
+
+
+def residual_ranks(values: np.ndarray, covariates: np.ndarray | None,
+                   ranked: bool = True) -> np.ndarray:
     """Standardized ranks residualized on the covariates' ranks, rescaled to unit norm:
-    the inputs of a partial Spearman correlation (a column they determine → 0)."""
-    ranked = standardized_ranks(values)
+    the inputs of a partial Spearman correlation (a column they determine → 0).
+    ``ranked=False`` uses the values as they are (scores, such as censored lifespans'
+    log-rank scores, whose size matters)."""
+    ranked = standardized_ranks(values) if ranked else standardized(values)
     if covariates is None or covariates.shape[1] == 0:
         return ranked
     ranked_c = standardized_ranks(covariates)
@@ -37,6 +47,16 @@ def spearman_matrix(left: np.ndarray, right: np.ndarray,
     left = left.reshape(len(left), -1)
     right = right.reshape(len(right), -1)
     return residual_ranks(left, covariates).T @ residual_ranks(right, covariates)
+
+
+def outcome_correlations(left: np.ndarray, outcome: np.ndarray,
+                         covariates: np.ndarray | None = None, ranked: bool = True
+                         ) -> np.ndarray:
+    """(Partial) correlation of the ranks of every column of ``left`` (n × k) with
+    ``outcome`` (n,): Spearman's when ``ranked``, else with the outcome's values (k,)."""
+    left = left.reshape(len(left), -1)
+    return residual_ranks(left, covariates).T @ residual_ranks(outcome[:, None], covariates,
+                                                                ranked)[:, 0]
 
 
 def rank_basis(covariates: np.ndarray | None, n: int) -> np.ndarray:

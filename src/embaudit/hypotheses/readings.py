@@ -100,10 +100,17 @@ class Estimate:
 def holdout_covariance(holdout: HoldoutAssociation) -> np.ndarray:
     """Covariance (q × q) of the holdout effects over resamples of the holdout rows (or
     groups), pairwise over the resamples where both columns could be computed, 0 for
-    untestable columns. Without resamples (``n_resamples = 0``, from Python only), the
-    Fisher-z variance of Spearman's rho for each effect, attributes taken as independent
-    (an approximation for partial and censored effects)."""
+    untestable columns; for censored lifespans the test's own covariance (from each
+    row's or group's influence, so clustered where the test is). Without resamples
+    (``n_resamples = 0``, from Python only), the Fisher-z variance of Spearman's rho for
+    each effect, attributes taken as independent (an approximation for partial
+    effects)."""
     testable = np.isfinite(holdout.rho)
+    influence = holdout.covariance()
+    if influence is not None:  # censored: the test's own (jackknife or robust) covariance
+        influence[~testable] = 0.0
+        influence[:, ~testable] = 0.0
+        return influence
     if holdout.resampled is not None and len(holdout.resampled) > 1:
         covariance = pd.DataFrame(holdout.resampled).cov().to_numpy(copy=True)
         covariance[~testable] = 0.0

@@ -103,8 +103,10 @@ def permutation_null(
     covariates: np.ndarray | None = None,
     n_permutations: int = 9_999,
     seed: int = 0,
+    ranked: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(Partial) Spearman(a, y) per column and its permutation null ``(R, q)``.
+    """(Partial) Spearman(a, y) per column and its permutation null ``(R, q)``
+    (``ranked=False``: with y's values, such as log-rank scores, not its ranks).
 
     Lifespan ranks are permuted; with covariates, their residuals on the covariates
     are permuted, residualized again and rescaled (Freedman–Lane). Columns constant on
@@ -113,7 +115,7 @@ def permutation_null(
     :func:`max_t_p_values`).
     """
     A = residual_ranks(attributes, covariates)
-    y = residual_ranks(lifespan[:, None], covariates)[:, 0]
+    y = residual_ranks(lifespan[:, None], covariates, ranked)[:, 0]
     testable = np.abs(A).sum(axis=0) > 0
     observed = np.where(testable, y @ A, np.nan)
     basis = _column_basis(standardized_ranks(covariates)) if covariates is not None \

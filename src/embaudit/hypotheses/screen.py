@@ -9,9 +9,12 @@ embedding and its fit to the lifespans stay fixed, so nothing is retrained:
 * **carried**: the strength T = max_j |r_ja · r_jy| beats T with the attribute
   permuted ("is a carried by a lifespan-carrying axis beyond chance?");
 * **associated**: Spearman(a, y) beats its permutation null, two-sided, and has the
-  claimed sign.
+  claimed sign. With censored lifespans y is the log-rank scores, correlated as they
+  are (not ranked): the Cox score statistic of a's ranks, whose sign is the Cox
+  coefficient's (:mod:`embaudit.hypotheses.censored`).
 
-``p_discovery`` is the larger of the two p-values (an intersection–union test). The
+``p_discovery`` is the larger of the two p-values (an intersection–union test), or 1
+when the association's sign is not the claimed direction: never below either. The
 association half is what keeps the screen calibrated: an axis mixes whatever the
 features encode, so an attribute encoded in the features but unrelated to lifespan is
 carried by a lifespan-carrying axis far beyond chance (its T against permuted
@@ -86,6 +89,7 @@ def screen(
     blocks: np.ndarray | None = None,
     n_permutations: int = 999,
     seed: int = 0,
+    ranked_lifespan: bool = True,
 ) -> ScreenResult:
     """Screen every attribute column on each network's discovery-row embedding.
 
@@ -98,7 +102,7 @@ def screen(
     n, q = attributes.shape
     ranked = standardized_ranks(attributes)  # centred, unit norm
     basis = _basis(np.ones(n, bool), covariates)
-    readings = [_reading(E, y, attributes, covariates, mode, slice_fraction)
+    readings = [_reading(E, y, attributes, covariates, mode, slice_fraction, ranked_lifespan)
                 for E, y in zip(embeddings, lifespans, strict=True)]
     strength, association = _statistics(ranked[:, :, None], readings, basis)
     strength, association = strength[:, :, 0], association[:, :, 0]
@@ -164,15 +168,15 @@ def _basis(rows: np.ndarray, covariates: np.ndarray | None) -> np.ndarray:
 
 def _reading(E: np.ndarray | None, y: np.ndarray, attributes: np.ndarray,
              covariates: np.ndarray | None, mode: DiscoveryMode,
-             slice_fraction: float) -> _Reading:
+             slice_fraction: float, ranked_lifespan: bool) -> _Reading:
     n = len(y)
-    lifespan = residual_ranks(y[:, None], covariates)[:, 0]
+    lifespan = residual_ranks(y[:, None], covariates, ranked_lifespan)[:, 0]
     if E is None:
         return _Reading(np.zeros((n, 0)), np.zeros(0), lifespan)
     E = E.astype(np.float64)
     live = live_axes(E)
     r_lifespan = axis_correlations(E, attributes[:, :0], y, mode, slice_fraction, live,
-                                   covariates).lifespan
+                                   covariates, ranked_lifespan).lifespan
     k = E.shape[1]
     vectors = np.zeros((n, k))
     if mode == "axis":

@@ -41,11 +41,7 @@ from embaudit.core.regimes import REGIMES
 from embaudit.core.schema import HYPOTHESIS_COLUMNS
 from embaudit.data.table import AttributeColumn
 from embaudit.hypotheses.evidence import RegimeEvidence
-from embaudit.hypotheses.inference import (
-    HoldoutAssociation,
-    required_holdout_size,
-    sign_consistency,
-)
+from embaudit.hypotheses.inference import HoldoutAssociation, sign_consistency
 from embaudit.hypotheses.multiplicity import holdout_q, threshold_used
 from embaudit.hypotheses.resampled import containing, max_t_p_values, permutation_p_values
 
@@ -70,15 +66,22 @@ def verdict_rule(found: np.ndarray, q: np.ndarray, q_opposite: np.ndarray,
 
 
 def rows_required(verdict: np.ndarray, q: np.ndarray, included: np.ndarray, method: str,
-                  alpha: float, min_effect: float, power: float, n_covariates: int = 0
-                  ) -> pd.arrays.IntegerArray:
-    """Per inconclusive column, the holdout rows that detect ``min_effect`` with
-    ``power`` at the threshold the correction applies to one more confirmation
-    (:func:`~embaudit.hypotheses.multiplicity.threshold_used`); <NA> for the others."""
-    needed = required_holdout_size(np.full(len(verdict), min_effect),
-                                   threshold_used(q, included, method, alpha), power)
-    return pd.array([int(v) + n_covariates if w == "inconclusive" and v > 0 else pd.NA
-                     for v, w in zip(needed, verdict, strict=True)], dtype="Int64")
+                  alpha: float, min_effect: float, power: float, holdout: HoldoutAssociation
+                  ) -> tuple[pd.arrays.IntegerArray, pd.arrays.IntegerArray]:
+    """Per inconclusive column, the holdout rows (and, for censored lifespans, the
+    failures) that detect ``min_effect`` with ``power`` at the threshold the correction
+    applies to one more confirmation (:func:`~embaudit.hypotheses.multiplicity.
+    threshold_used`; :meth:`~embaudit.hypotheses.inference.HoldoutAssociation.
+    required`); <NA> for the others."""
+    rows, events = holdout.required(min_effect, threshold_used(q, included, method, alpha),
+                                    power)
+    events = np.full(len(verdict), -1) if events is None else events
+
+    def where_inconclusive(needed: np.ndarray) -> pd.arrays.IntegerArray:
+        return pd.array([int(v) if w == "inconclusive" and v > 0 else pd.NA
+                         for v, w in zip(needed, verdict, strict=True)], dtype="Int64")
+
+    return where_inconclusive(rows), where_inconclusive(events)
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,8 +159,9 @@ def assess_regime(
     ci_low, ci_high = holdout.interval(c.direction)
     verdict = verdict_rule(found, q_holdout, q_opposite, ci_high, config.alpha,
                            config.min_effect)
-    n_required = rows_required(verdict, q_holdout, found, config.correction, config.alpha,
-                               config.min_effect, config.power, holdout.n_covariates)
+    n_required, events_required = rows_required(
+        verdict, q_holdout, found, config.correction, config.alpha, config.min_effect,
+        config.power, holdout)
     p_embedding = _or_nan(evidence.p_embedding, len(columns))
     generalizes = embedding & (np.nan_to_num(p_embedding, nan=1.0) <= config.alpha)
     frame = pd.DataFrame({
@@ -198,6 +202,7 @@ def assess_regime(
         else np.full(len(c.strength), np.nan),
         "n_holdout": holdout.n,
         "n_required": n_required,
+        "events_required": events_required,
         "verdict": verdict,
     })
     skipped = pd.DataFrame({

@@ -35,7 +35,7 @@ def methods_paragraphs(config: AuditConfig, lead_regime: str, n_features: int | 
         ("Networks", _networks(config, n_features)),
         ("Resampling", _resampling(config)),
         ("Discovery", _discovery(config, covariates)),
-        ("Verdicts", _verdicts(config, covariates, group)),
+        ("Verdicts", _verdicts(config, covariates, group, event)),
         ("Person A vs Person B", _position(config, lead_regime, event, group)),
         ("Independence of rows", _independence(group)),
         *([("Loss landscape", _landscape(config))] if config.landscape.enabled else []),
@@ -56,15 +56,23 @@ def _censoring(config: AuditConfig, event: str) -> str:
     return (f"Column {event!r} says whether each lifespan ended in a failure (1) or is "
             f"censored (0, still in service then); censored rows are kept. In training, "
             f"{training}; the linear baselines fit the times as given. Discovery and the "
-            "screens rank lifespans by their log-rank scores (minus the Nelson–Aalen "
-            "martingale residuals, computed within the discovery rows and within the "
-            "holdout rows separately), so a product censored at t ranks above one that "
-            "failed at t, and permutations move (time, event) pairs together. On the "
-            "holdout the effect is Somers' D (2C - 1 of Harrell's concordance; positive "
-            "= a higher value goes with a longer life, a lower hazard) with a bootstrap "
-            "interval; its p is one-sided from the signed log-rank test for a binary "
-            "attribute, else from a Cox model's Wald z (Efron ties, robust errors, "
-            "partial given the covariates, clustered by group).")
+            "screens correlate ranks with the lifespans' log-rank scores (minus the "
+            "Nelson–Aalen martingale residuals, computed within the discovery rows and "
+            "within the holdout rows separately) as they are, not ranked: the Cox score "
+            "(log-rank) statistic of the ranks, whose sign is the Cox coefficient's even "
+            "when most rows are censored; permutations move (time, event) pairs together. "
+            "On the holdout one model gives each effect, its interval and its one-sided p, "
+            "so they agree: Somers' D (2C - 1 of Harrell's concordance; positive = a "
+            "higher value goes with a longer life, a lower hazard) with its "
+            "infinitesimal-jackknife error"
+            " given no covariates; given covariates, minus the Cox coefficient per SD (a "
+            "log hazard ratio; Efron ties, robust errors, Newton steps halved until the "
+            "partial likelihood rises, a ridge penalty of 1 where the rows separate, "
+            "said where used); z = effect / error against the normal distribution "
+            "(Student's t with G - 1 degrees of freedom when errors are clustered by G "
+            "groups). Power and "
+            "the holdout size an inconclusive trend needs come from the number of failures "
+            "(Schoenfeld's argument on the test's own error).")
 
 
 def _split(config: AuditConfig) -> str:
@@ -146,7 +154,8 @@ def _discovery(config: AuditConfig, covariates: Sequence[str]) -> str:
         "lifespans and make every trend look strong.")
 
 
-def _verdicts(config: AuditConfig, covariates: Sequence[str], group: str | None) -> str:
+def _verdicts(config: AuditConfig, covariates: Sequence[str], group: str | None,
+              event: str | None = None) -> str:
     stat = config.statistics
     test = ("Spearman; partial association by OLS of rank(lifespan) on rank(a) and the "
             "covariates' ranks with HC3 errors" if covariates and not group else "Spearman")
@@ -154,6 +163,13 @@ def _verdicts(config: AuditConfig, covariates: Sequence[str], group: str | None)
         test = (f"rank regression with errors clustered by {group}, referred to its wild "
                 "cluster bootstrap (Webb weights, null imposed)"
                 + (", partial on the covariates' ranks" if covariates else ""))
+    interval = (f"{stat.confidence:.0%} percentile bootstrap ({stat.n_resamples} resamples "
+                f"of the holdout {'groups' if group else 'rows'})")
+    if event:
+        test = ("Somers' D of the censored lifespans, z from its jackknife error" if not
+                covariates else "Cox model given the covariates, robust Wald z") + (
+            f", errors clustered by {group}" if group else "")
+        interval = f"{stat.confidence:.0%}, effect ± the same quantile × its error"
     adjustment = (" The covariate adjustment is linear in the covariates' ranks: a "
                   "confounder that acts non-monotonically (e.g. U-shaped) is not removed."
                   if covariates else "")
@@ -167,9 +183,7 @@ def _verdicts(config: AuditConfig, covariates: Sequence[str], group: str | None)
         f"direction ({test}), adjusted over the regime's found hypotheses by "
         f"{_CORRECTIONS[stat.correction]}{family}. Hypotheses not found are shown with "
         "their holdout numbers but enter no family and get the verdict 'not found'. "
-        f"Intervals of the holdout effect: {stat.confidence:.0%} percentile bootstrap "
-        f"({stat.n_resamples} resamples of the holdout "
-        f"{'groups' if group else 'rows'}). Survives: found and q ≤ {stat.alpha:g}; the "
+        f"Intervals of the holdout effect: {interval}. Survives: found and q ≤ {stat.alpha:g}; the "
         "embedding-level check (does the axis still order attribute and lifespan on the "
         "holdout, p_embedding) is reported beside it and decides nothing, since the claim "
         "an analyst takes away is the attribute's association with lifespan. Fails: "
