@@ -13,9 +13,11 @@ from embaudit.reports.plots import (
     ab_panel,
     holdout_forest,
     null_distributions,
+    trained_loss,
     training_curves,
     trend_plot,
 )
+from embaudit.reports.survival_plots import survival_plot
 from embaudit.results import AuditResult
 
 #: trend plots drawn at most (the found hypotheses with the smallest holdout q first),
@@ -30,6 +32,8 @@ class ReportPlots:
     ab_panel: Plot | None
     trends: list[Plot] = field(default_factory=list)
     n_found: int = 0  # found hypotheses, of which ``trends`` draws at most MAX_TRENDS
+    #: Kaplan–Meier curves by attribute group (censored audits only)
+    survival: Plot | None = None
     nulls: Plot | None = None
     forest: Plot | None = None
     axis_forest: Plot | None = None
@@ -70,12 +74,14 @@ def report_plots(result: AuditResult) -> ReportPlots:
         trends=[trend_plot(result, row)
                 for row in found.head(MAX_TRENDS).to_dict(orient="records")],
         n_found=len(found),
+        survival=survival_plot(result),
         nulls=null_distributions(result),
         forest=holdout_forest(h),
         axis_forest=axis_forest(h, lead),
         stability=stability_heatmap(result.stability, lead),
         alignment=alignment_quality(result.members),
-        curves=training_curves(result.curves, result.members),
+        curves=training_curves(result.curves, result.members, trained_loss(
+            result.config.training.loss, result.table.events is not None)),
         landscape=landscape_plots(result.landscape) if result.landscape is not None
         else None,
     )

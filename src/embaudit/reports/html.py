@@ -32,6 +32,7 @@ from embaudit.reports.landscape_view import (
 )
 from embaudit.reports.ledger_view import ledger_table, seal_sentence
 from embaudit.reports.methods import methods_paragraphs
+from embaudit.reports.plots import MAX_DOTS
 from embaudit.reports.tables import hypothesis_table, manifest_view, regime_order
 from embaudit.results import AuditResult
 
@@ -95,6 +96,7 @@ def render_html(result: AuditResult, generated_at: str = "",
         "landscape": _landscape_context(result, plots),
         "plots": plots,
         "max_trends": MAX_TRENDS,
+        "max_dots": MAX_DOTS,
         "methods": methods_paragraphs(
             result.config, result.lead_regime, len(result.table.features),
             result.table.covariates, result.table.group,

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -25,6 +26,21 @@ DPI = 90
 N_BINS = 8
 #: resampled members of each kind drawn in the training-curve plot (besides the reference)
 CURVES_PER_KIND = 2
+#: rows drawn at most as dots in a censored trend plot (a fixed sample beyond)
+MAX_DOTS = 600
+#: per loss the networks trained with: the training curves' axis label, and what the
+#: curves show (the epoch's training loss as the training callback records it)
+LOSS_LABELS = {
+    "mse": ("MSE", "mean squared error"),
+    "mse_censored": ("MSE (censoring ignored)",
+                     "mean squared error, censored lifespans counted as lifespans"),
+    "aft": ("squared error (AFT training)",
+            "networks trained on the log-normal AFT loss; the curves show its squared "
+            "error, a censored row's only where the prediction falls short of its time"),
+    "cox": ("Cox loss per failure",
+            "networks trained on the Cox partial likelihood; the curves show minus its "
+            "logarithm per failure"),
+}
 _VERDICT_COLOURS = {"survives": "#1a7f37", "fails": "#cf222e", "inconclusive": "#9a6700"}
 
 
@@ -84,7 +100,9 @@ def trend_plot(result: AuditResult, row: dict[str, Any]) -> Plot:
 
     Embedding regimes: mean standardized attribute and lifespan per quantile bin of the
     axis (bins from the discovery rows). Raw screening (no axis, or no stored
-    embedding): mean standardized lifespan per quantile bin of the attribute.
+    embedding): mean standardized lifespan per quantile bin of the attribute. With an
+    event column, every row's lifespan is drawn too, filled where the item failed and
+    open where it was censored (still in service: its lifespan is a lower bound).
     """
     table, split = result.table, result.split
     attribute, regime = str(row["attribute"]), str(row["regime"])
@@ -92,7 +110,8 @@ def trend_plot(result: AuditResult, row: dict[str, Any]) -> Plot:
     axis = None if pd.isna(row["axis"]) else int(row["axis"])
     embedding = result.embeddings.get(regime)
     along_axis = axis is not None and embedding is not None and axis < embedding.shape[1]
-    figure = Figure(figsize=(3.6, 2.5), dpi=DPI, layout="constrained")
+    censored = table.events is not None
+    figure = Figure(figsize=(3.6, 3.1 if censored else 2.5), dpi=DPI, layout="constrained")
     ax = figure.add_subplot()
     lifespan = _standardize(table.y, split.discovery)
     if along_axis:
@@ -105,6 +124,8 @@ def trend_plot(result: AuditResult, row: dict[str, Any]) -> Plot:
         series = {"lifespan": (lifespan, "#bc4c00")}
         xlabel = "attribute (quantile bins)"
     bins, centres = _quantile_bins(x, split.discovery)
+    if censored:
+        _row_dots(ax, x, lifespan, table.events, "#bc4c00")
     for part, rows, style in (("discovery", split.discovery, "-"),
                               ("holdout", split.holdout, "--")):
         for name, (z, colour) in series.items():
@@ -115,7 +136,10 @@ def trend_plot(result: AuditResult, row: dict[str, Any]) -> Plot:
     ax.set_xlabel(xlabel, fontsize=8)
     ax.set_ylabel("mean (standardized)", fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.legend(fontsize=6, frameon=False)
+    if censored:  # six entries: below the axes, off the dots
+        figure.legend(fontsize=6, frameon=False, ncols=2, loc="outside lower center")
+    else:
+        ax.legend(fontsize=6, frameon=False)
     where = f"axis {axis}" if along_axis else "raw"
     name = short_label(regime, 14)
     title = f"{short_label(attribute)} ({row['direction']}) · " + (
@@ -191,8 +215,21 @@ def holdout_forest(hypotheses: pd.DataFrame) -> Plot | None:
                 png_uri(figure), "forest")
 
 
-def training_curves(curves: pd.DataFrame, members: pd.DataFrame) -> Plot | None:
-    """Training (solid) and validation (dashed) loss per epoch, a few members per regime."""
+def trained_loss(loss: str, censored: bool) -> str:
+    """The key in :data:`LOSS_LABELS` of the loss the networks trained with:
+    ``training.loss`` with ``auto`` resolved (AFT with an event column, else MSE); AFT
+    without an event column trains on the MSE, Cox always on the partial likelihood."""
+    if loss == "cox":
+        return "cox"
+    if not censored:
+        return "mse"
+    return "mse_censored" if loss == "mse" else "aft"
+
+
+def training_curves(curves: pd.DataFrame, members: pd.DataFrame,
+                    loss: str = "mse") -> Plot | None:
+    """Training (solid) and validation (dashed) loss per epoch, a few members per regime;
+    ``loss`` (a key of :data:`LOSS_LABELS`) names the loss on the axis."""
     needed = {"member_id", "epoch", "train_loss"}
     if curves.empty or not needed <= set(curves.columns) or members.empty:
         return None
@@ -215,16 +252,33 @@ def training_curves(curves: pd.DataFrame, members: pd.DataFrame) -> Plot | None:
             if "validation_loss" in one and one["validation_loss"].notna().any():
                 ax.plot(one["epoch"], one["validation_loss"].astype(float).clip(lower=1e-8),
                         "--", color=colour, lw=1)
-        ax.set_yscale("log")
+        if loss != "cox":  # squared errors fall towards 0 as a network overfits
+            ax.set_yscale("log")
         ax.set_title(f"{short_label(str(regime), 20)} (dashed: validation)", fontsize=8,
                      parse_math=False)
         ax.set_xlabel("epoch", fontsize=7)
-        ax.set_ylabel("MSE", fontsize=7)
+        ax.set_ylabel(LOSS_LABELS[loss][0], fontsize=7)
         ax.tick_params(which="both", labelsize=6)
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles, strict=True))
         ax.legend(unique.values(), unique.keys(), fontsize=6, frameon=False)
-    return Plot("Training curves of a few members per regime", png_uri(figure), "curves")
+    return Plot(f"Training curves of a few members per regime ({LOSS_LABELS[loss][1]})",
+                png_uri(figure), "curves")
+
+
+def _row_dots(ax: Axes, x: np.ndarray, lifespan: np.ndarray, events: np.ndarray,
+              colour: str) -> None:
+    """Each row's standardized lifespan (at most :data:`MAX_DOTS`, a fixed sample):
+    filled where the item failed, open where it is censored."""
+    rows = np.arange(len(x))
+    if len(rows) > MAX_DOTS:
+        rows = np.sort(np.random.default_rng(0).choice(rows, MAX_DOTS, replace=False))
+    failed = rows[events[rows] > 0]
+    censored = rows[events[rows] <= 0]
+    ax.scatter(x[failed], lifespan[failed], s=8, color=colour, alpha=0.45, lw=0,
+               label="failed", zorder=1)
+    ax.scatter(x[censored], lifespan[censored], s=9, facecolors="none", edgecolors=colour,
+               alpha=0.5, lw=0.6, label="censored (still in service)", zorder=1)
 
 
 def _quantile_bins(x: np.ndarray, discovery: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
