@@ -13,10 +13,14 @@ from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 
 from embaudit.claims.check import check_claims
+from embaudit.config import AuditConfig
+from embaudit.data.scenarios import scenario_world
 from embaudit.data.table import load_table
+from embaudit.errors import NumericalWarning, numerical_warnings
 from embaudit.hypotheses.censored import (
     censored_association,
     cox_effect,
+    lifespan_association,
     lifespan_scores,
     somers_d_effect,
 )
@@ -24,6 +28,7 @@ from embaudit.hypotheses.concordance import concordance_test, row_shares
 from embaudit.hypotheses.cox import fit_cox
 from embaudit.hypotheses.discovery import raw_candidates
 from embaudit.hypotheses.screen import screen
+from embaudit.resampling.options import split_rows
 
 
 def _brute_force(values: np.ndarray, time: np.ndarray, event: np.ndarray
@@ -227,3 +232,43 @@ def test_events_needed_follow_the_measured_power() -> None:
             for _ in range(150)]
     assert np.mean(hits) == pytest.approx(0.8, abs=0.12)
     assert pilot.power(effect, 0.05)[0] < 0.8  # the pilot's own rows fall short
+
+
+@pytest.mark.parametrize("name", ["censored_30", "censored_70", "censored_informative"])
+def test_no_interval_disagrees_with_its_p_over_the_calibration_worlds(name: str) -> None:
+    """Every hypothesis of the censored calibration worlds, tested as an audit tests
+    its holdout: a bound excludes 0 in a direction exactly when that direction's p is
+    below α, and every p is finite (or its column says why)."""
+    config = AuditConfig()
+    alpha = config.statistics.alpha
+    for seed in range(4):
+        world, _ = scenario_world(name, seed)
+        table = world.table
+        rows = split_rows(table, config).holdout
+        test = lifespan_association(
+            table, rows, table.attribute_matrix[rows],
+            None if table.covariate_matrix is None else table.covariate_matrix[rows],
+            np.arange(len(table.attribute_columns)), n_resamples=2000, n_permutations=0,
+            max_t=False, confidence=config.statistics.confidence, seed=seed, alpha=alpha)
+        assert np.isfinite(test.rho).all() and test.confidence == pytest.approx(1 - 2 * alpha)
+        for direction in (np.ones(len(test.rho)), -np.ones(len(test.rho))):
+            low, high = test.interval(direction)
+            p = test.p_value(direction)
+            assert np.array_equal(low > 0, p < alpha)
+            assert np.array_equal(high < 0, 1 - p < alpha)
+
+
+def test_numerical_library_warnings_become_one_message_in_the_projects_words() -> None:
+    def noisy() -> None:
+        np.log(np.zeros(3))  # numpy: divide by zero
+        warnings.warn("Maximum Likelihood optimization failed to converge", UserWarning,
+                      stacklevel=1)  # as statsmodels words it
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with numerical_warnings("the holdout tests"):
+            noisy()
+    assert len(caught) == 1 and caught[0].category is NumericalWarning
+    text = str(caught[0].message)
+    assert "While computing the holdout tests" in text and "2 time(s)" in text
+    assert "divide by zero" in text and "reported as missing with their reason" in text

@@ -23,7 +23,7 @@ from embaudit.core.members import MemberSpec, Split
 from embaudit.core.regimes import RAW, REGIMES
 from embaudit.data.independence import clustering_evidence, independence_sentence
 from embaudit.data.table import Table, load_table
-from embaudit.errors import ConfigError
+from embaudit.errors import ConfigError, numerical_warnings
 from embaudit.hypotheses.censored import lifespan_association, split_scores
 from embaudit.hypotheses.crossfit import crossfit_replication, crossfit_tables
 from embaudit.hypotheses.evidence import (
@@ -186,19 +186,20 @@ class _Pipeline:
              resumed: dict[str, set[str]]) -> AuditResult:
         config, table = self.config, self.table
         runs = self._train(store, client, resumed)
-        if config.discovery.raw_screening:
-            runs.append(_RegimeRun(raw_evidence(self.plans[RAW], self.data)))
-        holdout = self._holdout_tests()
         diagnostics = [d for run in runs for d in run.diagnostics]
         members = pd.concat(diagnostics, ignore_index=True) if diagnostics \
             else pd.DataFrame(columns=_NO_MEMBERS)
-        evidence = [run.evidence for run in runs]
-        decision = decide_panel(evidence, holdout, table.attribute_columns, members, config,
-                                self.truth, HoldoutRows(self.data.attributes[self.split.holdout],
-                                                        self._partial_p),
-                                self.independence)
-        crossfit = self._crossfit(runs)
-        rates, agreement = crossfit_tables(crossfit, config.split.crossfit_folds or 0)
+        with numerical_warnings("the screens, the holdout tests and the verdicts"):
+            if config.discovery.raw_screening:
+                runs.append(_RegimeRun(raw_evidence(self.plans[RAW], self.data)))
+            holdout = self._holdout_tests()
+            evidence = [run.evidence for run in runs]
+            decision = decide_panel(
+                evidence, holdout, table.attribute_columns, members, config, self.truth,
+                HoldoutRows(self.data.attributes[self.split.holdout], self._partial_p),
+                self.independence)
+            crossfit = self._crossfit(runs)
+            rates, agreement = crossfit_tables(crossfit, config.split.crossfit_folds or 0)
         curves = [c for run in runs for c in run.curves]
         landscape = self._landscape([m for run in runs for m in run.minima],
                                     client if isinstance(client, Executor) else None) \
@@ -245,7 +246,7 @@ class _Pipeline:
             np.unique([c.attribute for c in table.attribute_columns], return_inverse=True)[1],
             n_resamples=stat.n_resamples, n_permutations=stat.n_holdout_permutations,
             max_t=stat.correction == "maxt", confidence=stat.confidence,
-            seed=self.config.seed)
+            seed=self.config.seed, alpha=stat.alpha)
 
     def _partial_p(self, column: int, given: Sequence[int], direction: int) -> float:
         """One-sided holdout p of attribute ``column`` in ``direction``, partial on the
@@ -296,8 +297,9 @@ class _Pipeline:
         # minima are read back from a store)
         fit = self._fit(regime, members, self.split, store, client, log_dir, report,
                         keep_state=study and store is None)
-        evidence = embedding_evidence(regime, members, fit.embeddings, self.data,
-                                      self.config.resampling)
+        with numerical_warnings(f"the {regime} regime's discovery screen"):
+            evidence = embedding_evidence(regime, members, fit.embeddings, self.data,
+                                          self.config.resampling)
         frame = fit.diagnostics.merge(evidence.alignment, on="member_id", how="left")
         frame["dead_axes_reference"] = len(evidence.dead_axes)
         run = _RegimeRun(evidence, [frame], [fit.curves],
@@ -388,8 +390,17 @@ class _Pipeline:
             return pd.DataFrame()
         embeddings = {run.evidence.regime: run.fold_embeddings for run in runs}
         names = [c.name for c in self.table.attribute_columns]
-        return crossfit_replication(self.folds, embeddings, self.data, names,
-                                    self.config.statistics.alpha, self.table.groups)
+        data, stat = self.data, self.config.statistics
+
+        def fold_test(rows: np.ndarray) -> HoldoutAssociation:
+            return lifespan_association(
+                self.table, rows, data.attributes[rows],
+                None if data.covariates is None else data.covariates[rows], None,
+                n_resamples=0, n_permutations=0, max_t=False, confidence=stat.confidence,
+                seed=self.config.seed)
+
+        return crossfit_replication(self.folds, embeddings, data, names, stat.alpha,
+                                    fold_test)
 
 
 def _null_strengths(evidence: list[RegimeEvidence], table: Table) -> pd.DataFrame:

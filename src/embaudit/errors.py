@@ -6,6 +6,10 @@ prints them as one paragraph and exits with code 2.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class EmbauditError(ValueError):
     """Base class of every user-facing error in embaudit."""
@@ -21,3 +25,34 @@ class ConfigError(EmbauditError):
 
 class EmbauditWarning(UserWarning):
     """Input that can be audited but deserves a look (e.g. a feature that never varies)."""
+
+
+class NumericalWarning(EmbauditWarning):
+    """A numerical library warned while a statistic was computed: what was being
+    computed, what the library said, and what the number it touched means now."""
+
+
+@contextmanager
+def numerical_warnings(stage: str) -> Iterator[None]:
+    """Collect the runtime warnings numpy, scipy and statsmodels raise inside ``stage``
+    (divide by zero, convergence, perfect separation...) and emit one
+    :class:`NumericalWarning` in the project's words instead of the raw lines above the
+    progress bars. A number a warning touched is missing or penalized and says why in
+    its own table; this message says where to look."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    raw = [w for w in caught if not issubclass(w.category, EmbauditWarning)]
+    for w in caught:
+        if issubclass(w.category, EmbauditWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if raw:
+        kinds = sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0][:120]}"
+                        for w in raw})
+        warnings.warn(
+            f"While computing {stage}, numerical libraries warned {len(raw)} time(s) "
+            f"({'; '.join(kinds[:3])}{' …' if len(kinds) > 3 else ''}). Numbers they "
+            "touched are reported as missing with their reason (or, for a Cox fit, as "
+            "penalized); nothing else changed. If a column is at fault (constant, "
+            "extreme values, a perfect separation), check it before trusting its row.",
+            NumericalWarning, stacklevel=3)

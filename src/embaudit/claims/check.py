@@ -24,7 +24,7 @@ from embaudit.claims.claim import (
 )
 from embaudit.core.schema import Verdict
 from embaudit.data.table import Table, covariate_matrix
-from embaudit.errors import ConfigError, DataError
+from embaudit.errors import ConfigError, DataError, numerical_warnings
 from embaudit.hypotheses.censored import lifespan_association, lifespan_scores
 from embaudit.hypotheses.inference import (
     HoldoutAssociation,
@@ -201,10 +201,11 @@ def check_claims(
     direction = np.zeros(len(tested), dtype=int)
     direction[claimed] = [c.direction for c in parsed]
     A = table.attribute_matrix[:, tested][rows]
-    test = lifespan_association(
-        table, rows, A, None if C is None else C[rows], families, n_resamples=n_resamples,
-        n_permutations=n_permutations, max_t=correction == "maxt", confidence=confidence,
-        seed=seed)
+    with numerical_warnings("the claims' holdout tests"):
+        test = lifespan_association(
+            table, rows, A, None if C is None else C[rows], families,
+            n_resamples=n_resamples, n_permutations=n_permutations,
+            max_t=correction == "maxt", confidence=confidence, seed=seed, alpha=alpha)
     resolved = [table.attribute_columns[i].name for i in columns]
     lifespan = table.y[rows] if table.events is None else \
         lifespan_scores(table.lifespan[rows], table.events[rows])  # censoring-aware
@@ -226,7 +227,7 @@ def check_claims(
             n_required=None if pd.isna(needed[j]) else int(needed[j]), rows=row_label,
             covariates=names, axis=axes[i][0], p_embedding=axes[i][1],
             r_axis_attribute=axes[i][2], r_axis_lifespan=axes[i][3],
-            confidence=confidence, target_power=power,
+            confidence=test.confidence, target_power=power,
             effect_name=test.effect_name + ("" if table.events is None else ", censored"),
             events=test.events, reason=test.reason(j),
             events_required=None if pd.isna(events_needed[j]) else int(events_needed[j]),

@@ -197,12 +197,15 @@ def censored_association(
 
 
 def lifespan_association(table: Table, rows: np.ndarray, attributes: np.ndarray,
-                         covariates: np.ndarray | None, families: np.ndarray, *,
+                         covariates: np.ndarray | None, families: np.ndarray | None, *,
                          n_resamples: int, n_permutations: int, max_t: bool,
-                         confidence: float, seed: int) -> HoldoutAssociation:
+                         confidence: float, seed: int, alpha: float | None = None
+                         ) -> HoldoutAssociation:
     """The holdout test of ``attributes`` (already restricted to ``rows``) against the
     lifespans of ``table``'s ``rows``: :func:`censored_association` with an event column
-    (its interval comes from the test's own error: ``n_resamples`` is not used), else
+    (its interval comes from the test's own error, ``n_resamples`` is not used, and with
+    ``alpha`` it is the one-sided test's at that level: two-sided 1 - 2α, so a bound
+    excludes 0 exactly when p < α), else
     :func:`~embaudit.hypotheses.inference.holdout_association`. The resampling null
     (``n_permutations`` draws) is drawn where it decides something: for max-T, and for
     the wild cluster bootstrap of a group column without censoring."""
@@ -211,7 +214,7 @@ def lifespan_association(table: Table, rows: np.ndarray, attributes: np.ndarray,
         return censored_association(
             attributes, table.lifespan[rows], table.events[rows], covariates, groups=groups,
             families=families, n_permutations=n_permutations if max_t else 0,
-            confidence=confidence, seed=seed)
+            confidence=confidence if alpha is None else 1 - 2 * alpha, seed=seed)
     return holdout_association(
         attributes, table.y[rows], covariates, groups=groups, families=families,
         n_resamples=n_resamples,

@@ -9,7 +9,7 @@ per attribute how many folds replicated it with one direction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -20,7 +20,7 @@ from embaudit.core.regimes import REGIMES
 from embaudit.core.schema import AGREEMENT_COLUMNS, CROSSFIT_COLUMNS
 from embaudit.hypotheses.discovery import best_candidates, live_axes, raw_candidates
 from embaudit.hypotheses.evidence import DiscoveryData
-from embaudit.hypotheses.inference import HoldoutAssociation, holdout_association
+from embaudit.hypotheses.inference import HoldoutAssociation
 
 
 def crossfit_replication(
@@ -29,20 +29,17 @@ def crossfit_replication(
     data: DiscoveryData,
     names: Sequence[str],
     alpha: float,
-    groups: np.ndarray | None = None,
+    fold_test: Callable[[np.ndarray], HoldoutAssociation],
 ) -> pd.DataFrame:
     """Per regime, fold and attribute: the candidate read on the other folds, tested on
     this one.
 
     ``embeddings`` maps each regime to its folds' network embeddings of all rows (n × h),
-    in fold order (none for a regime without embedding: raw screening). With ``groups`` (a label per
-    row) a fold's tests are cluster-robust, as the main holdout's.
+    in fold order (none for a regime without embedding: raw screening). ``fold_test``
+    tests every attribute on a fold's rows as the main holdout is tested (cluster-robust
+    with a group column, the censored tests with an event column).
     """
-    A, y, C = data.attributes, data.lifespan, data.covariates
-    tests = [holdout_association(A[f.holdout], y[f.holdout],  # a fold's, for every regime
-                                 None if C is None else C[f.holdout],
-                                 groups=None if groups is None else groups[f.holdout],
-                                 n_resamples=0, n_permutations=0) for f in folds]
+    tests = [fold_test(f.holdout) for f in folds]  # a fold's, for every regime
     frames = [_fold_frame(regime, fold, split, found, data, names, tests[fold], alpha)
               for regime, found in embeddings.items() for fold, split in enumerate(folds)]
     return pd.concat(frames, ignore_index=True)[list(CROSSFIT_COLUMNS)]

@@ -58,8 +58,10 @@ def permutation_strengths(
     n_permutations: int = 10_000,
     seed: int = 0,
     live: np.ndarray | None = None,
+    ranked: bool = True,
 ) -> np.ndarray:
-    """Null strengths ``max_j |r_ja · r_jy|`` per attribute under permuted lifespans.
+    """Null strengths ``max_j |r_ja · r_jy|`` per attribute under permuted lifespans
+    (``ranked=False``: lifespan scores correlated as they are, for censored lifespans).
 
     Whole-axis discovery on a fixed embedding (n × k) with attributes (n × q); returns
     ``(n_permutations, q)``. Dead axes (``live`` False) carry no trend.
@@ -68,7 +70,7 @@ def permutation_strengths(
     if live is not None:
         E[:, ~live] = 0.0
     r_attribute = E.T @ standardized_ranks(attributes)  # (k, q), fixed under permutation
-    ranked_y = standardized_ranks(lifespan[:, None])[:, 0]
+    ranked_y = residual_ranks(lifespan[:, None], None, ranked)[:, 0]
     rng = np.random.default_rng(seed)
     n, q = len(lifespan), r_attribute.shape[1]
     out = np.empty((n_permutations, q))

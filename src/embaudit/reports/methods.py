@@ -169,7 +169,9 @@ def _verdicts(config: AuditConfig, covariates: Sequence[str], group: str | None,
         test = ("Somers' D of the censored lifespans, z from its jackknife error" if not
                 covariates else "Cox model given the covariates, robust Wald z") + (
             f", errors clustered by {group}" if group else "")
-        interval = f"{stat.confidence:.0%}, effect ± the same quantile × its error"
+        interval = (f"{1 - 2 * stat.alpha:.0%} (the one-sided test's at {stat.alpha:g}: a "
+                    "bound excludes 0 exactly when p < α), effect ± the same quantile × "
+                    "its error")
     adjustment = (" The covariate adjustment is linear in the covariates' ranks: a "
                   "confounder that acts non-monotonically (e.g. U-shaped) is not removed."
                   if covariates else "")
