@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from SurvSet.data import SurvLoader
 from statsmodels.duration.hazard_regression import PHReg
+from SurvSet.data import SurvLoader
 from typer.testing import CliRunner
 
 import embaudit

@@ -101,7 +101,7 @@ def test_a_claim_on_the_heavy_tailed_value_gets_a_finite_p_and_survives() -> Non
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # and no raw warning reaches the user
         verdict = check_claims(table, ["lab:-"], n_resamples=0).verdicts[0]
-    assert np.isfinite(verdict.p) and verdict.p < 1e-4 and verdict.verdict == "survives"
+    assert np.isfinite(verdict.p) and verdict.p < 1e-3 and verdict.verdict == "survives"
     assert verdict.ci_low > 0 and not verdict.reason
 
 

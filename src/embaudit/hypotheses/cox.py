@@ -39,6 +39,8 @@ class CoxFit:
     coefficients: np.ndarray
     covariance: np.ndarray
     influence: np.ndarray
+    #: the inverse information: the model's own covariance, beside the robust one
+    model_covariance: np.ndarray
     converged: bool
     penalized: bool
     iterations: int
@@ -146,7 +148,8 @@ def fit_cox(exog: np.ndarray, time: np.ndarray, event: np.ndarray,
         if len(residuals) > 1:  # the small-sample factor of clustered errors
             residuals = residuals * np.sqrt(len(residuals) / (len(residuals) - 1))
     influence = residuals @ bread
-    return CoxFit(beta, influence.T @ influence, influence, converged, penalized, iterations)
+    return CoxFit(beta, influence.T @ influence, influence, bread, converged, penalized,
+                  iterations)
 
 
 def _newton(likelihood: EfronLikelihood, ridge: float) -> tuple[np.ndarray, bool, int]:

@@ -66,11 +66,12 @@ def _censoring(config: AuditConfig, event: str) -> str:
             "higher value goes with a longer life, a lower hazard) with its "
             "infinitesimal-jackknife error"
             " given no covariates; given covariates, minus the Cox coefficient per SD (a "
-            "log hazard ratio; Efron ties, robust errors, Newton steps halved until the "
-            "partial likelihood rises, a ridge penalty of 1 where the rows separate, "
-            "said where used); z = effect / error against the normal distribution "
-            "(Student's t with G - 1 degrees of freedom when errors are clustered by G "
-            "groups). Power and "
+            "log hazard ratio; Efron ties, the larger of the robust and model-based "
+            "errors, Newton steps halved until the partial likelihood rises, a ridge "
+            "penalty of 1 where the rows separate, said where used); with a group column "
+            "both take the leave-one-group-out jackknife's error (up to 200 groups); "
+            "z = effect / error against Student's t with G - 1 degrees of freedom for G "
+            "groups, else with the failures less one per parameter. Power and "
             "the holdout size an inconclusive trend needs come from the number of failures "
             "(Schoenfeld's argument on the test's own error).")
 
@@ -167,7 +168,7 @@ def _verdicts(config: AuditConfig, covariates: Sequence[str], group: str | None,
                 f"of the holdout {'groups' if group else 'rows'})")
     if event:
         test = ("Somers' D of the censored lifespans, z from its jackknife error" if not
-                covariates else "Cox model given the covariates, robust Wald z") + (
+                covariates else "Cox model given the covariates, Wald z") + (
             f", errors clustered by {group}" if group else "")
         interval = (f"{1 - 2 * stat.alpha:.0%} (the one-sided test's at {stat.alpha:g}: a "
                     "bound excludes 0 exactly when p < α), effect ± the same quantile × "
