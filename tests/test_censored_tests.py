@@ -28,6 +28,7 @@ from embaudit.hypotheses.concordance import concordance_test, row_shares
 from embaudit.hypotheses.cox import fit_cox
 from embaudit.hypotheses.discovery import raw_candidates
 from embaudit.hypotheses.screen import screen
+from embaudit.hypotheses.verdicts import rows_required
 from embaudit.resampling.options import split_rows
 
 
@@ -272,3 +273,21 @@ def test_numerical_library_warnings_become_one_message_in_the_projects_words() -
     text = str(caught[0].message)
     assert "While computing the holdout tests" in text and "2 time(s)" in text
     assert "divide by zero" in text and "reported as missing with their reason" in text
+
+
+def test_rows_needed_are_never_fewer_than_the_holdout_already_has() -> None:
+    """An inconclusive trend on a holdout that already has the power asks for no rows:
+    its effect looks smaller than the smallest of interest, more rows are not the fix."""
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(3000, 1))
+    latent = rng.exponential(np.exp(0.02 * x[:, 0]))  # a tiny effect, many failures
+    test = censored_association(x, latent, np.ones(3000, bool))
+    verdict = np.array(["inconclusive"])
+    rows, events = rows_required(verdict, np.array([0.2]), np.array([True]), "fdr_bh", 0.1,
+                                 0.1, 0.8, test)
+    assert test.required(0.1, np.array([0.1]), 0.8)[0][0] < test.n  # power is there
+    assert pd.isna(rows[0]) and pd.isna(events[0])
+    small = censored_association(x[:80], latent[:80], np.ones(80, bool))
+    rows, events = rows_required(verdict, np.array([0.2]), np.array([True]), "fdr_bh", 0.1,
+                                 0.1, 0.8, small)
+    assert rows[0] > 80 and events[0] > 80  # every row failed: events = rows

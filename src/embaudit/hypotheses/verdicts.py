@@ -72,14 +72,18 @@ def rows_required(verdict: np.ndarray, q: np.ndarray, included: np.ndarray, meth
     failures) that detect ``min_effect`` with ``power`` at the threshold the correction
     applies to one more confirmation (:func:`~embaudit.hypotheses.multiplicity.
     threshold_used`; :meth:`~embaudit.hypotheses.inference.HoldoutAssociation.
-    required`); <NA> for the others."""
+    required`); <NA> for the others, and where the holdout already has as many: such a
+    trend is inconclusive because its effect looks smaller than ``min_effect``, not for
+    want of rows."""
     rows, events = holdout.required(min_effect, threshold_used(q, included, method, alpha),
                                     power)
     events = np.full(len(verdict), -1) if events is None else events
+    more = rows > holdout.n
 
     def where_inconclusive(needed: np.ndarray) -> pd.arrays.IntegerArray:
-        return pd.array([int(v) if w == "inconclusive" and v > 0 else pd.NA
-                         for v, w in zip(needed, verdict, strict=True)], dtype="Int64")
+        return pd.array([int(v) if w == "inconclusive" and v > 0 and m else pd.NA
+                         for v, w, m in zip(needed, verdict, more, strict=True)],
+                        dtype="Int64")
 
     return where_inconclusive(rows), where_inconclusive(events)
 

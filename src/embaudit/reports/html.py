@@ -67,6 +67,8 @@ def render_html(result: AuditResult, generated_at: str = "",
         "n_attributes": len(result.table.attribute_columns),
         "n_censored": None if result.table.events is None
         else int((result.table.events == 0).sum()),
+        "interval_note": _interval_note(result),
+        "effect_name": _effect_name(result),
         "position": {
             "label": position.position,
             "meaning": position_meaning(result),
@@ -162,3 +164,21 @@ def _crossfit_tables(result: AuditResult) -> dict[str, Any]:
         "attributes": dict(zip(("header", "rows"), display_table(
             agreement, list(agreement.columns)), strict=True)),
     }
+
+
+def _interval_note(result: AuditResult) -> str:
+    """The level of the hypotheses' holdout intervals, in words."""
+    stat = result.config.statistics
+    if result.table.events is None:
+        return f"its {stat.confidence:.0%} bootstrap interval"
+    return (f"its {1 - 2 * stat.alpha:.0%} interval (the one-sided test's at α = "
+            f"{stat.alpha:g}: it excludes 0 exactly when p < α)")
+
+
+def _effect_name(result: AuditResult) -> str:
+    """What the hypotheses' holdout effect measures, in words."""
+    partial = bool(result.table.covariates)
+    if result.table.events is None:
+        return "partial Spearman given the covariates" if partial else "Spearman"
+    return ("minus the Cox log hazard ratio per SD given the covariates (censored "
+            "lifespans)" if partial else "Somers' D of the censored lifespans")
