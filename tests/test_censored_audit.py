@@ -17,10 +17,11 @@ from typer.testing import CliRunner
 
 import embaudit
 from embaudit.cli import app
-from embaudit.config import NetworkConfig, TrainingConfig
+from embaudit.config import NetworkConfig, TrainingConfig, build_config
 from embaudit.data.worlds import product_lifespan
 from embaudit.hypotheses.censored import concordance
 from embaudit.reports import report_schema
+from embaudit.resampling.options import split_rows
 from embaudit.resampling.plans import discovery_holdout_split, plan_members
 from embaudit.training.fit import fit_ensemble
 from embaudit.training.module import censored_terms
@@ -262,3 +263,21 @@ def test_every_survivor_of_a_real_table_has_the_sign_of_a_cox_model(
         longer = "+" if cox.params[0] < 0 else "-"  # a lower hazard: a longer life
         assert set(survivors.loc[survivors["attribute"] == attribute, "direction"]) == \
             {longer}, attribute
+
+
+def test_an_attribute_the_holdout_cannot_test_says_why_in_the_hypotheses() -> None:
+    """A rare attribute whose only nonzero row is a discovery row is constant on the
+    holdout: its holdout numbers are missing and the row says why, in words."""
+    frame = _survset("GBSG2")
+    table = embaudit.load_table(frame, target="time", event="event", id="pid",
+                                attributes=["num_pnodes"], features=["num_*"])
+    config = {**_SMALL, "training": {"regimes": ["linear"], "max_epochs": 30}}
+    discovery = split_rows(table, build_config(config)).discovery
+    frame["rare"] = 0.0
+    frame.loc[frame.index[discovery[0]], "rare"] = 1.0
+    table = embaudit.load_table(frame, target="time", event="event", id="pid",
+                                attributes=["num_pnodes", "rare"], features=["num_*"])
+    h = embaudit.audit(config, table=table).hypotheses.set_index(["regime", "attribute"])
+    assert h.loc[("linear", "rare"), "holdout_note"] == "constant on these rows"
+    assert np.isnan(h.loc[("linear", "rare"), "p_holdout"])
+    assert pd.isna(h.loc[("linear", "num_pnodes"), "holdout_note"])

@@ -87,6 +87,7 @@ def _hypotheses(columns: list, rng: np.random.Generator) -> pd.DataFrame:
             "n_holdout": 60,
             "n_required": pd.array(np.where(verdict == "inconclusive", 250, 0), dtype="Int64"),
             "events_required": pd.array([pd.NA] * q, dtype="Int64"),
+            "holdout_note": pd.array([None] * q, dtype="string"),
             "verdict": verdict,
             "explained_by": pd.array([pd.NA] * q, dtype="string"),
         }))

@@ -54,6 +54,7 @@ HYPOTHESIS_COLUMNS = (
     "n_holdout",
     "n_required",  # holdout rows that detect min_effect with the set power (inconclusive)
     "events_required",  # censored lifespans: the failures that needs (what power rests on)
+    "holdout_note",  # why the holdout could not test it, or how (a penalized Cox fit)
     "verdict",  # survives | fails | inconclusive | not found
     "explained_by",  # a survivor explained by another survivor (a proxy): its name
 )

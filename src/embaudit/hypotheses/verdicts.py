@@ -207,6 +207,8 @@ def assess_regime(
         "n_holdout": holdout.n,
         "n_required": n_required,
         "events_required": events_required,
+        "holdout_note": pd.array([_holdout_note(holdout, i) for i in range(len(columns))],
+                                 dtype="string"),
         "verdict": verdict,
     })
     skipped = pd.DataFrame({
@@ -262,3 +264,10 @@ def _axis_intervals(evidence: RegimeEvidence, confidence: float) -> dict[str, np
         out[f"{name}_ci_low"], out[f"{name}_ci_high"] = containing(
             np.clip(low - bias, -1.0, 1.0), np.clip(high - bias, -1.0, 1.0), estimate)
     return out
+
+
+def _holdout_note(holdout: HoldoutAssociation, column: int) -> str | None:
+    """Why the holdout could not test ``column``, or how it did where that needs
+    saying (a penalized Cox fit), in words; None when there is nothing to say."""
+    note = holdout.reason(column) or (holdout.notes[column] if holdout.notes else "")
+    return note or None

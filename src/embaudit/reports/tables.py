@@ -55,6 +55,9 @@ def hypothesis_table(result: AuditResult) -> HypothesisTable:
 
 def _effect_cell(row: dict[str, Any]) -> str:
     effect = format_cell(row["effect_holdout"], "effect_holdout")
+    note = row.get("holdout_note")
+    if effect == "–" and isinstance(note, str) and note:
+        return f"not tested: {note}"
     if effect in ("–", "sealed"):
         return effect
     low, high = format_cell(row["ci_low"], "ci_low"), format_cell(row["ci_high"], "ci_high")
