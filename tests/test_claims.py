@@ -273,3 +273,13 @@ def test_claims_on_the_holdout_get_the_audits_verdicts(saved_audit):
     expected = [None if pd.isna(v) else int(v) for v in found["n_required"]]
     assert list(checked["n_required"].astype(object).where(checked["n_required"].notna(),
                                                            None)) == expected
+
+
+def test_an_untestable_claim_says_why_in_words():
+    table = _table(seed=9)
+    frame = table.frame.assign(size2=2 * table.frame["size"] + 1)
+    widened = embaudit.load_table(frame, target="lifespan", features=[],
+                                  attributes=["size"])
+    verdict = embaudit.check_claim(widened, "size", "+", covariates=["size2"])
+    assert verdict.reason == "the covariates determine it"
+    assert "no test could be computed: the covariates determine it" in verdict.summary()

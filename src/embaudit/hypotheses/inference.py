@@ -82,9 +82,9 @@ class HoldoutAssociation:
 
     def reason(self, column: int) -> str:
         """Why ``column`` could not be tested, in words ('' when it was)."""
-        if self.reasons and self.reasons[column]:
+        if self.reasons:
             return self.reasons[column]
-        return "" if np.isfinite(self.rho[column]) else "constant on these rows"
+        return "" if np.isfinite(self.rho[column]) else "it could not be computed"
 
     def covariance(self) -> np.ndarray | None:
         """Covariance (q × q) of the effects from the rows' influence, when the test has
@@ -222,7 +222,11 @@ def holdout_association(
         resampled=resampled, grouped=groups is not None,
         family_p=None if families is None else family_omnibus(
             attributes, lifespan, families, p_positive, p_negative,
-            plain=covariates is None and groups is None))
+            plain=covariates is None and groups is None),
+        reasons=tuple("constant on these rows" if not t else "" if np.isfinite(r) else
+                      "the covariates determine it" if covariates is not None else
+                      "its cluster-robust test could not be computed"
+                      for t, r in zip(testable, rho, strict=True)))
 
 
 def family_omnibus(attributes: np.ndarray, lifespan: np.ndarray, families: np.ndarray,
