@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
+from statsmodels.duration.survfunc import SurvfuncRight
 
 from embaudit.data.table import AttributeColumn, Table
 from embaudit.reports.json_report import sealed_rows
@@ -28,20 +29,14 @@ _COLOURS = ("#0969da", "#8250df", "#bc4c00")
 
 
 def kaplan_meier(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Product-limit estimate: the distinct failure times and the share still in service
-    just after each.
-
-    Rows censored at a failure time count as at risk then (the usual convention, as in
-    statsmodels' ``SurvfuncRight``).
-    """
-    time = np.asarray(time, dtype=float)
-    failed = np.asarray(event, dtype=float) > 0
-    times = np.unique(time[failed])
-    ordered, failures = np.sort(time), np.sort(time[failed])
-    at_risk = len(time) - np.searchsorted(ordered, times, side="left")
-    deaths = (np.searchsorted(failures, times, side="right")
-              - np.searchsorted(failures, times, side="left"))
-    return times, np.cumprod(1.0 - deaths / at_risk)
+    """Product-limit estimate (statsmodels' ``SurvfuncRight``): the distinct failure
+    times and the share still in service just after each; rows censored at a failure
+    time count as at risk then."""
+    failed = (np.asarray(event, dtype=float) > 0).astype(float)
+    if not failed.any():
+        return np.zeros(0), np.zeros(0)
+    estimate = SurvfuncRight(np.asarray(time, dtype=float), failed)
+    return np.asarray(estimate.surv_times), np.asarray(estimate.surv_prob)
 
 
 def survival_at(times: np.ndarray, survival: np.ndarray, at: np.ndarray) -> np.ndarray:
