@@ -291,3 +291,11 @@ def test_rows_needed_are_never_fewer_than_the_holdout_already_has() -> None:
     rows, events = rows_required(verdict, np.array([0.2]), np.array([True]), "fdr_bh", 0.1,
                                  0.1, 0.8, small)
     assert rows[0] > 80 and events[0] > 80  # every row failed: events = rows
+
+
+def test_a_clustered_test_of_one_group_says_why() -> None:
+    rng = np.random.default_rng(9)
+    time = rng.exponential(size=40)
+    test = censored_association(rng.normal(size=(40, 1)), time, np.ones(40, bool),
+                                groups=np.zeros(40, int))
+    assert np.isnan(test.p_positive[0]) and "one group" in test.reason(0)

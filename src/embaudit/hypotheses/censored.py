@@ -209,6 +209,9 @@ def censored_association(
     clusters = len(time) if groups is None else len(np.unique(groups))
     effects = [CensoredEffect(np.nan, np.nan, np.zeros(0), "no failure among these rows")
                if not event.any() else
+               CensoredEffect(np.nan, np.nan, np.zeros(0), "one group on these rows: a "
+                              "test clustered by group needs two or more")
+               if clusters < 2 else
                CensoredEffect(np.nan, np.nan, np.zeros(0), "constant on these rows")
                if np.ptp(attributes[:, column]) == 0 else
                somers_d_effect(attributes[:, column], time, event, groups)
@@ -219,7 +222,7 @@ def censored_association(
     se = np.array([e.se for e in effects])
     # small samples: the t reference with G - 1 degrees of freedom for G groups, else
     # with the failures less one per parameter
-    df = clusters - 1 if groups is not None else max(
+    df = max(clusters - 1, 1) if groups is not None else max(
         int(event.sum()) - 1 - (0 if covariates is None else covariates.shape[1]), 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = effect / se
