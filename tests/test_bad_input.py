@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 import embaudit
 from embaudit.cli import app
-from embaudit.errors import EmbauditWarning
+from embaudit.config import AuditConfig
+from embaudit.errors import ConfigError, EmbauditWarning
 
 runner = CliRunner()
 N = 80
@@ -373,3 +374,19 @@ def test_far_more_features_than_rows_is_audited(tmp_path: Path) -> None:
                                  "statistics": {"n_resamples": 100}}, table=table)
     assert set(result.hypotheses["regime"]) >= {"overfit", "linear", "pls"}
     assert result.hypotheses["p_holdout"].between(0, 1).all()
+
+
+def test_a_misspelt_option_gets_the_name_it_resembles(tmp_path: Path) -> None:
+    path = tmp_path / "typo.toml"
+    path.write_text("[resampling]\nn_bootstraps = 3\n")
+    with pytest.raises(ConfigError, match=r"did you mean resampling\.n_bootstrap\?"):
+        AuditConfig.from_toml(path)
+
+
+def test_a_bad_command_line_option_is_not_blamed_on_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "small.toml"
+    path.write_text("seed = 1\n")
+    with pytest.raises(ConfigError) as raised:
+        AuditConfig.from_toml(path, execution={"executor": "dsk"})
+    assert str(raised.value).startswith("Invalid command line: option execution.executor")
+    assert "(from the command line)" in str(raised.value)

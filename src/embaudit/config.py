@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Literal
 
@@ -290,26 +291,54 @@ class AuditConfig(_Section):
             ) from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"Config file {str(path)!r} is not valid TOML: {error}.") from None
-        return build_config(_merge(raw, overrides), source=str(path))
+        return build_config(_merge(raw, overrides), source=str(path), overrides=overrides)
 
 
 def build_config(
-    values: AuditConfig | dict[str, Any] | None, source: str = "config"
+    values: AuditConfig | dict[str, Any] | None, source: str = "config",
+    overrides: dict[str, Any] | None = None,
 ) -> AuditConfig:
-    """Validate ``values`` into an :class:`AuditConfig`, naming any bad option."""
+    """Validate ``values`` into an :class:`AuditConfig`, naming any bad option, where
+    it came from (``source``, or the command line for an option in ``overrides``) and,
+    for an unknown name, the option it most resembles."""
     if isinstance(values, AuditConfig):
         return values
     try:
         return AuditConfig.model_validate(values or {})
     except ValidationError as error:
-        problems = "; ".join(
-            f"option {'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}"
-            for e in error.errors()
-        )
+        problems = [_problem(e, overrides or {}) for e in error.errors()]
+        command_line = [from_cli for _, from_cli in problems]
+        where = "command line" if all(command_line) else \
+            f"{source} and command line" if any(command_line) else source
         raise ConfigError(
-            f"Invalid {source}: {problems}. Fix these options (see the README for every "
-            "option and its default)."
+            f"Invalid {where}: {'; '.join(text for text, _ in problems)}. Fix these "
+            "options (see the README for every option and its default)."
         ) from None
+
+
+def _problem(error: Any, overrides: dict[str, Any]) -> tuple[str, bool]:
+    """One validation error in words: the option, what is wrong, a likely name for an
+    unknown one, and "(from the command line)" when an override set it."""
+    loc = [str(part) for part in error["loc"]]
+    text = f"option {'.'.join(loc) or '(top level)'}: {error['msg']}"
+    if error["type"] == "extra_forbidden" and loc:
+        model: Any = AuditConfig
+        for part in loc[:-1]:
+            field = model.model_fields.get(part)
+            model = field.annotation if field is not None else None
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                model = None
+                break
+        if model is not None:
+            close = get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
+            if close:
+                text += f" (did you mean {'.'.join([*loc[:-1], close[0]])}?)"
+    given: Any = overrides
+    for part in loc:
+        given = given.get(part) if isinstance(given, dict) else None
+    if given is not None:
+        text += " (from the command line)"
+    return text, given is not None
 
 
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
