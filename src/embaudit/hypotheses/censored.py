@@ -47,14 +47,13 @@ def lifespan_scores(time: np.ndarray, event: np.ndarray) -> np.ndarray:
     return cumulative_hazard[inverse] - event
 
 
-def _risk_sets(time: np.ndarray, event: np.ndarray, weights: np.ndarray | None = None
+def _risk_sets(time: np.ndarray, event: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each row's distinct-time index, and per distinct time (ascending) the weighted
-    failures then and the weighted rows still at risk (all rows by default)."""
+    """Each row's distinct-time index, and per distinct time (ascending) the failures
+    then and the rows still at risk."""
     unique, inverse = np.unique(np.asarray(time, dtype=float), return_inverse=True)
-    weights = np.ones(len(inverse)) if weights is None else np.asarray(weights, dtype=float)
-    deaths = np.bincount(inverse, weights=event * weights, minlength=len(unique))
-    exits = np.bincount(inverse, weights=weights, minlength=len(unique))
+    deaths = np.bincount(inverse, weights=event, minlength=len(unique))
+    exits = np.bincount(inverse, minlength=len(unique))
     return inverse, deaths, exits[::-1].cumsum()[::-1]
 
 

@@ -2,14 +2,15 @@
 (sandwich) errors, and a small ridge penalty, reported as such, where the data
 separate.
 
-Why not ``statsmodels``' ``PHReg``: its likelihood subtracts one maximum from the linear
-predictor of all rows, so on a covariate with a heavy right tail (17 SD above its mean)
-the risk sets of long-lived rows underflow to 0 and the fit returns NaN with a
-``RuntimeWarning`` (about half of 600-row subsets of one real lab value); its loop over
-failure times also makes a fit of 30,000 rows take seconds. Here every sum over a risk
-set is a cumulative sum over rows sorted by time, the step is halved until the partial
-likelihood rises (the classical safeguard; lifelines does the same), and covariates are
-standardized, so a coefficient is a log hazard ratio per SD.
+Why not ``statsmodels``' ``PHReg``: on a covariate with a heavy right tail (17 SD above
+its mean) its optimizer steps to coefficients where, after the one maximum it subtracts
+from every row's linear predictor, the risk sets of long-lived rows underflow to 0, and
+the fit returns NaN with a ``RuntimeWarning`` (about half of 600-row subsets of one real
+lab value); its loop over failure times also makes a fit of 30,000 rows take seconds.
+Here every sum over a risk set is a cumulative sum over rows sorted by time, a step is
+halved until the partial likelihood rises (a step into underflow never does; the
+classical safeguard, lifelines' too), and covariates are standardized, so a coefficient
+is a log hazard ratio per SD.
 
 Separation (a covariate that orders failures perfectly) sends the maximum to infinity:
 when a coefficient passes ``SEPARATION`` per SD or Newton does not converge, the model is
@@ -66,46 +67,48 @@ class EfronLikelihood:
         self.fraction = (np.arange(len(fails)) - first) / self.deaths[self.group[fails]]
         self.fails = fails
 
-    def _sums(self, beta: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _weights(self, beta: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+        """The linear predictor, its largest value, and exp(predictor - largest)."""
         eta = self.x @ beta
-        w = np.exp(eta - eta.max())
+        shift = float(eta.max())
+        return eta, shift, np.exp(eta - shift)
+
+    def _efron_sums(self, values: np.ndarray) -> np.ndarray:
+        """Per failure, the sum of ``values`` (rows × any trailing shape) over its risk
+        set less its share r/d of the failures tied with it (Efron's correction)."""
         g, k = self.group, self.n_groups
-        x = self.x
-        xx = x[:, :, None] * x[:, None, :]
-        s0 = np.cumsum(np.bincount(g, weights=w, minlength=k))
-        s1 = np.cumsum(_group_sum(g, w[:, None] * x, k), axis=0)
-        s2 = np.cumsum(_group_sum(g, w[:, None, None] * xx, k), axis=0)
-        f = self.failed
-        t0 = np.bincount(g[f], weights=w[f], minlength=k)
-        t1 = _group_sum(g[f], w[f, None] * x[f], k)
-        t2 = _group_sum(g[f], w[f, None, None] * xx[f], k)
-        gf, r = g[self.fails], self.fraction
-        den = s0[gf] - r * t0[gf]
-        num1 = s1[gf] - r[:, None] * t1[gf]
-        num2 = s2[gf] - r[:, None, None] * t2[gf]
-        return eta, w, den, num1, num2
+        at_risk = np.cumsum(_group_sum(g, values, k), axis=0)
+        tied = _group_sum(g[self.failed], values[self.failed], k)
+        gf = g[self.fails]
+        r = self.fraction.reshape(-1, *[1] * (values.ndim - 1))
+        return at_risk[gf] - r * tied[gf]
 
     def loglike(self, beta: np.ndarray) -> float:
-        eta, _, den, _, _ = self._sums(beta)
-        if np.any(den <= 0):
+        eta, shift, w = self._weights(beta)
+        den = self._efron_sums(w)
+        if np.any(den <= 0):  # a step so long the risk sets underflow: not taken
             return -np.inf
-        return float(eta[self.fails].sum() - (np.log(den) + eta.max()).sum())
+        return float(eta[self.fails].sum() - (np.log(den) + shift).sum())
 
     def derivatives(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Score (p,) and observed information (p × p)."""
-        _, _, den, num1, num2 = self._sums(beta)
-        mean = num1 / den[:, None]
-        score = self.x[self.fails].sum(axis=0) - mean.sum(axis=0)
-        information = (num2 / den[:, None, None]).sum(axis=0) - mean.T @ mean
+        _, _, w = self._weights(beta)
+        x = self.x
+        den = self._efron_sums(w)
+        mean = self._efron_sums(w[:, None] * x) / den[:, None]
+        second = self._efron_sums(w[:, None, None] * x[:, :, None] * x[:, None, :])
+        score = x[self.fails].sum(axis=0) - mean.sum(axis=0)
+        information = (second / den[:, None, None]).sum(axis=0) - mean.T @ mean
         return score, information
 
     def score_residuals(self, beta: np.ndarray) -> np.ndarray:
         """Per row (in the caller's order) its share of the score, with Efron's weights:
         δᵢ(xᵢ - x̄ of its failure time) - Σ over the risk sets it is in of its expected
         share. They sum to the score."""
-        _, w, den, num1, _ = self._sums(beta)
+        _, _, w = self._weights(beta)
         k, gf, r = self.n_groups, self.group[self.fails], self.fraction
-        mean = num1 / den[:, None]
+        den = self._efron_sums(w)
+        mean = self._efron_sums(w[:, None] * self.x) / den[:, None]
         hazard = np.bincount(gf, weights=1 / den, minlength=k)
         weighted = _group_sum(gf, mean / den[:, None], k)
         own_hazard = np.bincount(gf, weights=(1 - r) / den, minlength=k)
