@@ -197,6 +197,8 @@ def test_an_attribute_the_covariates_determine_is_untestable_not_failed():
     verdict = embaudit.check_claim(widened, "size", "+", covariates=["size2"])
     assert verdict.verdict == "inconclusive" and np.isnan(verdict.effect)
     assert np.isnan(verdict.ci_low) and verdict.n_required > 0
+    assert verdict.reason == "the covariates determine it"
+    assert "no test could be computed: the covariates determine it" in verdict.summary()
 
 
 def test_covariate_with_a_missing_value_names_its_row():
@@ -274,12 +276,3 @@ def test_claims_on_the_holdout_get_the_audits_verdicts(saved_audit):
     assert list(checked["n_required"].astype(object).where(checked["n_required"].notna(),
                                                            None)) == expected
 
-
-def test_an_untestable_claim_says_why_in_words():
-    table = _table(seed=9)
-    frame = table.frame.assign(size2=2 * table.frame["size"] + 1)
-    widened = embaudit.load_table(frame, target="lifespan", features=[],
-                                  attributes=["size"])
-    verdict = embaudit.check_claim(widened, "size", "+", covariates=["size2"])
-    assert verdict.reason == "the covariates determine it"
-    assert "no test could be computed: the covariates determine it" in verdict.summary()

@@ -246,8 +246,13 @@ def censored_association(
             attributes, time, families, p_positive, p_negative, plain=False),
         effect_name="Somers' D" if covariates is None else "log hazard ratio per SD",
         standard_error=se, influence=influence, events=int(event.sum()),
-        reasons=tuple(e.reason for e in effects), notes=tuple(e.note for e in effects),
-        df=float(df))
+        reasons=tuple(e.reason for e in effects), notes=tuple(e.note for e in effects))
+
+
+def interval_level(alpha: float) -> float:
+    """The two-sided level of a censored holdout interval tested one-sided at ``alpha``:
+    1 - 2α, whose bounds are the test's, so a bound excludes 0 exactly when p < α."""
+    return 1 - 2 * alpha
 
 
 def lifespan_association(table: Table, rows: np.ndarray, attributes: np.ndarray,
@@ -268,7 +273,7 @@ def lifespan_association(table: Table, rows: np.ndarray, attributes: np.ndarray,
         return censored_association(
             attributes, table.lifespan[rows], table.events[rows], covariates, groups=groups,
             families=families, n_permutations=n_permutations if max_t else 0,
-            confidence=confidence if alpha is None else 1 - 2 * alpha, seed=seed)
+            confidence=confidence if alpha is None else interval_level(alpha), seed=seed)
     return holdout_association(
         attributes, table.y[rows], covariates, groups=groups, families=families,
         n_resamples=n_resamples,

@@ -90,20 +90,20 @@ def axis_correlations(
     live = live_axes(embedding) if live is None else live
     k = embedding.shape[1]
 
-    def correlations(rows: np.ndarray | slice, columns: np.ndarray | slice) -> np.ndarray:
+    def correlations(axes: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+        """(axes' columns × (1 + q)): r with lifespan, then with each attribute."""
         local = None if covariates is None else covariates[rows]
-        E = embedding[rows][:, columns].reshape(-1, np.arange(k)[columns].size)
         return np.column_stack([
-            outcome_correlations(E, lifespan[rows], local, ranked_lifespan),
-            spearman_matrix(E, attributes[rows], local)])
+            outcome_correlations(axes, lifespan[rows], local, ranked_lifespan),
+            spearman_matrix(axes, attributes[rows], local)])
 
     if mode == "axis":
-        r = correlations(slice(None), slice(None))
+        r = correlations(embedding, slice(None))
     elif mode == "slice":
         r = np.zeros((k, 1 + attributes.shape[1]))
         for j in np.flatnonzero(live):
-            r[j] = correlations(slice_rows(embedding, j, slice_fraction, live),
-                                slice(j, j + 1))[0]
+            rows = slice_rows(embedding, j, slice_fraction, live)
+            r[j] = correlations(embedding[rows, j:j + 1], rows)[0]
     else:
         raise ValueError(f"mode must be 'axis' or 'slice', not {mode!r}")
     r[~live] = 0.0

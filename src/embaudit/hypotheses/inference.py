@@ -57,12 +57,10 @@ class HoldoutAssociation:
     #: what ``rho`` measures (censored lifespans: Somers' D, or a log hazard ratio per SD)
     effect_name: str = "Spearman"
     #: tests whose p is effect / standard_error (censored lifespans): the error, each
-    #: row's (or group's) influence on the effects (clusters × q), the failures, the
-    #: degrees of freedom of the reference t (inf: normal)
+    #: row's (or group's) influence on the effects (clusters × q), the failures
     standard_error: np.ndarray | None = field(default=None, repr=False)
     influence: np.ndarray | None = field(default=None, repr=False)
     events: int | None = None
-    df: float = float("inf")
     #: per column, why it could not be tested ('' when it could) and how it was
     reasons: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()

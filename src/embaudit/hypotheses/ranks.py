@@ -27,11 +27,11 @@ def residual_ranks(values: np.ndarray, covariates: np.ndarray | None,
     the inputs of a partial Spearman correlation (a column they determine → 0).
     ``ranked=False`` uses the values as they are (scores, such as censored lifespans'
     log-rank scores, whose size matters)."""
-    ranked = standardized_ranks(values) if ranked else standardized(values)
+    scaled = standardized_ranks(values) if ranked else standardized(values)
     if covariates is None or covariates.shape[1] == 0:
-        return ranked
+        return scaled
     ranked_c = standardized_ranks(covariates)
-    residual = ranked - ranked_c @ (np.linalg.pinv(ranked_c) @ ranked)  # pinv: rank-safe
+    residual = scaled - ranked_c @ (np.linalg.pinv(ranked_c) @ scaled)  # pinv: rank-safe
     norm = np.sqrt((residual**2).sum(axis=0))
     return np.divide(residual, norm, out=np.zeros_like(residual), where=norm > 1e-9)
 

@@ -13,6 +13,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from embaudit.hypotheses.censored import interval_level
 from embaudit.reports.figures import MAX_TRENDS, ReportPlots, report_plots
 from embaudit.reports.json_report import (
     REGIME_DISPLAY,
@@ -171,7 +172,7 @@ def _interval_note(result: AuditResult) -> str:
     stat = result.config.statistics
     if result.table.events is None:
         return f"its {stat.confidence:.0%} bootstrap interval"
-    return (f"its {1 - 2 * stat.alpha:.0%} interval (the one-sided test's at α = "
+    return (f"its {interval_level(stat.alpha):.0%} interval (the one-sided test's at α = "
             f"{stat.alpha:g}: it excludes 0 exactly when p < α)")
 
 

@@ -27,9 +27,8 @@ from embaudit.landscape import Landscape
 from embaudit.results import AuditResult
 from embaudit.store.ledger import LEDGER_COLUMNS
 
-#: 3.3: censored tests from one model, events_required, holdout_note; 3.2: the landscape on one loss
-#: per group; 3.1: the seal and the claims ledger;
-#: 3.0: the three procedures
+#: 3.3: censored tests from one model, events_required, holdout_note; 3.2: the landscape
+#: on one loss per group; 3.1: the seal and the claims ledger; 3.0: the three procedures
 SCHEMA_VERSION = "3.3"
 
 #: per-member diagnostics summarized by their median in ``member_summary``
@@ -228,9 +227,8 @@ HYPOTHESIS_DISPLAY = ("regime", "attribute", "kind", "axis", "direction", "stren
                       "effect_holdout", "ci_low", "ci_high", "p_holdout", "q_holdout",
                       "q_reading", "replicates", "p_embedding", "axis_generalizes",
                       "sign_consistency", "selection_frequency", "oob_replication",
-                      "n_holdout", "n_required", "events_required", "holdout_note", "verdict",
-                      "explained_by",
-                      "truth")
+                      "n_holdout", "n_required", "events_required", "holdout_note",
+                      "verdict", "explained_by", "truth")
 #: what each position means, in words
 POSITION_TEXT = {
     "A": "Person A: attributes read off the {regime} embedding are useful leads",
@@ -273,9 +271,8 @@ def position_meaning(result: AuditResult) -> str:
 #: the hypotheses the audit itself tested there (found, or read)
 HOLDOUT_COLUMNS = ("effect_holdout", "ci_low", "ci_high", "p_holdout", "q_holdout",
                    "r_axis_attribute_holdout", "r_axis_lifespan_holdout", "p_embedding",
-                   "axis_generalizes", "q_reading", "replicates", "n_required", "events_required",
-                   "holdout_note",
-                   "explained_by")
+                   "axis_generalizes", "q_reading", "replicates", "n_required",
+                   "events_required", "holdout_note", "explained_by")
 
 
 def sealed_rows(result: AuditResult) -> pd.Series:

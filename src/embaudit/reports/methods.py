@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from embaudit.config import AuditConfig
 from embaudit.core.regimes import REGIMES
+from embaudit.hypotheses.censored import interval_level
 from embaudit.resampling.options import study_optimizers, study_training
 
 _CORRECTIONS = {
@@ -170,9 +171,9 @@ def _verdicts(config: AuditConfig, covariates: Sequence[str], group: str | None,
         test = ("Somers' D of the censored lifespans, z from its jackknife error" if not
                 covariates else "Cox model given the covariates, Wald z") + (
             f", errors clustered by {group}" if group else "")
-        interval = (f"{1 - 2 * stat.alpha:.0%} (the one-sided test's at {stat.alpha:g}: a "
-                    "bound excludes 0 exactly when p < α), effect ± the same quantile × "
-                    "its error")
+        interval = (f"{interval_level(stat.alpha):.0%} (the one-sided test's at "
+                    f"{stat.alpha:g}: a bound excludes 0 exactly when p < α), effect ± "
+                    "the same quantile × its error")
     adjustment = (" The covariate adjustment is linear in the covariates' ranks: a "
                   "confounder that acts non-monotonically (e.g. U-shaped) is not removed."
                   if covariates else "")
