@@ -41,8 +41,8 @@ def one_run(seed: int, rho: float) -> dict[str, float]:
     """Every workflow on one world; per workflow: false survivals and true ones."""
     import torch
 
-    from embaudit.audit import audit
     from embaudit.data.scenarios import scenario_world
+    from embaudit.pipeline import audit
 
     torch.set_num_threads(1)
     world, _ = scenario_world("global_null", seed)

@@ -39,8 +39,8 @@ ALPHA = 0.05
 def audit_world(scenario: str, seed: int) -> pd.DataFrame:
     import torch
 
-    from embaudit.audit import audit
     from embaudit.data.scenarios import scenario_world
+    from embaudit.pipeline import audit
 
     torch.set_num_threads(1)
     world, _ = scenario_world(scenario, seed)

@@ -47,7 +47,7 @@ import numpy as np
 import embaudit
 from embaudit.data.worlds import product_lifespan
 
-audit_module = importlib.import_module("embaudit.audit")
+audit_module = importlib.import_module("embaudit.pipeline")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 CONFIG = {
     "seed": 0,

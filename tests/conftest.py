@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# as the command line sets it (embaudit.cli.main): bit-for-bit members on AMD EPYC too;
+# before anything imports torch, since MKL reads it at its first call
+os.environ.setdefault("MKL_CBWR", "AUTO")
+
 import pytest
 
 from embaudit.core.members import Split

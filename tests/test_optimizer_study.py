@@ -95,7 +95,7 @@ def test_early_stopping_can_stop_at_a_validation_loss_instead_of_a_patience():
 
 
 def test_matched_early_stopping_checks_quasi_newton_after_every_iteration():
-    from embaudit.audit import _matched_stopping
+    from embaudit.pipeline import _matched_stopping
 
     lbfgs = TrainingConfig(optimizer="lbfgs", lbfgs_iterations=20, max_epochs=150,
                            patience=10, batch_size=None)

@@ -21,8 +21,8 @@ from browser import probe as run_probe
 from embaudit.cli import app
 from embaudit.reports import report_schema
 
-#: the module (``embaudit.audit`` is also the function)
-audit_module = importlib.import_module("embaudit.audit")
+#: the module (``embaudit.audit`` is the function)
+audit_module = importlib.import_module("embaudit.pipeline")
 SCRIPT = "<script>alert(1)</script>"
 QUOTES = "hard\"ness' </td><td>"
 TICKS = "gloss|`rm -rf`|"

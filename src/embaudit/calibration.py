@@ -41,13 +41,13 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 from threadpoolctl import threadpool_limits
 
-from embaudit.audit import audit
 from embaudit.core.regimes import LEAD_REGIME, RAW, REGIMES
 from embaudit.data.scenarios import SCENARIOS, scenario_world
 from embaudit.data.table import Table, load_table
 from embaudit.hypotheses.discovery import axis_correlations, best_candidates, live_axes
 from embaudit.hypotheses.multiplicity import adjust
 from embaudit.hypotheses.resampled import permutation_p_values, permutation_strengths
+from embaudit.pipeline import audit
 from embaudit.results import AuditResult
 
 #: the audit each world gets: every regime, trained as by default but with the fewest

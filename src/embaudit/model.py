@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
 from embaudit.config import NetworkConfig
 from embaudit.core.members import member_id as core_member_id
@@ -20,7 +20,9 @@ from embaudit.core.regimes import REGIMES
 from embaudit.data.table import Table
 from embaudit.errors import ConfigError, DataError
 from embaudit.store import AuditStore
-from embaudit.training.network import EnsembleMLP
+
+if TYPE_CHECKING:  # torch loads with the first network, not with this module
+    from embaudit.training.network import EnsembleMLP
 
 _PREDICTION_TOLERANCE = 1e-4  # relative: the same rows reproduce the stored predictions
 
@@ -41,9 +43,10 @@ class MemberModel:
     holdout: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, int))
     hypotheses: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
 
-    @torch.no_grad()
     def embed(self, table: Table) -> tuple[np.ndarray, np.ndarray]:
         """Predictions (n,) on the transformed target scale and the embedding (n × h)."""
+        import torch
+
         missing = [f for f in self.features if f not in table.frame.columns]
         if missing:
             raise DataError(f"Feature column {missing[0]!r}, which member {self.member_id} "
@@ -51,8 +54,9 @@ class MemberModel:
                             "give the data the audit's feature columns.")
         X = torch.from_numpy(table.frame[list(self.features)].to_numpy(dtype=np.float32, copy=True))
         self.network.eval()
-        predicted, embedding = self.network.embed(X, self.config.embedding_layer,
-                                                  self.config.pre_activation)
+        with torch.no_grad():
+            predicted, embedding = self.network.embed(X, self.config.embedding_layer,
+                                                      self.config.pre_activation)
         mean, sd = self.target_scale
         return predicted[0].double().numpy() * sd + mean, embedding[0].double().numpy()
 
@@ -165,6 +169,10 @@ def load_member(folder: str | Path, member_id: str | None = None,
 def _network(state: dict[str, np.ndarray], features: tuple[str, ...],
              config: NetworkConfig) -> EnsembleMLP:
     """An ensemble of one holding the stored weights."""
+    import torch
+
+    from embaudit.training.network import EnsembleMLP
+
     network = EnsembleMLP(
         len(features), config.hidden, seeds=[0],
         input_mean=torch.from_numpy(state["input_mean"]),

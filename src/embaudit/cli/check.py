@@ -7,13 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from embaudit.claims import Claim, check_against_audit, check_claims
-from embaudit.claims.claim import claimed_columns
 from embaudit.cli.shell import split_list, user_errors
-from embaudit.data.reading import read_frame
-from embaudit.data.table import load_table
 from embaudit.errors import ConfigError
-from embaudit.model import load_member
 
 
 def check(
@@ -79,6 +74,8 @@ def check(
     --strict the exit code is 0 (2 on bad input).
     """
 
+    from embaudit.claims.claim import Claim
+
     with user_errors():
         parsed = [Claim.parse(text) for text in claim]
         if audit_folder is not None:
@@ -104,6 +101,9 @@ def _check_against_audit(folder: Path, claims: list[Any], data: Path | None,
     if not (folder / "audit.duckdb").exists():
         raise ConfigError(f"Folder {str(folder)!r} holds no audit (no audit.duckdb); name "
                           "the --out folder of a finished audit with --audit.")
+    from embaudit.claims.ledger import check_against_audit
+    from embaudit.data.reading import read_frame
+
     frame = None if data is None else read_frame(data)
     return check_against_audit(folder, claims, frame, regime=regime, seed=seed)
 
@@ -119,8 +119,17 @@ def _check_on_data(claims: list[Any], data: Path | None, target: str | None,
     if member is not None and model is None:
         raise ConfigError("--member names a member of a saved audit: pass the audit's "
                           "folder with --model too.")
+    from embaudit.claims.check import check_claims
+    from embaudit.claims.claim import claimed_columns
+    from embaudit.data.reading import read_frame
+    from embaudit.data.table import load_table
+
     frame = read_frame(data)
-    loaded = None if model is None else load_member(model, member_id=member)
+    loaded = None
+    if model is not None:  # torch only when a network embeds the rows
+        from embaudit.model import load_member
+
+        loaded = load_member(model, member_id=member)
     table = load_table(
         frame, target=target, attributes=claimed_columns(claims, frame.columns),
         features=list(loaded.features) if loaded is not None else [],

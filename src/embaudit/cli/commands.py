@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 
-from embaudit.audit import audit, rebuild_reports
 from embaudit.cli.shell import (
     app,
     command_line,
@@ -17,11 +16,7 @@ from embaudit.cli.shell import (
     split_list,
     user_errors,
 )
-from embaudit.config import AuditConfig, build_config
-from embaudit.data.reading import read_frame
 from embaudit.errors import ConfigError
-from embaudit.reports.explorer import explore as explore_axes
-from embaudit.worlds import product_lifespan
 
 
 @app.command()
@@ -38,6 +33,9 @@ def demo(
     ] = True,
 ) -> None:
     """Audit the built-in product-lifespan world (planted truth) end to end."""
+    from embaudit.pipeline import audit
+    from embaudit.reports.explorer import explore as explore_axes
+    from embaudit.worlds import product_lifespan
 
     with user_errors():
         console.print(f"Generating the product-lifespan world (seed {seed}) …")
@@ -116,6 +114,7 @@ def audit_command(
 
     Re-running into the same --out resumes an interrupted audit.
     """
+    from embaudit.config import AuditConfig, build_config
 
     with user_errors():
         overrides: dict[str, Any] = {
@@ -145,6 +144,8 @@ def audit_command(
         if not settings.data.attributes:
             raise ConfigError("No attributes: pass --attributes A,B,... (or set "
                               "data.attributes in the config).")
+        from embaudit.pipeline import audit
+
         with progress_bars() as report:
             result = audit(settings, progress=report, overwrite=overwrite,
                            command=command_line())
@@ -162,6 +163,7 @@ def report(
 
     report.json comes out byte-identical to the audit's own.
     """
+    from embaudit.pipeline import rebuild_reports
 
     with user_errors():
         if not (out / "audit.duckdb").exists():
@@ -194,6 +196,8 @@ def explore(
     with attributes, lifespan, trends and pictures (the audit's --images column). Holdout
     rows never appear.
     """
+    from embaudit.data.reading import read_frame
+    from embaudit.reports.explorer import explore as explore_axes
 
     with user_errors():
         if not (out / "audit.duckdb").exists():

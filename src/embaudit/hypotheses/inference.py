@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import OLS
+from statsmodels.tools.tools import add_constant
 
 from embaudit.hypotheses.clustered import cluster_bootstrap_effects, wild_cluster_t
 from embaudit.hypotheses.ranks import spearman_matrix, standardized_ranks
@@ -257,17 +258,17 @@ def _partial_rank_tests(attributes: np.ndarray, lifespan: np.ndarray, covariates
     covariates' ranks, per column (NaN when the covariates determine the attribute)."""
     ranked_y = standardized_ranks(lifespan[:, None])[:, 0]
     ranked_a = standardized_ranks(attributes)
-    design_c = sm.add_constant(standardized_ranks(covariates), has_constant="add")
+    design_c = add_constant(standardized_ranks(covariates), has_constant="add")
     partial = spearman_matrix(lifespan, attributes, covariates)[0]
     rho = np.full(attributes.shape[1], np.nan)
     t = np.full(attributes.shape[1], np.nan)
     for column in np.flatnonzero(testable):
-        residual_a = sm.OLS(ranked_a[:, column], design_c).fit().resid
+        residual_a = OLS(ranked_a[:, column], design_c).fit().resid
         if np.ptp(residual_a) <= 1e-12:  # the covariates determine the attribute
             continue
         rho[column] = partial[column]
         design = np.column_stack([ranked_a[:, column], design_c])
-        t[column] = sm.OLS(ranked_y, design).fit(cov_type="HC3").tvalues[0]
+        t[column] = OLS(ranked_y, design).fit(cov_type="HC3").tvalues[0]
     return rho, t, covariates.shape[1]
 
 

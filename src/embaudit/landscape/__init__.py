@@ -23,8 +23,7 @@ import pandas as pd
 from embaudit.config import LandscapeConfig
 from embaudit.core.members import Split
 from embaudit.landscape import words
-from embaudit.landscape.comparison import optimizer_comparison, replication_association
-from embaudit.landscape.study import LandscapeResult, MinimaGroup, study_landscape
+from embaudit.landscape.groups import MinimaGroup
 
 __all__ = ["LANDSCAPE_TABLES", "Landscape", "MinimaGroup", "analyze_landscape"]
 
@@ -114,9 +113,12 @@ def analyze_landscape(groups: list[MinimaGroup], X: np.ndarray, y: np.ndarray, s
     ``replication``: per (member_id, attribute) whether the hypothesis read off that
     member replicated on the holdout (``embaudit.hypotheses.evidence.member_replication``).
     """
-    study: LandscapeResult = study_landscape(groups, X, y, split, config, seed, progress,
-                                             feature_names, confidence, memory_budget_mb,
-                                             executor)
+    # the study (torch, scikit-learn's kernels) loads only when a landscape is measured
+    from embaudit.landscape.comparison import optimizer_comparison, replication_association
+    from embaudit.landscape.study import study_landscape
+
+    study = study_landscape(groups, X, y, split, config, seed, progress,
+                            feature_names, confidence, memory_budget_mb, executor)
     members = study.members.merge(
         replication.groupby("member_id", as_index=False)["replicated"].mean()
         .rename(columns={"replicated": "replication_rate"}), on="member_id", how="left")

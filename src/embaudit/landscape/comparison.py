@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.genmod.families import Binomial
+from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.stats.multitest import multipletests
 from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
@@ -128,8 +129,8 @@ def _within_group_fit(part: pd.DataFrame, clusters: list[str], confidence: float
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # separation is detected below, not warned about
         try:
-            fit = sm.GLM(part["replicated"].to_numpy(dtype=float), design.to_numpy(),
-                         family=sm.families.Binomial()).fit(
+            fit = GLM(part["replicated"].to_numpy(dtype=float), design.to_numpy(),
+                         family=Binomial()).fit(
                 cov_type="cluster", cov_kwds={"groups": codes[:, 0] if codes.shape[1] == 1
                                               else codes})
         except (np.linalg.LinAlgError, ValueError, PerfectSeparationError):

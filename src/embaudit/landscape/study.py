@@ -45,6 +45,7 @@ from embaudit.landscape.functional import (
     predict,
 )
 from embaudit.landscape.geometry import PAIR_COLUMNS, Geometry, GroupLoss, group_geometry
+from embaudit.landscape.groups import MinimaGroup
 from embaudit.landscape.matching import align_units
 from embaudit.landscape.specialisation import (
     ambiguity_decomposition,
@@ -64,22 +65,6 @@ from embaudit.landscape.stationary import (
 
 #: at most this many members share one batch of Hessian-vector products
 _CURVATURE_BATCH = 64
-
-
-@dataclass(frozen=True, eq=False)
-class MinimaGroup:
-    """The minima of one regime and optimizer, as training left them: every member
-    trained on the same rows (``train_weights``, one row each, all equal)."""
-
-    regime: str
-    optimizer: str
-    member_ids: list[str]
-    kinds: list[str]
-    state: dict[str, np.ndarray] = field(repr=False)  # per-member tensors, member dim first
-    train_weights: np.ndarray = field(repr=False)  # (M, n) row weights of each member's loss
-    seeds: list[int] = field(default_factory=list)  # what minima share across groups
-    weight_decay: float = 0.0  # the L2 penalty of the group's loss
-    stops_early: bool = False  # not polished: the regime stops before a stationary point
 
 
 @dataclass(frozen=True, eq=False)

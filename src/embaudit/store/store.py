@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
 
 from embaudit.core.members import chunk_key
 from embaudit.core.regimes import REGIMES
@@ -252,6 +251,8 @@ class AuditStore:
             pq.write_table(pa.table(columns), temporary)
             written["parquet"] = file_sha256(temporary)
         if state:
+            import torch  # only a stored network needs it
+
             with atomic_path(folder / f"{chunk}.pt") as temporary:
                 torch.save({k: torch.from_numpy(np.ascontiguousarray(v))
                             for k, v in state.items()}, temporary)
@@ -361,8 +362,10 @@ def _insert(connection: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFram
     connection.unregister("replaced")
 
 
-def _load_weights(path: Path) -> dict[str, torch.Tensor]:
+def _load_weights(path: Path) -> dict[str, Any]:
     """A chunk's checkpoint: a dict of tensors, read without running any of its code."""
+    import torch
+
     try:
         tensors = torch.load(path, weights_only=True)
     except Exception as error:  # what a refused or broken checkpoint raises varies
