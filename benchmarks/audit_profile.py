@@ -46,7 +46,7 @@ def profile(name: str, workloads: dict[str, tuple[int, int, dict[str, Any]]]
     instrument(meter)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        embaudit.audit({**config, "out": out}, table=world.table)
+        embaudit.audit({**config, "out": out}, table=world.table, progress=False)
         total = time.perf_counter() - start
     meter.stop()
     stages: dict[str, dict[str, float]] = {}

@@ -176,7 +176,7 @@ def real_tables() -> list[dict[str, Any]]:
             "seed": 0, "network": {"hidden": [16, 8]},
             "training": {"regimes": ["overfit"], "max_epochs": 60},
             "resampling": {"n_bootstrap": 4, "n_permutations": 9},
-            "statistics": {"n_resamples": 200}}, table=table)
+            "statistics": {"n_resamples": 200}}, table=table, progress=False)
         rows = result.split.holdout
         h = result.hypotheses
         for i, column in enumerate(table.attribute_columns):

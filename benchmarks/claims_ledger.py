@@ -48,7 +48,8 @@ def one_run(seed: int, rho: float) -> dict[str, float]:
     world, _ = scenario_world("global_null", seed)
     with tempfile.TemporaryDirectory() as scratch:
         base = Path(scratch) / "audit"
-        result = audit({**OPTIONS, "seed": seed, "out": str(base)}, table=world.table)
+        result = audit({**OPTIONS, "seed": seed, "out": str(base)}, table=world.table,
+                       progress=False)
         coded = _coded_columns(world.table, rho, seed)
         copies = iter(range(10_000))
 

@@ -44,7 +44,8 @@ def audit_world(scenario: str, seed: int) -> pd.DataFrame:
 
     torch.set_num_threads(1)
     world, _ = scenario_world(scenario, seed)
-    h = audit({**OPTIONS, "seed": seed}, table=world.table, truth=world.truth).hypotheses
+    h = audit({**OPTIONS, "seed": seed}, table=world.table, truth=world.truth,
+          progress=False).hypotheses
     h = h.assign(scenario=scenario, world=seed)
     right = (h["truth"] == "0") | (h["direction"] == h["truth"])
     rules = {

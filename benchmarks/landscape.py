@@ -185,7 +185,7 @@ def optimizer_study(table, problem: str, members: int, quick: bool) -> dict[str,
         "landscape": {"enabled": True, "optimizers": ["lbfgs"], "members": members,
                       "measure_stopped": True, **({"path_steps": 10} if quick else {})}}
     start = time.perf_counter()
-    result = embaudit.audit(config, table=table)
+    result = embaudit.audit(config, table=table, progress=False)
     seconds = time.perf_counter() - start
     landscape = result.landscape
     members_table = landscape.members.groupby(["regime", "optimizer"]).agg(

@@ -49,7 +49,8 @@ def wide_audit(out: Path, n_attributes: int) -> float:
                                 features=["f*"])
     start = time.perf_counter()
     embaudit.audit({"out": str(out), "training": {"regimes": ["linear"]},
-                    "resampling": {"n_bootstrap": 4, "n_permutations": 9}}, table=table)
+                    "resampling": {"n_bootstrap": 4, "n_permutations": 9}}, table=table,
+                   progress=False)
     return time.perf_counter() - start
 
 

@@ -137,7 +137,7 @@ def measure(n: int, config: dict[str, Any] = CONFIG) -> dict[str, Any]:
     instrument(meter)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        result = embaudit.audit({**config, "out": out}, table=table)
+        result = embaudit.audit({**config, "out": out}, table=table, progress=False)
         total = time.perf_counter() - start
         store_mb = sum(f.stat().st_size for f in Path(out).rglob("*")
                        if f.is_file()) / 2**20

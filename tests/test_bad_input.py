@@ -388,5 +388,30 @@ def test_a_bad_command_line_option_is_not_blamed_on_the_config_file(tmp_path: Pa
     path.write_text("seed = 1\n")
     with pytest.raises(ConfigError) as raised:
         AuditConfig.from_toml(path, execution={"executor": "dsk"})
-    assert str(raised.value).startswith("Invalid command line: option execution.executor")
-    assert "(from the command line)" in str(raised.value)
+    assert str(raised.value).startswith("Invalid command line: option execution.executor "
+                                        "(from the command line)")
+    with pytest.raises(ConfigError) as raised:
+        AuditConfig.from_toml(path, flags={"execution.executor": "--executor"},
+                              execution={"executor": "dsk"})
+    assert str(raised.value).startswith("Invalid command line: --executor "
+                                        "(execution.executor): Input should be")
+
+
+def test_a_bad_option_in_the_file_is_blamed_on_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "small.toml"
+    path.write_text("[statistics]\nalpha = 2\n")
+    with pytest.raises(ConfigError) as raised:
+        AuditConfig.from_toml(path, execution={"executor": "local"})
+    assert str(raised.value).startswith(f"Invalid {path}: option statistics.alpha "
+                                        f"(from {path})")
+
+
+def test_a_rule_across_options_says_where_each_came_from(tmp_path: Path) -> None:
+    path = tmp_path / "cox.toml"
+    path.write_text("[training]\nloss = 'cox'\n")
+    with pytest.raises(ConfigError) as raised:
+        AuditConfig.from_toml(path, flags={"landscape.enabled": "--landscape"},
+                              landscape={"enabled": True})
+    message = str(raised.value)
+    assert "landscape.enabled --landscape" in message
+    assert f"training.loss from {path}" in message

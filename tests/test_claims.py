@@ -51,7 +51,7 @@ def test_true_claim_survives_wrong_sign_fails_and_null_is_not_confirmed():
     assert null.verdict != "survives"
     assert true.rows == "all rows" and true.n == 300
     # outside an audit's ledger, the verdict line says which rows and what they cannot do
-    first = true.summary().splitlines()[0]
+    first = str(true.summary()).splitlines()[0]
     assert "on all rows (n = 300)" in first and "cannot confirm it" in first
 
 
@@ -165,7 +165,7 @@ def test_check_with_a_saved_member_tests_its_axis_on_the_audit_holdout(saved_aud
     table = saved_audit["world"].table
     verdict = embaudit.check_claim(table, "size", "+", model=saved_audit["out"])
     assert verdict.rows == "audit holdout" and verdict.n == size["n_holdout"]
-    assert "outside the audit's claims ledger" in verdict.summary().splitlines()[0]
+    assert "outside the audit's claims ledger" in str(verdict.summary()).splitlines()[0]
     assert verdict.axis == size["axis"]
     assert verdict.p_embedding == pytest.approx(size["p_embedding"], rel=1e-6)
     assert verdict.p == pytest.approx(size["p_holdout"], rel=1e-6)
@@ -198,7 +198,7 @@ def test_an_attribute_the_covariates_determine_is_untestable_not_failed():
     assert verdict.verdict == "inconclusive" and np.isnan(verdict.effect)
     assert np.isnan(verdict.ci_low) and verdict.n_required > 0
     assert verdict.reason == "the covariates determine it"
-    assert "no test could be computed: the covariates determine it" in verdict.summary()
+    assert "no test could be computed: the covariates determine it" in str(verdict)
 
 
 def test_covariate_with_a_missing_value_names_its_row():

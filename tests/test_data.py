@@ -131,9 +131,11 @@ def test_features_by_several_patterns_without_repeats() -> None:
 
 
 def test_default_features_are_the_numeric_columns_without_a_role() -> None:
-    table = load(make_frame(), features=None, covariates=["age"])
+    frame = make_frame()
+    frame["hardness"] = np.arange(N) % 9  # whole numbers that repeat: a feature
+    table = load(frame, features=None, covariates=["age"])
     # not: the target, the id / group / categorical columns, the attribute `size`, `age`
-    assert table.features == ("f1", "f2", "f3", "weight_g")
+    assert table.features == ("f1", "f2", "f3", "weight_g", "hardness")
 
 
 def test_boolean_columns_may_be_features() -> None:

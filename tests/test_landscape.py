@@ -491,7 +491,7 @@ def test_an_audit_with_the_optimizer_study_stores_and_reports_its_landscape(tmp_
     assert '<section id="landscape">' in html
     assert html.count('class="plot landscape"') == 5
     assert "## Loss landscape of the minima" in (tmp_path / "report.md").read_text()
-    assert "Landscape:" in result.summary()
+    assert "Landscape:" in str(result.summary())
     methods = dict(methods_paragraphs(result.config, result.lead_regime))
     assert "trained with sgd" in methods["Loss landscape"]
 

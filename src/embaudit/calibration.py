@@ -97,12 +97,12 @@ def audit_world(scenario: str, seed: int, options: dict[str, Any] | None = None
     (``overfit (drop censored)``, ``overfit (times as lifespans)``, ...)."""
     world, rho = scenario_world(scenario, seed)
     config = {**(options or AUDIT_OPTIONS), "seed": seed}
-    result = audit(config, table=world.table)
+    result = audit(config, table=world.table, progress=False)
     alpha = result.config.statistics.alpha
     names = [c.name for c in world.table.attribute_columns]
     frames = [_readings(result, names)]
     for label, table in _naive_censoring(world.table).items():
-        frames.append(_readings(audit(config, table=table), names, f" ({label})"))
+        frames.append(_readings(audit(config, table=table, progress=False), names, f" ({label})"))
     if LEAD_REGIME in result.embeddings:
         found, direction = naive_screening(
             result.embeddings[LEAD_REGIME], world.table.attribute_matrix, world.table.y,

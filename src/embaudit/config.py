@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
+from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Literal
@@ -280,8 +282,10 @@ class AuditConfig(_Section):
         return self
 
     @classmethod
-    def from_toml(cls, path: str | Path, **overrides: Any) -> AuditConfig:
-        """Read a TOML file; ``overrides`` (nested dicts) replace what it says."""
+    def from_toml(cls, path: str | Path, flags: dict[str, str] | None = None,
+                  **overrides: Any) -> AuditConfig:
+        """Read a TOML file; ``overrides`` (nested dicts) replace what it says, and an
+        error names an override by its command-line flag in ``flags`` (option → flag)."""
         path = Path(path)
         try:
             raw = tomllib.loads(path.read_text())
@@ -291,54 +295,102 @@ class AuditConfig(_Section):
             ) from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"Config file {str(path)!r} is not valid TOML: {error}.") from None
-        return build_config(_merge(raw, overrides), source=str(path), overrides=overrides)
+        return build_config(raw, source=str(path), overrides=overrides, flags=flags)
 
 
 def build_config(
     values: AuditConfig | dict[str, Any] | None, source: str = "config",
-    overrides: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None, flags: dict[str, str] | None = None,
 ) -> AuditConfig:
-    """Validate ``values`` into an :class:`AuditConfig`, naming any bad option, where
-    it came from (``source``, or the command line for an option in ``overrides``) and,
-    for an unknown name, the option it most resembles."""
+    """Validate ``values`` with ``overrides`` (the command line's) laid over them into an
+    :class:`AuditConfig`. A bad option is named with where its value came from: the
+    command line (by its flag in ``flags``), ``source``, or the default; an unknown
+    name with the option it most resembles."""
     if isinstance(values, AuditConfig):
         return values
+    origin = _Origins(values or {}, overrides or {}, source, flags or {})
     try:
-        return AuditConfig.model_validate(values or {})
+        return AuditConfig.model_validate(_merge(values or {}, overrides or {}))
     except ValidationError as error:
-        problems = [_problem(e, overrides or {}) for e in error.errors()]
-        command_line = [from_cli for _, from_cli in problems]
-        where = "command line" if all(command_line) else \
-            f"{source} and command line" if any(command_line) else source
+        problems = [origin.problem(e) for e in error.errors()]
         raise ConfigError(
-            f"Invalid {where}: {'; '.join(text for text, _ in problems)}. Fix these "
-            "options (see the README for every option and its default)."
+            f"Invalid {origin.where(problems)}: {'; '.join(text for text, _ in problems)}. "
+            "Fix these options (see the README for every option and its default)."
         ) from None
 
 
-def _problem(error: Any, overrides: dict[str, Any]) -> tuple[str, bool]:
-    """One validation error in words: the option, what is wrong, a likely name for an
-    unknown one, and "(from the command line)" when an override set it."""
-    loc = [str(part) for part in error["loc"]]
-    text = f"option {'.'.join(loc) or '(top level)'}: {error['msg']}"
-    if error["type"] == "extra_forbidden" and loc:
-        model: Any = AuditConfig
-        for part in loc[:-1]:
-            field = model.model_fields.get(part)
-            model = field.annotation if field is not None else None
-            if not (isinstance(model, type) and issubclass(model, BaseModel)):
-                model = None
-                break
-        if model is not None:
-            close = get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
-            if close:
-                text += f" (did you mean {'.'.join([*loc[:-1], close[0]])}?)"
-    given: Any = overrides
-    for part in loc:
-        given = given.get(part) if isinstance(given, dict) else None
-    if given is not None:
-        text += " (from the command line)"
-    return text, given is not None
+@dataclass(frozen=True)
+class _Origins:
+    """Where each option's value came from, for error messages."""
+
+    values: dict[str, Any]
+    overrides: dict[str, Any]
+    source: str
+    flags: dict[str, str]
+
+    def of(self, path: str) -> str:
+        """"--flag" (command line), "from SOURCE", or "default" for option ``path``."""
+        if _lookup(self.overrides, path) is not None:
+            flag = self.flags.get(path)
+            return flag if flag else "from the command line"
+        if _lookup(self.values, path) is not None:
+            return f"from {self.source}"
+        return "default"
+
+    def problem(self, error: Any) -> tuple[str, str]:
+        """One validation error in words: the option and where its value came from, what
+        is wrong, a likely name for an unknown one. Returns (text, origin)."""
+        loc = [str(part) for part in error["loc"]]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not loc:  # a rule across options: say where each one it names came from
+            named = [p for p in dict.fromkeys(re.findall(r"\b[a-z_]+\.[a-z_]+\b", message))
+                     if _known(p)]
+            where = "; ".join(f"{p} {self.of(p)}" for p in named)
+            return f"{message}{f' ({where})' if where else ''}", ""
+        path = ".".join(loc)
+        origin = self.of(path)
+        name = f"{origin} ({path})" if origin.startswith("--") else \
+            f"option {path} ({origin})"
+        text = f"{name}: {message}"
+        if error["type"] == "extra_forbidden":
+            text += _did_you_mean(loc)
+        return text, origin
+
+    def where(self, problems: list[tuple[str, str]]) -> str:
+        """What the message header blames: the command line, the file, or both."""
+        origins = {"command line" if o.startswith(("--", "from the command")) else
+                   self.source for _, o in problems if o and o != "default"}
+        return " and ".join(sorted(origins)) or "options"
+
+
+def _lookup(values: dict[str, Any], path: str) -> Any:
+    found: Any = values
+    for part in path.split("."):
+        found = found.get(part) if isinstance(found, dict) else None
+    return found
+
+
+def _known(path: str) -> bool:
+    """Whether ``path`` names an option of :class:`AuditConfig`."""
+    model: Any = AuditConfig
+    for part in path.split("."):
+        field = model.model_fields.get(part) if isinstance(model, type) and \
+            issubclass(model, BaseModel) else None
+        if field is None:
+            return False
+        model = field.annotation
+    return True
+
+
+def _did_you_mean(loc: list[str]) -> str:
+    model: Any = AuditConfig
+    for part in loc[:-1]:
+        field = model.model_fields.get(part)
+        model = field.annotation if field is not None else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return ""
+    close = get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
+    return f" (did you mean {'.'.join([*loc[:-1], close[0]])}?)" if close else ""
 
 
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -6,9 +6,11 @@ prints them as one paragraph and exits with code 2.
 
 from __future__ import annotations
 
+import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 class EmbauditError(ValueError):
@@ -30,6 +32,31 @@ class EmbauditWarning(UserWarning):
 class NumericalWarning(EmbauditWarning):
     """A numerical library warned while a statistic was computed: what was being
     computed, what the library said, and what the number it touched means now."""
+
+
+@contextmanager
+def library_warnings_logged(own: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Inside, warnings of other libraries (a trainer's advice, deprecations) go to the
+    ``embaudit`` logger at INFO instead of printing raw above the progress; embaudit's
+    own warnings show as usual, or through ``own(text)``. Statistics stages turn theirs
+    into a :class:`NumericalWarning` first (:func:`numerical_warnings`)."""
+    original = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if issubclass(category, EmbauditWarning) and own is not None:
+            own(str(message))
+        elif issubclass(category, EmbauditWarning):
+            original(message, category, filename, lineno, file, line)
+        else:
+            logging.getLogger("embaudit").info("%s from %s:%s: %s", category.__name__,
+                                               filename, lineno, message)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = original
 
 
 @contextmanager

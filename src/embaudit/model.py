@@ -17,6 +17,7 @@ import pandas as pd
 from embaudit.config import NetworkConfig
 from embaudit.core.members import member_id as core_member_id
 from embaudit.core.regimes import REGIMES
+from embaudit.core.summary import short_repr
 from embaudit.data.table import Table
 from embaudit.errors import ConfigError, DataError
 from embaudit.store import AuditStore
@@ -42,6 +43,10 @@ class MemberModel:
     stored_embedding: np.ndarray = field(repr=False, default_factory=lambda: np.empty((0, 0)))
     holdout: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, int))
     hypotheses: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+    def __repr__(self) -> str:
+        return short_repr("MemberModel", member_id=self.member_id, regime=self.regime,
+                          features=len(self.features), folder=str(self.folder))
 
     def embed(self, table: Table) -> tuple[np.ndarray, np.ndarray]:
         """Predictions (n,) on the transformed target scale and the embedding (n × h)."""

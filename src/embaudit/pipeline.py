@@ -20,10 +20,16 @@ import pandas as pd
 
 from embaudit.config import AuditConfig, TrainingConfig, build_config
 from embaudit.core.members import MemberSpec, Split
+from embaudit.core.progress import Progress, note, progress_display
 from embaudit.core.regimes import RAW, REGIMES
 from embaudit.data.independence import clustering_evidence, independence_sentence
 from embaudit.data.table import Table, load_table
-from embaudit.errors import ConfigError, numerical_warnings
+from embaudit.errors import (
+    ConfigError,
+    EmbauditWarning,
+    library_warnings_logged,
+    numerical_warnings,
+)
 from embaudit.hypotheses.censored import lifespan_association, split_scores
 from embaudit.hypotheses.crossfit import crossfit_replication, crossfit_tables
 from embaudit.hypotheses.evidence import (
@@ -54,8 +60,6 @@ from embaudit.store.ledger import NOT_RECORDED, read_ledger
 from embaudit.training.execution import cluster_client, train_members
 from embaudit.training.fit import EnsembleFit, training_device
 
-#: progress(stage description, completed, total)
-Progress = Callable[[str, float, float], None]
 #: columns of the members table when no network was trained
 _NO_MEMBERS = ["member_id", "regime", "kind", "epochs", "train_loss", "holdout_loss",
                "no_better_than_linear"]
@@ -66,7 +70,7 @@ def audit(
     table: Table | None = None,
     *,
     truth: dict[str, str] | None = None,
-    progress: Progress | None = None,
+    progress: bool | Progress | None = True,
     overwrite: bool = False,
     command: str = "embaudit.audit() from Python",
 ) -> AuditResult:
@@ -77,28 +81,43 @@ def audit(
     beside the verdicts of a world with planted truth. An output folder that already
     holds this audit (same config and data) resumes it: only unfinished members train.
     One that holds a different audit is refused unless ``overwrite``. ``command`` is
-    recorded in the reproducibility manifest.
+    recorded in the reproducibility manifest. ``progress``: True shows the chosen
+    features and a bar per stage (in a terminal, or a table in a notebook), False none,
+    or a callable ``progress(stage, completed, total)`` hears each step.
     """
     config = build_config(config)
     if table is None:
         table = table_from_config(config)
-    pipeline = _Pipeline(config, table, truth, progress, command)  # options checked first
-    if config.out is None:
-        return pipeline.run(None)
-    store = AuditStore(config.out)
-    with store.locked():
-        open_audit(store, audit_identity(config, table.fingerprint()), overwrite)
-        result = with_seal(pipeline.run(store), store, generated_now())
-        save(result, store.folder)
-        return result
+    with progress_display(progress) as report, library_warnings_logged():
+        for line in feature_lines(table):
+            note(report, line)
+        pipeline = _Pipeline(config, table, truth, report, command)  # options checked first
+        if config.out is None:
+            return pipeline.run(None)
+        store = AuditStore(config.out)
+        with store.locked():
+            open_audit(store, audit_identity(config, table.fingerprint()), overwrite)
+            result = with_seal(pipeline.run(store), store, generated_now())
+            save(result, store.folder)
+            return result
+
+
+def feature_lines(table: Table) -> list[str]:
+    """What an audit says first: its features, by which rule, and what was left out."""
+    if table.feature_choice is not None:
+        return table.feature_choice.lines()
+    return [f"Features: {len(table.features)} columns, as the table gives them."]
 
 
 def table_from_config(config: AuditConfig) -> Table:
     """Load the table that ``config.data`` describes."""
     data = config.data
-    if data.path is None or data.target is None:
-        raise ConfigError("No data: set data.path and data.target in the config (or pass "
-                          "--data and --target), or give a table to audit().")
+    if data.path is None:
+        raise ConfigError("No data: pass --data FILE (data.path in the config), or give a "
+                          "table to audit().")
+    if data.target is None:
+        raise ConfigError(f"No target: name the lifespan column of {data.path!r} with "
+                          "--target COLUMN (data.target in the config).")
     return load_table(
         data.path, target=data.target, attributes=data.attributes, features=data.features,
         covariates=data.covariates, id=data.id, group=data.group, event=data.event,
@@ -174,7 +193,7 @@ class _Pipeline:
         clustered = clustering_evidence(table, config.seed)
         self.independence = independence_sentence(table, clustered)
         if clustered:
-            warnings.warn(self.independence, UserWarning, stacklevel=3)
+            warnings.warn(self.independence, EmbauditWarning, stacklevel=3)
 
     def run(self, store: AuditStore | None) -> AuditResult:
         """Train, read the evidence, test, decide."""

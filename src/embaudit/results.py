@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pandas as pd
 from embaudit.config import AuditConfig, build_config
 from embaudit.core.members import Split, member_id
 from embaudit.core.schema import Position
+from embaudit.core.summary import Block, Summary, short_repr
 from embaudit.data.table import Table
 from embaudit.errors import ConfigError
 from embaudit.hypotheses.evidence import QUALITY_COLUMNS
@@ -138,39 +138,41 @@ class AuditResult:
             "seal": self.seal,
         }
 
-    def summary(self) -> str:
-        """Plain-text summary: the verdict first, then the regimes, then the hypotheses."""
-        width = 78
-        lines = ["=" * width, "embaudit audit".center(width), "=" * width]
-        lines += [
-            f"Rows: {self.table.n_rows} (discovery {len(self.split.discovery)}, "
-            f"holdout {len(self.split.holdout)})   Features: {len(self.table.features)}   "
-            f"Attributes: {len(self.table.attributes)}",
-            f"Position: {self.position.position}",
-        ]
-        for text in self.position.paragraphs():
-            lines += [*_wrap(text, width), ""]
-        lines[-1] = "-" * width
+    def summary(self) -> Summary:
+        """The verdict first, then the regimes, then the hypotheses (``str()`` is the
+        text; a notebook shows it as HTML)."""
+        head = [f"Rows: {self.table.n_rows} (discovery {len(self.split.discovery)}, "
+                f"holdout {len(self.split.holdout)})   Features: {len(self.table.features)}   "
+                f"Attributes: {len(self.table.attributes)}",
+                f"Position: {self.position.position}"]
+        blocks = [Block((*head, *[x for text in self.position.paragraphs()
+                                  for x in (text, "")][:-1]))]
         regimes = self.regimes[["regime", "n_read", "n_read_replicated", "n_found",
                                 "n_survives", "n_direct_leads", "read_effect", "null_effect",
                                 "advantage", "axes_generalized", "holdout_loss"]]
-        lines += [regimes.to_string(index=False, float_format=lambda v: f"{v:.3f}"), "-" * width]
+        blocks.append(Block(frame=regimes, float_format=lambda v: f"{v:.3f}"))
         cols = ["regime", "attribute", "axis", "direction", "strength", "read", "replicates",
                 "p_discovery", "found", "effect_holdout", "q_holdout", "verdict"]
-        lines += [self.hypotheses[cols].to_string(index=False,
-                                                  float_format=lambda v: f"{v:.3g}")]
+        blocks.append(Block(frame=self.hypotheses[cols], float_format=lambda v: f"{v:.3g}"))
         if self.landscape is not None:
-            lines += ["-" * width, *_wrap(self.landscape.headline(), width)]
+            blocks.append(Block((self.landscape.headline(),)))
         if not self.crossfit.empty:
-            lines += ["-" * width, "Cross-fit replication (rate per fold: mean, sd)",
-                      self.crossfit_summary().to_string(index=False,
-                                                        float_format=lambda v: f"{v:.3f}")]
-        lines.append("=" * width)
-        return "\n".join(lines)
+            blocks += [Block(("Cross-fit replication (rate per fold: mean, sd)",)),
+                       Block(frame=self.crossfit_summary(), float_format=lambda v: f"{v:.3f}")]
+        return Summary(tuple(blocks), "embaudit audit")
+
+    def __repr__(self) -> str:
+        survivors = int((self.hypotheses["verdict"] == "survives").sum()) \
+            if "verdict" in self.hypotheses else 0
+        return short_repr("AuditResult", position=self.position.position,
+                          regime=self.position.regime, rows=self.table.n_rows,
+                          hypotheses=len(self.hypotheses), survive=survivors,
+                          out=self.config.out)
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
 
 
-def _wrap(text: str, width: int) -> list[str]:
-    return textwrap.wrap(text, width)
 
 
 def load_result(folder: str | Path) -> AuditResult:

@@ -23,6 +23,7 @@ from embaudit.claims.claim import (
     parse_direction,
 )
 from embaudit.core.schema import Verdict
+from embaudit.core.summary import Block, Summary, joined, short_repr
 from embaudit.data.table import Table, covariate_matrix
 from embaudit.errors import ConfigError, DataError, numerical_warnings
 from embaudit.hypotheses.censored import lifespan_association, lifespan_scores
@@ -88,10 +89,32 @@ class ClaimVerdict:
     reason: str = ""
     note: str = ""
 
-    def summary(self) -> str:
+    def __post_init__(self) -> None:
+        # plain Python values, whatever numpy computed them as (a repr reads as words)
+        for name in ("claim", "attribute", "direction", "verdict", "rows"):
+            object.__setattr__(self, name, str(getattr(self, name)))
+        for name in ("effect", "ci_low", "ci_high", "p", "q", "power"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "n", int(self.n))
+
+    def __str__(self) -> str:
+        return self.summary().as_text()
+
+    def __repr__(self) -> str:
+        return short_repr("ClaimVerdict", claim=self.claim, verdict=self.verdict,
+                          effect=round(self.effect, 3), p=float(f"{self.p:.3g}"), n=self.n)
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
+
+    def summary(self) -> Summary:
+        """The verdict in words, then its numbers (``str()`` is this text)."""
+        return Summary((Block(tuple(self._lines()), preformatted=True),))
+
+    def _lines(self) -> list[str]:
         if self.reason:
-            return (f"Claim {self.claim}: {self.verdict.upper()} on {self.rows} "
-                    f"(n = {self.n}): no test could be computed: {self.reason}.")
+            return [f"Claim {self.claim}: {self.verdict.upper()} on {self.rows} "
+                    f"(n = {self.n}): no test could be computed: {self.reason}."]
         lines = [
             f"Claim {self.claim}: {self.verdict.upper()} on {self.rows} (n = {self.n}); "
             f"{_CAVEAT.get(self.rows, _CAVEAT['all rows'])}",
@@ -113,7 +136,7 @@ class ClaimVerdict:
                          f"{self.target_power:.0%} power")
         elif self.n_required is not None:
             lines.append(f"  about {self.n_required} rows would give {self.target_power:.0%} power")
-        return "\n".join(lines)
+        return lines
 
 
 @dataclass(frozen=True)
@@ -126,8 +149,20 @@ class ClaimReport:
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([asdict(v) for v in self.verdicts])
 
-    def summary(self) -> str:
-        return "\n".join(v.summary() for v in self.verdicts)
+    def summary(self) -> Summary:
+        """Each claim's verdict and numbers, one after another."""
+        return joined([v.summary() for v in self.verdicts])
+
+    def __str__(self) -> str:
+        return self.summary().as_text()
+
+    def __repr__(self) -> str:
+        counts = pd.Series([v.verdict for v in self.verdicts]).value_counts()
+        return short_repr("ClaimReport", claims=len(self.verdicts),
+                          **{k.replace(" ", "_"): int(n) for k, n in counts.items()})
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
 
     @property
     def exit_code(self) -> int:

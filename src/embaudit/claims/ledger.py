@@ -26,6 +26,7 @@ from embaudit.claims.claim import Claim, claimed_columns
 from embaudit.config import build_config
 from embaudit.core.members import member_id
 from embaudit.core.regimes import REGIMES
+from embaudit.core.summary import Block, Summary, joined, short_repr
 from embaudit.data.table import load_table
 from embaudit.errors import ConfigError, DataError
 from embaudit.hypotheses.online import OnlineRule
@@ -58,7 +59,28 @@ class LedgerVerdict:
     rule: str
     check: ClaimVerdict
 
-    def summary(self) -> str:
+    def __post_init__(self) -> None:
+        for name in ("claim", "decision", "rule"):  # plain values: a repr reads as words
+            object.__setattr__(self, name, str(getattr(self, name)))
+        for name in ("p", "level", "wealth", "effect", "ci_low", "ci_high"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        for name in ("number", "n"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+        object.__setattr__(self, "seen_in_report", bool(self.seen_in_report))
+
+    def __str__(self) -> str:
+        return self.summary().as_text()
+
+    def __repr__(self) -> str:
+        return short_repr("LedgerVerdict", number=self.number, claim=self.claim,
+                          decision=self.decision, p=float(f"{self.p:.3g}"),
+                          level=float(f"{self.level:.3g}"))
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
+
+    def summary(self) -> Summary:
+        """The ledger's decision in words, then its numbers (``str()`` is this text)."""
         check = self.check
         lines = [
             f"Claim #{self.number} of the audit's ledger, {self.claim}: {self.decision.upper()}",
@@ -77,7 +99,7 @@ class LedgerVerdict:
             lines.append("  note: the audit's reports showed this attribute's holdout numbers "
                          "before the claim was made, so it may have been chosen by looking at "
                          "these rows; it is not an independent confirmation")
-        return "\n".join(lines)
+        return Summary((Block(tuple(lines), preformatted=True),))
 
 
 @dataclass(frozen=True)
@@ -87,8 +109,20 @@ class LedgerCheck:
     verdicts: tuple[LedgerVerdict, ...]
     ledger: pd.DataFrame
 
-    def summary(self) -> str:
-        return "\n".join(v.summary() for v in self.verdicts)
+    def summary(self) -> Summary:
+        """Each claim's decision and numbers, one after another."""
+        return joined([v.summary() for v in self.verdicts])
+
+    def __str__(self) -> str:
+        return self.summary().as_text()
+
+    def __repr__(self) -> str:
+        counts = pd.Series([v.decision for v in self.verdicts]).value_counts()
+        return short_repr("LedgerCheck", claims=len(self.verdicts), ledger=len(self.ledger),
+                          **{k.replace(" ", "_"): int(n) for k, n in counts.items()})
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{k: v for k, v in asdict(x).items() if k != "check"}

@@ -36,6 +36,10 @@ def check(
     covariates: Annotated[
         str | None, typer.Option(help="Comma-separated covariates (partial association).")
     ] = None,
+    id_column: Annotated[
+        str | None, typer.Option("--id", help="Unique row id column (named in messages; "
+                                              "with --audit it must be the audit's id).")
+    ] = None,
     group: Annotated[
         str | None, typer.Option(help="Group column: tests clustered by group, intervals "
                                       "resample whole groups.")
@@ -80,18 +84,20 @@ def check(
         parsed = [Claim.parse(text) for text in claim]
         if audit_folder is not None:
             report: Any = _check_against_audit(audit_folder, parsed, data, regime, seed,
-                                               rest=(target, model, member, covariates,
-                                                     group, event))
+                                               id_column, rest=(target, model, member,
+                                                                covariates, group, event))
         else:
             report = _check_on_data(parsed, data, target, model, member, covariates, group,
-                                    event, alpha, min_effect, target_transform, seed)
-        typer.echo(report.summary())
+                                    event, alpha, min_effect, target_transform, seed,
+                                    id_column)
+        typer.echo(str(report.summary()))
     if strict:
         raise typer.Exit(report.exit_code)
 
 
 def _check_against_audit(folder: Path, claims: list[Any], data: Path | None,
-                         regime: str | None, seed: int, rest: tuple[Any, ...]) -> Any:
+                         regime: str | None, seed: int, id_column: str | None,
+                         rest: tuple[Any, ...]) -> Any:
     """``check --audit``: the audit fixes the rows, the lifespan and the covariates."""
     names = ("--target", "--model", "--member", "--covariates", "--group", "--event")
     given = [name for name, value in zip(names, rest, strict=True) if value is not None]
@@ -103,6 +109,16 @@ def _check_against_audit(folder: Path, claims: list[Any], data: Path | None,
                           "the --out folder of a finished audit with --audit.")
     from embaudit.claims.ledger import check_against_audit
     from embaudit.data.reading import read_frame
+    from embaudit.store import AuditStore
+
+    if id_column is not None:
+        audit_id = AuditStore(folder).read_metadata().get("roles", {}).get("id")
+        if id_column != audit_id:
+            held = f"the id column {audit_id!r}" if audit_id else "no id column (rows are " \
+                "matched by position, column 'row')"
+            raise ConfigError(f"--id {id_column!r} is not the audit's id: the audit in "
+                              f"{str(folder)!r} has {held}. Give --data that column, or drop "
+                              "--id.")
 
     frame = None if data is None else read_frame(data)
     return check_against_audit(folder, claims, frame, regime=regime, seed=seed)
@@ -111,7 +127,7 @@ def _check_against_audit(folder: Path, claims: list[Any], data: Path | None,
 def _check_on_data(claims: list[Any], data: Path | None, target: str | None,
                    model: Path | None, member: str | None, covariates: str | None,
                    group: str | None, event: str | None, alpha: float, min_effect: float,
-                   target_transform: str, seed: int) -> Any:
+                   target_transform: str, seed: int, id_column: str | None = None) -> Any:
     """``check --data --target``: the claims tested on the rows given."""
     if data is None or target is None:
         raise ConfigError("Name the rows to test on with --data FILE --target COLUMN, or "
@@ -133,7 +149,7 @@ def _check_on_data(claims: list[Any], data: Path | None, target: str | None,
     table = load_table(
         frame, target=target, attributes=claimed_columns(claims, frame.columns),
         features=list(loaded.features) if loaded is not None else [],
-        covariates=split_list(covariates), group=group, event=event,
+        covariates=split_list(covariates), id=id_column, group=group, event=event,
         target_transform=target_transform,  # type: ignore[arg-type]
     )
     return check_claims(table, claims, model=loaded, alpha=alpha, min_effect=min_effect,

@@ -18,6 +18,15 @@ from embaudit.cli.shell import (
 )
 from embaudit.errors import ConfigError
 
+#: the audit command's flags by the option each sets (an error names the flag)
+FLAGS = {"data.path": "--data", "data.target": "--target", "data.attributes": "--attributes",
+         "data.features": "--features", "data.covariates": "--covariates", "data.id": "--id",
+         "data.group": "--group", "data.event": "--event", "data.images": "--images",
+         "out": "--out", "seed": "--seed", "sealed": "--sealed",
+         "execution.executor": "--executor", "execution.scheduler": "--scheduler",
+         "training.device": "--device", "landscape.enabled": "--landscape",
+         "landscape.optimizers": "--landscape-optimizers"}
+
 
 @app.command()
 def demo(
@@ -137,8 +146,8 @@ def audit_command(
             "landscape": {"enabled": True if landscape_optimizers else landscape,
                           "optimizers": split_list(landscape_optimizers)},
         }
-        settings = (AuditConfig.from_toml(config, **overrides) if config
-                    else build_config(drop_none(overrides), source="command line"))
+        settings = (AuditConfig.from_toml(config, flags=FLAGS, **overrides) if config
+                    else build_config(None, overrides=drop_none(overrides), flags=FLAGS))
         if settings.out is None:
             raise ConfigError("No output folder: pass --out DIR (or set out in the config).")
         if not settings.data.attributes:

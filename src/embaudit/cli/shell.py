@@ -7,15 +7,15 @@ import shlex
 import sys
 import textwrap
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from embaudit.errors import EmbauditError, EmbauditWarning
+from embaudit.core.progress import TerminalBars
+from embaudit.errors import EmbauditError, EmbauditWarning, library_warnings_logged
 
 app = typer.Typer(
     add_completion=False,
@@ -52,18 +52,11 @@ def drop_none(values: dict[str, Any]) -> dict[str, Any]:
 def user_errors() -> Iterator[None]:
     """Turn embaudit's user-facing errors, and files the system refuses, into a message
     and exit code 2; print embaudit's warnings as one paragraph each."""
-    original = warnings.showwarning
+    def show(text: str) -> None:
+        typer.echo(textwrap.fill(f"warning: {text}", width=100), err=True)
 
-    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-             file: Any = None, line: str | None = None) -> None:
-        if issubclass(category, EmbauditWarning):
-            typer.echo(textwrap.fill(f"warning: {message}", width=100), err=True)
-        else:
-            original(message, category, filename, lineno, file, line)
-
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), library_warnings_logged(show):
         warnings.simplefilter("always", EmbauditWarning)
-        warnings.showwarning = show
         try:
             yield
         except EmbauditError as error:
@@ -81,17 +74,7 @@ def _fail(message: str) -> NoReturn:
 
 
 @contextmanager
-def progress_bars() -> Iterator[Callable[[str, float, float], None]]:
-    """A rich progress bar per stage; yields ``report(description, completed, total)``."""
-    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
-    tasks: dict[str, Any] = {}
-
-    def report(description: str, completed: float, total: float) -> None:
-        if description not in tasks:
-            tasks[description] = bars.add_task(description, total=total)
-        bars.update(tasks[description], completed=completed, total=total)
-
-    with bars:
-        yield report
-
+def progress_bars() -> Iterator[TerminalBars]:
+    """A rich progress bar per stage on the console; the chosen features above them."""
+    with TerminalBars(console) as bars:
+        yield bars

@@ -126,6 +126,18 @@ class Position:
         return [text for text in (self.summary, self.procedures, self.network,
                                   self.independence, self.comparison) if text]
 
+    def __str__(self) -> str:
+        return "\n\n".join(self.paragraphs())
+
+    def __repr__(self) -> str:
+        p = None if self.p_value != self.p_value else float(f"{self.p_value:.3g}")
+        return f"<Position {self.position!r} regime={self.regime!r} p={p}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return "".join(f"<p>{html.escape(text)}</p>" for text in self.paragraphs())
+
 #: columns of ``AuditResult.crossfit``, one row per (regime, fold, attribute)
 CROSSFIT_COLUMNS = ("regime", "fold", "attribute", "axis", "direction", "strength",
                     "effect_holdout", "p_holdout", "replicated", "n_holdout")

@@ -6,7 +6,6 @@ Errors (:class:`~embaudit.errors.DataError`) for what cannot be audited; warning
 
 from __future__ import annotations
 
-import fnmatch
 import warnings
 from collections.abc import Sequence
 
@@ -60,40 +59,6 @@ def check_roles(target: str, attributes: list[str], covariates: list[str],
             f"Column {both[0]!r} is both an attribute and a covariate; an attribute cannot be "
             "adjusted for itself. Remove it from one of the two lists."
         )
-
-
-def select_features(frame: pd.DataFrame, features: Sequence[str] | None,
-                    taken: Sequence[str], forbidden: dict[str, str]) -> list[str]:
-    """The feature columns: ``features`` as names or shell-style patterns (a column whose
-    name is given exactly is taken as named, brackets and all), or by default every
-    numeric column not ``taken`` by another role. ``forbidden`` maps column → role."""
-    columns = list(frame.columns)
-    if features is None:
-        chosen = [c for c in columns if c not in taken and c not in forbidden
-                  and is_numeric_dtype(frame[c])]
-        if not chosen:
-            raise DataError(
-                "No feature columns: every numeric column already has another role. "
-                "Name the features explicitly (e.g. features=['f*'])."
-            )
-        return chosen
-    chosen = []
-    for pattern in features:
-        matched = [pattern] if pattern in columns else \
-            [c for c in columns if fnmatch.fnmatchcase(c, pattern)]
-        if not matched:
-            raise DataError(
-                f"Feature pattern {pattern!r} matches no column. Check the name or pattern "
-                "(shell-style, e.g. 'f*')."
-            )
-        chosen.extend(c for c in matched if c not in chosen)
-    for name in chosen:
-        if name in forbidden:
-            raise DataError(
-                f"Column {name!r} is the {forbidden[name]} and cannot also be a feature; "
-                "narrow the feature list or pattern."
-            )
-    return chosen
 
 
 def show(value: object) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
+from embaudit.core.summary import Block, Summary, short_repr
 from embaudit.data.checks import (
     check_attribute,
     check_complete,
@@ -28,8 +29,8 @@ from embaudit.data.checks import (
     check_unique_ids,
     event_indicator,
     require_column,
-    select_features,
 )
+from embaudit.data.features import FeatureChoice, choose_features
 from embaudit.data.reading import read_frame
 from embaudit.data.target import TargetTransform, apply_transform, resolve_transform
 from embaudit.errors import DataError
@@ -68,10 +69,30 @@ class Table:
     event: str | None = None
     #: a picture of each object (a local path or URL; shown by the axis explorer only)
     images: str | None = None
+    #: how the features were chosen and what was left out (None: not recorded, e.g. a
+    #: table read back from a store)
+    feature_choice: FeatureChoice | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_rows(self) -> int:
         return len(self.frame)
+
+    def __repr__(self) -> str:
+        return short_repr("Table", rows=self.n_rows, target=self.target,
+                          features=len(self.features), attributes=len(self.attributes),
+                          covariates=len(self.covariates) or None, id=self.id,
+                          group=self.group, event=self.event)
+
+    def _repr_html_(self) -> str:
+        roles = {"rows": str(self.n_rows), "target (lifespan)": self.target,
+                 "event": self.event, "id": self.id, "group": self.group,
+                 "attributes": ", ".join(self.attributes),
+                 "covariates": ", ".join(self.covariates) or None}
+        lines = self.feature_choice.lines() if self.feature_choice is not None else \
+            [f"Features: {len(self.features)} columns."]
+        frame = pd.DataFrame({"role": list(roles), "columns": list(roles.values())})
+        return Summary((Block(tuple(lines)), Block(frame=frame.dropna())),
+                       "embaudit table").as_html()
 
     @cached_property
     def X(self) -> np.ndarray:  # noqa: N802 - the maths' notation
@@ -194,7 +215,8 @@ def load_table(
                                                ("event", event), ("target", target),
                                                ("images", images))
                  if name is not None}
-    feature_names = select_features(frame, features, [*attributes, *covariates], forbidden)
+    choice = choose_features(frame, features, [*attributes, *covariates], forbidden)
+    feature_names = list(choice.features)
     frame = frame.reset_index(drop=True)
     ids = frame[id] if id else None
     if len(frame) < MIN_ROWS:
@@ -227,6 +249,7 @@ def load_table(
         event=event,
         target_transform=resolved,
         images=images,
+        feature_choice=choice,
     )
 
 
