@@ -12,10 +12,9 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
 from embaudit.config import AuditConfig
-from embaudit.reports import plots
-from embaudit.reports.html import render_html
-from embaudit.reports.plots import LOSS_LABELS, trained_loss, training_curves, trend_plot
-from embaudit.reports.survival_plots import (
+from embaudit.plots import NoFigureError
+from embaudit.plots.curves import LOSS_LABELS, trained_loss, training_curves
+from embaudit.plots.survival import (
     MAX_SURVIVAL,
     attribute_groups,
     chosen_attributes,
@@ -23,6 +22,9 @@ from embaudit.reports.survival_plots import (
     survival_at,
     survival_plot,
 )
+from embaudit.plots.trends import trend_plot
+from embaudit.reports.figures import report_plots
+from embaudit.reports.html import render_html
 from embaudit.results import AuditResult
 from test_reports import _build
 
@@ -81,11 +83,15 @@ def test_numeric_attributes_split_at_the_discovery_rows_thirds(censored) -> None
 
 def test_the_survival_figure_is_drawn_for_censored_audits_only(
         censored: AuditResult, plain: AuditResult) -> None:
-    assert survival_plot(plain) is None
-    plot = survival_plot(censored)
+    chosen, eligible = chosen_attributes(censored.hypotheses, censored.config.sealed)
+    with pytest.raises(NoFigureError, match="no event column"):
+        survival_plot(plain.table, plain.split, chosen)
+    figure = survival_plot(censored.table, censored.split, chosen)
+    assert len(figure.axes) == 2 * len(chosen)
+    plot = report_plots(censored).survival
     assert plot is not None and plot.kind == "survival"
     assert plot.uri.startswith("data:image/png;base64,")
-    chosen, eligible = chosen_attributes(censored)
+    assert report_plots(plain).survival is None
     assert len(chosen) == min(MAX_SURVIVAL, eligible)
     h = censored.hypotheses
     surviving = set(h.loc[h["verdict"] == "survives", "attribute"])
@@ -103,24 +109,27 @@ def test_a_sealed_report_draws_no_curves_of_untested_attributes(
     h = censored.hypotheses.assign(found=False, read=pd.array([pd.NA] * len(
         censored.hypotheses), dtype="boolean"), verdict="not found")
     untested = dataclasses.replace(censored, hypotheses=h)
-    assert untested.config.sealed and chosen_attributes(untested) == ({}, 0)
-    assert survival_plot(untested) is None
+    assert untested.config.sealed and chosen_attributes(h, sealed=True) == ({}, 0)
+    with pytest.raises(NoFigureError, match="sealed"):
+        survival_plot(untested.table, untested.split, {})
+    assert report_plots(untested).survival is None
     unsealed = dataclasses.replace(untested, config=AuditConfig(sealed=False))
-    assert len(chosen_attributes(unsealed)[0]) == MAX_SURVIVAL
+    assert len(chosen_attributes(h, unsealed.config.sealed)[0]) == MAX_SURVIVAL
+    assert report_plots(unsealed).survival is not None
 
 
-def _trend_figure(result: AuditResult, monkeypatch: pytest.MonkeyPatch) -> Figure:
+def _trend_figure(result: AuditResult) -> Figure:
     """The figure behind the first found hypothesis's trend plot."""
-    drawn: list[Figure] = []
-    monkeypatch.setattr(plots, "png_uri", lambda figure: drawn.append(figure) or "data:")
     h = result.hypotheses
-    trend_plot(result, h[h["found"].astype(bool)].iloc[0].to_dict())
-    return drawn[0]
+    row = h[h["found"].astype(bool)].iloc[0].to_dict()
+    ax = trend_plot(result.table, result.split, row, result.embeddings.get(row["regime"]))
+    assert isinstance(ax.figure, Figure)
+    return ax.figure
 
 
 def test_trend_plots_draw_censored_rows_open_and_failed_rows_filled(
-        censored: AuditResult, plain: AuditResult, monkeypatch: pytest.MonkeyPatch) -> None:
-    figure = _trend_figure(censored, monkeypatch)
+        censored: AuditResult, plain: AuditResult) -> None:
+    figure = _trend_figure(censored)
     ax = figure.axes[0]
     dots = {c.get_label(): c for c in ax.collections if isinstance(c, PathCollection)}
     failed, open_ = dots["failed"], dots["censored (still in service)"]
@@ -132,7 +141,7 @@ def test_trend_plots_draw_censored_rows_open_and_failed_rows_filled(
     assert open_.get_edgecolor()[0][3] > 0
     legend = [t.get_text() for t in figure.legends[0].get_texts()]
     assert {"failed", "censored (still in service)"} <= set(legend)
-    plain_ax = _trend_figure(plain, monkeypatch).axes[0]
+    plain_ax = _trend_figure(plain).axes[0]
     assert not [c for c in plain_ax.collections if isinstance(c, PathCollection)]
 
 
@@ -145,12 +154,10 @@ def test_the_loss_used_is_resolved_from_the_config(loss: str, censored_rows: boo
     assert trained_loss(loss, censored_rows) == key
 
 
-def test_the_training_curve_axis_names_the_loss(
-        censored: AuditResult, monkeypatch: pytest.MonkeyPatch) -> None:
-    drawn: list[Figure] = []
-    monkeypatch.setattr(plots, "png_uri", lambda figure: drawn.append(figure) or "data:")
+def test_the_training_curve_axis_names_the_loss(censored: AuditResult) -> None:
     for key in ("cox", "aft", "mse"):
-        plot = training_curves(censored.curves, censored.members, key)
-        assert plot is not None and LOSS_LABELS[key][1] in plot.title
-        assert {ax.get_ylabel() for ax in drawn.pop().axes} == {LOSS_LABELS[key][0]}
+        figure = training_curves(censored.curves, censored.members, key)
+        assert {ax.get_ylabel() for ax in figure.axes} == {LOSS_LABELS[key][0]}
+    plot = report_plots(censored).curves  # auto with an event column: AFT
+    assert plot is not None and LOSS_LABELS["aft"][1] in plot.title
     assert LOSS_LABELS["cox"][0] == "Cox loss per failure" and LOSS_LABELS["mse"][0] == "MSE"

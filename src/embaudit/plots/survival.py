@@ -9,23 +9,27 @@ holdout rows too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import FigureBase
 from matplotlib.ticker import FuncFormatter
 from statsmodels.duration.survfunc import SurvfuncRight
 
+from embaudit.core.members import Split
 from embaudit.data.table import AttributeColumn, Table
-from embaudit.reports.json_report import sealed_rows
-from embaudit.reports.plots import DPI, Plot, png_uri, short_label
-from embaudit.results import AuditResult
+from embaudit.plots.common import NoFigureError, own_axes, own_figure, panel_grid, short_label
 
 #: attributes drawn at most, one row of two panels each, so the report stays small
 MAX_SURVIVAL = 6
 #: censored lifespans ticked per curve at most (evenly spaced in their order beyond)
 MAX_TICKS = 200
 _COLOURS = ("#0969da", "#8250df", "#bc4c00")
+SURVIVAL_LABEL = "share still in service"
+UNCENSORED = ("No survival curves: the table has no event column, so no lifespan is "
+               "censored (the trend plots show lifespans as they are).")
 
 
 def kaplan_meier(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -81,18 +85,21 @@ def _tertile_labels(edges: np.ndarray) -> list[str]:
     return [f"low (≤ {low:.3g})", f"middle ({low:.3g} to {high:.3g})", f"high (> {high:.3g})"]
 
 
-def chosen_attributes(result: AuditResult) -> tuple[dict[str, str], int]:
+def chosen_attributes(hypotheses: pd.DataFrame,
+                      sealed: bool = False) -> tuple[dict[str, str], int]:
     """Attribute columns to draw (at most :data:`MAX_SURVIVAL`), each with the claimed
     direction of its first-ranked hypothesis, and how many were eligible.
 
     Eligible: attributes of hypotheses whose holdout numbers the report may show (a
-    sealed report shows none for hypotheses the audit did not test there). Order:
+    ``sealed`` report shows none for hypotheses the audit neither found nor read). Order:
     surviving first, then found or read off an axis, then by holdout q.
     """
-    h = result.hypotheses[~sealed_rows(result).to_numpy()]
+    h = hypotheses
+    tested = h["found"].fillna(False).astype(bool) | h["read"].fillna(False).astype(bool)
+    if sealed:
+        h, tested = h[tested.to_numpy()], tested[tested.to_numpy()]
     if h.empty:
         return {}, 0
-    tested = h["found"].fillna(False).astype(bool) | h["read"].fillna(False).astype(bool)
     ranked = pd.DataFrame({
         "attribute": h["attribute"].astype(str).to_numpy(),
         "direction": h["direction"].astype(str).to_numpy(),
@@ -122,57 +129,72 @@ def _draw_curve(ax: Axes, time: np.ndarray, event: np.ndarray, start: float,
                 markersize=4, mew=0.7, alpha=0.8)
 
 
-def survival_plot(result: AuditResult) -> Plot | None:
-    """Kaplan–Meier curves per attribute group, discovery rows left and holdout rows
-    right (one y axis), for the attributes :func:`chosen_attributes` picks; ``None``
-    without an event column or without any attribute to draw."""
-    table, split = result.table, result.split
+def survival_panel(table: Table, split: Split, attribute: str, direction: str = "",
+                   part: str = "holdout", ax: Axes | None = None) -> Axes:
+    """Kaplan–Meier curves of the ``part`` rows (``discovery`` or ``holdout``) by group of
+    ``attribute`` (:func:`attribute_groups`), censored lifespans ticked; ``direction``
+    (the claimed one) goes in the title. Draws on ``ax`` (default: a new Figure) and
+    returns it; :class:`NoFigureError` without an event column."""
     events = table.events
     if events is None:
-        return None
-    columns = {c.name: c for c in table.attribute_columns}
-    direction, eligible = chosen_attributes(result)
-    names = [n for n in direction if n in columns]
-    if not names:
-        return None
+        raise NoFigureError(UNCENSORED)
+    column = {c.name: c for c in table.attribute_columns}[attribute]
+    ax = own_axes(ax, (4.0, 3.0))
     time = np.asarray(table.lifespan, dtype=float)
     log_x = table.target_transform == "log" and bool((time > 0).all())
     start = float(time.min()) if log_x else 0.0
-    figure = Figure(figsize=(8.0, 0.7 + 2.3 * len(names)), dpi=DPI, layout="constrained")
-    axes = figure.subplots(len(names), 2, squeeze=False, sharex=True, sharey=True)
-    for row_axes, name in zip(axes, names, strict=True):
-        groups, labels = attribute_groups(table, columns[name], split.discovery)
-        for ax, part, rows in zip(row_axes, ("discovery", "holdout"),
-                                  (split.discovery, split.holdout), strict=True):
-            for g, label in enumerate(labels):
-                members = rows[groups[rows] == g]
-                if members.size == 0:
-                    continue
-                n_censored = int((events[members] <= 0).sum())
-                _draw_curve(ax, time[members], events[members], start,
-                            _COLOURS[g % len(_COLOURS)],
-                            f"{label}: {members.size} rows, {n_censored} censored")
-            ax.set_title(f"{short_label(name, 30)} ({direction[name]}) · {part} "
-                         "rows", fontsize=8, parse_math=False)
-            ax.tick_params(labelsize=7, labelbottom=True)
-            ax.grid(alpha=0.3, lw=0.5)
-            legend = ax.legend(fontsize=6.5, frameon=False, loc="best")
-            for text in legend.get_texts():
-                text.set_parse_math(False)
-    axes[0, 0].set_ylim(-0.02, 1.02)
+    groups, labels = attribute_groups(table, column, split.discovery)
+    rows = split.discovery if part == "discovery" else split.holdout
+    for g, label in enumerate(labels):
+        members = rows[groups[rows] == g]
+        if members.size == 0:
+            continue
+        n_censored = int((events[members] <= 0).sum())
+        _draw_curve(ax, time[members], events[members], start, _COLOURS[g % len(_COLOURS)],
+                    f"{label}: {members.size} rows, {n_censored} censored")
+    ax.set_title(f"{short_label(attribute, 30)}{f' ({direction})' if direction else ''} · "
+                 f"{part} rows", fontsize=8, parse_math=False)
+    ax.tick_params(labelsize=7, labelbottom=True)
+    ax.grid(alpha=0.3, lw=0.5)
+    legend = ax.legend(fontsize=6.5, frameon=False, loc="best")
+    for text in legend.get_texts():
+        text.set_parse_math(False)
+    ax.set_ylim(-0.02, 1.02)
     if log_x:
-        axes[0, 0].set_xscale("log")
-        axes[0, 0].xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    figure.supylabel("share still in service", fontsize=8)
-    figure.supxlabel(f"lifespan ({short_label(table.target, 30)}"
-                     + (", log scale)" if log_x else ")"), fontsize=8, parse_math=False)
-    shown = (f"the {len(names)} attributes" if len(names) == eligible
-             else f"the first {len(names)} of {eligible} attributes")
-    return Plot(
-        "Kaplan–Meier survival: the share of items still in service against lifespan, "
-        "by attribute tertile (cut at the discovery rows' thirds) or level; discovery "
-        "rows left, holdout rows right; ticks mark censored lifespans (at most "
-        f"{MAX_TICKS} per curve). Drawn for {shown} whose holdout numbers the report "
-        "shows: surviving hypotheses first, then those found or read off an axis, then "
-        "by holdout q.",
-        png_uri(figure), "survival")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_ylabel(SURVIVAL_LABEL, fontsize=8)
+    ax.set_xlabel(_lifespan_label(table, log_x), fontsize=8, parse_math=False)
+    return ax
+
+
+def survival_plot(table: Table, split: Split, attributes: Mapping[str, str],
+                  fig: FigureBase | None = None) -> FigureBase:
+    """:func:`survival_panel` of each of ``attributes`` (name -> claimed direction; see
+    :func:`chosen_attributes`), discovery rows left and holdout rows right (one y axis),
+    on ``fig`` (an empty Figure or SubFigure; default: a new Figure), which it returns;
+    :class:`NoFigureError` without an event column or without any attribute."""
+    if table.events is None:
+        raise NoFigureError(UNCENSORED)
+    columns = {c.name for c in table.attribute_columns}
+    names = [n for n in attributes if n in columns]
+    if not names:
+        raise NoFigureError("No survival curves: no attribute's holdout numbers may be "
+                                "shown (a sealed audit shows only those it found or read).")
+    fig = own_figure(fig, (8.0, 0.7 + 2.3 * len(names)))
+    axes = panel_grid(fig, len(names), 2, sharex=True, sharey=True)
+    for row_axes, name in zip(axes, names, strict=True):
+        for ax, part in zip(row_axes, ("discovery", "holdout"), strict=True):
+            survival_panel(table, split, name, attributes[name], part, ax)
+            ax.set_xlabel("")
+            ax.set_ylabel("")
+    time = np.asarray(table.lifespan, dtype=float)
+    log_x = table.target_transform == "log" and bool((time > 0).all())
+    fig.supylabel(SURVIVAL_LABEL, fontsize=8)
+    fig.supxlabel(_lifespan_label(table, log_x), fontsize=8, parse_math=False)
+    return fig
+
+
+def _lifespan_label(table: Table, log_x: bool) -> str:
+    return (f"lifespan ({short_label(table.target, 30)}"
+            + (", log scale)" if log_x else ")"))
