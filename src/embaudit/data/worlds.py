@@ -53,6 +53,7 @@ class World:
 
     @property
     def frame(self) -> pd.DataFrame:
+        """The generated table's rows and columns (``table.frame``)."""
         return self.table.frame
 
 
