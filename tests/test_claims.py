@@ -123,6 +123,21 @@ def test_cli_check_without_strict_exits_0_and_bad_input_exits_2(tmp_path):
     assert malformed.exit_code == 2 and "ATTRIBUTE:+" in malformed.output
 
 
+def test_cli_check_takes_an_id_like_audit(tmp_path):
+    frame = pd.read_csv(_csv(tmp_path, seed=6))
+    frame.insert(0, "serial", [f"s{i}" for i in range(len(frame))])
+    frame.loc[7, "serial"] = "s3"
+    frame.to_csv(tmp_path / "ids.csv", index=False)
+    args = ["check", "--data", str(tmp_path / "ids.csv"), "--target", "lifespan",
+            "--claim", "size:-", "--id", "serial"]
+    twice = runner.invoke(app, args)
+    assert twice.exit_code == 2 and "'serial'" in twice.output and "s3" in twice.output
+    frame.loc[7, "serial"] = "s7"
+    frame.to_csv(tmp_path / "ids.csv", index=False)
+    ok = runner.invoke(app, args)
+    assert ok.exit_code == 0 and "FAILS" in ok.output
+
+
 @pytest.fixture(scope="module")
 def saved_audit(tmp_path_factory: pytest.TempPathFactory) -> dict:
     world = embaudit.worlds.product_lifespan(n=600, p=60, seed=4)

@@ -217,6 +217,14 @@ def test_cli_check_against_an_audit(audited, tmp_path):
     assert mixed.exit_code == 2 and "--target cannot be combined with --audit" in mixed.output
     bare = runner.invoke(app, ["check", "--claim", "roundness:+"])
     assert bare.exit_code == 2 and "--audit DIR" in bare.output
+    wrong_id = runner.invoke(app, ["check", "--audit", str(folder), "--data", str(csv),
+                                   "--claim", "roundness:+", "--id", "serial"])
+    assert wrong_id.exit_code == 2
+    assert "--id 'serial' is not the audit's id" in " ".join(wrong_id.output.split())
+    assert "'product_id'" in wrong_id.output
+    same_id = runner.invoke(app, ["check", "--audit", str(folder), "--data", str(csv),
+                                  "--claim", "roundness:-", "--id", "product_id"])
+    assert same_id.exit_code == 0 and "Claim #3" in same_id.output
 
 
 def test_twelve_null_claims_one_at_a_time_rarely_give_a_false_survival(audited, tmp_path):

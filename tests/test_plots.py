@@ -23,7 +23,7 @@ from matplotlib.transforms import Bbox
 from embaudit.errors import ConfigError
 from embaudit.landscape import Landscape
 from embaudit.plots import FIGURES, FigureData, NoFigureError, draw
-from embaudit.reports.figures import figure_data, report_plots
+from embaudit.reports.figures import report_plots
 from embaudit.reports.plots import png_uri
 from embaudit.results import AuditResult
 from test_reports import _build
@@ -97,7 +97,7 @@ def _drawn_on(ax: Axes) -> bool:
 def test_every_kind_draws_on_the_callers_axes(full: AuditResult, kind: str) -> None:
     figure = Figure(figsize=(5, 4))
     ax = figure.add_subplot()
-    assert draw(kind, figure_data(full), ax=ax) is ax
+    assert draw(kind, full.figure_data(), ax=ax) is ax
     assert _drawn_on(ax), kind
     assert all(other is ax or other.get_label() == "<colorbar>" for other in figure.axes)
     FigureCanvasAgg(figure).draw()  # renders without error
@@ -106,14 +106,14 @@ def test_every_kind_draws_on_the_callers_axes(full: AuditResult, kind: str) -> N
 @pytest.mark.parametrize("kind", list(FIGURES))
 def test_without_axes_every_kind_draws_the_reports_figure(full: AuditResult,
                                                           kind: str) -> None:
-    figure = draw(kind, figure_data(full))
+    figure = draw(kind, full.figure_data())
     assert isinstance(figure, Figure) and figure.axes
     assert any(_drawn_on(ax) for ax in figure.axes)
 
 
 def test_the_report_draws_its_figures_through_draw(full: AuditResult) -> None:
     plots = report_plots(full)
-    data = figure_data(full)
+    data = full.figure_data()
     assert plots.forest is not None and plots.survival is not None
     assert plots.forest.uri == png_uri(draw("forest", data))
     assert plots.survival.uri == png_uri(draw("survival", data))
@@ -123,7 +123,7 @@ def test_the_report_draws_its_figures_through_draw(full: AuditResult) -> None:
 
 
 def test_options_pick_one_panel_of_a_multi_panel_figure(full: AuditResult) -> None:
-    data = figure_data(full)
+    data = full.figure_data()
     forest = draw("forest", data)
     assert len(forest.axes) == full.hypotheses["regime"].nunique()
     ax = Figure().add_subplot()
@@ -135,7 +135,7 @@ def test_options_pick_one_panel_of_a_multi_panel_figure(full: AuditResult) -> No
 
 
 def test_an_unknown_kind_names_the_kinds(full: AuditResult) -> None:
-    data = figure_data(full)
+    data = full.figure_data()
     with pytest.raises(ConfigError, match=r"Unknown figure kind 'null' \(did you mean "
                                           r"'nulls'\?\); the kinds are: ab_panel, trend"):
         draw("null", data)
@@ -146,7 +146,7 @@ def test_an_unknown_kind_names_the_kinds(full: AuditResult) -> None:
 
 
 def test_a_figure_without_its_data_says_why(plain: AuditResult) -> None:
-    data = figure_data(plain)
+    data = plain.figure_data()
     with pytest.raises(NoFigureError, match="no event column"):
         draw("survival", data)
     with pytest.raises(NoFigureError, match="did not study the loss landscape"):
@@ -158,7 +158,7 @@ def test_a_figure_without_its_data_says_why(plain: AuditResult) -> None:
 
 def test_a_sealed_audit_draws_no_trend_of_an_untested_hypothesis(
         plain: AuditResult) -> None:
-    data = figure_data(plain)
+    data = plain.figure_data()
     h = plain.hypotheses
     untested = h[(h["regime"] == plain.lead_regime) & ~h["found"].astype(bool)
                  & ~h["read"].fillna(False).astype(bool)]
@@ -192,7 +192,7 @@ def test_the_ab_legend_covers_no_interval(plain: AuditResult, raw_read: bool) ->
         last = regimes.index[-1]
         regimes.loc[last, ["reading_networks", "read_effect", "read_effect_low",
                            "read_effect_high", "null_effect"]] = [4, 0.3, 0.1, 0.5, 0.0]
-    data = dataclasses.replace(figure_data(plain), regimes=regimes)
+    data = dataclasses.replace(plain.figure_data(), regimes=regimes)
     for ax in (None, Figure(figsize=(6, 3)).add_subplot()):
         drawn = draw("ab_panel", data, ax=ax)
         figure = drawn if isinstance(drawn, Figure) else drawn.figure

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -13,12 +13,19 @@ from embaudit.config import AuditConfig, build_config
 from embaudit.core.members import Split, member_id
 from embaudit.core.schema import Position
 from embaudit.core.summary import Block, Summary, short_repr
+from embaudit.data.features import FeatureChoice
 from embaudit.data.table import Table
 from embaudit.errors import ConfigError
 from embaudit.hypotheses.evidence import QUALITY_COLUMNS
 from embaudit.landscape import LANDSCAPE_TABLES, Landscape
 from embaudit.store import AuditStore
 from embaudit.store.ledger import LEDGER_COLUMNS, NOT_RECORDED, holdout_seal, read_ledger
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from embaudit.plots import FigureData
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,6 +138,8 @@ class AuditResult:
             "versions": self.versions,
             "data_sha256": self.data_sha256,
             "roles": self.table.roles(),
+            "feature_choice": None if self.table.feature_choice is None
+            else asdict(self.table.feature_choice),
             "truth": self.truth,
             "lead_regime": self.lead_regime,
             "position": asdict(self.position),
@@ -144,6 +153,7 @@ class AuditResult:
         head = [f"Rows: {self.table.n_rows} (discovery {len(self.split.discovery)}, "
                 f"holdout {len(self.split.holdout)})   Features: {len(self.table.features)}   "
                 f"Attributes: {len(self.table.attributes)}",
+                *(self.table.feature_choice.lines() if self.table.feature_choice else []),
                 f"Position: {self.position.position}"]
         blocks = [Block((*head, *[x for text in self.position.paragraphs()
                                   for x in (text, "")][:-1]))]
@@ -160,6 +170,40 @@ class AuditResult:
             blocks += [Block(("Cross-fit replication (rate per fold: mean, sd)",)),
                        Block(frame=self.crossfit_summary(), float_format=lambda v: f"{v:.3f}")]
         return Summary(tuple(blocks), "embaudit audit")
+
+    def figure_data(self) -> FigureData:
+        """The pieces of this result its figures draw (what :meth:`plot` hands on)."""
+        from embaudit.plots import FigureData
+
+        return FigureData(
+            hypotheses=self.hypotheses, regimes=self.regimes, lead_regime=self.lead_regime,
+            table=self.table, split=self.split, embeddings=self.embeddings,
+            null_strengths=self.null_strengths, members=self.members, curves=self.curves,
+            stability=self.stability, landscape=self.landscape,
+            confidence=self.config.statistics.confidence,
+            training_loss=self.config.training.loss, sealed=self.config.sealed)
+
+    def plot(self, kind: str, ax: Axes | None = None, **options: Any) -> Axes | Figure:
+        """Draw figure ``kind`` of the report (:meth:`figures` lists them) on ``ax`` and
+        return it, or without ``ax`` the report's figure on a new matplotlib Figure.
+
+        Options pick what to draw: a hypothesis (``plot("trend", attribute="size",
+        regime="overfit")``) or, on ``ax``, one panel of a multi-panel figure
+        (``plot("forest", ax=ax, regime="raw")``). An unknown kind or option raises
+        :class:`~embaudit.errors.ConfigError` naming the valid ones; a kind this audit
+        has nothing to draw for (survival curves of uncensored lifespans) raises
+        ``embaudit.plots.NoFigureError`` (a ConfigError) saying why.
+        """
+        from embaudit.plots import draw  # matplotlib loads when a figure is drawn
+
+        return draw(kind, self.figure_data(), ax=ax, **options)
+
+    @staticmethod
+    def figures() -> dict[str, str]:
+        """The figures :meth:`plot` draws: kind → what it shows and its options."""
+        from embaudit.plots import FIGURES
+
+        return dict(FIGURES)
 
     def __repr__(self) -> str:
         survivors = int((self.hypotheses["verdict"] == "survives").sum()) \
@@ -193,7 +237,8 @@ def load_result(folder: str | Path) -> AuditResult:
                   features=tuple(roles["features"]), attributes=tuple(roles["attributes"]),
                   covariates=tuple(roles["covariates"]), id=roles["id"],
                   group=roles["group"], target_transform=roles["target_transform"],
-                  event=roles.get("event"), images=roles.get("images"))
+                  event=roles.get("event"), images=roles.get("images"),
+                  feature_choice=_feature_choice(metadata.get("feature_choice")))
     split = store.read_table("split")
     members = store.read_table("result_members")
     names = set(store.tables())
@@ -224,3 +269,11 @@ def load_result(folder: str | Path) -> AuditResult:
         command=metadata.get("command", ""), claims=read_ledger(store),
         **({"seal": {**metadata["seal"], "sealed": config.sealed}} if "seal" in metadata
            else {}))
+
+
+def _feature_choice(stored: dict[str, Any] | None) -> FeatureChoice | None:
+    """The feature choice a store recorded (None for stores from before it did)."""
+    if not stored:
+        return None
+    return FeatureChoice(tuple(stored["features"]), stored["rule"],
+                         tuple(stored.get("patterns", ())), dict(stored.get("left_out", {})))

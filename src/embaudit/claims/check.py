@@ -147,6 +147,7 @@ class ClaimReport:
     correction: str
 
     def to_frame(self) -> pd.DataFrame:
+        """One row per claim: its verdict and every number behind it."""
         return pd.DataFrame([asdict(v) for v in self.verdicts])
 
     def summary(self) -> Summary:

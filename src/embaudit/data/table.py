@@ -75,6 +75,7 @@ class Table:
 
     @property
     def n_rows(self) -> int:
+        """Number of rows."""
         return len(self.frame)
 
     def __repr__(self) -> str:
@@ -111,6 +112,7 @@ class Table:
 
     @cached_property
     def row_ids(self) -> np.ndarray:
+        """Each row's id (the id column, or the row's position without one)."""
         if self.id is None:
             return np.arange(self.n_rows)
         return self.frame[self.id].to_numpy()
@@ -123,6 +125,7 @@ class Table:
 
     @cached_property
     def groups(self) -> np.ndarray | None:
+        """Each row's group (None without a group column)."""
         return None if self.group is None else self.frame[self.group].to_numpy()
 
     @cached_property

@@ -69,18 +69,6 @@ def png_bytes(plot: Plot) -> bytes:
     return base64.b64decode(plot.uri.split(",", 1)[1])
 
 
-def figure_data(result: AuditResult) -> FigureData:
-    """The pieces of ``result`` its figures draw."""
-    config = result.config
-    return FigureData(
-        hypotheses=result.hypotheses, regimes=result.regimes,
-        lead_regime=result.lead_regime, table=result.table, split=result.split,
-        embeddings=result.embeddings, null_strengths=result.null_strengths,
-        members=result.members, curves=result.curves, stability=result.stability,
-        landscape=result.landscape, confidence=config.statistics.confidence,
-        training_loss=config.training.loss, sealed=config.sealed)
-
-
 def _plot(data: FigureData, kind: str, title: str, css: str, **options: Any) -> Plot | None:
     """Figure ``kind`` of ``data`` as a report plot; ``None`` where it has nothing to
     draw."""
@@ -93,7 +81,7 @@ def _plot(data: FigureData, kind: str, title: str, css: str, **options: Any) -> 
 
 def report_plots(result: AuditResult) -> ReportPlots:
     """Draw all figures of ``result``."""
-    data = figure_data(result)
+    data = result.figure_data()
     h = result.hypotheses
     # smallest q first; ties keep the table's order (the lead regime first)
     found = h[h["found"].astype(bool)].sort_values("q_holdout", kind="stable")
