@@ -211,7 +211,7 @@ class AuditResult:
         return short_repr("AuditResult", position=self.position.position,
                           regime=self.position.regime, rows=self.table.n_rows,
                           hypotheses=len(self.hypotheses), survive=survivors,
-                          out=self.config.out)
+                          out=None if self.config.out is None else str(self.config.out))
 
     def _repr_html_(self) -> str:
         return self.summary().as_html()
