@@ -12,7 +12,7 @@ import pandas as pd
 from embaudit.config import AuditConfig, build_config
 from embaudit.core.members import Split, member_id
 from embaudit.core.schema import Position
-from embaudit.core.summary import Block, Summary, short_repr
+from embaudit.core.summary import Block, Summarized, Summary, short_repr
 from embaudit.data.features import FeatureChoice
 from embaudit.data.table import Table
 from embaudit.errors import ConfigError
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, eq=False)
-class AuditResult:
+class AuditResult(Summarized):
     """Everything an audit found. DataFrames are tidy; their columns are in
     :mod:`embaudit.core.schema`."""
 
@@ -212,9 +212,6 @@ class AuditResult:
                           regime=self.position.regime, rows=self.table.n_rows,
                           hypotheses=len(self.hypotheses), survive=survivors,
                           out=None if self.config.out is None else str(self.config.out))
-
-    def _repr_html_(self) -> str:
-        return self.summary().as_html()
 
 
 

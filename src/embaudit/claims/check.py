@@ -23,7 +23,7 @@ from embaudit.claims.claim import (
     parse_direction,
 )
 from embaudit.core.schema import Verdict
-from embaudit.core.summary import Block, Summary, joined, short_repr
+from embaudit.core.summary import Block, Summarized, Summary, counted, joined, short_repr
 from embaudit.data.table import Table, covariate_matrix
 from embaudit.errors import ConfigError, DataError, numerical_warnings
 from embaudit.hypotheses.censored import lifespan_association, lifespan_scores
@@ -56,7 +56,7 @@ _CAVEAT["audit holdout and new rows"] = _CAVEAT["audit holdout"]
 
 
 @dataclass(frozen=True)
-class ClaimVerdict:
+class ClaimVerdict(Summarized):
     """The verdict on one claim and the numbers behind it."""
 
     claim: str
@@ -97,15 +97,9 @@ class ClaimVerdict:
             object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "n", int(self.n))
 
-    def __str__(self) -> str:
-        return self.summary().as_text()
-
     def __repr__(self) -> str:
         return short_repr("ClaimVerdict", claim=self.claim, verdict=self.verdict,
                           effect=round(self.effect, 3), p=float(f"{self.p:.3g}"), n=self.n)
-
-    def _repr_html_(self) -> str:
-        return self.summary().as_html()
 
     def summary(self) -> Summary:
         """The verdict in words, then its numbers (``str()`` is this text)."""
@@ -140,7 +134,7 @@ class ClaimVerdict:
 
 
 @dataclass(frozen=True)
-class ClaimReport:
+class ClaimReport(Summarized):
     """Verdicts on several claims checked together (q-values across them)."""
 
     verdicts: tuple[ClaimVerdict, ...]
@@ -154,16 +148,9 @@ class ClaimReport:
         """Each claim's verdict and numbers, one after another."""
         return joined([v.summary() for v in self.verdicts])
 
-    def __str__(self) -> str:
-        return self.summary().as_text()
-
     def __repr__(self) -> str:
-        counts = pd.Series([v.verdict for v in self.verdicts]).value_counts()
         return short_repr("ClaimReport", claims=len(self.verdicts),
-                          **{k.replace(" ", "_"): int(n) for k, n in counts.items()})
-
-    def _repr_html_(self) -> str:
-        return self.summary().as_html()
+                          **counted([v.verdict for v in self.verdicts]))
 
     @property
     def exit_code(self) -> int:

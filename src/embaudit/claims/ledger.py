@@ -26,7 +26,7 @@ from embaudit.claims.claim import Claim, claimed_columns
 from embaudit.config import build_config
 from embaudit.core.members import member_id
 from embaudit.core.regimes import REGIMES
-from embaudit.core.summary import Block, Summary, joined, short_repr
+from embaudit.core.summary import Block, Summarized, Summary, counted, joined, short_repr
 from embaudit.data.table import load_table
 from embaudit.errors import ConfigError, DataError
 from embaudit.hypotheses.online import OnlineRule
@@ -42,7 +42,7 @@ __all__ = ["LedgerCheck", "LedgerVerdict", "check_against_audit", "claims_ledger
 
 
 @dataclass(frozen=True)
-class LedgerVerdict:
+class LedgerVerdict(Summarized):
     """One claim as the ledger recorded it."""
 
     number: int  # its place in the audit's sequence of claims
@@ -68,16 +68,10 @@ class LedgerVerdict:
             object.__setattr__(self, name, int(getattr(self, name)))
         object.__setattr__(self, "seen_in_report", bool(self.seen_in_report))
 
-    def __str__(self) -> str:
-        return self.summary().as_text()
-
     def __repr__(self) -> str:
         return short_repr("LedgerVerdict", number=self.number, claim=self.claim,
                           decision=self.decision, p=float(f"{self.p:.3g}"),
                           level=float(f"{self.level:.3g}"))
-
-    def _repr_html_(self) -> str:
-        return self.summary().as_html()
 
     def summary(self) -> Summary:
         """The ledger's decision in words, then its numbers (``str()`` is this text)."""
@@ -103,7 +97,7 @@ class LedgerVerdict:
 
 
 @dataclass(frozen=True)
-class LedgerCheck:
+class LedgerCheck(Summarized):
     """The claims of one check call, and the whole ledger after it."""
 
     verdicts: tuple[LedgerVerdict, ...]
@@ -113,16 +107,9 @@ class LedgerCheck:
         """Each claim's decision and numbers, one after another."""
         return joined([v.summary() for v in self.verdicts])
 
-    def __str__(self) -> str:
-        return self.summary().as_text()
-
     def __repr__(self) -> str:
-        counts = pd.Series([v.decision for v in self.verdicts]).value_counts()
         return short_repr("LedgerCheck", claims=len(self.verdicts), ledger=len(self.ledger),
-                          **{k.replace(" ", "_"): int(n) for k, n in counts.items()})
-
-    def _repr_html_(self) -> str:
-        return self.summary().as_html()
+                          **counted([v.decision for v in self.verdicts]))
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{k: v for k, v in asdict(x).items() if k != "check"}

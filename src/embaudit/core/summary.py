@@ -80,6 +80,28 @@ class Summary:
                          for wrapped in (textwrap.wrap(line, WIDTH) or [""]))
 
 
+class Summarized:
+    """A result whose ``str()`` and notebook display are its ``summary()``."""
+
+    def summary(self) -> Summary:
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self.summary().as_text()
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
+
+
+def counted(values: Sequence[str]) -> dict[str, int]:
+    """How many of each value, keyed as a repr's fields (``not found`` → ``not_found``)."""
+    counts: dict[str, int] = {}
+    for value in values:
+        key = str(value).replace(" ", "_")
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def joined(summaries: Sequence[Summary], title: str = "") -> Summary:
     """Several summaries' blocks as one (claims checked together, one after another)."""
     return Summary(tuple(block for s in summaries for block in s.blocks), title)
