@@ -4,11 +4,13 @@ a store.
 Members train in chunks. Several single-thread processes, each training its own chunks,
 get more out of a machine's cores than one process whose small matrix products are
 split across threads (``benchmarks/training_throughput.py`` measures both), so local
-training runs one worker process per core. Each finished chunk goes to the store at
-once, and members the store already holds are not trained again, so an interrupted
-audit resumes where it stopped. A member's results do not depend on which chunk,
-process or thread count trained it (bit for bit where the BLAS is exact in that sense;
-within rounding elsewhere), so local, resumed and Dask runs give the same results.
+training runs one worker process per core, and a Dask cluster gets one chunk per worker
+thread at least (more where the chunk budget asks). Each finished chunk goes to the
+store at once, and members the store already holds are not trained again, so an
+interrupted audit resumes where it stopped. A member's results do not depend on which
+chunk, process or thread count trained it (bit for bit where the BLAS is exact in that
+sense; within rounding elsewhere), so local, resumed and Dask runs give the same
+results.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ def train_members(
     otherwise they stay on the store's disk (``AuditStore.read_members`` loads them) or,
     without a store, are discarded. With a store, every member's results are read back
     from it, so a resumed audit assembles exactly what an uninterrupted one does.
+    ``progress`` hears (members done, members in all) when training starts, then as
+    members (here) or chunks (in workers) finish.
     """
     done = store.finished_members(regime) if store is not None else set()
     todo = [m for m in members if m.member_id not in done]
@@ -90,10 +94,14 @@ def train_members(
                "holdout": holdout, "shuffle_seed": shuffle_seed, "events": events}
     if isinstance(client, WorkerPool) and training.device != "cpu":
         client = None  # a GPU trains in this process (CUDA does not survive a fork)
-    workers = client.n_workers if isinstance(client, WorkerPool) else 1
-    chunks = chunk_members(todo, X.shape, network, training, workers) \
+    on_cluster = client is not None and not isinstance(client, WorkerPool)
+    workers = client.n_workers if isinstance(client, WorkerPool) else \
+        _cluster_threads(client) if on_cluster else 1
+    chunks = chunk_members(todo, X.shape, network, training, workers, spread=on_cluster) \
         if REGIMES[regime].trains_network else ([todo] if todo else [])
     count = len(members) - len(todo)
+    if progress is not None and todo:  # the stage shows (and its clock runs) at once
+        progress(count, len(members))
     if client is None or (isinstance(client, WorkerPool) and len(chunks) <= 1):
         for chunk in chunks:
             report = None if progress is None else \
@@ -114,6 +122,12 @@ def train_members(
         return EnsembleFit(ids, embeddings, predictions, diagnostics, curves, state)
     fit = combine_fits(fits, ids)
     return fit if keep_state else replace(fit, state={})
+
+
+def _cluster_threads(client: Any) -> int:
+    """How many chunks a Dask cluster trains at once: its workers' threads (at least 1,
+    for a scheduler whose workers have not joined yet)."""
+    return max(1, sum(client.nthreads().values()))
 
 
 def _train_on_cluster(client: Any, X: np.ndarray, y: np.ndarray,

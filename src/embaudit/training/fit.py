@@ -75,16 +75,22 @@ def members_per_chunk(n_rows: int, n_features: int, network: NetworkConfig,
 
 
 def chunk_members(members: Sequence[MemberSpec], shape: tuple[int, int],
-                  network: NetworkConfig, training: TrainingConfig, workers: int = 1
-                  ) -> list[list[MemberSpec]]:
+                  network: NetworkConfig, training: TrainingConfig, workers: int = 1,
+                  *, spread: bool = False) -> list[list[MemberSpec]]:
     """Members in as few chunks as :func:`members_per_chunk` allows, their sizes within
     one of each other (no tiny last chunk), and for several ``workers`` a multiple of
-    their number of chunks (none idles while the others finish)."""
+    their number of chunks (none idles while the others finish).
+
+    Members that fit one chunk stay one (locally it trains in this process) unless
+    ``spread`` asks for one chunk per worker at least: a cluster's other workers would
+    idle, and its progress would only show the whole regime at its end. A configured
+    ``chunk_size`` is kept as it is.
+    """
     if not members:
         return []
     largest = members_per_chunk(shape[0], shape[1], network, training, workers)
     n_chunks = -(-len(members) // largest)
-    if training.chunk_size is None and n_chunks > 1:
+    if training.chunk_size is None and (n_chunks > 1 or spread):
         n_chunks = min(len(members), -(-n_chunks // workers) * workers)
     return [[members[i] for i in part]
             for part in np.array_split(np.arange(len(members)), n_chunks)]
