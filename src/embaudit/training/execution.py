@@ -16,6 +16,7 @@ results.
 from __future__ import annotations
 
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
@@ -32,9 +33,10 @@ import numpy as np
 import torch
 
 try:  # the optional Dask executor
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 except ImportError:  # pragma: no cover - without the dask extra
     Client = LocalCluster = as_completed = None
+    WorkerPlugin = object
 
 from embaudit.config import ExecutionConfig, NetworkConfig, TrainingConfig
 from embaudit.core.members import MemberSpec
@@ -218,4 +220,20 @@ def cluster_client(execution: ExecutionConfig) -> Iterator[Any]:
         return
     with LocalCluster(n_workers=local_workers(execution), threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
+        client.register_plugin(_QuickExit(), name="embaudit-quick-exit")
         yield client
+
+
+class _QuickExit(WorkerPlugin):
+    """Lets a worker of the audit's own LocalCluster exit within the nanny's grace period.
+
+    A worker that imported torch and Lightning holds ~400,000 objects in ~3,300 modules;
+    CPython's shutdown runs full garbage collections over them while it tears the
+    modules down, ~2 s per process alone and over the nanny's 4 s with two workers on
+    two cores, so the nanny logged "Worker process still alive after 4.0 seconds,
+    killing" and killed it. Frozen objects are left out of those collections (their
+    memory goes back with the process); nothing of the worker's is needed by then.
+    """
+
+    def teardown(self, worker: Any) -> None:
+        gc.freeze()
