@@ -37,7 +37,7 @@ def methods_paragraphs(config: AuditConfig, lead_regime: str, n_features: int | 
         ("Resampling", _resampling(config)),
         ("Discovery", _discovery(config, covariates)),
         ("Verdicts", _verdicts(config, covariates, group, event)),
-        ("Person A vs Person B", _position(config, lead_regime, event, group)),
+        ("Person A vs B", _position(config, lead_regime, event, group)),
         ("Independence of rows", _independence(group)),
         *([("Loss landscape", _landscape(config))] if config.landscape.enabled else []),
     ]
