@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
+from html import unescape
 from pathlib import Path
 
 import jsonschema
@@ -20,6 +21,7 @@ from browser import chromium
 from browser import probe as run_probe
 from embaudit.cli import app
 from embaudit.reports import report_schema
+from embaudit.reports.labels import SNAKE_CASE, unlabeled
 
 #: the module (``embaudit.audit`` is the function)
 audit_module = importlib.import_module("embaudit.pipeline")
@@ -84,6 +86,22 @@ def test_markdown_shows_hostile_names_as_text(hostile: Path) -> None:
     assert len(figures) >= 8 and all((hostile / f).stat().st_size > 1000 for f in figures)
 
 
+def test_a_real_audit_reads_in_words(hostile: Path) -> None:
+    """Every header of every table (cross-fit and landscape too) has a label, and no
+    cell shows a dash or "nan" where a number is missing."""
+    html, markdown = _text(hostile, "report.html"), _text(hostile, "report.md")
+    titles = [unescape(t) for t in re.findall(r'<th title="([^"]*)"', html)]
+    keys = [re.findall(r"[a-z0-9_]+", t)[0] for t in titles
+            if not t.startswith(("landscape.members:", "versions"))]
+    assert len(keys) > 100 and unlabeled(keys) == []
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", html, flags=re.DOTALL)
+    cells += [c.strip() for line in markdown.splitlines() if line.startswith("| ")
+              for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+    assert len(cells) > 500
+    assert not {"–", "—", "nan", "NaN", "None", "<NA>"} & set(cells)
+    assert "p = –" not in html and "p = –" not in markdown
+
+
 def test_every_report_follows_the_shipped_schema(hostile: Path) -> None:
     document = json.loads(_text(hostile, "report.json"))
     jsonschema.Draft202012Validator(report_schema()).validate(document)
@@ -141,10 +159,22 @@ def test_an_audit_of_200_attributes_keeps_its_page_small(tmp_path: Path) -> None
 
 
 # ----------------------------------------------------------------- a real browser
-#: run after the page loaded: JavaScript errors, overflow, and the table's controls
+#: run after the page loaded: JavaScript errors, overflow (of the page, and of each table
+#: beyond its box, every folded section open), the headers, and the table's controls
 PROBE = """window.addEventListener("load", function () {
   var table = document.getElementById("hyp-table"), result = {};
+  var all = function (selector) {
+    return Array.prototype.slice.call(document.querySelectorAll(selector)); };
+  all("details").forEach(function (d) { d.open = true; });
   result.overflow = document.documentElement.scrollWidth - window.innerWidth;
+  var width = document.documentElement.clientWidth;
+  result.tables = all("table").length;
+  result.wide = all("table").filter(function (t) {
+    return t.getBoundingClientRect().right > width || t.offsetWidth > t.parentNode.clientWidth;
+  }).map(function (t) {
+    return t.closest("section, details").id + ": " + t.offsetWidth + " px in " +
+      t.parentNode.clientWidth; });
+  result.headers = all("th").map(function (th) { return [th.textContent, th.title]; });
   result.visible = function () {
     return Array.prototype.filter.call(table.tBodies[0].rows, function (r) {
       return r.style.display !== "none"; }).length; };
@@ -153,7 +183,7 @@ PROBE = """window.addEventListener("load", function () {
   regime.value = ""; regime.dispatchEvent(new Event("change"));
   result.all = result.visible();
   var q = Array.prototype.map.call(table.tHead.rows[0].cells, function (c) {
-    return c.textContent; }).indexOf("q_holdout");
+    return c.title; }).indexOf("q_holdout");
   table.tHead.rows[0].cells[q].click();
   result.first_q = table.tBodies[0].rows[0].cells[q].textContent;
   var extra = document.getElementById("hyp-extra");
@@ -171,6 +201,11 @@ def test_the_page_works_in_a_real_browser(hostile: Path, tmp_path: Path) -> None
     probe = run_probe(html, PROBE, tmp_path)
     assert probe["errors"] == []
     assert probe["overflow"] <= 0  # nothing runs off the right edge at 1280 px
+    assert probe["tables"] >= 11 and probe["wide"] == []  # nor out of its box, scrolled
+    # every header is words, with the report.json key it shows in its tooltip
+    assert len(probe["headers"]) > 100
+    assert [text for text, _ in probe["headers"] if SNAKE_CASE.match(text.strip())] == []
+    assert all(title for _, title in probe["headers"])
     document = json.loads(_text(hostile, "report.json"))
     lead = document["verdict"]["regime"]
     assert probe["lead"] == sum(h["regime"] == lead for h in document["hypotheses"])

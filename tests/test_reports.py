@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable
+from html import unescape
 from pathlib import Path
 
 import jsonschema
@@ -17,6 +18,8 @@ from embaudit.config import AuditConfig
 from embaudit.core.schema import HYPOTHESIS_COLUMNS, REGIME_COLUMNS, Position
 from embaudit.data.table import load_table
 from embaudit.data.worlds import product_lifespan
+from embaudit.hypotheses.crossfit import crossfit_tables
+from embaudit.landscape.comparison import PREDICTORS
 from embaudit.reports import (
     render_html,
     render_markdown,
@@ -24,8 +27,19 @@ from embaudit.reports import (
     report_schema,
     write_reports,
 )
-from embaudit.reports.figures import MAX_TRENDS
-from embaudit.reports.json_report import HOLDOUT_COLUMNS, member_summary
+from embaudit.reports.figures import MAX_TRENDS, ReportPlots, report_plots
+from embaudit.reports.json_report import (
+    _FLAG_COLUMNS,
+    _MEDIAN_COLUMNS,
+    HOLDOUT_COLUMNS,
+    HYPOTHESIS_DISPLAY,
+    REGIME_DISPLAY,
+    member_summary,
+)
+from embaudit.reports.labels import SNAKE_CASE, label, unlabeled
+from embaudit.reports.landscape_view import SHOWN
+from embaudit.reports.ledger_view import LEDGER_DISPLAY
+from embaudit.reports.tables import PROCEDURES_PANEL, READINGS_PANEL
 from embaudit.resampling.plans import discovery_holdout_split
 from embaudit.results import AuditResult
 
@@ -212,13 +226,19 @@ def user_result() -> AuditResult:
 
 
 @pytest.fixture(scope="module")
-def html(fake_result: AuditResult) -> str:
-    return render_html(fake_result, "2024-01-01T00:00:00+00:00")
+def plots(fake_result: AuditResult) -> ReportPlots:
+    """The fake result's figures, drawn once for every report of it."""
+    return report_plots(fake_result)
 
 
 @pytest.fixture(scope="module")
-def markdown(fake_result: AuditResult) -> str:
-    return render_markdown(fake_result, "2024-01-01T00:00:00+00:00")
+def html(fake_result: AuditResult, plots: ReportPlots) -> str:
+    return render_html(fake_result, "2024-01-01T00:00:00+00:00", plots)
+
+
+@pytest.fixture(scope="module")
+def markdown(fake_result: AuditResult, plots: ReportPlots) -> str:
+    return render_markdown(fake_result, "2024-01-01T00:00:00+00:00", plots)
 
 
 def _same(reported: object, expected: object) -> bool:
@@ -381,3 +401,122 @@ def test_reports_without_optional_parts(fake_result: AuditResult, drop: Callable
     assert paths["html"].read_text(encoding="utf-8").count('class="plot trend"') == min(
         found, MAX_TRENDS)
     json.loads(paths["json"].read_text(encoding="utf-8"))
+
+
+# ------------------------------------------------------------- the report in words
+def _header_key(title: str) -> str:
+    """The report.json key a header's tooltip names first (``key`` or ``key [low, high]``):
+    the one its label is for."""
+    return re.findall(r"[a-z0-9_]+", title)[0]
+
+
+def _headers(html: str) -> list[tuple[str, str]]:
+    """(tooltip, text) of every table header of a page."""
+    return [(unescape(title), unescape(text)) for title, text in
+            re.findall(r'<th title="([^"]*)"[^>]*>(.*?)</th>', html)]
+
+
+def test_every_column_has_a_label(fake_result: AuditResult) -> None:
+    shown = {*READINGS_PANEL, *PROCEDURES_PANEL}
+    assert shown >= set(REGIME_DISPLAY) - {"advantage_low", "advantage_high"}
+    members = fake_result.members.assign(
+        **{c: 0.5 for c in _MEDIAN_COLUMNS if c not in fake_result.members.columns},
+        **{c: True for c in _FLAG_COLUMNS if c not in fake_result.members.columns})
+    folds = pd.DataFrame({"regime": "overfit", "fold": [0, 0, 1, 1], "attribute": ["a", "b"] * 2,
+                          "direction": "+", "replicated": [True, False, True, True]})
+    rates, agreement = crossfit_tables(folds, 2)
+    keys = [*shown, *HYPOTHESIS_DISPLAY, "truth", *LEDGER_DISPLAY,
+            *member_summary(members).columns, *rates.columns, *agreement.columns,
+            *SHOWN, "n_points", *(p for p, _ in PREDICTORS)]
+    assert unlabeled(keys) == []
+    assert not [k for k in keys if SNAKE_CASE.match(label(k))]
+
+
+def test_headers_are_words_with_their_key_in_a_tooltip(html: str, markdown: str) -> None:
+    headers = _headers(html)
+    assert len(headers) > 40 and len(re.findall(r"<th[ >]", html)) == len(headers)
+    assert not [text for _, text in headers if SNAKE_CASE.match(text)]
+    assert unlabeled(_header_key(title) for title, _ in headers if title != "versions") == []
+    assert ("effect_holdout [ci_low, ci_high]", "holdout effect [95% CI]") in headers
+    assert ("advantage [advantage_low, advantage_high]", "advantage [95% CI]") in headers
+    assert ("n_read", "readings") in headers and ("median_train_loss", "training loss") in headers
+    # every table names each column once
+    for table in re.findall(r"<thead>.*?</thead>", html):
+        texts = re.findall(r"<th[^>]*>(.*?)</th>", table)
+        assert len(texts) == len(set(texts)), texts
+    # Markdown: the labels, and each label's key in a list at the end
+    assert "| regime | position | readings | replicated |" in markdown
+    keys = markdown[markdown.index("## Column keys"):]
+    assert r"| readings | n\_read |" in keys
+    assert r"| holdout effect [95% CI] | effect\_holdout [ci\_low, ci\_high] |".replace(
+        "[", r"\[").replace("]", r"\]") in keys
+
+
+def _cells(html: str, markdown: str) -> list[str]:
+    """Every table cell of both reports, as shown."""
+    cells = [unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", html, flags=re.DOTALL)]
+    for line in markdown.splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            cells += [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+    return cells
+
+
+#: what a cell must never show where a number is missing
+PLACEHOLDERS = {"–", "—", "-–", "nan", "NaN", "None", "<NA>", "NA", "null"}
+
+
+def test_missing_numbers_say_why(fake_result: AuditResult, plots: ReportPlots, html: str,
+                                 markdown: str) -> None:
+    cells = _cells(html, markdown)
+    assert len(cells) > 500 and not PLACEHOLDERS & set(cells)
+    assert {"no embedding", "no axis", "lead regime", "no network", "no loss target",
+            "no validation rows", "decided", "uncensored"} <= set(cells)
+    # a found hypothesis the holdout could not test says why, in the effect's cell
+    hypotheses = fake_result.hypotheses.copy()
+    untested = hypotheses.index[hypotheses["found"]][0]
+    hypotheses.loc[untested, ["effect_holdout", "ci_low", "ci_high", "p_holdout"]] = np.nan
+    hypotheses["holdout_note"] = hypotheses["holdout_note"].astype(object)
+    hypotheses.loc[untested, "holdout_note"] = "constant on the holdout"
+    result = dataclasses.replace(fake_result, hypotheses=hypotheses)
+    cells = _cells(render_html(result, plots=plots), render_markdown(result, plots=plots))
+    assert not PLACEHOLDERS & set(cells)
+    # the effect's cell and p's, in the HTML and the Markdown report
+    assert cells.count("not tested: constant on the holdout") == 4
+
+
+@pytest.mark.parametrize(("regime", "comparable", "why"), [
+    ("raw", True, "p not computed: no embedding was audited, so there are no readings to test"),
+    ("regularized", False, "p not computed: the permutation networks did not end their "
+                           "training as the reference did"),
+    ("overfit", True, "p not computed: too few networks gave readings")])
+def test_a_position_without_p_says_why(fake_result: AuditResult, plots: ReportPlots,
+                                       regime: str, comparable: bool, why: str) -> None:
+    regimes = fake_result.regimes.copy()
+    regimes.loc[regimes["regime"] == regime, "comparable"] = comparable
+    regimes.loc[regimes["regime"] == "overfit", "null_networks"] = 1
+    position = Position("undecided", "The data cannot settle it.", regime=regime)
+    result = dataclasses.replace(fake_result, regimes=regimes, position=position)
+    page, text = render_html(result, plots=plots), render_markdown(result, plots=plots)
+    assert why in page and why in text
+    assert "p = –" not in page and "p = –" not in text
+
+
+def _repeated_words(heading: str) -> list[str]:
+    words = re.findall(r"[a-z]+", heading.lower())
+    return [w for w in set(words) if words.count(w) > 1]
+
+
+@pytest.mark.parametrize("label", ["A", "B", "undecided"])
+def test_no_heading_repeats_a_word(fake_result: AuditResult, plots: ReportPlots,
+                                   label: str) -> None:
+    result = dataclasses.replace(fake_result, position=dataclasses.replace(
+        fake_result.position, position=label))
+    page, text = render_html(result, plots=plots), render_markdown(result, plots=plots)
+    headings = [unescape(h) for h in re.findall(
+        r'<(?:h[1-4]|summary)>(.*?)</(?:h[1-4]|summary)>|<p class="label">(.*?)</p>', page)
+        for h in h if h]
+    headings += [line.lstrip("#> *") for line in text.splitlines()
+                 if line.startswith("#") or line.startswith("> **")]
+    assert len(headings) > 20
+    assert {h: _repeated_words(h) for h in headings if _repeated_words(h)} == {}
+    assert f"Position {label} — " in page

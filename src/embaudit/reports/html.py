@@ -15,15 +15,7 @@ import pandas as pd
 
 from embaudit.hypotheses.censored import interval_level
 from embaudit.reports.figures import MAX_TRENDS, ReportPlots, report_plots
-from embaudit.reports.json_report import (
-    REGIME_DISPLAY,
-    display_table,
-    format_cell,
-    hypotheses_view,
-    member_summary,
-    panel_note,
-    position_meaning,
-)
+from embaudit.reports.json_report import hypotheses_view, position_meaning
 from embaudit.reports.landscape_view import (
     LANDSCAPE_NOTE,
     association_table,
@@ -34,7 +26,19 @@ from embaudit.reports.landscape_view import (
 from embaudit.reports.ledger_view import ledger_table, seal_sentence
 from embaudit.reports.methods import methods_paragraphs
 from embaudit.reports.plots import MAX_DOTS
-from embaudit.reports.tables import hypothesis_table, manifest_view, regime_order
+from embaudit.reports.tables import (
+    REGIME_TITLES,
+    frame_table,
+    hypothesis_table,
+    manifest_view,
+    member_table,
+    position_headline,
+    position_p,
+    regime_notes,
+    regime_order,
+    regime_tables,
+    versions_table,
+)
 from embaudit.results import AuditResult
 
 
@@ -57,7 +61,6 @@ def render_html(result: AuditResult, generated_at: str = "",
     position = result.position
     info = manifest_view(result)
     hypotheses = hypothesis_table(result)
-    members = member_summary(result.members)
     plots = plots or report_plots(result)
     context: dict[str, Any] = {
         "generated_at": generated_at,
@@ -71,30 +74,27 @@ def render_html(result: AuditResult, generated_at: str = "",
         "interval_note": _interval_note(result),
         "effect_name": _effect_name(result),
         "position": {
-            "label": position.position,
-            "meaning": position_meaning(result),
+            "headline": position_headline(result, position_meaning(result)),
             "paragraphs": position.paragraphs(),
             "regime": position.regime,
-            "p_value": _p_text(format_cell(position.p_value, "p_value")),
+            "p_value": position_p(result),
             "css": {"A": "pos-a", "B": "pos-b"}.get(position.position, "pos-undecided"),
         },
-        "regimes": dict(zip(("header", "rows"), display_table(result.regimes, REGIME_DISPLAY),
-                            strict=True)),
-        "panel_note": panel_note(result),
+        "regimes": dict(zip(("readings", "procedures"), regime_tables(result), strict=True)),
+        "regime_notes": dict(zip(("readings", "procedures"), regime_notes(result),
+                                 strict=True)),
+        "regime_titles": dict(zip(("readings", "procedures"), REGIME_TITLES, strict=True)),
         "hypotheses": {
             "table": hypotheses,
             "row_classes": _row_classes(hypotheses_view(result)),
-            "has_truth": "truth" in hypotheses.header,
+            "has_truth": any(h.keys == ("truth",) for h in hypotheses.header),
             "sealed": result.config.sealed,
             "regimes": regime_order(result.hypotheses),
             "lead": result.lead_regime,
         },
-        "members": dict(zip(("header", "rows"), display_table(members, list(members.columns)),
-                            strict=True)),
-        "ledger": {"seal": seal_sentence(result),
-                   **dict(zip(("header", "rows"), ledger_table(result), strict=True))},
-        "skipped": dict(zip(("header", "rows"), display_table(
-            result.skipped, list(result.skipped.columns)), strict=True)),
+        "members": member_table(result),
+        "ledger": {"seal": seal_sentence(result), "table": ledger_table(result)},
+        "skipped": frame_table(result.skipped, words=("reason",)),
         "crossfit": _crossfit_tables(result),
         "landscape": _landscape_context(result, plots),
         "plots": plots,
@@ -107,16 +107,12 @@ def render_html(result: AuditResult, generated_at: str = "",
         "manifest": {
             **{k: info[k] for k in ("data_sha256", "seed", "n_rows", "versions", "command",
                                     "features")},
+            "versions": versions_table(info["versions"]),
             "roles": json.dumps(info["roles"], indent=2, ensure_ascii=False),
             "config": json.dumps(info["config"], indent=2, ensure_ascii=False),
         },
     }
     return environment().get_template("report.html.j2").render(context)
-
-
-def _p_text(cell: str) -> str:
-    """"p = 0.012", or "p < 1e-16" where the cell is a bound."""
-    return f"p {cell}" if cell.startswith("<") else f"p = {cell}"
 
 
 def _row_classes(hypotheses: pd.DataFrame) -> list[str]:
@@ -145,11 +141,10 @@ def _landscape_context(result: AuditResult, plots: ReportPlots) -> dict[str, Any
         "headline": landscape.headline(),
         "paragraphs": landscape.paragraphs(),
         "note": LANDSCAPE_NOTE,
-        "optimizers": dict(zip(("header", "rows"), optimizer_table(landscape), strict=True)),
-        "points": dict(zip(("header", "rows"), status_table(landscape), strict=True)),
-        "association": dict(zip(("header", "rows"), association_table(landscape),
-                                strict=True)),
-        "basins": dict(zip(("header", "rows"), basin_table(landscape), strict=True)),
+        "optimizers": optimizer_table(landscape),
+        "points": status_table(landscape),
+        "association": association_table(landscape),
+        "basins": basin_table(landscape),
         "plots": plots.landscape,
     }
 
@@ -158,13 +153,8 @@ def _crossfit_tables(result: AuditResult) -> dict[str, Any]:
     """Header and rows of the cross-fit summary and per-attribute tables (empty without)."""
     if result.crossfit.empty:
         return {}
-    summary, agreement = result.crossfit_rates, result.crossfit_agreement
-    return {
-        "summary": dict(zip(("header", "rows"), display_table(summary, list(summary.columns)),
-                            strict=True)),
-        "attributes": dict(zip(("header", "rows"), display_table(
-            agreement, list(agreement.columns)), strict=True)),
-    }
+    return {"summary": frame_table(result.crossfit_rates),
+            "attributes": frame_table(result.crossfit_agreement)}
 
 
 def _interval_note(result: AuditResult) -> str:

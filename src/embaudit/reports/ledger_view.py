@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from embaudit.reports.json_report import display_table
+from typing import Any
+
+from embaudit.reports.tables import Interval, Table, build_table, not_computed
 from embaudit.results import AuditResult
 
 #: ledger columns the HTML and Markdown reports show (report.json has every column)
@@ -32,6 +34,20 @@ def seal_sentence(result: AuditResult) -> str:
         f"before it (online FDR {result.config.statistics.alpha:g}).")
 
 
-def ledger_table(result: AuditResult) -> tuple[list[str], list[list[str]]]:
-    """The ledger's header and rows as the reports print them (empty: no claims yet)."""
-    return display_table(result.claims, LEDGER_DISPLAY)
+def ledger_table(result: AuditResult) -> Table:
+    """The ledger as the reports print it (no rows: no claims yet), the effect with its
+    interval in one cell."""
+    claims = result.claims
+    columns = [Interval("effect", "ci_low", "ci_high", "CI") if c == "effect" else c
+               for c in LEDGER_DISPLAY if c in claims.columns and c not in ("ci_low",
+                                                                           "ci_high")]
+    return build_table(claims.to_dict(orient="records"), columns, _ledger_why)
+
+
+def _ledger_why(key: str, row: dict[str, Any]) -> str:
+    """Why a claim has no value in column ``key``."""
+    if key == "axis":
+        return "no axis"
+    if key in ("effect", "p"):
+        return "not tested"
+    return not_computed(key, row)

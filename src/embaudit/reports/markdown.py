@@ -10,19 +10,12 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from embaudit.reports.figures import ReportPlots, report_plots
-from embaudit.reports.json_report import (
-    HYPOTHESIS_DISPLAY,
-    REGIME_DISPLAY,
-    display_table,
-    hypotheses_view,
-    member_summary,
-    panel_note,
-    position_meaning,
-)
+from embaudit.reports.json_report import position_meaning
+from embaudit.reports.labels import Header
 from embaudit.reports.landscape_view import (
     LANDSCAPE_NOTE,
     association_table,
@@ -33,7 +26,19 @@ from embaudit.reports.landscape_view import (
 from embaudit.reports.ledger_view import ledger_table, seal_sentence
 from embaudit.reports.methods import methods_paragraphs
 from embaudit.reports.plots import Plot
-from embaudit.reports.tables import manifest_view
+from embaudit.reports.tables import (
+    REGIME_TITLES,
+    Table,
+    frame_table,
+    hypothesis_table,
+    manifest_view,
+    member_table,
+    position_headline,
+    position_p,
+    regime_notes,
+    regime_tables,
+    versions_table,
+)
 from embaudit.results import AuditResult
 
 #: Markdown punctuation that could start emphasis, code, links, maths or table cells
@@ -47,14 +52,29 @@ def md_escape(text: Any) -> str:
     return " ".join(escaped.splitlines())
 
 
-def pipe_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub-flavoured pipe table with every cell escaped."""
-    lines = ["| " + " | ".join(md_escape(h) for h in header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows]
+def pipe_table(table: Table) -> str:
+    """A GitHub-flavoured pipe table with every cell escaped (all its columns)."""
+    lines = ["| " + " | ".join(md_escape(h.label) for h in table.header) + " |",
+             "|" + "|".join("---" for _ in table.header) + "|"]
+    lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in table.rows]
     return "\n".join(lines)
 
 
+def _keys_section(tables: Sequence[Table]) -> list[str]:
+    """Each column label of the report's tables with its report.json key (what the HTML
+    report gives as the header's tooltip), once per label and key."""
+    shown: dict[tuple[str, str], Header] = {}
+    for table in tables:
+        for header in table.header:
+            shown.setdefault((header.label, header.key), header)
+    rows = [[h.label, h.key] for h in shown.values()]
+    return ["## Column keys", "", "Each table column's key in report.json:", "",
+            pipe_table(Table([Header("column", ()), Header("report.json key", ())], rows,
+                             ["", ""])), ""]
+
+
+#: a table's Markdown, noting the table for the list of column keys at the end
+Shown = Callable[[Table], str]
 #: the folder beside report.md that holds its figures
 FIGURES_FOLDER = "report_files"
 
@@ -67,6 +87,12 @@ def render_markdown(result: AuditResult, generated_at: str = "",
     info = manifest_view(result)
     plots = plots or report_plots(result)
     split = result.split
+    tables: list[Table] = []
+
+    def shown(table: Table) -> str:
+        tables.append(table)
+        return pipe_table(table)
+
     out = [
         "# embaudit audit report",
         "",
@@ -80,33 +106,36 @@ def render_markdown(result: AuditResult, generated_at: str = "",
         "",
         f"## Verdict: {md_escape(position.position)}",
         "",
-        f"> **{md_escape(position_meaning(result))}**",
+        f"> **{md_escape(position_headline(result, position_meaning(result)))}**",
         *[line for paragraph in position.paragraphs()
           for line in (">", f"> {md_escape(paragraph)}")],
+        ">",
+        f"> Decided on the {md_escape(position.regime)} regime; "
+        f"{md_escape(position_p(result))}.",
         "",
-        "## Person A vs Person B, by regime",
+        "## Person A vs B, by regime",
         "",
-        md_escape(panel_note(result)),
-        "",
-        pipe_table(*display_table(result.regimes, REGIME_DISPLAY)),
-        "",
+        *[line for title, note, table in zip(REGIME_TITLES, regime_notes(result),
+                                             regime_tables(result), strict=True)
+          for line in (f"### {title}", "", md_escape(note), "", shown(table), "")],
         "## Hypotheses",
         "",
-        pipe_table(*display_table(hypotheses_view(result), HYPOTHESIS_DISPLAY)),
+        shown(hypothesis_table(result)),
         "",
-        *_ledger_section(result),
-        *_skipped_section(result),
-        *_crossfit_section(result),
-        *_landscape_section(result, plots),
+        *_ledger_section(result, shown),
+        *_skipped_section(result, shown),
+        *_crossfit_section(result, shown),
+        *_landscape_section(result, plots, shown),
         *_figures_section(plots),
         "## Training diagnostics",
         "",
     ]
-    summary = member_summary(result.members)
-    if summary.empty:
+    members = member_table(result)
+    if not members.rows:
         out.append("No trained members (raw screening only).")
     else:
-        out.append(pipe_table(*display_table(summary, list(summary.columns))))
+        out += ["Per regime and kind of member: counts, then medians over the members.", "",
+                shown(members)]
     out += ["", "## Methods", ""]
     for title, paragraph in methods_paragraphs(
             result.config, result.lead_regime, len(result.table.features),
@@ -124,12 +153,13 @@ def render_markdown(result: AuditResult, generated_at: str = "",
         f"- Features: {features['count']}, chosen by {md_escape(features['chosen_by'])} "
         f"({md_escape(features['first'])})",
         "",
-        pipe_table(["package", "version"], [[k, str(v)] for k, v in info["versions"].items()]),
+        shown(versions_table(info["versions"])),
         "",
         "Column roles (features summarized above) and the full configuration:",
         "",
         _code_block(_safe_json({"roles": info["roles"], "config": info["config"]})),
         "",
+        *_keys_section(tables),
     ]
     return "\n".join(out)
 
@@ -160,17 +190,15 @@ def _code_block(text: str) -> str:
     return f"{fence}json\n{text}\n{fence}"
 
 
-def _crossfit_section(result: AuditResult) -> list[str]:
+def _crossfit_section(result: AuditResult, shown: Shown) -> list[str]:
     """Cross-fit replication per regime and attribute (nothing without cross-fit)."""
     if result.crossfit.empty:
         return []
-    summary, agreement = result.crossfit_rates, result.crossfit_agreement
-    return ["### Cross-fit replication", "",
-            pipe_table(*display_table(summary, list(summary.columns))), "",
-            pipe_table(*display_table(agreement, list(agreement.columns))), ""]
+    return ["### Cross-fit replication", "", shown(frame_table(result.crossfit_rates)), "",
+            shown(frame_table(result.crossfit_agreement)), ""]
 
 
-def _landscape_section(result: AuditResult, plots: ReportPlots) -> list[str]:
+def _landscape_section(result: AuditResult, plots: ReportPlots, shown: Shown) -> list[str]:
     """The loss landscape's sentence and tables (nothing when not run)."""
     landscape = result.landscape
     if landscape is None:
@@ -178,25 +206,24 @@ def _landscape_section(result: AuditResult, plots: ReportPlots) -> list[str]:
     return ["## Loss landscape of the minima", "", f"**{md_escape(landscape.headline())}**",
             "", *[line for text in landscape.paragraphs() for line in (md_escape(text), "")],
             md_escape(LANDSCAPE_NOTE), "",
-            pipe_table(*status_table(landscape)), "",
-            pipe_table(*optimizer_table(landscape)), "",
-            pipe_table(*association_table(landscape)), "",
-            pipe_table(*basin_table(landscape)), "",
+            shown(status_table(landscape)), "",
+            shown(optimizer_table(landscape)), "",
+            shown(association_table(landscape)), "",
+            shown(basin_table(landscape)), "",
             *[line for name, plot in plots.named() if name.startswith("landscape_")
               for line in (_image(name, plot), "")]]
 
 
-def _ledger_section(result: AuditResult) -> list[str]:
+def _ledger_section(result: AuditResult, shown: Shown) -> list[str]:
     """The holdout's seal and the claims checked against it."""
-    header, rows = ledger_table(result)
+    ledger = ledger_table(result)
     return ["## Holdout seal and claims ledger", "", md_escape(seal_sentence(result)), "",
-            pipe_table(header, rows) if rows else
+            shown(ledger) if ledger.rows else
             "No claim has been checked against this holdout yet.", ""]
 
 
-def _skipped_section(result: AuditResult) -> list[str]:
+def _skipped_section(result: AuditResult, shown: Shown) -> list[str]:
     """Attributes with no trend to test, if any."""
     if result.skipped.empty:
         return []
-    return ["### Skipped attributes", "",
-            pipe_table(*display_table(result.skipped, list(result.skipped.columns))), ""]
+    return ["### Skipped attributes", "", shown(frame_table(result.skipped)), ""]
