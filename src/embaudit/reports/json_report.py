@@ -205,14 +205,6 @@ def format_cell(value: Any, column: str = "") -> str:
     return str(value)
 
 
-def display_table(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[list[str], list[list[str]]]:
-    """Header and formatted rows for the columns of ``frame`` that exist, in that order."""
-    present = [c for c in columns if c in frame.columns]
-    rows = [[format_cell(row[c], c) for c in present]
-            for row in frame[present].to_dict(orient="records")]
-    return present, rows
-
-
 #: columns of the regimes (Person A vs B) table in the HTML and Markdown reports
 REGIME_DISPLAY = ("regime", "n_read", "n_read_replicated", "n_axes_generalized", "n_found",
                   "n_survives", "n_distinct", "n_direct_leads", "n_only_axis", "n_axis_lost",
@@ -236,28 +228,6 @@ POSITION_TEXT = {
          "chance readings",
     "undecided": "Undecided: the data cannot settle it yet",
 }
-
-
-def panel_note(result: AuditResult) -> str:
-    """What the regime panel's columns mean, with the audit's own levels."""
-    stat = result.config.statistics
-    level = 1 - 2 * stat.position_alpha
-    return (
-        "Per regime, the three procedures on the reference network: readings (n_read: the "
-        f"axis carries the attribute beyond chance; replicated: holdout q ≤ {stat.alpha:g} "
-        "over the readings; axes generalized: the axis still orders attribute and lifespan "
-        "on the holdout), screened (n_found, n_survives; n_distinct: survivors no other "
-        "survivor explains) and direct (n_direct_leads: the attributes screened with no "
-        "network; n_only_axis: replicated readings the direct screen missed; n_axis_lost: "
-        "direct leads without a reading). read_effect: the readings' mean holdout effect in "
-        "their claimed direction, over every network fitted to the real lifespans; "
-        "null_effect: the same off the permutation networks (chance readings); advantage: "
-        f"the difference, with the one-sided bounds at {stat.position_alpha:g} that decide "
-        f"the position ({level:.0%} interval; p_advantage: its one-sided p; "
-        f"{stat.useful_advantage:g} counts as useful). axes_generalized: the share of "
-        "readings whose axis generalizes, mean over networks. comparable: the permutation "
-        "networks ended their training as the reference did. effect_vs_lead, axes_vs_lead: "
-        "differences from the lead regime (intervals in report.json).")
 
 
 def position_meaning(result: AuditResult) -> str:
