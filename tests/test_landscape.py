@@ -46,6 +46,7 @@ from embaudit.resampling.plans import discovery_holdout_split, member_seed, plan
 from embaudit.store import AuditStore
 from embaudit.training.execution import WorkerPool
 from embaudit.training.fit import fit_ensemble
+from embaudit.training.job import TrainingJob
 
 SMALL = Layout((6, 8, 5, 1))
 
@@ -285,9 +286,9 @@ def test_folded_members_compute_what_the_trained_members_predict(regime):
     split = discovery_holdout_split(world.table.y, 0.3, 5, seed=0)
     members = plan_members(split, world.table.n_rows, regime, n_bootstrap=2, n_permutations=1,
                            root_seed=2)
-    fit = fit_ensemble(world.table.X, world.table.y, members, rows=split.discovery,
-                       regime=regime, training=TrainingConfig(max_epochs=5),
-                       network=NetworkConfig())
+    fit = fit_ensemble(TrainingJob(world.table.X, world.table.y, rows=split.discovery,
+                                   regime=regime, training=TrainingConfig(max_epochs=5),
+                                   network=NetworkConfig()), members)
     scale = CommonScale.from_rows(world.table.X, world.table.y, split.discovery)
     layout, flat = fold_members(fit.state, scale, torch.float64)
     common = predict(layout, flat, scale.inputs(world.table.X, torch.float64)).numpy()
@@ -306,9 +307,9 @@ def _planted_group(seed: int = 0) -> tuple[MinimaGroup, np.ndarray, np.ndarray, 
                              root_seed=2)[0]
     members = [reference] + [replace(reference, kind="replicate", index=i,
                                      seed=member_seed(2, "replicate", i)) for i in range(1, 8)]
-    fit = fit_ensemble(X, y, members, rows=split.discovery, regime="overfit",
-                       training=TrainingConfig(max_epochs=100),
-                       network=NetworkConfig(hidden=(16, 8)))
+    fit = fit_ensemble(TrainingJob(X, y, rows=split.discovery, regime="overfit",
+                                   training=TrainingConfig(max_epochs=100),
+                                   network=NetworkConfig(hidden=(16, 8))), members)
     group = MinimaGroup("overfit", "adam", fit.member_ids, [m.kind for m in members],
                         fit.state, np.stack([m.train_weights for m in members]),
                         [m.seed for m in members])
@@ -492,6 +493,11 @@ def test_an_audit_with_the_optimizer_study_stores_and_reports_its_landscape(tmp_
     assert html.count('class="plot landscape"') == 5
     assert "## Loss landscape of the minima" in (tmp_path / "report.md").read_text()
     assert "Landscape:" in str(result.summary())
+    assert repr(result.landscape) == "<Landscape minima=12 groups=4>"
+    landscape_text = str(result.landscape)
+    assert landscape_text.splitlines()[1].strip() == "embaudit loss landscape"
+    assert result.landscape.headline() in " ".join(landscape_text.split())
+    assert "<table" in result.landscape._repr_html_()
     methods = dict(methods_paragraphs(result.config, result.lead_regime))
     assert "trained with sgd" in methods["Loss landscape"]
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from embaudit.config import LandscapeConfig
 from embaudit.core.members import Split
+from embaudit.core.summary import Block, Summarized, Summary, short_repr
 from embaudit.landscape import words
 from embaudit.landscape.groups import MinimaGroup
 
@@ -29,7 +30,7 @@ __all__ = ["LANDSCAPE_TABLES", "Landscape", "MinimaGroup", "analyze_landscape"]
 
 
 @dataclass(frozen=True, eq=False)
-class Landscape:
+class Landscape(Summarized):
     """Every table of the landscape (columns in ``docs/store.md``)."""
 
     members: pd.DataFrame = field(repr=False)  # per minimum
@@ -75,16 +76,21 @@ class Landscape:
                 words.relevance_paragraph(self.features),
                 words.map_paragraph(self.map_separation)]
 
-    def summary(self) -> str:
-        """Plain text: the headline, the comparison per regime and optimizer, the tests."""
+    def summary(self) -> Summary:
+        """The headline, the landscape in words, the comparison per regime and
+        optimizer, the tests of geometry against replication (``str()`` is the text)."""
         columns = ["regime", "optimizer", "n_minima", "train_loss", "holdout_loss",
                    "gradient_norm", "lambda_max_canonical", "trace_canonical",
                    "barrier_to_reference", "replication_rate"]
-        return "\n".join([
-            self.headline(), *self.paragraphs(), "",
-            self.optimizers[columns].to_string(index=False, float_format=lambda v: f"{v:.3g}"),
-            "", self.association.to_string(index=False, float_format=lambda v: f"{v:.3g}"),
-        ])
+        number = lambda v: f"{v:.3g}"  # noqa: E731 - one format for both tables
+        return Summary((Block((self.headline(), *self.paragraphs())),
+                        Block(frame=self.optimizers[columns], float_format=number),
+                        Block(frame=self.association, float_format=number)),
+                       "embaudit loss landscape")
+
+    def __repr__(self) -> str:
+        return short_repr("Landscape", minima=len(self.members),
+                          groups=len(self.optimizers))
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The store's ``landscape_*`` tables."""
