@@ -37,6 +37,7 @@ from embaudit.landscape.curvature import hutchpp_trace, lanczos_extremes
 from embaudit.landscape.functional import CommonScale, canonicalize, fold_members, member_losses
 from embaudit.resampling.plans import discovery_holdout_split, plan_members
 from embaudit.training.fit import fit_ensemble
+from embaudit.training.job import TrainingJob
 
 
 def trained_members(n: int, p: int, n_members: int, epochs: int):
@@ -45,9 +46,9 @@ def trained_members(n: int, p: int, n_members: int, epochs: int):
     split = discovery_holdout_split(world.table.y, 0.3, 5, seed=0)
     members = plan_members(split, n, "overfit", n_bootstrap=n_members - 1, n_permutations=1,
                            root_seed=2)[:n_members]
-    fit = fit_ensemble(world.table.X, world.table.y, members, rows=split.discovery,
-                       regime="overfit", training=TrainingConfig(max_epochs=epochs),
-                       network=NetworkConfig())
+    fit = fit_ensemble(TrainingJob(world.table.X, world.table.y, rows=split.discovery,
+                                   regime="overfit", training=TrainingConfig(max_epochs=epochs),
+                                   network=NetworkConfig()), members)
     scale = CommonScale.from_rows(world.table.X, world.table.y, split.discovery)
     layout, flat = fold_members(fit.state, scale)
     rows = split.discovery

@@ -52,6 +52,7 @@ from embaudit.resampling.plans import member_seed
 from embaudit.store import AuditStore
 from embaudit.training.execution import cluster_client, local_workers, train_members
 from embaudit.training.fit import chunk_members, members_per_chunk
+from embaudit.training.job import TrainingJob
 from embaudit.training.module import EnsembleRegressor
 from embaudit.training.network import EnsembleMLP
 from embaudit.training.optim import EnsembleAdam
@@ -103,9 +104,9 @@ def embaudit_seconds(B: int, epochs: int, workers: int | None = None,
                             overfit_tolerance=1e-12, device=device)
     start = time.perf_counter()
     with cluster_client(ExecutionConfig(n_workers=workers)) as client:
-        train_members(X, y, members, rows=np.arange(N), regime="overfit", training=config,
-                      network=NetworkConfig(hidden=HIDDEN), holdout=np.arange(0),
-                      shuffle_seed=0, client=client)
+        train_members(TrainingJob(X, y, rows=np.arange(N), regime="overfit", training=config,
+                                  network=NetworkConfig(hidden=HIDDEN), holdout=np.arange(0)),
+                      members, client=client)
     return time.perf_counter() - start
 
 
@@ -215,9 +216,9 @@ def store_overhead(B: int, epochs: int) -> tuple[float, float]:
 
             setattr(store, name, timed)
         start = time.perf_counter()
-        train_members(X, y, members, rows=np.arange(N), regime="overfit", training=config,
-                      network=NetworkConfig(hidden=HIDDEN), holdout=np.arange(0),
-                      shuffle_seed=0, store=store)
+        train_members(TrainingJob(X, y, rows=np.arange(N), regime="overfit", training=config,
+                                  network=NetworkConfig(hidden=HIDDEN), holdout=np.arange(0)),
+                      members, store=store)
         total = time.perf_counter() - start
     return spent["store"], total - spent["store"]
 

@@ -149,11 +149,11 @@ def test_demo_writes_reports_and_store(demo):
     metadata = store.read_metadata()
     assert len(metadata["data_sha256"]) == 64
     assert metadata["config"]["seed"] == 0
-    embeddings, predictions, stored, _, state = store.read_members(
-        "overfit", ["overfit/reference", "overfit/bootstrap/0000"])
-    assert embeddings.shape == (2, 2000, 16) and predictions.shape == (2, 2000)
-    assert stored["member_id"].tolist() == ["overfit/reference", "overfit/bootstrap/0000"]
-    assert state["first_weight"].shape == (2, 64, 500)
+    stored = store.read_members("overfit", ["overfit/reference", "overfit/bootstrap/0000"])
+    assert stored.embeddings.shape == (2, 2000, 16) and stored.predictions.shape == (2, 2000)
+    assert stored.diagnostics["member_id"].tolist() == ["overfit/reference",
+                                                        "overfit/bootstrap/0000"]
+    assert stored.state["first_weight"].shape == (2, 64, 500)
     assert set(store.tables()) >= {"alignment", "tests", "verdicts", "curves"}
     # overfit members reach near-zero training loss and the report says so; regularized
     # members stop early, each on its own

@@ -24,6 +24,7 @@ from embaudit.reports import report_schema
 from embaudit.resampling.options import split_rows
 from embaudit.resampling.plans import discovery_holdout_split, plan_members
 from embaudit.training.fit import fit_ensemble
+from embaudit.training.job import TrainingJob
 from embaudit.training.module import censored_terms
 from exactness import assert_same_member
 
@@ -59,10 +60,11 @@ def test_censored_rows_push_predictions_past_their_times() -> None:
                   holdout=split.holdout)
     lowered = world.table.y - 2.0  # censored far below the truth: "at least" this long
     y = np.where(events > 0, world.table.y, lowered)
-    aft = fit_ensemble(world.table.X, y, member, events=events,
-                       training=TrainingConfig(max_epochs=60), **common)
-    mse = fit_ensemble(world.table.X, y, member, events=events,
-                       training=TrainingConfig(max_epochs=60, loss="mse"), **common)
+    aft = fit_ensemble(TrainingJob(world.table.X, y, events=events,
+                                   training=TrainingConfig(max_epochs=60), **common), member)
+    mse = fit_ensemble(TrainingJob(world.table.X, y, events=events,
+                                   training=TrainingConfig(max_epochs=60, loss="mse"),
+                                   **common), member)
     rows = split.discovery[events[split.discovery] == 0]
     # the censored loss does not pull predictions down to the censoring times
     assert aft.predictions[0, rows].mean() > mse.predictions[0, rows].mean() + 1.0
@@ -84,9 +86,10 @@ def test_a_censored_member_trains_the_same_alone_as_in_an_ensemble(
                            n_permutations=11, root_seed=2)
     common = dict(rows=split.discovery, regime="overfit", training=config,
                   network=NetworkConfig(), events=events, holdout=split.holdout)
-    together = fit_ensemble(world.table.X, world.table.y, members, **common)
+    job = TrainingJob(world.table.X, world.table.y, **common)
+    together = fit_ensemble(job, members)
     for b in (0, 15, len(members) - 1):  # reference, bootstrap, permutation
-        alone = fit_ensemble(world.table.X, world.table.y, [members[b]], **common)
+        alone = fit_ensemble(job, [members[b]])
         assert_same_member(alone.embeddings[0], together.embeddings[b], atol=1e-5,
                            compiled_pass=True)
 
@@ -154,10 +157,10 @@ def test_cox_networks_learn_the_order_of_censored_lifespans() -> None:
     split = discovery_holdout_split(world.table.y, 0.3, 5, seed=0)
     members = plan_members(split, world.table.n_rows, "regularized", n_bootstrap=2,
                            n_permutations=1, root_seed=4, validation_fraction=0.2)
-    fit = fit_ensemble(world.table.X, world.table.y, members, rows=split.discovery,
-                       regime="regularized", network=NetworkConfig(), events=events,
-                       holdout=split.holdout,
-                       training=TrainingConfig(loss="cox", max_epochs=60, batch_size=None))
+    fit = fit_ensemble(TrainingJob(
+        world.table.X, world.table.y, rows=split.discovery, regime="regularized",
+        network=NetworkConfig(), events=events, holdout=split.holdout,
+        training=TrainingConfig(loss="cox", max_epochs=60, batch_size=None)), members)
     reference = fit.diagnostics.iloc[0]
     holdout = split.holdout
     order = 2 * concordance(fit.predictions[0, holdout], world.table.lifespan[holdout],

@@ -76,7 +76,7 @@ def _check_store_opens(out: Path) -> int:
     for regime in REGIMES:
         members = sorted(store.finished_members(regime))
         if members:
-            embeddings = store.read_members(regime, members)[0]
+            embeddings = store.read_members(regime, members).embeddings
             assert np.isfinite(embeddings).all()
         finished += len(members)
     if (out / "report.json").exists():  # reports are replaced whole, never half-written

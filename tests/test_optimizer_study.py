@@ -12,6 +12,7 @@ import torch
 from embaudit.config import NetworkConfig, TrainingConfig
 from embaudit.resampling.plans import discovery_holdout_split, plan_members
 from embaudit.training.fit import fit_ensemble
+from embaudit.training.job import TrainingJob
 from embaudit.training.quasi_newton import GoldenSectionLBFGS
 
 
@@ -61,11 +62,11 @@ def test_training_with_the_golden_section_line_search_fits_the_data():
                            root_seed=1)
     losses = {}
     for search in ("strong_wolfe", "golden_section"):
-        fit = fit_ensemble(X, y, members, rows=split.discovery, regime="overfit",
-                           training=TrainingConfig(optimizer="lbfgs", learning_rate=1.0,
-                                                   batch_size=None, max_epochs=10,
-                                                   lbfgs_line_search=search),
-                           network=NetworkConfig(hidden=(8, 4)))
+        training = TrainingConfig(optimizer="lbfgs", learning_rate=1.0, batch_size=None,
+                                  max_epochs=10, lbfgs_line_search=search)
+        fit = fit_ensemble(TrainingJob(X, y, rows=split.discovery, regime="overfit",
+                                       training=training, network=NetworkConfig(hidden=(8, 4))),
+                           members)
         losses[search] = float(fit.diagnostics["train_loss"].iloc[0])
     assert losses["golden_section"] < 0.2 and losses["strong_wolfe"] < 0.2
 
@@ -77,9 +78,10 @@ def test_early_stopping_can_stop_at_a_validation_loss_instead_of_a_patience():
     common = {"max_epochs": 200, "patience": 200}
 
     def run(target: float | None):
-        return fit_ensemble(X, y, members, rows=split.discovery, regime="early_stopping",
-                            training=TrainingConfig(stop_at_validation_loss=target, **common),
-                            network=NetworkConfig(hidden=(8, 4)))
+        training = TrainingConfig(stop_at_validation_loss=target, **common)
+        return fit_ensemble(TrainingJob(X, y, rows=split.discovery, regime="early_stopping",
+                                        training=training, network=NetworkConfig(hidden=(8, 4))),
+                            members)
 
     free = run(None)
     curve = free.curves["validation_loss"].to_numpy()

@@ -18,14 +18,15 @@ from embaudit.data.worlds import linear_lifespan
 from embaudit.resampling.plans import discovery_holdout_split, plan_members
 from embaudit.training.diagnostics import weighted_standardizer
 from embaudit.training.fit import fit_ensemble, members_per_chunk
+from embaudit.training.job import TrainingJob
 from embaudit.training.network import EnsembleBatchNorm
 from exactness import assert_same_member
 
 
 def _fit(world, split, members, regime="overfit", **training):
-    return fit_ensemble(world.table.X, world.table.y, members, rows=split.discovery,
-                        regime=regime, training=TrainingConfig(**training),
-                        network=NetworkConfig(), holdout=split.holdout)
+    return fit_ensemble(TrainingJob(world.table.X, world.table.y, rows=split.discovery,
+                                    regime=regime, training=TrainingConfig(**training),
+                                    network=NetworkConfig(), holdout=split.holdout), members)
 
 
 def _plain_network(seed: int, p: int) -> nn.Sequential:
@@ -183,9 +184,9 @@ def test_network_no_better_than_linear_is_flagged():
 def test_training_curves_go_to_a_lightning_csv_log(world, split, tmp_path):
     members = plan_members(split, world.table.n_rows, "overfit", n_bootstrap=1,
                            n_permutations=1, root_seed=6)
-    fit_ensemble(world.table.X, world.table.y, members, rows=split.discovery,
-                 regime="overfit", training=TrainingConfig(max_epochs=5),
-                 network=NetworkConfig(), log_dir=tmp_path)
+    fit_ensemble(TrainingJob(world.table.X, world.table.y, rows=split.discovery,
+                             regime="overfit", training=TrainingConfig(max_epochs=5),
+                             network=NetworkConfig(), log_dir=tmp_path), members)
     [log] = (tmp_path / "overfit").glob("chunk_*/metrics.csv")
     metrics = pd.read_csv(log)
     assert {f"train_loss/{m.member_id}" for m in members} <= set(metrics.columns)
@@ -211,14 +212,14 @@ def test_128_members_of_the_reference_workload_stay_under_2_gb():
         from embaudit.config import NetworkConfig, TrainingConfig
         from embaudit.data.worlds import product_lifespan
         from embaudit.resampling.plans import discovery_holdout_split, plan_members
-        from embaudit.training.fit import fit_ensemble
+        from embaudit.training.fit import TrainingJob, fit_ensemble
         world = product_lifespan(n=2000, p=500, seed=0)
         split = discovery_holdout_split(world.table.y, 0.3, 5, seed=0)
         members = plan_members(split, 2000, "overfit", n_bootstrap=127, n_permutations=0,
                                root_seed=0)
-        fit = fit_ensemble(world.table.X, world.table.y, members, rows=split.discovery,
-                           regime="overfit", training=TrainingConfig(max_epochs=2),
-                           network=NetworkConfig())
+        fit = fit_ensemble(TrainingJob(world.table.X, world.table.y, rows=split.discovery,
+                                       regime="overfit", training=TrainingConfig(max_epochs=2),
+                                       network=NetworkConfig()), members)
         print(json.dumps({"members": len(fit.member_ids),
                           "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
     """)

@@ -17,6 +17,7 @@ from embaudit.store import AuditStore
 from embaudit.training import execution
 from embaudit.training.execution import train_members
 from embaudit.training.fit import fit_ensemble
+from embaudit.training.job import TrainingJob
 from exactness import assert_same_member
 
 
@@ -48,18 +49,17 @@ def test_resuming_from_any_finished_chunks_gives_the_uninterrupted_members(
         world, split, tmp_path, monkeypatch):
     members = plan_members(split, world.table.n_rows, "overfit", n_bootstrap=5,
                            n_permutations=3, root_seed=7)
-    common = {"rows": split.discovery, "regime": "overfit",
-              "training": TrainingConfig(max_epochs=8, chunk_size=3),
-              "network": NetworkConfig(), "holdout": split.holdout, "shuffle_seed": 0}
-    whole = train_members(world.table.X, world.table.y, members, **common)
+    job = TrainingJob(world.table.X, world.table.y, rows=split.discovery, regime="overfit",
+                      training=TrainingConfig(max_epochs=8, chunk_size=3),
+                      network=NetworkConfig(), holdout=split.holdout, shuffle_seed=0)
+    whole = train_members(job, members)
     store = AuditStore(tmp_path)
-    middle = fit_ensemble(world.table.X, world.table.y, members[3:6], **common)
+    middle = fit_ensemble(job, members[3:6])
     store.write_chunk("overfit", middle.member_ids, middle.embeddings, middle.predictions,
                       middle.diagnostics, middle.curves, middle.state)
     seen = []
-    resumed = train_members(world.table.X, world.table.y, members, store=store,
-                            progress=lambda done, total: seen.append((done, total)),
-                            **common)
+    resumed = train_members(job, members, store=store,
+                            progress=lambda done, total: seen.append((done, total)))
     assert seen[-1] == (len(members), len(members)) and seen[0][0] >= 3
     assert resumed.member_ids == whole.member_ids
     assert np.array_equal(resumed.embeddings, whole.embeddings)
@@ -71,7 +71,7 @@ def test_resuming_from_any_finished_chunks_gives_the_uninterrupted_members(
         raise AssertionError("a finished member trained again")
 
     monkeypatch.setattr(execution, "fit_ensemble", refuse)
-    again = train_members(world.table.X, world.table.y, members, store=store, **common)
+    again = train_members(job, members, store=store)
     assert np.array_equal(again.embeddings, whole.embeddings)
 
 

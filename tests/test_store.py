@@ -40,18 +40,19 @@ def test_members_come_back_by_id_whatever_chunks_they_were_stored_in(tmp_path):
     late, early = _chunk(["m1", "m2"], rng), _chunk(["m0", "m3"], rng)
     for chunk in (late, early):  # chunks holding members that are not neighbours
         store.write_chunk("overfit", **chunk)
-    embeddings, predictions, diagnostics, curves, state = store.read_members(
-        "overfit", ["m0", "m1", "m2", "m3"])
+    back = store.read_members("overfit", ["m0", "m1", "m2", "m3"])
+    embeddings, predictions, state = back.embeddings, back.predictions, back.state
+    assert back.member_ids == ["m0", "m1", "m2", "m3"]
     expected = {m: (c["embeddings"][i], c["predictions"][i], c["state"]["first_weight"][i])
                 for c in (late, early) for i, m in enumerate(c["member_ids"])}
     for index, member in enumerate(["m0", "m1", "m2", "m3"]):
         assert np.array_equal(embeddings[index], expected[member][0]), member
         assert np.array_equal(predictions[index], expected[member][1]), member
         assert np.array_equal(state["first_weight"][index], expected[member][2]), member
-    assert diagnostics["member_id"].tolist() == ["m0", "m1", "m2", "m3"]
-    assert curves["member_id"].tolist() == ["m0", "m1", "m2", "m3"]
+    assert back.diagnostics["member_id"].tolist() == ["m0", "m1", "m2", "m3"]
+    assert back.curves["member_id"].tolist() == ["m0", "m1", "m2", "m3"]
     assert store.finished_members("overfit") == {"m0", "m1", "m2", "m3"}
-    assert store.read_members("overfit", ["m2"], with_state=False)[4] == {}
+    assert store.read_members("overfit", ["m2"], with_state=False).state == {}
     with pytest.raises(KeyError, match="m9"):
         store.read_members("overfit", ["m0", "m9"])
 

@@ -59,6 +59,7 @@ from embaudit.store import AuditStore, audit_identity, open_audit, save_results,
 from embaudit.store.ledger import NOT_RECORDED, read_ledger
 from embaudit.training.execution import cluster_client, train_members
 from embaudit.training.fit import EnsembleFit, training_device
+from embaudit.training.job import TrainingJob
 
 #: columns of the members table when no network was trained
 _NO_MEMBERS = ["member_id", "regime", "kind", "epochs", "train_loss", "holdout_loss",
@@ -298,14 +299,11 @@ class _Pipeline:
                resumed: dict[str, set[str]]) -> list[_RegimeRun]:
         """Train (or resume) every network regime's members and read their evidence
         (``resumed``: the members the store held when the audit started)."""
-        config = self.config
-        log_dir = None if store is None or config.execution.executor != "local" \
-            else store.folder / "training_logs"
-        return [self._train_regime(regime, len(resumed[regime]), store, client, log_dir)
-                for regime in config.training.regimes]
+        return [self._train_regime(regime, len(resumed[regime]), store, client)
+                for regime in self.config.training.regimes]
 
     def _train_regime(self, regime: str, n_resumed: int, store: AuditStore | None,
-                      client: Any, log_dir: Path | None) -> _RegimeRun:
+                      client: Any) -> _RegimeRun:
         """One regime's members and, with cross-fit folds, each fold's network."""
         members = self.plans[regime]
         stage = f"Training {regime} members" + (
@@ -314,8 +312,9 @@ class _Pipeline:
         study = self.config.landscape.enabled and REGIMES[regime].trains_network
         # without a store, weights exist only if training keeps them (the landscape's
         # minima are read back from a store)
-        fit = self._fit(regime, members, self.split, store, client, log_dir, report,
-                        keep_state=study and store is None)
+        fit = train_members(self._job(regime, self.split, store), members, store=store,
+                            client=client, progress=report,
+                            keep_state=study and store is None)
         with numerical_warnings(f"the {regime} regime's discovery screen"):
             evidence = embedding_evidence(regime, members, fit.embeddings, self.data,
                                           self.config.resampling)
@@ -325,18 +324,18 @@ class _Pipeline:
                          fit.embeddings[[m.kind for m in members].index("reference")])
         if self.folds:
             fold_members = plan_folds(regime, self.folds, self.table, self.config)
-            fits = [self._fit(regime, [member], fold, store, client, log_dir, None,
-                              all_rows=True)
+            fits = [train_members(self._job(regime, fold, store, all_rows=True), [member],
+                                  store=store, client=client)
                     for member, fold in zip(fold_members, self.folds, strict=True)]
             run.fold_embeddings = [f.embeddings[0] for f in fits]
             run.diagnostics += [f.diagnostics for f in fits]
             run.curves += [f.curves for f in fits]
         if study:
-            run.minima = self._minima(regime, fit, store, client, log_dir)
+            run.minima = self._minima(regime, fit, store, client)
         return run
 
-    def _minima(self, regime: str, fit: EnsembleFit, store: AuditStore | None, client: Any,
-                log_dir: Path | None) -> list[tuple[MinimaGroup, np.ndarray]]:
+    def _minima(self, regime: str, fit: EnsembleFit, store: AuditStore | None, client: Any
+                ) -> list[tuple[MinimaGroup, np.ndarray]]:
         """The landscape's minima of ``regime``: the reference and its seed replicates,
         trained with the audit's optimizer and with each other optimizer of the study."""
         sampled = landscape_minima(self.plans[regime], self.config)
@@ -350,16 +349,16 @@ class _Pipeline:
             training = study_training(self.config, optimizer)
             if spec.early_stopping and not main:  # matched on validation loss, not epochs
                 training = _matched_stopping(training, _best_validation_loss(fit, sampled[0]))
-            part = self._fit(regime, copies[1:] if main else copies, self.split, store,
-                             client, log_dir,
-                             None if self.progress is None else _stage(self.progress, stage),
-                             keep_state=True, training=training)
+            part = train_members(
+                self._job(regime, self.split, store, training=training),
+                copies[1:] if main else copies, store=store, client=client, keep_state=True,
+                progress=None if self.progress is None else _stage(self.progress, stage))
             ids, state, embeddings = part.member_ids, part.state, part.embeddings
             if main:  # the reference is the audit's own, trained already
                 reference = fit.member_ids.index(sampled[0].member_id)
                 reference_state = {k: v[[reference]] for k, v in fit.state.items()} \
                     if store is None else \
-                    store.read_members(regime, [sampled[0].member_id], with_state=True)[4]
+                    store.read_members(regime, [sampled[0].member_id], with_state=True).state
                 ids = [sampled[0].member_id, *ids]
                 state = {k: np.concatenate([reference_state[k], v]) for k, v in state.items()}
                 embeddings = np.concatenate([fit.embeddings[[reference]], embeddings])
@@ -387,21 +386,21 @@ class _Pipeline:
                                  self.table.features, self.config.training.memory_budget_mb,
                                  executor)
 
-    def _fit(self, regime: str, members: list[MemberSpec], split: Split,
-             store: AuditStore | None, client: Any, log_dir: Path | None,
-             progress: Callable[[int, int], None] | None, all_rows: bool = False,
-             keep_state: bool = False, training: TrainingConfig | None = None
-             ) -> EnsembleFit:
-        """Train ``members`` on ``split``. Cross-fit members draw their mini-batches from
-        every row (``all_rows``), so the main members' batches stay as they are."""
+    def _job(self, regime: str, split: Split, store: AuditStore | None, *,
+             all_rows: bool = False, training: TrainingConfig | None = None) -> TrainingJob:
+        """What ``regime``'s members train with on ``split`` (``training``: the config's
+        unless given). Cross-fit members draw their mini-batches from every row
+        (``all_rows``), so the main members' batches stay as they are. Local training
+        with a store logs its curves into the store's folder."""
         config, table = self.config, self.table
-        return train_members(
-            table.X, table.y, members,
+        log_dir = None if store is None or config.execution.executor != "local" \
+            else store.folder / "training_logs"
+        return TrainingJob(
+            table.X, table.y,
             rows=np.arange(table.n_rows) if all_rows else split.discovery, regime=regime,
             training=training or config.training, network=config.network,
-            holdout=split.holdout, shuffle_seed=config.seed, store=store, client=client,
-            log_dir=log_dir, progress=progress, keep_state=keep_state, events=table.events,
-        )
+            holdout=split.holdout, shuffle_seed=config.seed, events=table.events,
+            log_dir=log_dir)
 
     def _crossfit(self, runs: list[_RegimeRun]) -> pd.DataFrame:
         """Cross-fit replication per regime, fold and attribute (empty when off)."""

@@ -246,7 +246,7 @@ def load_result(folder: str | Path) -> AuditResult:
     if not curves.empty:
         curves = curves[curves["member_id"].isin(set(members["member_id"]))]
     embeddings = {regime: store.read_members(regime, [member_id(regime, "reference")],
-                                             with_state=False)[0][0]
+                                             with_state=False).embeddings[0]
                   for regime in config.training.regimes}
     landscape = Landscape(**{name: store.read_table(f"landscape_{name}") for name in
                              LANDSCAPE_TABLES}) if "landscape_members" in names else None

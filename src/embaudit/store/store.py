@@ -17,6 +17,7 @@ import re
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,28 @@ _DUCKDB_OPTIONS = {"autoinstall_known_extensions": False, "autoload_known_extens
 #: a chunk's name: 16 hex digits (``core.members.chunk_key``)
 _CHUNK = re.compile(r"[0-9a-f]{16}")
 AUDIT_FOLDERS = (MEMBERS_FOLDER, "training_logs", "report_files")
+
+
+@dataclass(frozen=True, eq=False)
+class EnsembleFit:
+    """Trained members, in ``member_ids`` order: embeddings and predictions of every row,
+    diagnostics, loss curves and network weights. What training returns and what
+    :meth:`AuditStore.read_members` gives back (defined here, below training)."""
+
+    member_ids: list[str]
+    embeddings: np.ndarray = field(repr=False)  # (B, n, h)
+    predictions: np.ndarray = field(repr=False)  # (B, n), on the transformed target scale
+    diagnostics: pd.DataFrame = field(repr=False)  # training.diagnostics.MEMBER_COLUMNS
+    curves: pd.DataFrame = field(repr=False)  # member_id, epoch, train_loss, validation_loss
+    #: per-member tensors, member dim first: the network's parameters and running
+    #: statistics, its input standardization and target scaling (empty for linear)
+    state: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def __iter__(self) -> Iterator[Any]:
+        """Transitional: unpacks as ``read_members``' former tuple (embeddings,
+        predictions, diagnostics, curves, state) for callers not yet reading names."""
+        return iter((self.embeddings, self.predictions, self.diagnostics, self.curves,
+                     self.state))
 
 
 class AuditStore:
@@ -272,11 +295,9 @@ class AuditStore:
                 raise
 
     def read_members(self, regime: str, member_ids: Sequence[str], *,
-                     with_state: bool = True,
-                     ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, pd.DataFrame,
-                                dict[str, np.ndarray]]:
-        """Embeddings, predictions, diagnostics, curves and (``with_state``) network
-        weights, in ``member_ids`` order."""
+                     with_state: bool = True) -> EnsembleFit:
+        """The stored members ``member_ids``, in that order; their network weights
+        (``state``) only ``with_state``."""
         with self._connect(read_only=True) as connection:
             connection.register("wanted", pd.DataFrame({"member_id": list(member_ids)}))
             diagnostics = connection.execute(
@@ -315,9 +336,9 @@ class AuditStore:
         state = {name: np.stack([p[2][name] for p in picked]) for name in picked[0][2]}
         curves = curves.sort_values(["member_id", "epoch"], key=lambda s: s.map(order)
                                     if s.name == "member_id" else s, kind="stable")
-        return (embeddings, predictions,
-                diagnostics.drop(columns=["chunk"]).reset_index(drop=True),
-                curves.reset_index(drop=True), state)
+        return EnsembleFit(list(member_ids), embeddings, predictions,
+                           diagnostics.drop(columns=["chunk"]).reset_index(drop=True),
+                           curves.reset_index(drop=True), state)
 
     def _chunk_file(self, folder: Path, chunk: str, suffix: str,
                     checksums: Mapping[tuple[str, str], str]) -> Path:

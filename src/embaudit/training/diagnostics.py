@@ -7,6 +7,7 @@ training rows (0: perfect, 1: no better than predicting the mean).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -15,6 +16,7 @@ import torch
 from sklearn.linear_model import RidgeCV
 
 from embaudit.core.members import MemberSpec
+from embaudit.training.job import TrainingJob
 from embaudit.training.survival import Ties, cox_loss
 
 #: axes whose spread on the trained rows is below this are dead units
@@ -31,6 +33,14 @@ MEMBER_COLUMNS = (
     "ridge_holdout_loss",  # a ridge fit on the member's own rows and targets
     "no_better_than_linear",  # holdout_loss >= ridge_holdout_loss
 )
+
+
+@dataclass(frozen=True, eq=False)
+class Stops:
+    """How each member's network training ended (arrays over the members, in order)."""
+
+    epochs: np.ndarray  # epochs trained before it stopped
+    reached: np.ndarray | None = None  # reached its target (where the regime has one)
 
 
 def effective_rank(embedding: np.ndarray) -> float:
@@ -97,26 +107,26 @@ def _rows_loss(squared: np.ndarray, prediction: np.ndarray, targets: np.ndarray,
 
 
 def member_diagnostics(
+    job: TrainingJob,
     members: Sequence[MemberSpec],
-    X: np.ndarray,
-    y: np.ndarray,
     predictions: np.ndarray,
     embeddings: np.ndarray,
-    regime: str,
-    holdout: np.ndarray | None,
-    epochs: np.ndarray | None = None,
-    reached: np.ndarray | None = None,
-    events: np.ndarray | None = None,
-    cox_ties: Ties | None = None,
+    stops: Stops | None = None,
 ) -> pd.DataFrame:
     """One row per member; see :data:`MEMBER_COLUMNS`.
 
-    The ridge baseline is fitted for members trained on the real lifespans (not for
-    permutation members, whose holdout loss measures nothing). With ``events``, a
+    ``stops`` None: no network was trained (the linear regimes, which fit the lifespans
+    as given: no epochs, and the flags of training are null). The ridge baseline is
+    fitted for members trained on the real lifespans (not for permutation members,
+    whose holdout loss measures nothing). With the job's censored ``events``, a
     censored row's error counts only where the prediction falls short of its time.
-    Cox networks (``cox_ties``) predict no lifespan: their losses are the negative log
-    partial likelihood per failure, and no ridge baseline is fitted.
+    Cox networks predict no lifespan: their losses are the negative log partial
+    likelihood per failure, and no ridge baseline is fitted.
     """
+    X, y, regime, holdout = job.X, job.y, job.regime, job.holdout
+    events = None if stops is None else job.loss_events()
+    cox_ties: Ties | None = job.training.cox_ties \
+        if stops is not None and job.training.loss == "cox" else None
     records = []
     for b, member in enumerate(members):
         weights = member.train_weights.astype(np.float64)
@@ -144,12 +154,13 @@ def member_diagnostics(
             "kind": member.kind,
             "regime": regime,
             "seed": member.seed,
-            "epochs": int(epochs[b]) if epochs is not None else 0,
+            "epochs": int(stops.epochs[b]) if stops is not None else 0,
             "train_loss": loss_on(everything, weights),
             "validation_loss": loss_on(validation, np.ones(len(validation)))
             if validation is not None else np.nan,
             "holdout_loss": holdout_loss,
-            "reached_target": bool(reached[b]) if reached is not None else None,
+            "reached_target": bool(stops.reached[b])
+            if stops is not None and stops.reached is not None else None,
             "dead_units": int((embeddings[b, trained].std(axis=0)
                                < DEAD_UNIT_TOLERANCE).sum()),
             "effective_rank": effective_rank(embeddings[b, trained].astype(np.float64)),

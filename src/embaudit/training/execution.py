@@ -26,10 +26,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import as_completed as futures_completed
 from contextlib import contextmanager, suppress
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 try:  # the optional Dask executor
@@ -38,9 +36,9 @@ except ImportError:  # pragma: no cover - without the dask extra
     Client = LocalCluster = as_completed = None
     WorkerPlugin = object
 
-from embaudit.config import ExecutionConfig, NetworkConfig, TrainingConfig
+from embaudit.config import ExecutionConfig
 from embaudit.core.members import MemberSpec
-from embaudit.core.regimes import REGIMES, TrainedRegime
+from embaudit.core.regimes import REGIMES
 from embaudit.errors import ConfigError
 from embaudit.store import AuditStore
 from embaudit.training.fit import (
@@ -50,25 +48,17 @@ from embaudit.training.fit import (
     combine_fits,
     fit_ensemble,
 )
+from embaudit.training.job import TrainingJob
 
 
 def train_members(
-    X: np.ndarray,
-    y: np.ndarray,
+    job: TrainingJob,
     members: Sequence[MemberSpec],
     *,
-    rows: np.ndarray,
-    regime: TrainedRegime,
-    training: TrainingConfig,
-    network: NetworkConfig,
-    holdout: np.ndarray,
-    shuffle_seed: int,
     store: AuditStore | None = None,
     client: Any = None,
     progress: Progress | None = None,
-    log_dir: Path | None = None,
     keep_state: bool = False,
-    events: np.ndarray | None = None,
 ) -> EnsembleFit:
     """Train the members ``store`` does not hold yet; return all of them, in order.
 
@@ -79,8 +69,9 @@ def train_members(
     without a store, are discarded. With a store, every member's results are read back
     from it, so a resumed audit assembles exactly what an uninterrupted one does.
     ``progress`` hears (members done, members in all) when training starts, then as
-    members (here) or chunks (in workers) finish.
+    members (here) or chunks (in workers) finish. A cluster's workers write no logs.
     """
+    regime, training = job.regime, job.training
     done = store.finished_members(regime) if store is not None else set()
     todo = [m for m in members if m.member_id not in done]
     fits: list[EnsembleFit] = []
@@ -92,14 +83,13 @@ def train_members(
         else:
             fits.append(fit)
 
-    options = {"rows": rows, "regime": regime, "training": training, "network": network,
-               "holdout": holdout, "shuffle_seed": shuffle_seed, "events": events}
     if isinstance(client, WorkerPool) and training.device != "cpu":
         client = None  # a GPU trains in this process (CUDA does not survive a fork)
     on_cluster = client is not None and not isinstance(client, WorkerPool)
     workers = client.n_workers if isinstance(client, WorkerPool) else \
         _cluster_threads(client) if on_cluster else 1
-    chunks = chunk_members(todo, X.shape, network, training, workers, spread=on_cluster) \
+    chunks = chunk_members(todo, job.X.shape, job.network, training, workers,
+                           spread=on_cluster) \
         if REGIMES[regime].trains_network else ([todo] if todo else [])
     count = len(members) - len(todo)
     if progress is not None and todo:  # the stage shows (and its clock runs) at once
@@ -108,20 +98,17 @@ def train_members(
         for chunk in chunks:
             report = None if progress is None else \
                 (lambda done_here, _, base=count: progress(base + done_here, len(members)))
-            finished(fit_ensemble(X, y, chunk, progress=report, log_dir=log_dir, **options))
+            finished(fit_ensemble(job, chunk, report))
             count += len(chunk)
     elif isinstance(client, WorkerPool):
-        futures = [client.submit(fit_ensemble, X, y, chunk, log_dir=log_dir, **options)
-                   for chunk in chunks]
+        futures = [client.submit(fit_ensemble, job, chunk) for chunk in chunks]
         _collect(futures, futures_completed, finished, progress, count, len(members))
     else:
-        _train_on_cluster(client, X, y, chunks, options, finished, progress, count,
-                          len(members))
+        _train_on_cluster(client, replace(job, log_dir=None), chunks, finished, progress,
+                          count, len(members))
     ids = [m.member_id for m in members]
     if store is not None:
-        embeddings, predictions, diagnostics, curves, state = store.read_members(
-            regime, ids, with_state=keep_state)
-        return EnsembleFit(ids, embeddings, predictions, diagnostics, curves, state)
+        return store.read_members(regime, ids, with_state=keep_state)
     fit = combine_fits(fits, ids)
     return fit if keep_state else replace(fit, state={})
 
@@ -132,18 +119,17 @@ def _cluster_threads(client: Any) -> int:
     return max(1, sum(client.nthreads().values()))
 
 
-def _train_on_cluster(client: Any, X: np.ndarray, y: np.ndarray,
-                      chunks: list[list[MemberSpec]], options: dict[str, Any],
+def _train_on_cluster(client: Any, job: TrainingJob, chunks: list[list[MemberSpec]],
                       finished: Callable[[EnsembleFit], None], progress: Progress | None,
                       count: int, total: int) -> None:
     """Chunks on the cluster; each result is stored as it arrives and then released.
 
-    A failing chunk does not lose the others: every finished chunk is stored before
-    the first error is raised, so a resumed audit retrains only what failed.
+    The job (its data) goes to every worker once, not with each chunk. A failing chunk
+    does not lose the others: every finished chunk is stored before the first error is
+    raised, so a resumed audit retrains only what failed.
     """
-    data = client.scatter([X, y], broadcast=True)
-    futures = [client.submit(fit_ensemble, data[0], data[1], chunk, pure=False, **options)
-               for chunk in chunks]
+    shared = client.scatter(job, broadcast=True, hash=False)
+    futures = [client.submit(fit_ensemble, shared, chunk, pure=False) for chunk in chunks]
     _collect(futures, as_completed, finished, progress, count, total)
 
 

@@ -6,8 +6,6 @@ import itertools
 import logging
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,14 +15,24 @@ from pytorch_lightning.loggers import CSVLogger
 
 from embaudit.config import NetworkConfig, TrainingConfig
 from embaudit.core.members import MemberSpec, chunk_key
-from embaudit.core.regimes import REGIMES, TrainedRegime
+from embaudit.core.regimes import REGIMES
 from embaudit.errors import ConfigError
+from embaudit.store.store import EnsembleFit
 from embaudit.training.callbacks import MemberProgress, MemberStopping
 from embaudit.training.data import EnsembleDataModule
-from embaudit.training.diagnostics import loss_curves, member_diagnostics, weighted_standardizer
+from embaudit.training.diagnostics import (
+    Stops,
+    loss_curves,
+    member_diagnostics,
+    weighted_standardizer,
+)
+from embaudit.training.job import TrainingJob
 from embaudit.training.linear import fit_linear_members
 from embaudit.training.module import EnsembleRegressor
 from embaudit.training.network import EnsembleMLP
+
+__all__ = ["EnsembleFit", "Progress", "TrainingJob", "chunk_members", "combine_fits",
+           "fit_ensemble", "members_per_chunk", "training_device"]
 
 #: called as members finish with (members done, members in all)
 Progress = Callable[[int, int], None]
@@ -32,20 +40,6 @@ _ROWS_PER_FORWARD = 1024
 _BYTES = 4  # float32
 #: parameters, gradients and Adam moments of a chunk (4 copies) stay within this
 _CACHE_BUDGET_BYTES = 20 * 2**20
-
-
-@dataclass(frozen=True, eq=False)
-class EnsembleFit:
-    """Trained members: embeddings and predictions of all rows, diagnostics, curves."""
-
-    member_ids: list[str]
-    embeddings: np.ndarray = field(repr=False)  # (B, n, h)
-    predictions: np.ndarray = field(repr=False)  # (B, n), on the transformed target scale
-    diagnostics: pd.DataFrame = field(repr=False)  # training.diagnostics.MEMBER_COLUMNS
-    curves: pd.DataFrame = field(repr=False)  # member_id, epoch, train_loss, validation_loss
-    #: per-member tensors, member dim first: the network's parameters and running
-    #: statistics, its input standardization and target scaling (empty for linear)
-    state: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 def members_per_chunk(n_rows: int, n_features: int, network: NetworkConfig,
@@ -96,58 +90,36 @@ def chunk_members(members: Sequence[MemberSpec], shape: tuple[int, int],
             for part in np.array_split(np.arange(len(members)), n_chunks)]
 
 
-def fit_ensemble(
-    X: np.ndarray,
-    y: np.ndarray,
-    members: Sequence[MemberSpec],
-    *,
-    rows: np.ndarray,
-    regime: TrainedRegime,
-    training: TrainingConfig,
-    network: NetworkConfig,
-    holdout: np.ndarray | None = None,
-    shuffle_seed: int = 0,
-    progress: Progress | None = None,
-    log_dir: str | Path | None = None,
-    events: np.ndarray | None = None,
-) -> EnsembleFit:
-    """Train ``members`` (in chunks) and embed every row with each of them.
+def fit_ensemble(job: TrainingJob, members: Sequence[MemberSpec],
+                 progress: Progress | None = None) -> EnsembleFit:
+    """Train ``members`` on ``job`` (in chunks) and embed every row with each of them.
 
-    ``rows`` are the rows mini-batches are drawn from (members weight them); the batch
-    order depends on ``shuffle_seed`` only. ``holdout`` (row indices) gives the
-    held-out losses of the diagnostics. ``log_dir`` receives Lightning CSV logs of the
-    training curves. ``events`` (1 failed, 0 censored) makes the networks' loss the
-    censored one (``training.loss``); a permutation member permutes (lifespan, event)
-    pairs together. The linear regimes fit the lifespans as given.
+    The networks' loss is the censored one (``job.training.loss``) where the job has
+    events; the linear regimes fit the lifespans as given. ``progress`` hears (members
+    done, members in all) as members finish.
     """
-    if events is not None and training.loss == "mse":
-        events = None
-    if events is None and training.loss == "cox":  # every lifespan a failure time
-        events = np.ones(len(y))
-    spec = REGIMES[regime]
+    spec = REGIMES[job.regime]
     if spec.linear_embedding is not None:
-        width = network.hidden[network.embedding_layer]
-        embeddings, predictions = fit_linear_members(X, y, members, width,
+        width = job.network.hidden[job.network.embedding_layer]
+        embeddings, predictions = fit_linear_members(job.X, job.y, members, width,
                                                      spec.linear_embedding)
         if progress is not None:
             progress(len(members), len(members))
         return EnsembleFit([m.member_id for m in members], embeddings, predictions,
-                           member_diagnostics(members, X, y, predictions, embeddings, regime,
-                                              holdout),
+                           member_diagnostics(job, members, predictions, embeddings),
                            loss_curves([], [], np.zeros(0)))
     fits = []
     start = 0
-    for chunk in chunk_members(members, X.shape, network, training):
+    for chunk in chunk_members(members, job.X.shape, job.network, job.training):
         callbacks: list[pl.Callback] = []
         if progress is not None:
             callbacks.append(MemberProgress(
                 lambda done, s=start: progress(s + done, len(members))
             ))
-        logger = CSVLogger(str(log_dir), name=regime,
-                           version=f"chunk_{chunk_key([m.member_id for m in chunk])}") \
-            if log_dir is not None else None
-        fits.append(_fit_chunk(X, y, chunk, rows, regime, training, network, holdout,
-                               shuffle_seed, callbacks, logger, events))
+        logger = None if job.log_dir is None else CSVLogger(
+            str(job.log_dir), name=job.regime,
+            version=f"chunk_{chunk_key([m.member_id for m in chunk])}")
+        fits.append(_fit_chunk(job, chunk, callbacks, logger))
         start += len(chunk)
     return combine_fits(fits, [m.member_id for m in members])
 
@@ -178,20 +150,11 @@ def combine_fits(fits: Sequence[EnsembleFit], ids: Sequence[str]) -> EnsembleFit
     )
 
 
-def _fit_chunk(
-    X: np.ndarray,
-    y: np.ndarray,
-    members: Sequence[MemberSpec],
-    rows: np.ndarray,
-    regime: TrainedRegime,
-    training: TrainingConfig,
-    network_config: NetworkConfig,
-    holdout: np.ndarray | None,
-    shuffle_seed: int,
-    callbacks: list[pl.Callback],
-    logger: CSVLogger | None,
-    events: np.ndarray | None = None,
-) -> EnsembleFit:
+def _fit_chunk(job: TrainingJob, members: Sequence[MemberSpec],
+               callbacks: list[pl.Callback], logger: CSVLogger | None) -> EnsembleFit:
+    """Train one chunk of members together (one Lightning fit) and embed every row."""
+    X, y, training, network_config = job.X, job.y, job.training, job.network
+    events = job.loss_events()
     weights = np.stack([m.train_weights for m in members]).astype(np.float64)
     targets = np.stack([m.targets(y) for m in members])
     target_mean = (weights * targets).sum(1) / weights.sum(1)
@@ -200,7 +163,7 @@ def _fit_chunk(
     standardized = (targets - target_mean[:, None]) / target_sd[:, None]
 
     input_mean, input_scale = weighted_standardizer(X.astype(np.float64), weights)
-    spec = REGIMES[regime]
+    spec = REGIMES[job.regime]
     device = training_device(training)
     network = EnsembleMLP(
         X.shape[1],
@@ -223,13 +186,13 @@ def _fit_chunk(
     weights_t = torch.from_numpy(weights.astype(np.float32)).to(device)
     data = EnsembleDataModule(
         module.training_inputs(X_t), targets_t, weights_t,
-        torch.from_numpy(np.asarray(rows, dtype=np.int64)),
-        training.batch_size or len(rows), shuffle_seed,
+        torch.from_numpy(np.asarray(job.rows, dtype=np.int64)),
+        training.batch_size or len(job.rows), job.shuffle_seed,
     )
     ids = [m.member_id for m in members]
     if spec.early_stopping:
         if any(m.validation is None for m in members):
-            raise ValueError(f"{regime} members stop early and need validation rows (plan "
+            raise ValueError(f"{job.regime} members stop early and need validation rows (plan "
                              "them with validation_fraction)")
         validation_mask = np.stack([m.validation for m in members])
         union = np.flatnonzero(validation_mask.any(axis=0))
@@ -255,13 +218,10 @@ def _fit_chunk(
 
     predictions, embeddings = _forward_all(network, X_t, network_config)
     predictions = predictions * target_sd[:, None] + target_mean[:, None]
-    diagnostics = member_diagnostics(
-        members, X, y, predictions, embeddings, regime, holdout, events=events,
-        cox_ties=training.cox_ties if training.loss == "cox" else None,
+    diagnostics = member_diagnostics(job, members, predictions, embeddings, Stops(
         epochs=stopping.stop_epoch.numpy(),
         reached=stopping.reached.numpy() if spec.stops_on_training_loss
-        or training.stop_at_validation_loss is not None else None,
-    )
+        or training.stop_at_validation_loss is not None else None))
     curves = loss_curves(ids, stopping.history, stopping.stop_epoch.numpy())
     state = {k: v.detach().cpu().numpy().copy() for k, v in network.member_state().items()}
     state.update(input_mean=network.input_mean.cpu().numpy().copy(),  # as the network used
