@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,35 +102,10 @@ class AuditResult(Summarized):
         return h[(h["regime"] == regime) & (h["verdict"] == "survives")].copy()
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The store's result tables (``docs/store.md``), as ``save`` writes them."""
-        columns = ["member_id", "regime", "kind", *QUALITY_COLUMNS]
-        members = self.members
-        alignment = members[columns].dropna(subset=["disparity"]) if not members.empty \
-            else pd.DataFrame(columns=columns)
-        split = self.split
-        table = self.table
-        kept = [c for c in dict.fromkeys([table.target, *table.attributes, *table.covariates,
-                                          table.id, table.group, table.event, table.images])
-                if c is not None]
-        return {
-            "data": table.frame[kept].reset_index(drop=True),
-            "result_members": members,
-            **({"crossfit_rates": self.crossfit_rates,
-                "crossfit_agreement": self.crossfit_agreement}
-               if not self.crossfit.empty else {}),
-            "hypotheses": self.hypotheses,
-            "regimes": self.regimes,
-            "null_strengths": self.null_strengths,
-            "stability": self.stability,
-            "skipped": self.skipped,
-            **({"crossfit": self.crossfit} if not self.crossfit.empty else {}),
-            **(self.landscape.tables() if self.landscape is not None else {}),
-            "alignment": alignment,
-            "split": pd.DataFrame({
-                "row": np.concatenate([split.discovery, split.holdout]),
-                "part": ["discovery"] * len(split.discovery) + ["holdout"] * len(split.holdout),
-            }),
-        }
+        """The store's result tables (``docs/store.md``), as ``save`` writes them
+        (:data:`RESULT_TABLES` says which, in order)."""
+        return {name: frame for part in RESULT_TABLES if part.write is not None
+                for name, frame in part.write(self).items()}
 
     def metadata(self) -> dict[str, Any]:
         """What the store's metadata records of this audit (its identity is the store's)."""
@@ -214,6 +190,119 @@ class AuditResult(Summarized):
                           out=None if self.config.out is None else str(self.config.out))
 
 
+Frames = dict[str, pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    """One part of a result in the store: its tables, how :meth:`AuditResult.tables`
+    gets them from a result, and which field :func:`load_result` reads them back into.
+
+    A new result table is one entry of :data:`RESULT_TABLES` (and its field): saving and
+    loading both follow the registry.
+    """
+
+    #: the field of :class:`AuditResult` it reads back into (None: derived from other
+    #: fields, written for readers of the store and not read back)
+    field: str | None
+    #: its store tables
+    names: tuple[str, ...]
+    #: a result's tables (fewer, or none, where the result has nothing to write; None:
+    #: written elsewhere, as members finish)
+    write: Callable[[AuditResult], Frames] | None
+    #: (the tables read back, the store's metadata) → the field's value
+    read: Callable[[Frames, dict[str, Any]], Any] | None = None
+    #: the field's value where the store lacks its tables (nothing to write, or an
+    #: older store); None: they are required
+    missing: Callable[[], Any] | None = None
+
+
+def _same(name: str, *, optional: bool = False, only_with_crossfit: bool = False
+          ) -> ResultTable:
+    """A field stored as it is, in the table of its name (``optional``: an empty frame
+    where the store lacks it)."""
+    def write(result: AuditResult) -> Frames:
+        if only_with_crossfit and result.crossfit.empty:
+            return {}
+        return {name: getattr(result, name)}
+
+    return ResultTable(name, (name,), write, lambda frames, _: frames[name],
+                       pd.DataFrame if optional else None)
+
+
+def _write_data(result: AuditResult) -> Frames:
+    """The table's columns with a role the reports read (not its features)."""
+    table = result.table
+    kept = [c for c in dict.fromkeys([table.target, *table.attributes, *table.covariates,
+                                      table.id, table.group, table.event, table.images])
+            if c is not None]
+    return {"data": table.frame[kept].reset_index(drop=True)}
+
+
+def _read_data(frames: Frames, metadata: dict[str, Any]) -> Table:
+    roles = metadata["roles"]
+    return Table(frame=frames["data"], target=roles["target"],
+                 features=tuple(roles["features"]), attributes=tuple(roles["attributes"]),
+                 covariates=tuple(roles["covariates"]), id=roles["id"], group=roles["group"],
+                 target_transform=roles["target_transform"], event=roles.get("event"),
+                 images=roles.get("images"),
+                 feature_choice=_feature_choice(metadata.get("feature_choice")))
+
+
+def _write_split(result: AuditResult) -> Frames:
+    split = result.split
+    return {"split": pd.DataFrame({
+        "row": np.concatenate([split.discovery, split.holdout]),
+        "part": ["discovery"] * len(split.discovery) + ["holdout"] * len(split.holdout),
+    })}
+
+
+def _read_split(frames: Frames, _: dict[str, Any]) -> Split:
+    split = frames["split"]
+    return Split(np.sort(split.loc[split["part"] == "discovery", "row"].to_numpy()),
+                 np.sort(split.loc[split["part"] == "holdout", "row"].to_numpy()))
+
+
+def _write_alignment(result: AuditResult) -> Frames:
+    """Per bootstrap member, its alignment to the reference (from the members table)."""
+    columns = ["member_id", "regime", "kind", *QUALITY_COLUMNS]
+    members = result.members
+    return {"alignment": members[columns].dropna(subset=["disparity"]) if not members.empty
+            else pd.DataFrame(columns=columns)}
+
+
+def _read_curves(frames: Frames, _: dict[str, Any]) -> pd.DataFrame:
+    """The loss curves of the result's members (the store also holds the landscape's)."""
+    curves = frames["curves"]
+    if not curves.empty:
+        curves = curves[curves["member_id"].isin(set(frames["result_members"]["member_id"]))]
+    return curves.reset_index(drop=True)
+
+
+_LANDSCAPE_NAMES = tuple(f"landscape_{name}" for name in LANDSCAPE_TABLES)
+
+#: every part of a result in the store, in the order ``save`` writes it
+RESULT_TABLES: tuple[ResultTable, ...] = (
+    ResultTable("table", ("data",), _write_data, _read_data),
+    ResultTable("members", ("result_members",), lambda r: {"result_members": r.members},
+                lambda frames, _: frames["result_members"]),
+    _same("crossfit_rates", optional=True, only_with_crossfit=True),
+    _same("crossfit_agreement", optional=True, only_with_crossfit=True),
+    _same("hypotheses"),
+    _same("regimes"),
+    _same("null_strengths"),
+    _same("stability", optional=True),
+    _same("skipped", optional=True),
+    _same("crossfit", optional=True, only_with_crossfit=True),
+    ResultTable("landscape", _LANDSCAPE_NAMES,
+                lambda r: r.landscape.tables() if r.landscape is not None else {},
+                lambda frames, _: Landscape(**{name: frames[f"landscape_{name}"]
+                                               for name in LANDSCAPE_TABLES}),
+                lambda: None),
+    ResultTable(None, ("alignment",), _write_alignment),
+    ResultTable("split", ("split",), _write_split, _read_split),
+    ResultTable("curves", ("curves",), None, _read_curves, pd.DataFrame),
+)
 
 
 def load_result(folder: str | Path) -> AuditResult:
@@ -229,43 +318,33 @@ def load_result(folder: str | Path) -> AuditResult:
         raise ConfigError(f"Folder {str(folder)!r} holds no finished audit (its store has no "
                           "results); run the audit into it first, or name the audit's --out.")
     config = build_config(metadata["config"], source=f"the config stored in {folder}")
-    roles = metadata["roles"]
-    table = Table(frame=store.read_table("data"), target=roles["target"],
-                  features=tuple(roles["features"]), attributes=tuple(roles["attributes"]),
-                  covariates=tuple(roles["covariates"]), id=roles["id"],
-                  group=roles["group"], target_transform=roles["target_transform"],
-                  event=roles.get("event"), images=roles.get("images"),
-                  feature_choice=_feature_choice(metadata.get("feature_choice")))
-    split = store.read_table("split")
-    members = store.read_table("result_members")
-    names = set(store.tables())
-    read = {name: store.read_table(name) if name in names else pd.DataFrame()
-            for name in ("skipped", "crossfit", "crossfit_rates", "crossfit_agreement",
-                         "stability")}
-    curves = store.read_table("curves") if "curves" in names else pd.DataFrame()
-    if not curves.empty:
-        curves = curves[curves["member_id"].isin(set(members["member_id"]))]
+    frames = store.read_tables([name for part in RESULT_TABLES for name in part.names])
+    fields = {part.field: _read_part(part, frames, metadata, folder)
+              for part in RESULT_TABLES if part.field is not None and part.read is not None}
     embeddings = {regime: store.read_members(regime, [member_id(regime, "reference")],
                                              with_state=False).embeddings[0]
                   for regime in config.training.regimes}
-    landscape = Landscape(**{name: store.read_table(f"landscape_{name}") for name in
-                             LANDSCAPE_TABLES}) if "landscape_members" in names else None
     return AuditResult(
-        config=config, table=table,
-        split=Split(np.sort(split.loc[split["part"] == "discovery", "row"].to_numpy()),
-                    np.sort(split.loc[split["part"] == "holdout", "row"].to_numpy())),
-        hypotheses=store.read_table("hypotheses"), regimes=store.read_table("regimes"),
+        config=config, **fields, embeddings=embeddings,
         position=Position(**metadata["position"]), lead_regime=metadata["lead_regime"],
-        null_strengths=store.read_table("null_strengths"), members=members,
-        stability=read["stability"],
-        curves=curves.reset_index(drop=True), embeddings=embeddings,
-        truth=metadata.get("truth"), skipped=read["skipped"],
-        versions=metadata.get("versions", {}), crossfit=read["crossfit"],
-        crossfit_rates=read["crossfit_rates"], crossfit_agreement=read["crossfit_agreement"],
-        landscape=landscape, data_sha256=metadata["data_sha256"],
-        command=metadata.get("command", ""), claims=read_ledger(store),
+        truth=metadata.get("truth"), versions=metadata.get("versions", {}),
+        data_sha256=metadata["data_sha256"], command=metadata.get("command", ""),
+        claims=read_ledger(store),
         **({"seal": {**metadata["seal"], "sealed": config.sealed}} if "seal" in metadata
            else {}))
+
+
+def _read_part(part: ResultTable, frames: Frames, metadata: dict[str, Any],
+               folder: str | Path) -> Any:
+    """One field of a stored result: read from its tables, or what it is without them."""
+    absent = [name for name in part.names if name not in frames]
+    if not absent and part.read is not None:
+        return part.read(frames, metadata)
+    if part.missing is not None:
+        return part.missing()
+    raise ConfigError(f"The store in {str(folder)!r} lacks its result table {absent[0]!r}: "
+                      "it was damaged or written by another tool. Rerun the audit into a "
+                      "new --out (or with --overwrite).")
 
 
 def _feature_choice(stored: dict[str, Any] | None) -> FeatureChoice | None:
