@@ -1,16 +1,28 @@
 """The training engine (#28): results read back through the one registry of result
-tables."""
+tables, and a member whose loss turns NaN stops and is reported as diverged without
+touching the others, with the stopping callback's state."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+import io
+from dataclasses import dataclass, fields
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import embaudit
+from embaudit.config import NetworkConfig, TrainingConfig
+from embaudit.core.members import MemberSpec
+from embaudit.resampling.plans import plan_members
 from embaudit.results import RESULT_TABLES, load_result
+from embaudit.training import fit as fit_module
+from embaudit.training.callbacks import MemberStopping
+from embaudit.training.fit import fit_ensemble
+from embaudit.training.job import TrainingJob
 
 _AUDIT = {"seed": 1, "execution": {"n_workers": 1},  # trains in this process
           "split": {"crossfit_folds": 2},
@@ -41,3 +53,100 @@ def test_load_result_reads_back_every_table_save_writes(audited):
     pd.testing.assert_frame_equal(_plain(back.curves), _plain(result.curves))
     assert {part.field for part in RESULT_TABLES if part.read is not None} <= \
         {f.name for f in fields(embaudit.AuditResult)}
+
+
+NETWORK = NetworkConfig(hidden=(16, 8))
+MAX_EPOCHS = 25
+
+
+@dataclass(frozen=True, eq=False)
+class _NaNTarget(MemberSpec):
+    """A member whose target is NaN on one of its training rows: its loss is NaN from
+    its first mini-batch on, as a member's that blew up would be."""
+
+    def targets(self, y: np.ndarray) -> np.ndarray:
+        targets = np.array(super().targets(y), dtype=np.float64)
+        targets[np.flatnonzero(self.train_weights > 0)[0]] = np.nan
+        return targets
+
+
+def _members(split, n_rows: int, regime: str) -> list[MemberSpec]:
+    return plan_members(split, n_rows, regime, n_bootstrap=2, n_permutations=1, root_seed=4,
+                        validation_fraction=0.2 if regime == "early_stopping" else 0.0)
+
+
+def _poisoned(member: MemberSpec) -> _NaNTarget:
+    return _NaNTarget(**{name: getattr(member, name) for name in member.__dataclass_fields__})
+
+
+@pytest.mark.parametrize("regime", ["overfit", "early_stopping"])
+def test_a_member_whose_loss_turns_nan_stops_diverged_and_the_others_train_as_without_it(
+        world, split, regime):
+    members = _members(split, world.table.n_rows, regime)
+    job = TrainingJob(world.table.X, world.table.y, rows=split.discovery, regime=regime,
+                      training=TrainingConfig(max_epochs=MAX_EPOCHS, patience=MAX_EPOCHS),
+                      network=NETWORK)
+    bad = 1
+    clean = fit_ensemble(job, members)
+    poisoned = fit_ensemble(job, [_poisoned(m) if b == bad else m
+                                  for b, m in enumerate(members)])
+
+    stats = poisoned.diagnostics.set_index("member_id")
+    row = stats.loc[members[bad].member_id]
+    assert bool(row["diverged"]) and row["epochs"] == 1 < MAX_EPOCHS  # stopped at once
+    curve = poisoned.curves[poisoned.curves["member_id"] == members[bad].member_id]
+    assert len(curve) == 1 and not np.isfinite(curve["train_loss"]).any()
+    # it keeps the weights it had before it diverged (its initial ones): finite embeddings
+    assert np.isfinite(poisoned.embeddings[bad]).all()
+
+    others = [b for b in range(len(members)) if b != bad]
+    assert not stats["diverged"].iloc[others].any()
+    assert (stats["epochs"].iloc[others] > 1).all()
+    # members are independent: bit for bit what they are beside a member that trains
+    # normally (the same ensemble size, so the same matrix shapes on any BLAS)
+    np.testing.assert_array_equal(poisoned.embeddings[others], clean.embeddings[others])
+    np.testing.assert_array_equal(poisoned.predictions[others], clean.predictions[others])
+    for name, values in clean.state.items():
+        if name not in ("target_mean", "target_sd"):  # the poisoned member's are NaN
+            np.testing.assert_array_equal(poisoned.state[name][others], values[others], name)
+    pd.testing.assert_frame_equal(poisoned.diagnostics.iloc[others].reset_index(drop=True),
+                                  clean.diagnostics.iloc[others].reset_index(drop=True))
+    kept = clean.curves["member_id"] != members[bad].member_id
+    pd.testing.assert_frame_equal(
+        poisoned.curves[poisoned.curves["member_id"] != members[bad].member_id]
+        .reset_index(drop=True), clean.curves[kept].reset_index(drop=True))
+    assert not clean.diagnostics["diverged"].any()
+
+
+def test_the_stopping_callback_saves_and_restores_its_per_member_state(world, split,
+                                                                        monkeypatch):
+    made: list[MemberStopping] = []
+
+    class Recorded(MemberStopping):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(fit_module, "MemberStopping", Recorded)
+    members = _members(split, world.table.n_rows, "overfit")
+    job = TrainingJob(world.table.X, world.table.y, rows=split.discovery, regime="overfit",
+                      training=TrainingConfig(max_epochs=6), network=NETWORK)
+    fit = fit_ensemble(job, [_poisoned(members[0]), *members[1:]])
+    [stopping] = made
+    buffer = io.BytesIO()
+    torch.save(stopping.state_dict(), buffer)  # plain tensors: loads with weights_only
+    buffer.seek(0)
+    restored = MemberStopping("train", member_ids=list(fit.member_ids))
+    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    for name in ("best", "wait", "stop_epoch", "reached", "diverged"):
+        assert torch.equal(getattr(restored, name), getattr(stopping, name)), name
+    assert restored.diverged.tolist() == fit.diagnostics["diverged"].tolist() \
+        == [True, False, False, False]
+    assert restored.stop_epoch.tolist() == fit.diagnostics["epochs"].tolist()
+    np.testing.assert_array_equal(np.stack(restored.history), np.stack(stopping.history))
+    assert restored.kept.keys() == stopping.kept.keys()
+    assert all(torch.equal(restored.kept[k], stopping.kept[k]) for k in stopping.kept)
+    # a restored callback resumes: the start of training does not reset its state
+    module = SimpleNamespace(network=SimpleNamespace(n_members=len(members)))
+    restored.on_train_start(None, module)
+    assert restored.diverged.tolist() == [True, False, False, False]

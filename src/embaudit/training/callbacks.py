@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pytorch_lightning as pl
@@ -24,8 +24,13 @@ class MemberStopping(pl.Callback):
     stopping): on the member's own validation rows with ``patience``; it keeps its best
     weights. With a ``target`` a member also stops once its validation loss reaches it
     (the optimizer study matches optimizers on validation loss, not on epochs).
-    Stopped members stop contributing a loss; when none is left, training ends.
-    With ``member_ids`` and a Lightning logger, each epoch's losses are logged per member.
+    A member whose training (or validation) loss is not finite stops at once and counts
+    as ``diverged`` (Lightning's ``EarlyStopping(check_finite=True)``, per member); it
+    keeps the weights it last kept: its best under ``"validation"``, its initial ones
+    under ``"train"``. Stopped members stop contributing a loss; when none is left,
+    training ends. With ``member_ids`` and a Lightning logger, each epoch's losses are
+    logged per member. :meth:`state_dict` holds the per-member state (Lightning saves it
+    in a checkpoint and restores it with :meth:`load_state_dict`).
     """
 
     def __init__(
@@ -55,14 +60,19 @@ class MemberStopping(pl.Callback):
         self.wait = torch.empty(0, dtype=torch.long)
         self.stop_epoch = torch.empty(0, dtype=torch.long)
         self.reached = torch.empty(0, dtype=torch.bool)
+        self.diverged = torch.empty(0, dtype=torch.bool)
+        self._restored = False
 
     def on_train_start(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
         B = module.network.n_members
+        if self._restored and len(self.stop_epoch) == B:  # resumed from a checkpoint
+            return
         self.kept = {k: t.detach().clone() for k, t in module.network.member_state().items()}
         self.best = torch.full((B,), float("inf"))
         self.wait = torch.zeros(B, dtype=torch.long)
         self.stop_epoch = torch.full((B,), -1, dtype=torch.long)
         self.reached = torch.zeros(B, dtype=torch.bool)
+        self.diverged = torch.zeros(B, dtype=torch.bool)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
         train_loss = module.pop_epoch_train_loss().cpu()
@@ -76,12 +86,16 @@ class MemberStopping(pl.Callback):
             validation_loss = torch.full_like(train_loss, float("nan"))
         self.history.append(torch.stack([train_loss, validation_loss]).numpy())
         self._log(trainer, module, train_loss, validation_loss, active)
+        finite = torch.isfinite(train_loss)
+        if self.validation is not None:
+            finite &= torch.isfinite(validation_loss)
+        diverged = active & ~finite
         if self.monitor == "train":  # a member keeps its weights of the epoch it stops
             self.reached |= active & (train_loss < self.tolerance)
             stop = active & self.reached
-            self._keep(module, stop)
+            self._keep(module, stop & finite)
         else:
-            improved = active & (validation_loss < self.best)
+            improved = active & finite & (validation_loss < self.best)
             self.best = torch.where(improved, validation_loss, self.best)
             self._keep(module, improved)
             self.wait = torch.where(improved, 0, self.wait + active.long())
@@ -89,6 +103,8 @@ class MemberStopping(pl.Callback):
             if self.target is not None:
                 self.reached |= active & (validation_loss <= self.target)
                 stop |= active & self.reached
+        stop |= diverged
+        self.diverged |= diverged
         self.stop_epoch[stop] = len(self.history)
         module.active &= ~stop.to(module.active.device)
         if not module.active.any():
@@ -101,6 +117,23 @@ class MemberStopping(pl.Callback):
         with torch.no_grad():
             for name, tensor in module.network.member_state().items():
                 tensor.copy_(self.kept[name])
+
+    def state_dict(self) -> dict[str, Any]:
+        """The per-member state: best losses, waits, stop epochs, flags, the loss history
+        (epochs × 2 × B) and the weights each member keeps (plain tensors)."""
+        history = torch.from_numpy(np.stack(self.history)) if self.history \
+            else torch.zeros(0, 2, len(self.stop_epoch))
+        return {"best": self.best, "wait": self.wait, "stop_epoch": self.stop_epoch,
+                "reached": self.reached, "diverged": self.diverged, "history": history,
+                "kept": dict(self.kept)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume from :meth:`state_dict`: training goes on with these members' state."""
+        for name in ("best", "wait", "stop_epoch", "reached", "diverged"):
+            setattr(self, name, state_dict[name].clone())
+        self.history = [epoch.numpy().copy() for epoch in state_dict["history"]]
+        self.kept = {k: t.clone() for k, t in state_dict["kept"].items()}
+        self._restored = True
 
     def _keep(self, module: EnsembleRegressor, members: Tensor) -> None:
         if not members.any():

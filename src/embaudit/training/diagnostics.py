@@ -29,6 +29,7 @@ MEMBER_COLUMNS = (
     "epochs",  # epochs trained before the member stopped (0 for the linear regime)
     "train_loss", "validation_loss", "holdout_loss",
     "reached_target",  # overfit regime: training loss fell below the tolerance
+    "diverged",  # its training or validation loss turned NaN or infinite: it stopped there
     "dead_units", "effective_rank",
     "ridge_holdout_loss",  # a ridge fit on the member's own rows and targets
     "no_better_than_linear",  # holdout_loss >= ridge_holdout_loss
@@ -40,6 +41,7 @@ class Stops:
     """How each member's network training ended (arrays over the members, in order)."""
 
     epochs: np.ndarray  # epochs trained before it stopped
+    diverged: np.ndarray  # stopped because its loss was no longer finite
     reached: np.ndarray | None = None  # reached its target (where the regime has one)
 
 
@@ -161,6 +163,7 @@ def member_diagnostics(
             "holdout_loss": holdout_loss,
             "reached_target": bool(stops.reached[b])
             if stops is not None and stops.reached is not None else None,
+            "diverged": bool(stops.diverged[b]) if stops is not None else None,
             "dead_units": int((embeddings[b, trained].std(axis=0)
                                < DEAD_UNIT_TOLERANCE).sum()),
             "effective_rank": effective_rank(embeddings[b, trained].astype(np.float64)),
@@ -170,7 +173,8 @@ def member_diagnostics(
         })
     frame = pd.DataFrame.from_records(records, columns=list(MEMBER_COLUMNS))
     # nullable booleans: a flag that does not apply is <NA>, and stores as BOOLEAN
-    return frame.astype({"reached_target": "boolean", "no_better_than_linear": "boolean",
+    return frame.astype({"reached_target": "boolean", "diverged": "boolean",
+                         "no_better_than_linear": "boolean",
                          "epochs": "int64", "dead_units": "int64", "seed": "int64"})
 
 

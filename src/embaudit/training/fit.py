@@ -219,7 +219,7 @@ def _fit_chunk(job: TrainingJob, members: Sequence[MemberSpec],
     predictions, embeddings = _forward_all(network, X_t, network_config)
     predictions = predictions * target_sd[:, None] + target_mean[:, None]
     diagnostics = member_diagnostics(job, members, predictions, embeddings, Stops(
-        epochs=stopping.stop_epoch.numpy(),
+        epochs=stopping.stop_epoch.numpy(), diverged=stopping.diverged.numpy(),
         reached=stopping.reached.numpy() if spec.stops_on_training_loss
         or training.stop_at_validation_loss is not None else None))
     curves = loss_curves(ids, stopping.history, stopping.stop_epoch.numpy())
