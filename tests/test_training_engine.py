@@ -1,10 +1,13 @@
 """The training engine (#28): results read back through the one registry of result
-tables, and a member whose loss turns NaN stops and is reported as diverged without
-touching the others, with the stopping callback's state."""
+tables; a member whose loss turns NaN stops and is reported as diverged without touching
+the others, with the stopping callback's state; and training that leaves the user's
+logger levels and warning filters as they were."""
 
 from __future__ import annotations
 
 import io
+import logging
+import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import SimpleNamespace
@@ -150,3 +153,29 @@ def test_the_stopping_callback_saves_and_restores_its_per_member_state(world, sp
     module = SimpleNamespace(network=SimpleNamespace(n_members=len(members)))
     restored.on_train_start(None, module)
     assert restored.diverged.tolist() == [True, False, False, False]
+
+
+def test_an_audit_leaves_logger_levels_and_warning_filters_as_they_were(world, audited,
+                                                                         tmp_path):
+    # libraries add their own filters when first imported (statsmodels, torch, numpy):
+    # the first audit (``audited``) imported them all
+    names = ("pytorch_lightning", "lightning.pytorch")
+    logging.getLogger("lightning.pytorch").setLevel(logging.INFO)  # the user's choice
+    try:
+        levels = [logging.getLogger(name).level for name in names]
+        filters = list(warnings.filters)
+        embaudit.audit({**_AUDIT, "out": str(tmp_path)}, table=world.table, progress=False)
+        assert [logging.getLogger(name).level for name in names] == levels
+        assert warnings.filters == filters
+    finally:
+        logging.getLogger("lightning.pytorch").setLevel(logging.NOTSET)
+
+
+def test_training_raises_no_lightning_warnings(world, split):
+    members = _members(split, world.table.n_rows, "overfit")[:2]
+    job = TrainingJob(world.table.X, world.table.y, rows=split.discovery, regime="overfit",
+                      training=TrainingConfig(max_epochs=2), network=NETWORK)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit_ensemble(job, members)
+    assert [str(w.message) for w in caught] == []

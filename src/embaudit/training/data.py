@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import IterableDataset
 
 Batch = tuple[Tensor, Tensor, Tensor]  # x (batch × p), targets (B × batch), weights (B × batch)
 
@@ -52,6 +52,8 @@ class SharedBatches(IterableDataset):
         return -(-batches // self.group)
 
     def __iter__(self) -> Iterator[MiniBatches]:
+        # a generator: ``iter()`` alone (Lightning's check that the loader iterates)
+        # draws no epoch
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         self.epoch += 1
         order = self.rows[torch.randperm(len(self.rows), generator=generator)].to(
@@ -65,7 +67,12 @@ class SharedBatches(IterableDataset):
 
 
 class EnsembleDataModule(pl.LightningDataModule):
-    """Holds the inputs, per-member targets and per-member row weights."""
+    """Holds the inputs, per-member targets and per-member row weights.
+
+    The batches go to Lightning as they are, not in a ``DataLoader``: they already live
+    on the training device and a group is one step, so worker processes could only add
+    copies (and Lightning's advice to add them, a warning, does not arise).
+    """
 
     def __init__(
         self, X: Tensor, targets: Tensor, weights: Tensor, rows: Tensor, batch_size: int,
@@ -74,5 +81,5 @@ class EnsembleDataModule(pl.LightningDataModule):
         super().__init__()
         self.batches = SharedBatches(X, targets, weights, rows, batch_size, seed)
 
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.batches, batch_size=None, num_workers=0)
+    def train_dataloader(self) -> SharedBatches:
+        return self.batches

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -209,11 +210,8 @@ def _fit_chunk(job: TrainingJob, members: Sequence[MemberSpec],
             training_rows=(X_t[fit_rows], targets_t[:, fit_rows], weights_t[:, fit_rows])
             if spec.training_loss_in_eval_mode else None,
         )
-    trainer = _trainer(training.max_epochs, [stopping, *callbacks], logger, device)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*IterableDataset.*")
-        warnings.filterwarnings("ignore", message=".*treespec, LeafSpec.*")
+    with _lightning_quiet:
+        trainer = _trainer(training.max_epochs, [stopping, *callbacks], logger, device)
         trainer.fit(module, datamodule=data)
 
     predictions, embeddings = _forward_all(network, X_t, network_config)
@@ -243,10 +241,56 @@ def training_device(training: TrainingConfig) -> torch.device:
     return device
 
 
+class _LightningQuiet:
+    """Lightning's notices kept out of the user's output during fits, and nothing of the
+    user's changed after them.
+
+    Within the block the Lightning loggers' levels are ERROR (each Trainer logs "GPU
+    available" lines at INFO), and the one warning that cannot be avoided at its source
+    (Lightning 2.6 builds torch's deprecated ``LeafSpec``) is ignored inside
+    ``warnings.catch_warnings``, which puts the filters back. Fits that overlap in
+    threads share one block: the first to enter saves the levels and filters, the last
+    to leave restores them, so no interleaving leaves a level or a filter behind.
+    """
+
+    _NAMES = ("pytorch_lightning", "lightning.pytorch")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._levels: list[int] = []
+        self._filters: warnings.catch_warnings | None = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._inside += 1
+            if self._inside > 1:
+                return
+            loggers = [logging.getLogger(name) for name in self._NAMES]
+            self._levels = [logger.level for logger in loggers]
+            for logger in loggers:
+                logger.setLevel(logging.ERROR)
+            self._filters = warnings.catch_warnings()
+            self._filters.__enter__()
+            warnings.filterwarnings("ignore", message=".*treespec, LeafSpec.*")
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._inside -= 1
+            if self._inside:
+                return
+            if self._filters is not None:
+                self._filters.__exit__(None, None, None)
+                self._filters = None
+            for name, level in zip(self._NAMES, self._levels, strict=True):
+                logging.getLogger(name).setLevel(level)
+
+
+_lightning_quiet = _LightningQuiet()
+
+
 def _trainer(max_epochs: int, callbacks: list[pl.Callback],
              logger: CSVLogger | None, device: torch.device) -> pl.Trainer:
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     return pl.Trainer(
         accelerator="cuda" if device.type == "cuda" else "cpu",
         devices=[device.index or 0] if device.type == "cuda" else 1,
