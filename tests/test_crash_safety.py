@@ -1,7 +1,8 @@
 """Crash safety and determinism of whole audits run as a user runs them (the CLI in a
 process of its own): ten SIGKILLs at random moments, each followed by a resume, end in
 the uninterrupted run's report.json byte for byte; the store opens after every kill; the
-same config and seed give the same report.json again, and with two threads."""
+same config and seed give the same report.json again, and with two threads. A local
+worker process does not outlive a killed audit."""
 
 from __future__ import annotations
 
@@ -161,3 +162,38 @@ def _assert_close(found: object, expected: object, path: str = "") -> None:
         assert found == pytest.approx(expected, rel=1e-4, abs=1e-6), path
     else:
         assert found == expected, path
+
+
+#: a process with one local worker that prints the worker's id, then waits to be killed
+_POOL = """
+import os, time
+from embaudit.training.execution import WorkerPool
+with WorkerPool(1) as pool:
+    print(pool.submit(os.getpid).result(), flush=True)
+    time.sleep(120)
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (an exited process its new parent has not reaped yet, a
+    zombie, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_process_exits_soon_after_its_parent_is_killed() -> None:
+    parent = subprocess.Popen([sys.executable, "-c", _POOL], stdout=subprocess.PIPE,
+                              text=True, env=_environment())
+    try:
+        worker = int(parent.stdout.readline())
+        assert _running(worker)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(worker)

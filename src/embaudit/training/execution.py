@@ -15,16 +15,15 @@ results.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import multiprocessing
 import os
-import signal
-import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import as_completed as futures_completed
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -161,16 +160,29 @@ class WorkerPool(ProcessPoolExecutor):
     def __init__(self, n_workers: int) -> None:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         super().__init__(n_workers, multiprocessing.get_context(method),
-                         initializer=_single_thread_worker)
+                         initializer=_single_thread_worker, initargs=(os.getpid(),))
         self.n_workers = n_workers
 
 
-def _single_thread_worker() -> None:
-    """A worker process: one thread, and gone when its parent dies (Linux)."""
+#: how often a worker process checks that its parent is still there (seconds)
+_PARENT_POLL_S = 0.2
+
+
+def _single_thread_worker(parent: int) -> None:
+    """A worker process of ``parent``: one thread of torch, and gone soon after its
+    parent dies."""
     torch.set_num_threads(1)
-    if sys.platform.startswith("linux"):
-        with suppress(OSError, AttributeError):  # no prctl: the worker outlives a kill
-            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
+                     name="embaudit-parent-watch").start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit this process once ``parent`` is gone (killed, say, mid-audit): an orphan is
+    adopted by another process, so its parent id changes. Without this a worker lives
+    on, waiting for tasks or training a chunk for nobody beside the resumed audit."""
+    while os.getppid() == parent:
+        time.sleep(_PARENT_POLL_S)
+    os._exit(1)
 
 
 def local_workers(execution: ExecutionConfig) -> int:
