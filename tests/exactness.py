@@ -5,10 +5,11 @@ another thread count, only when the BLAS computes each row of a matrix product t
 whatever the product's height and the number of threads. MKL does so on the CPUs this
 project measured, not on every one (its kernels and thread partitions depend on the
 shape). Tests of member independence assert bit-equality where the probe below finds
-the products exact, and agreement within rounding everywhere. The compiled raw-feature
-pass hands the BLAS only its two first-layer GEMMs (its later layers are per-member C
-code, the same whatever B), so the networks it trains can be exact where torch's batched
-gradient products are not; their embeddings still come from torch's forward products.
+the products exact, and agreement within rounding everywhere. Training runs torch
+operations only: the raw-feature pass's two first-layer GEMMs and its matrix-vector
+product per member, batched GEMMs for the later layers, and the forward products that
+embed the rows afterwards; the element-wise operations between them are independent of
+the ensemble by construction (the optimizer's, see ``embaudit.training.optim``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import itertools
 import numpy as np
 import torch
 
-from embaudit.training import native
-
 #: the hidden widths the tests train: the default network's and a small one
 _HIDDEN = ((64, 16), (16, 8))
 
@@ -30,35 +29,30 @@ def _operands(p: int, batch: int, hidden: tuple[int, int], seed: int = 0
     """One training step's operands of 64 members (member dim first)."""
     g = torch.Generator().manual_seed(seed)
     h1, h2 = hidden
-    shapes = {"x": (batch, p), "w1": (64, h1, p), "bias1": (64, h1, 1),
+    shapes = {"x": (batch, p), "w1": (64, h1, p), "mean": (64, p), "bias1": (64, h1, 1),
               "dz1": (64, h1, batch), "w2": (64, h2, h1), "a1": (64, h1, batch),
               "b2": (64, h2, 1), "dz2": (64, h2, batch), "w3": (64, 1, h2),
               "a2": (64, h2, batch), "b3": (64, 1, 1), "dz3": (64, 1, batch)}
     return {name: torch.randn(shape, generator=g) for name, shape in shapes.items()}
 
 
-def _products(o: dict[str, torch.Tensor], members: list[int], compiled_pass: bool
-              ) -> list[torch.Tensor]:
+def _products(o: dict[str, torch.Tensor], members: list[int]) -> list[torch.Tensor]:
     """The matrix products of training for the ``members`` stacked, as the ensemble
-    computes them: those networks the compiled pass trains depend on (its two first-layer
-    GEMMs, and torch's forward products that embed the rows afterwards), or
-    (``compiled_pass`` False) every product of torch's path, forward and gradients."""
+    computes them, forward and gradients."""
     m = {k: v if k == "x" else v[members] for k, v in o.items()}
     B, (h1, p), batch = len(members), m["w1"].shape[1:], m["x"].shape[0]
-    compiled = [  # its two GEMMs (rows × members' units, and its transpose) ...
-        torch.mm(m["x"], m["w1"].reshape(-1, p).T).view(batch, B, h1).transpose(0, 1),
-        torch.mm(m["dz1"].permute(2, 0, 1).reshape(batch, -1).T, m["x"]).view(B, h1, p),
-        # ... and the forward products that embed the rows once it has trained
+    return [
+        # the raw-feature pass: its two GEMMs and U μ member by member
+        torch.mm(m["w1"].reshape(-1, p), m["x"].T).view(B, h1, batch),
+        torch.mm(m["dz1"].reshape(-1, batch), m["x"]).view(B, h1, p),
+        torch.stack([torch.mv(u, mean) for u, mean in zip(m["w1"], m["mean"],
+                                                          strict=True)]),
+        # the forward products that embed the rows once it has trained
         torch.addmm(m["bias1"].reshape(-1, 1), m["w1"].reshape(-1, p), m["x"].T)
         .view(B, h1, batch),
+        # the later layers, forward and backward
         torch.baddbmm(m["b2"], m["w2"], m["a1"]),
         torch.baddbmm(m["b3"], m["w3"], m["a2"]),  # the output layer, one row per member
-    ]
-    if compiled_pass:
-        return compiled
-    return [  # torch's path: the gradients of every layer besides
-        *compiled,
-        torch.mm(m["dz1"].reshape(-1, batch), m["x"]).view(B, h1, p),
         torch.bmm(m["dz2"], m["a1"].transpose(1, 2)),
         torch.bmm(m["w2"].transpose(1, 2), m["dz2"]),
         torch.bmm(m["dz3"], m["a2"].transpose(1, 2)),
@@ -67,13 +61,11 @@ def _products(o: dict[str, torch.Tensor], members: list[int], compiled_pass: boo
 
 
 @functools.cache
-def blas_is_exact(compiled_pass: bool = False, p_values: tuple[int, ...] = (40, 100),
+def blas_is_exact(p_values: tuple[int, ...] = (40, 100),
                   batches: tuple[int, ...] = (64, 30, 17, 500)) -> bool:
     """Whether each member's products are bit-identical alone and among 6 or 64 members,
-    at one thread or two each: those networks the compiled pass trains depend on, where
-    its kernels build (``compiled_pass``), else those of torch's path. MKL's answer
-    depends on the shapes, so the probe covers the tests' widths and odd batch sizes."""
-    compiled_pass = compiled_pass and native.kernel() is not None
+    at one thread or two each. MKL's answer depends on the shapes, so the probe covers
+    the tests' widths and odd batch sizes."""
     threads = torch.get_num_threads()
     try:
         for p, batch, hidden in itertools.product(p_values, batches, _HIDDEN):
@@ -82,11 +74,11 @@ def blas_is_exact(compiled_pass: bool = False, p_values: tuple[int, ...] = (40, 
                 stacked = {}
                 for t in (1, 2):
                     torch.set_num_threads(t)
-                    stacked[t] = _products(operands, list(range(size)), compiled_pass)
+                    stacked[t] = _products(operands, list(range(size)))
                 for t in (1, 2):  # alone at either thread count, stacked at either
                     torch.set_num_threads(t)
                     for b in (0, 5, size - 1):
-                        alone = _products(operands, [b], compiled_pass)
+                        alone = _products(operands, [b])
                         if not all(torch.equal(a[0], s[b]) for many in stacked.values()
                                    for a, s in zip(alone, many, strict=True)):
                             return False
@@ -97,10 +89,12 @@ def blas_is_exact(compiled_pass: bool = False, p_values: tuple[int, ...] = (40, 
 
 def assert_same_member(alone: np.ndarray, inside: np.ndarray, *, atol: float,
                        err_msg: str = "", compiled_pass: bool = False) -> None:
-    """Bit-equal where :func:`blas_is_exact` (for networks the compiled pass trained:
-    ``compiled_pass``), else equal within ``atol`` (rounding that training carries
-    forward)."""
-    if blas_is_exact(compiled_pass):
+    """Bit-equal where :func:`blas_is_exact`, else equal within ``atol`` (rounding that
+    training carries forward). ``compiled_pass`` is ignored: since #28 every network
+    trains through the same torch operations (kept for the callers that still pass it).
+    """
+    del compiled_pass
+    if blas_is_exact():
         np.testing.assert_array_equal(alone, inside, err_msg=err_msg)
     else:
         np.testing.assert_allclose(alone, inside, rtol=0, atol=atol, err_msg=err_msg)

@@ -12,11 +12,11 @@ from embaudit.data.worlds import product_lifespan
 from embaudit.resampling.plans import discovery_holdout_split, plan_members
 from embaudit.training.diagnostics import effective_rank
 from embaudit.training.fit import fit_ensemble
+from embaudit.training.job import TrainingJob
 from embaudit.training.network import EnsembleMLP
 from exactness import assert_same_member
 
 NETWORK = NetworkConfig(hidden=(16, 8))
-
 
 
 def _network(seeds: list[int], p: int = 6) -> EnsembleMLP:
@@ -78,9 +78,9 @@ def _members(split, n_rows: int, regime: str, **kwargs) -> list[MemberSpec]:
 def test_overfit_members_reach_near_zero_training_loss(world, split):
     members = _members(split, world.table.n_rows, "overfit")
     config = TrainingConfig(max_epochs=400, overfit_tolerance=0.01)
-    fit = fit_ensemble(world.table.X, world.table.y, members, rows=split.discovery,
-                       regime="overfit", training=config, network=NetworkConfig(),
-                       holdout=split.holdout)
+    fit = fit_ensemble(TrainingJob(world.table.X, world.table.y, rows=split.discovery,
+                                   regime="overfit", training=config, network=NetworkConfig(),
+                                   holdout=split.holdout), members)
     assert fit.embeddings.shape == (5, world.table.n_rows, 16)
     assert fit.diagnostics["reached_target"].all()
     assert (fit.diagnostics["train_loss"] < 0.05).all()
@@ -97,8 +97,9 @@ def test_overfit_members_reach_near_zero_training_loss(world, split):
 def test_regularized_members_stop_early_each_on_its_own_and_keep_best_weights(world, split):
     members = _members(split, world.table.n_rows, "regularized", validation_fraction=0.25)
     config = TrainingConfig(max_epochs=200, patience=5)
-    fit = fit_ensemble(world.table.X, world.table.y, members, rows=split.discovery,
-                       regime="regularized", training=config, network=NETWORK)
+    fit = fit_ensemble(TrainingJob(world.table.X, world.table.y, rows=split.discovery,
+                                   regime="regularized", training=config, network=NETWORK),
+                       members)
     epochs = fit.diagnostics["epochs"]
     assert (epochs < 200).all()
     assert epochs.nunique() > 1
@@ -115,8 +116,9 @@ def test_same_seed_twice_gives_identical_embeddings(world, split):
     members = _members(split, world.table.n_rows, "overfit")[:3]
     config = TrainingConfig(max_epochs=15)
     runs = [
-        fit_ensemble(world.table.X, world.table.y, members, rows=split.discovery,
-                     regime="overfit", training=config, network=NETWORK).embeddings
+        fit_ensemble(TrainingJob(world.table.X, world.table.y, rows=split.discovery,
+                                 regime="overfit", training=config, network=NETWORK),
+                     members).embeddings
         for _ in range(2)
     ]
     assert np.array_equal(runs[0], runs[1])
@@ -133,21 +135,21 @@ def test_member_trained_alone_matches_member_in_ensemble_of_64(optimizer):
                             learning_rate=1e-3 if optimizer == "adam" else 1e-2)
     common = dict(rows=split.discovery, regime="overfit", training=config,
                   network=NetworkConfig())
-    together = fit_ensemble(world.table.X, world.table.y, members, **common)
+    job = TrainingJob(world.table.X, world.table.y, **common)
+    together = fit_ensemble(job, members)
     for b in (0, 29, 63):  # the reference, a bootstrap and a permutation member
-        alone = fit_ensemble(world.table.X, world.table.y, [members[b]], **common)
+        alone = fit_ensemble(job, [members[b]])
         # bit-equal where the BLAS is exact; rounding otherwise (7e-7 seen after 40 epochs)
-        assert_same_member(alone.embeddings[0], together.embeddings[b], atol=1e-5,
-                           compiled_pass=True)
+        assert_same_member(alone.embeddings[0], together.embeddings[b], atol=1e-5)
         for name, values in alone.state.items():
-            assert_same_member(values[0], together.state[name][b], atol=1e-5, err_msg=name,
-                               compiled_pass=True)
+            assert_same_member(values[0], together.state[name][b], atol=1e-5, err_msg=name)
 
 
 def test_dead_units_and_effective_rank_are_reported(world, split):
     members = _members(split, world.table.n_rows, "overfit")[:1]
-    fit = fit_ensemble(world.table.X, world.table.y, members, rows=split.discovery,
-                       regime="overfit", training=TrainingConfig(max_epochs=5), network=NETWORK)
+    fit = fit_ensemble(TrainingJob(world.table.X, world.table.y, rows=split.discovery,
+                                   regime="overfit", training=TrainingConfig(max_epochs=5),
+                                   network=NETWORK), members)
     row = fit.diagnostics.iloc[0]
     trained = members[0].train_weights > 0
     spread = fit.embeddings[0, trained].std(axis=0)

@@ -11,15 +11,11 @@ from torch import Tensor
 
 from embaudit.config import TrainingConfig
 from embaudit.training.data import Batch
-from embaudit.training.native import address
 from embaudit.training.network import EnsembleMLP
-from embaudit.training.optim import EnsembleAdam, EnsembleSGD
+from embaudit.training.optim import EnsembleAdam, EnsembleSGD, parameter_groups
 from embaudit.training.quasi_newton import GoldenSectionLBFGS
 from embaudit.training.raw import RawFeatureEnsemble
 from embaudit.training.survival import cox_loss
-
-#: parameters whose per-member size is a multiple of this go to the fused Adam kernel
-_FUSED_ALIGNMENT = 16
 
 
 def censored_terms(prediction: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
@@ -144,21 +140,12 @@ class EnsembleRegressor(pl.LightningModule):
 
     def _prediction_gradient(self, x: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
         """Gradient of :meth:`objective` with respect to the raw-feature pass's
-        predictions: by hand for the MSE, ``2 · factor · w · (ŷ - y)`` (in the compiled
-        kernel where there is one), else by autograd."""
+        predictions: by hand for the MSE, ``2 · factor · w · (ŷ - y)``, else by autograd."""
         prediction = self.raw.forward(x)
         if targets.dim() == 3 or self.config.loss == "cox":
             prediction.requires_grad_()
             return torch.autograd.grad(self.objective(prediction, targets, weights),
                                        prediction)[0]
-        kernel = self.raw.kernel
-        if kernel is not None and targets.stride() == weights.stride() \
-                and targets.stride(1) == 1 and targets.dtype == weights.dtype == torch.float32:
-            grad = torch.empty_like(prediction)
-            kernel.mse_gradient(*prediction.shape, address(prediction), address(targets),
-                                address(weights), targets.stride(0),
-                                *map(address, (self.active, self._sse, self._weight, grad)))
-            return grad
         error = prediction.sub_(targets)
         weighted = weights * error
         factor = self._tally((weighted * error).sum(dim=1), weights.sum(dim=1))
@@ -248,7 +235,4 @@ class EnsembleRegressor(pl.LightningModule):
                                     weight_decay=self.weight_decay, foreach=True)]
         adam = torch.optim.AdamW if self.weight_decay > 0 else torch.optim.Adam
         options = {"lr": config.learning_rate, "weight_decay": self.weight_decay}
-        aligned = [p for p in params if p[0].numel() % _FUSED_ALIGNMENT == 0]
-        rest = [p for p in params if p[0].numel() % _FUSED_ALIGNMENT != 0]
-        return ([adam(aligned, fused=True, **options)] if aligned else []) + \
-            ([adam(rest, foreach=True, **options)] if rest else [])
+        return [adam([group], **options) for group in parameter_groups(params)]

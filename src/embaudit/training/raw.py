@@ -1,91 +1,108 @@
-"""An ensemble's training parameters in raw-feature coordinates, with a hand-written pass.
+"""An ensemble's training in raw-feature coordinates, as batched torch operations.
 
 Member b sees its inputs standardized on its own training rows, ``(x - μ_b) ⊙ s_b``
-(``s_b = 1/σ_b``), and its first layer is ``z = W (s_b ⊙ (x - μ_b)) + b``. Training keeps
-``U = W ⊙ s_b`` instead, so one GEMM over the raw rows serves every member with no fold
-of ``s_b`` into the weights at each step:
+(``s_b = 1/σ_b``), and its first layer is ``z = W (s_b ⊙ (x - μ_b)) + b``. The passes
+read ``U = W ⊙ s_b`` instead, so one GEMM over the raw rows serves every member with no
+standardized copy of the rows per member:
 
-    z = U x + c,    c = b - U μ_b    (a per-member bias, recomputed after each update)
+    z = U x + c,    c = b - U μ_b    (a per-member bias)
 
 The inputs are augmented with a column of ones (``[x - x̄, 1]``, x̄ a shared centre that
 only keeps ``c`` small; zero columns pad each row to a multiple of 8 floats, which the
 GEMMs run faster on) and ``[U | c]`` is one matrix, so the forward pass is one GEMM and
-the backward pass one GEMM whose last column is the bias gradient ``db``. The gradient
-of W is ``s_b ⊙ (dz xᵀ - db μ_bᵀ)``; :mod:`embaudit.training.optim` applies that rank-1
-correction, W's optimizer update and the recomputation of ``c`` in one pass. The later
-layers are small: their forward and backward passes run member by member in one compiled
-call each (``kernels/hidden.c``), or as batched torch operations where no compiler
-builds it (or off the CPU). In exact arithmetic this is training the standardized
-network; in floating point the two agree within rounding (tested), and a member's
-arithmetic never depends on the others.
+the backward pass one GEMM whose last column is the bias gradient ``db``.
+
+What trains are the standardized network's own parameters, so the optimizer is torch's
+own Adam, AdamW or SGD on them (:mod:`embaudit.training.optim`): W and b as ``[W | b |
+0]``, the same shape as ``[U | c]``, then every later weight and bias, all in one flat
+tensor, padded so that each member's share is a whole number of vectors. The backward
+GEMM writes ``[dz xᵀ | db]`` into its gradient and two in-place passes make W's,
+``(dz xᵀ - db μ_bᵀ) ⊙ s_b``; after each update :meth:`RawFeatureEnsemble.refresh`
+rebuilds ``[U | c]`` (one scaling, and ``U μ_b`` as one matrix-vector product per
+member) in the same memory: that gradient is spent once the update has read it, and
+``[U | c]`` once the forward pass has, so a step streams through four arrays of the
+first layer's size (parameters, gradient, two moments), not five.
+The later layers are batched GEMMs. Each of these operations computes a member's numbers
+the same whatever the number of members beside it (the BLAS calls where the BLAS is
+exact in that sense), which is why ``U μ_b`` is a product per member and not a batched
+GEMV. In exact arithmetic this is training the standardized network; in floating point
+the two agree within rounding (tested).
 
 Only networks without batch norm train this way (its statistics need autograd).
 """
 
 from __future__ import annotations
 
-import ctypes
-
 import torch
 from torch import Tensor
 
-from embaudit.training.native import address, kernel_for
 from embaudit.training.network import EnsembleMLP
 
 _ROW_ALIGNMENT = 8  # floats
+#: each member's share of the flat parameters is a multiple of this many floats, so an
+#: element-wise kernel runs every member's elements in its vector code whatever B (the
+#: widest vectors, AVX-512's, hold 16 floats; see :mod:`embaudit.training.optim`)
+MEMBER_ALIGNMENT = 16
 
 
 class RawFeatureEnsemble:
-    """Flat training storage of ``network``'s parameters and their gradients.
+    """The training parameters of ``network`` in one flat tensor with its gradient, and
+    the raw-feature pass over them.
 
-    ``first`` is ``[U | c | 0]`` (``B·h × width``, ``width ≥ p + 1``), ``bias`` the
-    first layer's ``b`` (``B·h``), ``rest`` every later weight and bias (flat, each a
-    ``(B, out, in)`` or ``(B, out, 1)`` block), with ``grad_first`` and ``grad_rest``
-    of the same shapes. ``native`` (default: where it builds, on the CPU) runs the later
-    layers in the compiled kernel; ``False`` as torch operations.
+    ``flat`` is that tensor (its ``.grad`` the gradient). Views of it: ``block``,
+    ``[W | b | 0]`` (``B × h × width``, ``width ≥ p + 1``), and ``weights`` and ``biases``,
+    every later layer's (``(B, out, in)`` and ``(B, out, 1)``); ``grad_block``,
+    ``grad_weights`` and ``grad_biases`` view the gradient alike. ``first`` is ``[U | c |
+    0]`` (``B·h × width``), what the forward GEMM reads, in the memory of ``grad_block``:
+    from :meth:`refresh` to the next :meth:`backward`.
     """
 
-    def __init__(self, network: EnsembleMLP, center: Tensor,
-                 native: bool | None = None) -> None:
+    def __init__(self, network: EnsembleMLP, center: Tensor) -> None:
         if network.norms is not None:
             raise ValueError("batch norm needs autograd: train it with the EnsembleMLP")
         B, h, p = network.first_weight.shape
+        device = network.first_weight.device
         self.network = network
         self.shape = (B, h, p)
         self.width = -(-(p + 1) // _ROW_ALIGNMENT) * _ROW_ALIGNMENT
-        self.center = center.to(network.first_weight.device, torch.float32)
-        scale = network.input_scale.double()
-        self.scale = network.input_scale.contiguous()  # (B, p)
-        self.sd = (1.0 / scale).float()  # W = U ⊙ σ: SGD's coupled weight decay reads W
+        self.center = center.to(device, torch.float32)
+        self.scale = network.input_scale.contiguous()  # s, (B, p)
+        #: μ - x̄ (rounded once), what c = b - U μ and W's gradient read
         self.mean = (network.input_mean.double() - self.center.double()).float()
-        device = network.first_weight.device
-        self.first = torch.zeros(B * h, self.width, device=device)
-        self.bias = torch.empty(B * h, device=device)
-        later = [(w, b) for w, b in zip(network.weights, network.biases, strict=True)]
-        self.rest = torch.empty(sum(t.numel() for pair in later for t in pair), device=device)
-        self.grad_first = torch.zeros_like(self.first)
-        self.grad_rest = torch.zeros_like(self.rest)
-        self.weights, self.biases = self._views(self.rest, later)
-        self.grad_weights, self.grad_biases = self._views(self.grad_rest, later)
+        #: [s | 1 | 0]: [W | b | 0] ⊙ this is [U | b | 0]
+        self._block_scale = torch.zeros(B, 1, self.width, device=device)
+        self._block_scale[:, 0, :p] = self.scale
+        self._block_scale[:, 0, p] = 1.0
+        shapes = [(B, h, self.width)] + [tuple(t.shape) for pair in
+                                         zip(network.weights, network.biases, strict=True)
+                                         for t in pair]
+        share = sum(torch.Size(shape[1:]).numel() for shape in shapes)
+        padded = -(-share // MEMBER_ALIGNMENT) * MEMBER_ALIGNMENT
+        self.flat = torch.zeros(B * padded, device=device)
+        self.flat.grad = torch.zeros_like(self.flat)
+        self.block, *later = self._views(self.flat, shapes)
+        self.grad_block, *grad_later = self._views(self.flat.grad, shapes)
+        self.weights, self.biases = later[0::2], later[1::2]
+        self.grad_weights, self.grad_biases = grad_later[0::2], grad_later[1::2]
+        self.first = self.grad_block.view(B * h, self.width)
+        # views made once (a step's Python is ~5 % of it): W's gradient, db, U, c, and
+        # per member its U, its μ and where U μ goes
+        self._grad_weight, self._grad_bias = self.columns(self.grad_block)
+        U, self._c = self.columns(self.first)
+        self._dots = torch.empty(B, h, device=device)
+        self._products = list(zip(U.unbind(), self.mean.unbind(), self._dots.unbind(),
+                                  strict=True))
         self._saved: list[Tensor | None] = []
-        self.kernel: ctypes.CDLL | None = kernel_for(device, native)
-        self.layer_widths = [*network.hidden, 1]  # the later layers' inputs and output
-        self.widths = torch.tensor(self.layer_widths, dtype=torch.int64)  # as the kernel reads
-        #: per batch size: the pre-activations, later activations and kernel scratch
-        #: (reused by every step of that size: the pass keeps no allocation per step)
-        self._buffers: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
         self.load(network)
 
     @staticmethod
-    def _views(flat: Tensor, like: list[tuple[Tensor, Tensor]]) -> tuple[list[Tensor],
-                                                                        list[Tensor]]:
-        weights, biases, start = [], [], 0
-        for w, b in like:
-            weights.append(flat[start : start + w.numel()].view(w.shape))
-            start += w.numel()
-            biases.append(flat[start : start + b.numel()].view(b.shape))
-            start += b.numel()
-        return weights, biases
+    def _views(flat: Tensor, shapes: list[tuple[int, ...]]) -> list[Tensor]:
+        views, start = [], 0
+        for shape in shapes:
+            size = torch.Size(shape).numel()
+            views.append(flat[start : start + size].view(shape))
+            start += size
+        return views
 
     def inputs(self, X: Tensor) -> Tensor:
         """The rows as the first layer reads them: ``[x - x̄, 1, 0…]`` (float32)."""
@@ -96,34 +113,37 @@ class RawFeatureEnsemble:
         return rows
 
     def columns(self, tensor: Tensor) -> tuple[Tensor, Tensor]:
-        """Views of a first-layer array (``first``, its gradient or moments): the
-        ``(B, h, p)`` weight part and the ``(B, h)`` bias column."""
+        """Views of a ``B·h × width`` (or ``B × h × width``) array such as ``first`` or
+        ``block``: the ``(B, h, p)`` weight part and the ``(B, h)`` bias column."""
         B, h, p = self.shape
         view = tensor.view(B, h, self.width)
         return view[..., :p], view[..., p]
 
     @torch.no_grad()
-    def recentre(self) -> None:
-        """``c = b - U μ`` of the current parameters (the kernel does it in its pass)."""
-        U, c = self.columns(self.first)
-        c.copy_(self.bias.view(c.shape) - (U * self.mean[:, None]).sum(-1))
+    def refresh(self) -> None:
+        """``[U | c]`` of the current W and b (after every update)."""
+        torch.mul(self.block, self._block_scale, out=self.first.view_as(self.block))
+        for u, mean, dot in self._products:  # [U | b | 0] now
+            torch.mv(u, mean, out=dot)
+        self._c.sub_(self._dots)
 
     @torch.no_grad()
     def load(self, network: EnsembleMLP) -> None:
-        """Take ``network``'s parameters (standardized coordinates)."""
-        U, _ = self.columns(self.first)
-        U.copy_(network.first_weight * self.scale[:, None])
-        self.bias.copy_(network.first_bias.reshape(-1))
-        self.recentre()
+        """Take ``network``'s parameters (zero padding)."""
+        W, b = self.columns(self.block)
+        W.copy_(network.first_weight)
+        b.copy_(network.first_bias.view_as(b))
         for mine, theirs in zip(self.weights + self.biases,
                                 [*network.weights, *network.biases], strict=True):
             mine.copy_(theirs)
+        self.refresh()
 
     @torch.no_grad()
     def store(self, network: EnsembleMLP) -> None:
-        """Write the parameters back into ``network`` (``W = U / s``)."""
-        network.first_weight.copy_(self.columns(self.first)[0] / self.scale[:, None])
-        network.first_bias.copy_(self.bias.view_as(network.first_bias))
+        """Write the parameters back into ``network``."""
+        W, b = self.columns(self.block)
+        network.first_weight.copy_(W)
+        network.first_bias.copy_(b.view_as(network.first_bias))
         for mine, theirs in zip(self.weights + self.biases,
                                 [*network.weights, *network.biases], strict=True):
             theirs.copy_(mine)
@@ -132,54 +152,6 @@ class RawFeatureEnsemble:
     def forward(self, x: Tensor) -> Tensor:
         """Predictions ``(B, batch)`` of the augmented rows ``x``; keeps what
         :meth:`backward` needs (dropout as the network draws it, in training mode)."""
-        if self.kernel is None:
-            return self._torch_forward(x)
-        B, _, _ = self.shape
-        n, widths = len(x), self.layer_widths
-        z, activations, scratch = self._buffers_for(n)
-        torch.mm(x, self.first.T, out=z)  # n × B·h: member b's pre-activations in its columns
-        masks = None
-        if self.network.dropout > 0 and self.network.training:
-            masks = torch.cat([self.network._dropout_mask(torch.empty(B, w, n))
-                               .transpose(1, 2).reshape(-1) for w in widths[:-1]])
-        prediction = torch.empty(B, n)
-        self.kernel.hidden_forward(
-            B, n, len(widths) - 1, *map(address, (self.widths, z, self.rest)),
-            address(masks) if masks is not None else None,
-            *map(address, (activations, prediction, scratch)))
-        self._saved = [x, z, masks, activations, scratch]
-        return prediction
-
-    @torch.no_grad()
-    def backward(self, grad_prediction: Tensor) -> None:
-        """Fill ``grad_first`` (``[dz xᵀ | db]``) and ``grad_rest`` from the gradient of
-        the loss with respect to the predictions of the last :meth:`forward`."""
-        if self.kernel is None:
-            self._torch_backward(grad_prediction)
-            return
-        x, z, masks, activations, scratch = self._saved
-        B, _, _ = self.shape
-        grad = grad_prediction.to(torch.float32).contiguous()
-        self.kernel.hidden_backward(
-            B, len(x), len(self.layer_widths) - 1, *map(address, (self.widths, z, self.rest)),
-            address(masks) if masks is not None else None,
-            *map(address, (activations, grad, self.grad_rest, scratch)))
-        torch.mm(z.T, x, out=self.grad_first)  # z now holds the first layer's dz
-        self._saved = []
-
-    def _buffers_for(self, n: int) -> tuple[Tensor, Tensor, Tensor]:
-        """The pass's work arrays for batches of ``n`` rows, made on first use."""
-        buffers = self._buffers.get(n)
-        if buffers is None:
-            B, h, _ = self.shape
-            widths = self.layer_widths
-            scratch = self.kernel.hidden_scratch(n, len(widths) - 1, address(self.widths))
-            buffers = (torch.empty(n, B * h), torch.empty(B * n * sum(widths[1:-1])),
-                       torch.empty(scratch))
-            self._buffers[n] = buffers
-        return buffers
-
-    def _torch_forward(self, x: Tensor) -> Tensor:
         B, h, _ = self.shape
         z = torch.mm(self.first, x.T).view(B, h, -1)
         saved: list[Tensor | None] = [x]
@@ -193,7 +165,10 @@ class RawFeatureEnsemble:
         self._saved = saved
         return z.squeeze(1)
 
-    def _torch_backward(self, grad_prediction: Tensor) -> None:
+    @torch.no_grad()
+    def backward(self, grad_prediction: Tensor) -> None:
+        """The gradient of every parameter (``flat.grad``) from the gradient of the
+        loss with respect to the predictions of the last :meth:`forward`."""
         x, *layers = self._saved
         B, h, _ = self.shape
         dz = grad_prediction[:, None, :]
@@ -205,5 +180,8 @@ class RawFeatureEnsemble:
             if mask is not None:
                 dh.mul_(mask)
             dz = torch.ops.aten.threshold_backward(dh, activation, 0.0)  # ReLU's
-        torch.mm(dz.reshape(B * h, -1), x, out=self.grad_first)
+        torch.mm(dz.reshape(B * h, -1), x, out=self.first)  # [dz xᵀ | db | 0] in its place
         self._saved = []
+        # W's gradient (dz xᵀ - db μᵀ) ⊙ s, in place, as the folded pass computes it
+        self._grad_weight.addcmul_(self._grad_bias[..., None], self.mean[:, None],
+                                   value=-1.0).mul_(self.scale[:, None])
