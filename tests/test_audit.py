@@ -139,6 +139,13 @@ def test_demo_writes_reports_and_store(demo):
     report = demo["report"]
     assert report["verdict"]["position"] in {"A", "B", "undecided"}
     assert [r["regime"] for r in report["regimes"]] == [*DEFAULT_REGIMES, "raw"]
+    # the manifest names how the members were computed, one way per regime
+    paths = report["compute"]["paths"]
+    assert report["compute"]["note"] == ""
+    assert {p["path"] for p in paths} >= {"raw-feature pass (batched torch operations), adam",
+                                          "closed form (pca, scikit-learn), no network"}
+    assert "training path" in (out / "report.html").read_text()
+    assert "raw-feature pass (batched torch operations), adam" in (out / "report.md").read_text()
     store = AuditStore(out)
     assert {"members", "hypotheses", "regimes", "metadata"} <= set(store.tables())
     members = store.read_table("members")

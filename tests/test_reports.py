@@ -253,7 +253,7 @@ def _same(reported: object, expected: object) -> bool:
 def test_json_contract(fake_result: AuditResult) -> None:
     doc = report_json(fake_result)
     jsonschema.Draft202012Validator(report_schema()).validate(json.loads(json.dumps(doc)))
-    assert doc["schema_version"] == "3.3"
+    assert doc["schema_version"] == "3.4"
     assert doc["seal"] == fake_result.seal and doc["claims"] == []
     assert doc["seal"]["sealed"] is True and len(doc["seal"]["split_sha256"]) == 64
     position = fake_result.position

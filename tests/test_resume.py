@@ -55,8 +55,7 @@ def test_resuming_from_any_finished_chunks_gives_the_uninterrupted_members(
     whole = train_members(job, members)
     store = AuditStore(tmp_path)
     middle = fit_ensemble(job, members[3:6])
-    store.write_chunk("overfit", middle.member_ids, middle.embeddings, middle.predictions,
-                      middle.diagnostics, middle.curves, middle.state)
+    store.write_chunk("overfit", middle)
     seen = []
     resumed = train_members(job, members, store=store,
                             progress=lambda done, total: seen.append((done, total)))

@@ -9,6 +9,7 @@ import pytest
 
 from embaudit.errors import ConfigError
 from embaudit.store import AuditStore
+from embaudit.store.ensemble import EnsembleFit
 from embaudit.training.diagnostics import loss_curves
 
 
@@ -39,7 +40,7 @@ def test_members_come_back_by_id_whatever_chunks_they_were_stored_in(tmp_path):
     store = AuditStore(tmp_path)
     late, early = _chunk(["m1", "m2"], rng), _chunk(["m0", "m3"], rng)
     for chunk in (late, early):  # chunks holding members that are not neighbours
-        store.write_chunk("overfit", **chunk)
+        store.write_chunk("overfit", EnsembleFit(**chunk))
     back = store.read_members("overfit", ["m0", "m1", "m2", "m3"])
     embeddings, predictions, state = back.embeddings, back.predictions, back.state
     assert back.member_ids == ["m0", "m1", "m2", "m3"]
@@ -59,7 +60,7 @@ def test_members_come_back_by_id_whatever_chunks_they_were_stored_in(tmp_path):
 
 def test_a_member_whose_chunk_file_is_gone_counts_as_unfinished(tmp_path):
     store = AuditStore(tmp_path)
-    store.write_chunk("overfit", **_chunk(["m0", "m1"], np.random.default_rng(1)))
+    store.write_chunk("overfit", EnsembleFit(**_chunk(["m0", "m1"], np.random.default_rng(1))))
     next((tmp_path / "members" / "overfit").glob("*.parquet")).unlink()
     assert store.finished_members("overfit") == set()
 
@@ -68,8 +69,8 @@ def test_column_types_do_not_depend_on_which_chunk_comes_first(tmp_path):
     store = AuditStore(tmp_path)
     empty = _chunk(["linear/0"], np.random.default_rng(2))
     empty["curves"] = loss_curves([], [], np.zeros(0, dtype=np.int64))  # linear regime
-    store.write_chunk("linear", **{**empty, "state": {}})
-    store.write_chunk("overfit", **_chunk(["m0"], np.random.default_rng(3)))
+    store.write_chunk("linear", EnsembleFit(**{**empty, "state": {}}))
+    store.write_chunk("overfit", EnsembleFit(**_chunk(["m0"], np.random.default_rng(3))))
     with duckdb.connect(str(store.database), read_only=True) as connection:
         types = dict(connection.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
@@ -102,3 +103,25 @@ def test_one_audit_at_a_time_per_folder(tmp_path):
         pass
     with AuditStore(tmp_path).locked():  # released
         pass
+
+
+def test_a_store_begun_without_a_column_takes_chunks_that_have_it(tmp_path):
+    """A store an older version began (no ``diverged`` column) resumes: the column is
+    added, empty for the members finished before, and nothing finished is lost."""
+    store = AuditStore(tmp_path)
+    store.write_chunk("overfit", EnsembleFit(**_chunk(["m0"], np.random.default_rng(4))))
+    newer = _chunk(["m1"], np.random.default_rng(5))
+    newer["diagnostics"] = newer["diagnostics"].assign(diverged=True)
+    store.write_chunk("overfit", EnsembleFit(**newer))
+    members = store.read_members("overfit", ["m0", "m1"]).diagnostics
+    assert members["diverged"].isna().tolist() == [True, False]
+    assert store.finished_members("overfit") == {"m0", "m1"}
+
+
+def test_the_same_weights_are_stored_as_the_same_bytes(tmp_path):
+    chunk = _chunk(["m0", "m1"], np.random.default_rng(6))
+    checksums = []
+    for folder in ("a", "b"):
+        AuditStore(tmp_path / folder).write_chunk("overfit", EnsembleFit(**chunk))
+        checksums.append([p.read_bytes() for p in (tmp_path / folder).rglob("*.pt")])
+    assert checksums[0] == checksums[1] and len(checksums[0]) == 1

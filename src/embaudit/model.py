@@ -149,13 +149,14 @@ def load_member(folder: str | Path, member_id: str | None = None,
                           f"use a regime's reference network (e.g. {reference}), whose axes "
                           "the audit's hypotheses name and whose training rows are known.")
     try:
-        embeddings, predictions, _, _, state = store.read_members(regime, [member_id])
+        stored = store.read_members(regime, [member_id])
     except KeyError:
         raise ConfigError(f"The audit in {str(folder)!r} holds no finished member "
                           f"{member_id!r}; name one of its members (e.g. "
                           f"{regime}/reference).") from None
     network_config = NetworkConfig(**config["network"])
     features = tuple(metadata["roles"]["features"])
+    state = stored.state
     network = _network(state, features, network_config)
     split = store.read_table("split")
     hypotheses = store.read_table("hypotheses") if "hypotheses" in store.tables() \
@@ -164,8 +165,8 @@ def load_member(folder: str | Path, member_id: str | None = None,
         folder=Path(folder), regime=regime, member_id=member_id, features=features,
         network=network, config=network_config,
         target_scale=(float(state["target_mean"][0]), float(state["target_sd"][0])),
-        stored_predictions=predictions[0],
-        stored_embedding=embeddings[0].astype(np.float64),
+        stored_predictions=stored.predictions[0],
+        stored_embedding=stored.embeddings[0].astype(np.float64),
         holdout=split.loc[split["part"] == "holdout", "row"].to_numpy(),
         hypotheses=hypotheses,
     )

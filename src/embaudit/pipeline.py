@@ -170,6 +170,8 @@ class _RegimeRun:
     evidence: RegimeEvidence
     diagnostics: list[pd.DataFrame] = field(default_factory=list)
     curves: list[pd.DataFrame] = field(default_factory=list)
+    #: how each chunk was computed (``training.compute``), without a store
+    compute: list[pd.DataFrame] = field(default_factory=list)
     embedding: np.ndarray | None = None  # the reference's, n × h
     fold_embeddings: list[np.ndarray] | None = None  # per cross-fit fold, n × h
     #: the landscape's minima, one group per optimizer, with their embeddings (M × n × h)
@@ -221,6 +223,7 @@ class _Pipeline:
             crossfit = self._crossfit(runs)
             rates, agreement = crossfit_tables(crossfit, config.split.crossfit_folds or 0)
         curves = [c for run in runs for c in run.curves]
+        compute = _compute(store, [c for run in runs for c in run.compute])
         landscape = self._landscape([m for run in runs for m in run.minima],
                                     client if isinstance(client, Executor) else None) \
             if config.landscape.enabled else None
@@ -236,6 +239,7 @@ class _Pipeline:
             truth=self.truth, versions=versions(), skipped=decision.skipped,
             crossfit=crossfit, crossfit_rates=rates, crossfit_agreement=agreement,
             landscape=landscape, data_sha256=table.fingerprint(), command=self.command,
+            compute=compute,
         )
 
     def _discovery_data(self) -> DiscoveryData:
@@ -320,7 +324,7 @@ class _Pipeline:
                                           self.config.resampling)
         frame = fit.diagnostics.merge(evidence.alignment, on="member_id", how="left")
         frame["dead_axes_reference"] = len(evidence.dead_axes)
-        run = _RegimeRun(evidence, [frame], [fit.curves],
+        run = _RegimeRun(evidence, [frame], [fit.curves], [fit.compute],
                          fit.embeddings[[m.kind for m in members].index("reference")])
         if self.folds:
             fold_members = plan_folds(regime, self.folds, self.table, self.config)
@@ -330,6 +334,7 @@ class _Pipeline:
             run.fold_embeddings = [f.embeddings[0] for f in fits]
             run.diagnostics += [f.diagnostics for f in fits]
             run.curves += [f.curves for f in fits]
+            run.compute += [f.compute for f in fits]
         if study:
             run.minima = self._minima(regime, fit, store, client)
         return run
@@ -455,6 +460,18 @@ def _best_validation_loss(fit: EnsembleFit, member: MemberSpec) -> float | None:
         return None
     best = float(curves.loc[curves["member_id"] == member.member_id, "validation_loss"].min())
     return best if np.isfinite(best) and best > 0 else None
+
+
+def _compute(store: AuditStore | None, fits: list[pd.DataFrame]) -> pd.DataFrame:
+    """How every chunk of the audit was computed: the store's record (chunks of earlier,
+    interrupted runs included), or without a store this run's."""
+    if store is not None and "compute" in store.tables():
+        compute = store.read_table("compute")
+    else:
+        compute = pd.concat(fits, ignore_index=True) if fits else pd.DataFrame()
+    if compute.empty:
+        return compute
+    return compute.sort_values(["regime", "chunk"], kind="stable").reset_index(drop=True)
 
 
 def _stage(progress: Progress, description: str) -> Callable[[int, int], None]:

@@ -74,6 +74,9 @@ class AuditResult(Summarized):
     #: the claims ledger: every claim checked against the holdout since, in order
     claims: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=list(LEDGER_COLUMNS)), repr=False)
+    #: how each chunk of members was computed: regime, chunk, members and
+    #: ``training.compute.COMPUTE_KEYS`` (training path, device, BLAS, threads, …)
+    compute: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     def __post_init__(self) -> None:
         if not self.data_sha256:
@@ -279,6 +282,12 @@ def _read_curves(frames: Frames, _: dict[str, Any]) -> pd.DataFrame:
     return curves.reset_index(drop=True)
 
 
+def _read_compute(frames: Frames, _: dict[str, Any]) -> pd.DataFrame:
+    """How every chunk was computed, in the order the audit reports it."""
+    return frames["compute"].sort_values(["regime", "chunk"], kind="stable"
+                                         ).reset_index(drop=True)
+
+
 _LANDSCAPE_NAMES = tuple(f"landscape_{name}" for name in LANDSCAPE_TABLES)
 
 #: every part of a result in the store, in the order ``save`` writes it
@@ -302,6 +311,7 @@ RESULT_TABLES: tuple[ResultTable, ...] = (
     ResultTable(None, ("alignment",), _write_alignment),
     ResultTable("split", ("split",), _write_split, _read_split),
     ResultTable("curves", ("curves",), None, _read_curves, pd.DataFrame),
+    ResultTable("compute", ("compute",), None, _read_compute, pd.DataFrame),
 )
 
 

@@ -299,10 +299,10 @@ class _StoredReference:
     def load(cls, store: AuditStore, metadata: dict[str, Any], regime: str,
              rows: np.ndarray) -> _StoredReference:
         reference = member_id(regime, "reference")
-        embeddings, predictions, *_ = store.read_members(regime, [reference],
-                                                         with_state=False)
-        return cls(regime, reference, predictions[0][rows],
-                   embeddings[0][rows].astype(np.float64), store.read_table("hypotheses"))
+        stored = store.read_members(regime, [reference], with_state=False)
+        return cls(regime, reference, stored.predictions[0][rows],
+                   stored.embeddings[0][rows].astype(np.float64),
+                   store.read_table("hypotheses"))
 
     def embed(self, table: Any) -> tuple[np.ndarray, np.ndarray]:
         return self.predictions, self.embedding

@@ -28,6 +28,7 @@ from embaudit.reports.methods import methods_paragraphs
 from embaudit.reports.plots import MAX_DOTS
 from embaudit.reports.tables import (
     REGIME_TITLES,
+    compute_table,
     frame_table,
     hypothesis_table,
     manifest_view,
@@ -108,6 +109,8 @@ def render_html(result: AuditResult, generated_at: str = "",
             **{k: info[k] for k in ("data_sha256", "seed", "n_rows", "versions", "command",
                                     "features")},
             "versions": versions_table(info["versions"]),
+            "compute": compute_table(info["compute"]["paths"]),
+            "compute_note": info["compute"]["note"],
             "roles": json.dumps(info["roles"], indent=2, ensure_ascii=False),
             "config": json.dumps(info["config"], indent=2, ensure_ascii=False),
         },

@@ -26,10 +26,11 @@ from embaudit.errors import ConfigError
 from embaudit.landscape import Landscape
 from embaudit.results import AuditResult
 from embaudit.store.ledger import LEDGER_COLUMNS
+from embaudit.training.compute import compute_paths, mixed_note
 
 #: 3.3: censored tests from one model, events_required, holdout_note; 3.2: the landscape
 #: on one loss per group; 3.1: the seal and the claims ledger; 3.0: the three procedures
-SCHEMA_VERSION = "3.3"
+SCHEMA_VERSION = "3.4"
 
 #: per-member diagnostics summarized by their median in ``member_summary``
 _FLAG_COLUMNS = ("reached_target", "no_better_than_linear")
@@ -88,6 +89,9 @@ def report_json(result: AuditResult, generated_at: str | None = None) -> dict[st
     }
     if result.truth is not None:
         document["truth"] = dict(result.truth)
+    if not result.compute.empty:
+        document["compute"] = {"paths": records(compute_paths(result.compute)),
+                               "note": mixed_note(result.compute)}
     if result.landscape is not None:
         document["landscape"] = landscape_section(result.landscape)
     if not result.crossfit.empty:
@@ -289,6 +293,8 @@ def manifest(result: AuditResult) -> dict[str, Any]:
         "n_rows": result.table.n_rows,
         "roles": result.table.roles(),
         "versions": result.versions,
+        "compute": {"paths": records(compute_paths(result.compute)),
+                    "note": mixed_note(result.compute)},
         # where the files go and which machines computed them change no result
         "config": result.config.model_dump(mode="json", exclude={"out", "execution"}),
     })

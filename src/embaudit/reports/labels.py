@@ -129,6 +129,17 @@ LABELS: dict[str, str] = {
     "coefficient": "coefficient",
     "p_value": "p",
     "p_holm": "p (Holm)",
+    # how the members were computed (the manifest)
+    "path": "training path",
+    "device": "device",
+    "blas": "BLAS",
+    "threads": "threads",
+    "mkl_cbwr": "MKL_CBWR",
+    "deterministic": "deterministic algorithms",
+    "torch": "torch",
+    "regimes": "regimes",
+    "members": "members",
+    "chunks": "chunks",
 }
 
 #: a header that is a key as written in report.json, not words

@@ -29,6 +29,7 @@ from embaudit.reports.plots import Plot
 from embaudit.reports.tables import (
     REGIME_TITLES,
     Table,
+    compute_table,
     frame_table,
     hypothesis_table,
     manifest_view,
@@ -154,6 +155,13 @@ def render_markdown(result: AuditResult, generated_at: str = "",
         f"({md_escape(features['first'])})",
         "",
         shown(versions_table(info["versions"])),
+        "",
+        "How the members were computed:",
+        "",
+        *([f"**{md_escape(info['compute']['note'])}**", ""] if info["compute"]["note"]
+          else []),
+        shown(compute_table(info["compute"]["paths"])) if info["compute"]["paths"]
+        else "Not recorded (a store from before embaudit recorded it).",
         "",
         "Column roles (features summarized above) and the full configuration:",
         "",

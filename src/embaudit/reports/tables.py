@@ -24,6 +24,7 @@ from embaudit.reports.json_report import (
 )
 from embaudit.reports.labels import Header, header, interval_header, label
 from embaudit.results import AuditResult
+from embaudit.training.compute import COMPUTE_KEYS
 
 #: what ``format_cell`` writes for a missing value: the tables say why instead
 MISSING = "–"
@@ -368,6 +369,12 @@ def manifest_view(result: AuditResult) -> dict[str, Any]:
             "all": ", ".join(features),
         },
     }
+
+
+def compute_table(paths: list[dict[str, Any]]) -> Table:
+    """The manifest's ways of computing the members, one row each."""
+    keys = [*COMPUTE_KEYS, "regimes", "members", "chunks"]
+    return build_table(paths, keys, lambda key, row: "not recorded", words=["path", "device"])
 
 
 def versions_table(versions: dict[str, str]) -> Table:

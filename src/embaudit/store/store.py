@@ -17,7 +17,6 @@ import re
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ import pyarrow.parquet as pq
 from embaudit.core.members import chunk_key
 from embaudit.core.regimes import REGIMES
 from embaudit.errors import ConfigError
+from embaudit.store.ensemble import EnsembleFit
 from embaudit.store.files import atomic_path, file_sha256, refuse_links
 
 DATABASE = "audit.duckdb"
@@ -43,28 +43,6 @@ _DUCKDB_OPTIONS = {"autoinstall_known_extensions": False, "autoload_known_extens
 #: a chunk's name: 16 hex digits (``core.members.chunk_key``)
 _CHUNK = re.compile(r"[0-9a-f]{16}")
 AUDIT_FOLDERS = (MEMBERS_FOLDER, "training_logs", "report_files")
-
-
-@dataclass(frozen=True, eq=False)
-class EnsembleFit:
-    """Trained members, in ``member_ids`` order: embeddings and predictions of every row,
-    diagnostics, loss curves and network weights. What training returns and what
-    :meth:`AuditStore.read_members` gives back (defined here, below training)."""
-
-    member_ids: list[str]
-    embeddings: np.ndarray = field(repr=False)  # (B, n, h)
-    predictions: np.ndarray = field(repr=False)  # (B, n), on the transformed target scale
-    diagnostics: pd.DataFrame = field(repr=False)  # training.diagnostics.MEMBER_COLUMNS
-    curves: pd.DataFrame = field(repr=False)  # member_id, epoch, train_loss, validation_loss
-    #: per-member tensors, member dim first: the network's parameters and running
-    #: statistics, its input standardization and target scaling (empty for linear)
-    state: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-
-    def __iter__(self) -> Iterator[Any]:
-        """Transitional: unpacks as ``read_members``' former tuple (embeddings,
-        predictions, diagnostics, curves, state) for callers not yet reading names."""
-        return iter((self.embeddings, self.predictions, self.diagnostics, self.curves,
-                     self.state))
 
 
 class AuditStore:
@@ -253,32 +231,29 @@ class AuditStore:
                                      [member_id]).fetchone()
         return None if row is None else str(row[0])
 
-    def write_chunk(self, regime: str, member_ids: Sequence[str], embeddings: np.ndarray,
-                    predictions: np.ndarray, diagnostics: pd.DataFrame, curves: pd.DataFrame,
-                    state: Mapping[str, np.ndarray]) -> None:
-        """Store one trained chunk of members; they count as finished once this returns."""
+    def write_chunk(self, regime: str, fit: EnsembleFit) -> None:
+        """Store one trained chunk of members (with how it was computed, ``fit.compute``);
+        they count as finished once this returns."""
+        member_ids, diagnostics, curves = fit.member_ids, fit.diagnostics, fit.curves
         chunk = chunk_key(member_ids)
         folder = self.folder / MEMBERS_FOLDER / regime
         folder.mkdir(parents=True, exist_ok=True)
-        B, n, h = embeddings.shape
+        B, n, h = fit.embeddings.shape
         columns: dict[str, Any] = {
             "member_id": pa.array(np.repeat(list(member_ids), n)),
             "row": pa.array(np.tile(np.arange(n, dtype=np.int64), B)),
-            "prediction": pa.array(predictions.reshape(-1)),
+            "prediction": pa.array(fit.predictions.reshape(-1)),
         }
-        flat = embeddings.reshape(B * n, h)
+        flat = fit.embeddings.reshape(B * n, h)
         for axis in range(h):
             columns[f"axis_{axis}"] = pa.array(flat[:, axis])
         written = {}
         with atomic_path(folder / f"{chunk}.parquet") as temporary:
             pq.write_table(pa.table(columns), temporary)
             written["parquet"] = file_sha256(temporary)
-        if state:
-            import torch  # only a stored network needs it
-
+        if fit.state:
             with atomic_path(folder / f"{chunk}.pt") as temporary:
-                torch.save({k: torch.from_numpy(np.ascontiguousarray(v))
-                            for k, v in state.items()}, temporary)
+                temporary.write_bytes(_weights_bytes(fit.state))
                 written["pt"] = file_sha256(temporary)
         rows = diagnostics.assign(chunk=chunk)
         files = pd.DataFrame({"regime": regime, "chunk": chunk, "suffix": list(written),
@@ -289,6 +264,8 @@ class AuditStore:
                 _insert(connection, "curves", curves, member_ids)
                 _insert(connection, "members", rows, member_ids)
                 _replace_files(connection, files)
+                if not fit.compute.empty:
+                    _insert(connection, "compute", fit.compute, [chunk], key="chunk")
                 connection.commit()
             except BaseException:
                 connection.rollback()
@@ -310,6 +287,10 @@ class AuditStore:
             checksums = {(chunk, suffix): sha for chunk, suffix, sha in connection.execute(
                 "SELECT chunk, suffix, sha256 FROM chunk_files WHERE regime = ?",
                 [regime]).fetchall()} if "chunk_files" in names else {}
+            compute = connection.execute(
+                "SELECT * FROM compute WHERE regime = ? AND chunk IN (SELECT DISTINCT chunk "
+                "FROM members JOIN wanted USING (member_id) WHERE regime = ?)",
+                [regime, regime]).df() if "compute" in names else pd.DataFrame()
         order = {m: i for i, m in enumerate(member_ids)}
         missing = set(member_ids) - set(diagnostics["member_id"])
         if missing:
@@ -338,7 +319,7 @@ class AuditStore:
                                     if s.name == "member_id" else s, kind="stable")
         return EnsembleFit(list(member_ids), embeddings, predictions,
                            diagnostics.drop(columns=["chunk"]).reset_index(drop=True),
-                           curves.reset_index(drop=True), state)
+                           curves.reset_index(drop=True), state, compute)
 
     def _chunk_file(self, folder: Path, chunk: str, suffix: str,
                     checksums: Mapping[tuple[str, str], str]) -> Path:
@@ -367,20 +348,46 @@ def metadata_frame(metadata: Mapping[str, object]) -> pd.DataFrame:
 
 
 def _insert(connection: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame,
-            member_ids: Sequence[str]) -> None:
-    """Replace the rows of ``member_ids`` in table ``name`` with ``frame``'s."""
+            keys: Sequence[str], key: str = "member_id") -> None:
+    """Replace the rows of table ``name`` whose ``key`` is in ``keys`` with ``frame``'s;
+    a column the table lacks (a store begun by an older version) is added, empty for its
+    earlier rows, so resuming it keeps the finished work."""
     connection.register("incoming", _plain(frame))
     exists = connection.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
     ).fetchall()[0][0]
     if not exists:
         connection.execute(f'CREATE TABLE "{name}" AS SELECT * FROM incoming LIMIT 0')
-    connection.register("replaced", pd.DataFrame({"member_id": list(member_ids)}))
-    connection.execute(f'DELETE FROM "{name}" WHERE member_id IN '
-                       "(SELECT member_id FROM replaced)")
+    else:
+        have = {row[0] for row in connection.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+            [name]).fetchall()}
+        added = [c for c in frame.columns if c not in have]
+        if added:
+            types = dict(connection.execute("SELECT column_name, column_type FROM "
+                                            "(DESCRIBE SELECT * FROM incoming)").fetchall())
+            for column in added:
+                connection.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" '
+                                   f"{types[column]}")
+    connection.register("replaced", pd.DataFrame({key: list(keys)}))
+    connection.execute(f'DELETE FROM "{name}" WHERE "{key}" IN '
+                       f"(SELECT {key} FROM replaced)")
     connection.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
     connection.unregister("incoming")
     connection.unregister("replaced")
+
+
+def _weights_bytes(state: Mapping[str, np.ndarray]) -> bytes:
+    """A chunk's network weights as a torch checkpoint, the same bytes for the same
+    weights (saved to memory: a file's name would go into the archive)."""
+    import io
+
+    import torch  # only a stored network needs it
+
+    buffer = io.BytesIO()
+    torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()},
+               buffer)
+    return buffer.getvalue()
 
 
 def _load_weights(path: Path) -> dict[str, Any]:

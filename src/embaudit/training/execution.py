@@ -77,8 +77,7 @@ def train_members(
 
     def finished(fit: EnsembleFit) -> None:
         if store is not None:
-            store.write_chunk(regime, fit.member_ids, fit.embeddings, fit.predictions,
-                              fit.diagnostics, fit.curves, fit.state)
+            store.write_chunk(regime, fit)
         else:
             fits.append(fit)
 

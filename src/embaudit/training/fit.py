@@ -18,8 +18,9 @@ from embaudit.config import NetworkConfig, TrainingConfig
 from embaudit.core.members import MemberSpec, chunk_key
 from embaudit.core.regimes import REGIMES
 from embaudit.errors import ConfigError
-from embaudit.store.store import EnsembleFit
+from embaudit.store.ensemble import EnsembleFit
 from embaudit.training.callbacks import MemberProgress, MemberStopping
+from embaudit.training.compute import compute_record
 from embaudit.training.data import EnsembleDataModule
 from embaudit.training.diagnostics import (
     Stops,
@@ -106,9 +107,11 @@ def fit_ensemble(job: TrainingJob, members: Sequence[MemberSpec],
                                                      spec.linear_embedding)
         if progress is not None:
             progress(len(members), len(members))
-        return EnsembleFit([m.member_id for m in members], embeddings, predictions,
+        ids = [m.member_id for m in members]
+        return EnsembleFit(ids, embeddings, predictions,
                            member_diagnostics(job, members, predictions, embeddings),
-                           loss_curves([], [], np.zeros(0)))
+                           loss_curves([], [], np.zeros(0)),
+                           compute=compute_record(job, ids))
     fits = []
     start = 0
     for chunk in chunk_members(members, job.X.shape, job.network, job.training):
@@ -148,6 +151,7 @@ def combine_fits(fits: Sequence[EnsembleFit], ids: Sequence[str]) -> EnsembleFit
                                       kind="stable")).reset_index(drop=True),
         state={name: np.concatenate([fit.state[name] for fit in fits])[take]
                for name in (fits[0].state if fits else {})},
+        compute=pd.concat([fit.compute for fit in fits], ignore_index=True),
     )
 
 
@@ -225,7 +229,8 @@ def _fit_chunk(job: TrainingJob, members: Sequence[MemberSpec],
     state.update(input_mean=network.input_mean.cpu().numpy().copy(),  # as the network used
                  input_scale=network.input_scale.cpu().numpy().copy(),
                  target_mean=target_mean, target_sd=target_sd)
-    return EnsembleFit(ids, embeddings, predictions, diagnostics, curves, state)
+    return EnsembleFit(ids, embeddings, predictions, diagnostics, curves, state,
+                       compute_record(job, ids))
 
 
 def training_device(training: TrainingConfig) -> torch.device:
