@@ -119,3 +119,11 @@ def test_claims_ledger_quick_prints_every_workflow():
         assert 0 <= workflow["any_false"] <= 1 and 0 <= workflow["fdr"] <= 1
     powered = [w for w in result["workflows"] if "power" in w]
     assert len(powered) == 4  # three orders through the ledger, one BH family
+
+
+def test_startup_quick_prints_its_json_last():
+    result = quick_json("startup.py")
+    for name in ("import embaudit", "embaudit --help", "option error",
+                 "check without a network", "eager import (before)"):
+        assert result[name]["wall_s"] > 0 and result[name]["cpu_s"] > 0, name
+
