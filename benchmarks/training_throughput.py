@@ -13,16 +13,20 @@ epochs, bootstrap row weights. Seconds per member for
 and the achieved GFLOP/s of (a) against a large fp32 matmul timed in the same run, and
 what the results store's writes and reads add to (a)'s training time. Then one training
 step of a worker's chunk on one thread, part by part (the two first-layer GEMMs, the
-optimizer pass, everything else: the later layers, the loss gradient, dispatch),
-against the same step with the standardization folded into the weights at every step (as
-batch norm still trains); and the optimizer pass alone: the compiled kernel, its torch
-fallback, ``torch.compile`` of that fallback (full run only: it compiles for ~20 s), and
-torch's fused Adam (no correction, no bias).
+optimizer pass: torch's fused Adam and the rebuild of ``[U | c]``, everything else: the
+later layers, the loss gradient, dispatch), against the same step with the
+standardization folded into the weights at every step (as batch norm still trains).
 Every contender runs in each of ``--rounds`` interleaved rounds (default 2) and keeps
 its best time, as ``timeit`` does. Prints a table, then one JSON object as the last line.
 
+``--against TREE`` also times (a) at another checkout of embaudit (its ``src`` and its
+own copy of this script, say a ``git worktree`` of an earlier commit), interleaved with
+this one's: both run in subprocesses of their own, alternately, in every round; their
+best and median times are printed.
+
     python benchmarks/training_throughput.py           # the full workload
     python benchmarks/training_throughput.py --quick   # a reduced run, under a minute
+    python benchmarks/training_throughput.py --against /tmp/before  # and the old code
 """
 
 from __future__ import annotations
@@ -31,12 +35,16 @@ import argparse
 import itertools
 import json
 import logging
+import os
 import platform
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
@@ -55,7 +63,6 @@ from embaudit.training.fit import chunk_members, members_per_chunk
 from embaudit.training.job import TrainingJob
 from embaudit.training.module import EnsembleRegressor
 from embaudit.training.network import EnsembleMLP
-from embaudit.training.optim import EnsembleAdam
 
 N, P, HIDDEN, BATCH, LR = 2000, 500, (64, 16), 64, 1e-3
 
@@ -110,6 +117,24 @@ def embaudit_seconds(B: int, epochs: int, workers: int | None = None,
     return time.perf_counter() - start
 
 
+#: run in a checkout's root with its ``src`` first on the path: that checkout's own (a)
+_IN_TREE = ("import json, sys; sys.path.insert(0, 'benchmarks'); import embaudit, "
+            "training_throughput as t; print(json.dumps([embaudit.__file__, "
+            "t.embaudit_seconds(int(sys.argv[1]), int(sys.argv[2]))]))")
+
+
+def tree_seconds(tree: Path, B: int, epochs: int) -> float:
+    """:func:`embaudit_seconds` of the checkout at ``tree`` (its code and its copy of
+    this script), in a subprocess of its own."""
+    done = subprocess.run([sys.executable, "-c", _IN_TREE, str(B), str(epochs)], cwd=tree,
+                          env={**os.environ, "PYTHONPATH": str(tree / "src")},
+                          capture_output=True, text=True, check=True)
+    package, seconds = json.loads(done.stdout.strip().splitlines()[-1])
+    if not Path(package).resolve().is_relative_to(tree.resolve()):
+        raise RuntimeError(f"{tree} ran the embaudit at {package}")
+    return seconds
+
+
 def _timed(step: Callable[[], object], repeats: int) -> float:
     """Milliseconds per call, after a warm-up."""
     for _ in range(10):
@@ -121,8 +146,9 @@ def _timed(step: Callable[[], object], repeats: int) -> float:
 
 
 def step_breakdown(B: int, repeats: int) -> dict[str, float]:
-    """Milliseconds of one mini-batch step of B members on one thread, by part; the
-    same step with the standardization folded in; the optimizer pass four ways."""
+    """Milliseconds of one mini-batch step of B members on one thread, by part (as
+    :mod:`embaudit.training.raw` runs them); the same step with the standardization
+    folded in."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -157,42 +183,25 @@ def step_breakdown(B: int, repeats: int) -> dict[str, float]:
         for o in folded_optimizers:
             o.step()
 
-    dz = torch.randn(BATCH, raw.first.shape[0])  # rows × members' units, as the pass has it
+    dz = torch.randn(raw.first.shape[0], BATCH)  # members' units × rows, as the pass has it
+    grad = raw.grad_block.view(raw.first.shape)
     parts = {
         "step": _timed(step, repeats),
-        "forward_gemm": _timed(lambda: torch.mm(x, raw.first.T), repeats),
-        "gradient_gemm": _timed(lambda: torch.mm(dz.T, x, out=raw.grad_first), repeats),
-        "optimizer_pass": _timed(optimizer.step, repeats),
-        "folded_step": _timed(folded_step, repeats),
-        "optimizer_pass_torch_fallback": _timed(
-            EnsembleAdam(raw, LR, native=False).step, repeats),
+        "forward_gemm": _timed(lambda: torch.mm(raw.first, x.T), repeats),
+        "gradient_gemm": _timed(lambda: torch.mm(dz, x, out=grad), repeats),
     }
+    # repeated alone, an update reads the last one's [U | c] as its gradient (they share
+    # memory) and would shrink W into subnormal floats: at rate 0 it does the same work
+    group = optimizer.param_groups[0]
+    rate, group["lr"] = group["lr"], 0.0
+    parts["optimizer_pass"] = _timed(optimizer.update, repeats)
+    group["lr"] = rate
+    parts["refresh"] = _timed(raw.refresh, repeats)  # [U | c] from W, b: in the pass
+    parts["folded_step"] = _timed(folded_step, repeats)
     parts["everything_else"] = parts["step"] - parts["forward_gemm"] \
         - parts["gradient_gemm"] - parts["optimizer_pass"]
-    state = [torch.zeros_like(raw.first) for _ in range(4)]
-    count = torch.tensor(1.0)
-    parts["torch_fused_adam_same_size"] = _timed(lambda: torch._fused_adam_(
-        [state[0]], [raw.grad_first], [state[1]], [state[2]], [], [count], lr=LR,
-        beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8, amsgrad=False,
-        maximize=False), repeats)
     torch.set_num_threads(threads)
     return {k: round(v, 4) for k, v in parts.items()}
-
-
-def compiled_update_ms(B: int, repeats: int) -> tuple[float, float]:
-    """``torch.compile`` of the torch fallback's update: (first call s, ms per call)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    network = EnsembleMLP(P, HIDDEN, list(range(B)), torch.zeros(B, P), torch.ones(B, P))
-    raw = EnsembleRegressor(network, TrainingConfig(learning_rate=LR), 0.0, 1).raw
-    optimizer = EnsembleAdam(raw, LR, native=False)
-    compiled = torch.compile(optimizer.step)
-    start = time.perf_counter()
-    compiled()
-    first = time.perf_counter() - start
-    per_call = _timed(compiled, repeats)
-    torch.set_num_threads(threads)
-    return first, per_call
 
 
 def store_overhead(B: int, epochs: int) -> tuple[float, float]:
@@ -307,6 +316,8 @@ def main() -> None:
                         "cuda[:N] (the baselines stay on the CPU)")
     parser.add_argument("--rounds", type=int, default=None,
                         help="interleaved rounds, best kept (default 2; --quick 1)")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="another checkout whose (a) runs beside this one's")
     args = parser.parse_args()
     args.rounds = args.rounds or (1 if args.quick else 2)
     epochs = 5 if args.quick else 50
@@ -317,8 +328,12 @@ def main() -> None:
     # every contender in each of `rounds` interleaved rounds, best of them kept (as
     # timeit does): a shared host's slow moments then fall on no contender in particular
     timings: dict[str, list[float]] = {}
+    here = Path(__file__).resolve().parents[1]
+    trees = {"before": args.against, "after": here} if args.against else {}
     for _ in range(args.rounds):
         for name, measure in (
+                *((f"{label} {B}", lambda tree=tree, B=B: tree_seconds(tree, B, epochs))
+                  for B in sizes for label, tree in trees.items()),
                 ("peak", lambda: -matmul_gflops()),
                 *((f"ensemble {B}", lambda B=B: embaudit_seconds(B, epochs,
                                                                   device=args.device))
@@ -343,9 +358,6 @@ def main() -> None:
     worker_chunk = len(chunk_members(workload(best_B)[2], (N, P), network, TrainingConfig(),
                                      workers)[0])
     steps = step_breakdown(worker_chunk, 30 if args.quick else 300)
-    if not args.quick:
-        compile_first_s, steps["optimizer_pass_torch_compile"] = compiled_update_ms(
-            worker_chunk, 300)
 
     print(f"W1: n={N}, p={P}, {P}→{HIDDEN[0]}→{HIDDEN[1]}→1 ReLU, Adam lr {LR:g}, batch "
           f"{BATCH}, {epochs} epochs, bootstrap weights; {torch.get_num_threads()} threads, "
@@ -368,8 +380,12 @@ def main() -> None:
     print(f"one step of {worker_chunk} members on one thread (ms):")
     for part, ms in steps.items():
         print(f"  {part:36s} {ms:8.3f}")
-    if not args.quick:
-        print(f"  (torch.compile's first call: {compile_first_s:.1f} s)")
+    against = {f"{B} {kind}": {label: pick(timings[f"{label} {B}"]) / B for label in trees}
+               for B in sizes for kind, pick in (("best", min), ("median", np.median))}
+    for key, pair in against.items() if trees else ():
+        print(f"(a) B={key} of {args.rounds}, s/member: {args.against} {pair['before']:.4f}, "
+              f"this checkout {pair['after']:.4f} ({pair['after'] / pair['before']:.3f}×; "
+              f"{lightning / pair['after']:.1f}× Lightning's best)")
     ensemble_s = per_member[best_B]
     print(json.dumps({
         "workload": "W1-quick" if args.quick else "W1",
@@ -394,6 +410,11 @@ def main() -> None:
         "step_ms": steps,
         "store_overhead_fraction": round(store_seconds / training_seconds, 4),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        **({"against": str(args.against), "against_s_per_member": {
+            key: {k: round(float(v), 4) for k, v in pair.items()}
+            for key, pair in against.items()},
+            "after_over_before": {key: round(float(pair["after"] / pair["before"]), 3)
+                                  for key, pair in against.items()}} if trees else {}),
     }))
 
 

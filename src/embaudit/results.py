@@ -75,7 +75,7 @@ class AuditResult(Summarized):
     claims: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=list(LEDGER_COLUMNS)), repr=False)
     #: how each chunk of members was computed: regime, chunk, members and
-    #: ``training.compute.COMPUTE_KEYS`` (training path, device, BLAS, threads, …)
+    #: ``store.compute.COMPUTE_KEYS`` (training path, device, BLAS, threads, …)
     compute: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     def __post_init__(self) -> None:

@@ -25,8 +25,8 @@ from embaudit.core.schema import (
 from embaudit.errors import ConfigError
 from embaudit.landscape import Landscape
 from embaudit.results import AuditResult
+from embaudit.store.compute import compute_paths, mixed_note
 from embaudit.store.ledger import LEDGER_COLUMNS
-from embaudit.training.compute import compute_paths, mixed_note
 
 #: 3.3: censored tests from one model, events_required, holdout_note; 3.2: the landscape
 #: on one loss per group; 3.1: the seal and the claims ledger; 3.0: the three procedures

@@ -24,7 +24,7 @@ from embaudit.reports.json_report import (
 )
 from embaudit.reports.labels import Header, header, interval_header, label
 from embaudit.results import AuditResult
-from embaudit.training.compute import COMPUTE_KEYS
+from embaudit.store.compute import COMPUTE_KEYS
 
 #: what ``format_cell`` writes for a missing value: the tables say why instead
 MISSING = "–"

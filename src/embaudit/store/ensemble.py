@@ -24,5 +24,5 @@ class EnsembleFit:
     #: statistics, its input standardization and target scaling (empty for linear)
     state: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     #: one row per chunk: regime, chunk, members and how it was computed
-    #: (``training.compute.COMPUTE_KEYS``)
+    #: (``store.compute.COMPUTE_KEYS``)
     compute: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
