@@ -88,12 +88,9 @@ def blas_is_exact(p_values: tuple[int, ...] = (40, 100),
 
 
 def assert_same_member(alone: np.ndarray, inside: np.ndarray, *, atol: float,
-                       err_msg: str = "", compiled_pass: bool = False) -> None:
+                       err_msg: str = "") -> None:
     """Bit-equal where :func:`blas_is_exact`, else equal within ``atol`` (rounding that
-    training carries forward). ``compiled_pass`` is ignored: since #28 every network
-    trains through the same torch operations (kept for the callers that still pass it).
-    """
-    del compiled_pass
+    training carries forward)."""
     if blas_is_exact():
         np.testing.assert_array_equal(alone, inside, err_msg=err_msg)
     else:

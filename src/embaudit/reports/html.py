@@ -14,6 +14,7 @@ import jinja2
 import pandas as pd
 
 from embaudit.hypotheses.censored import interval_level
+from embaudit.plots.trends import MAX_DOTS
 from embaudit.reports.figures import MAX_TRENDS, ReportPlots, report_plots
 from embaudit.reports.json_report import hypotheses_view, position_meaning
 from embaudit.reports.landscape_view import (
@@ -25,7 +26,6 @@ from embaudit.reports.landscape_view import (
 )
 from embaudit.reports.ledger_view import ledger_table, seal_sentence
 from embaudit.reports.methods import methods_paragraphs
-from embaudit.reports.plots import MAX_DOTS
 from embaudit.reports.tables import (
     REGIME_TITLES,
     compute_table,

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from embaudit.plots.trends import MAX_DOTS
-
-__all__ = ["MAX_DOTS", "Plot", "png_uri"]  # MAX_DOTS: the trend plots' note says it
+__all__ = ["Plot", "png_uri"]
 
 
 @dataclass(frozen=True)
