@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from lightning_fabric import Fabric
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 from torch import nn
@@ -58,6 +59,7 @@ from embaudit.config import ExecutionConfig, NetworkConfig, TrainingConfig
 from embaudit.core.members import MemberSpec
 from embaudit.resampling.plans import member_seed
 from embaudit.store import AuditStore
+from embaudit.training.data import Epoch
 from embaudit.training.execution import cluster_client, local_workers, train_members
 from embaudit.training.fit import chunk_members, members_per_chunk
 from embaudit.training.job import TrainingJob
@@ -147,8 +149,8 @@ def _timed(step: Callable[[], object], repeats: int) -> float:
 
 def step_breakdown(B: int, repeats: int) -> dict[str, float]:
     """Milliseconds of one mini-batch step of B members on one thread, by part (as
-    :mod:`embaudit.training.raw` runs them); the same step with the standardization
-    folded in."""
+    :mod:`embaudit.training.loop` runs them: the optimizer through Fabric's wrapper);
+    the same step with the standardization folded in."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -165,15 +167,20 @@ def step_breakdown(B: int, repeats: int) -> dict[str, float]:
         return regressor
 
     raw_module = module()
-    raw, optimizer = raw_module.raw, raw_module._optimizers()[0]
-    x = raw_module.training_inputs(X)
+    (optimizer,), _ = raw_module.configure_optimizers()
+    _, optimizer = Fabric(accelerator="cpu", devices=1).setup(raw_module, optimizer)
+    raw = raw_module.raw
+    epoch = Epoch(raw_module.training_inputs(X), targets, weights, BATCH)
+    raw_module.begin_epoch(epoch)
+    [batch] = epoch
+    x = batch.x
 
     def step() -> None:  # as a training step runs it
-        raw.backward(raw_module._prediction_gradient(x, targets, weights))
-        optimizer.update()
+        raw.backward(raw_module.prediction_gradient(batch))
+        optimizer.step()
 
     folded_module = module(folded=True)
-    folded_optimizers = folded_module._optimizers()
+    folded_optimizers, _ = folded_module.configure_optimizers()
 
     def folded_step() -> None:
         loss = folded_module.loss(X, targets, weights)
@@ -194,7 +201,7 @@ def step_breakdown(B: int, repeats: int) -> dict[str, float]:
     # memory) and would shrink W into subnormal floats: at rate 0 it does the same work
     group = optimizer.param_groups[0]
     rate, group["lr"] = group["lr"], 0.0
-    parts["optimizer_pass"] = _timed(optimizer.update, repeats)
+    parts["optimizer_pass"] = _timed(optimizer.step, repeats)
     group["lr"] = rate
     parts["refresh"] = _timed(raw.refresh, repeats)  # [U | c] from W, b: in the pass
     parts["folded_step"] = _timed(folded_step, repeats)

@@ -18,12 +18,13 @@ import torch
 from embaudit.config import ExecutionConfig, NetworkConfig, TrainingConfig
 from embaudit.data.worlds import product_lifespan
 from embaudit.resampling.plans import discovery_holdout_split, plan_members
+from embaudit.training.data import Epoch
 from embaudit.training.execution import cluster_client, train_members
 from embaudit.training.fit import chunk_members, combine_fits, fit_ensemble
 from embaudit.training.job import TrainingJob
 from embaudit.training.module import EnsembleRegressor
 from embaudit.training.network import EnsembleMLP
-from embaudit.training.optim import EnsembleAdam, EnsembleSGD
+from embaudit.training.optim import raw_feature_optimizer
 from embaudit.training.raw import MEMBER_ALIGNMENT, RawFeatureEnsemble
 from exactness import assert_same_member
 
@@ -55,18 +56,19 @@ def _ensemble_gradients(raw: RawFeatureEnsemble) -> list[torch.Tensor]:
 
 def _optimizers(kind: str, raw: RawFeatureEnsemble, reference: list[torch.Tensor]):
     if kind == "sgd":
-        return (EnsembleSGD(raw, lr=0.05, momentum=0.9, weight_decay=0.01),
+        return (raw_feature_optimizer(raw, "sgd", 0.05, momentum=0.9, weight_decay=0.01),
                 torch.optim.SGD(reference, lr=0.05, momentum=0.9, weight_decay=0.01))
     decay = 0.1 if kind == "adamw" else 0.0
-    return (EnsembleAdam(raw, lr=0.01, weight_decay=decay),
+    return (raw_feature_optimizer(raw, "adam", 0.01, weight_decay=decay),
             (torch.optim.AdamW if decay else torch.optim.Adam)(reference, lr=0.01,
                                                                weight_decay=decay))
 
 
 @pytest.mark.parametrize("kind", ["adam", "adamw", "sgd"])
 def test_an_update_is_torch_optimizer_update_of_the_network(kind):
-    """Five steps of EnsembleAdam/SGD move W, b and the later layers as torch's optimizer
-    moves the network's parameters (float64), and ``[U | c]`` follows them."""
+    """Five steps of torch's fused Adam/AdamW/SGD on the flat parameters move W, b and
+    the later layers as torch's optimizer moves the network's parameters (float64), and
+    ``[U | c]`` follows them (the step post-hook)."""
     network, raw = _ensemble()
     params = _network_parameters(network)
     reference = [p.detach().double().clone().requires_grad_() for p in params]
@@ -77,7 +79,7 @@ def test_an_update_is_torch_optimizer_update_of_the_network(kind):
             grad.normal_(generator=g)
             tensor.grad = grad.double().reshape(tensor.shape)
         theirs.step()
-        ours.update()
+        ours.step()
         raw.store(network)
         for mine, expected in zip(params, reference, strict=True):
             torch.testing.assert_close(mine.double(), expected.detach(), rtol=1e-5, atol=1e-6)
@@ -109,26 +111,30 @@ def test_forward_and_backward_are_the_standardized_networks(dropout):
 
 
 def test_the_mse_gradient_by_hand_is_autograds():
-    """Targets and weights as the data module slices them (rows of a wider gather), a
-    member switched off, a batch without weight: the gradient of the objective and the
-    same tallies."""
+    """An epoch of batches (the last one short), a member switched off, a batch without
+    weight for another: per batch the gradient of the objective by autograd, and the
+    epoch's training loss its tallies give."""
     network, _ = _ensemble(3)
     module = EnsembleRegressor(network, TrainingConfig(), 0.0, 1)
-    module.active[1] = False
+    reference = EnsembleRegressor(network, TrainingConfig(), 0.0, 1)
+    module.active[1] = reference.active[1] = False
     g = torch.Generator().manual_seed(4)
-    x = module.training_inputs(torch.randn(10, P, generator=g))
-    targets = torch.randn(B, 25, generator=g)[:, 5:15]
-    weights = torch.randint(0, 3, (B, 25), generator=g).float()[:, 5:15]
-    weights[2] = 0.0
-    by_hand = module._prediction_gradient(x, targets, weights)
-    tallies = module._sse.clone(), module._weight.clone()
-    prediction = module.raw.forward(x).requires_grad_()
-    autograd = torch.autograd.grad(module.objective(prediction, targets, weights),
-                                   prediction)[0]
-    torch.testing.assert_close(by_hand, autograd, rtol=1e-5, atol=1e-7)
-    assert by_hand[1].abs().max() == 0 and by_hand[0].abs().max() > 0
-    torch.testing.assert_close(module._sse, 2 * tallies[0])  # tallied once per call
-    torch.testing.assert_close(module._weight, 2 * tallies[1])
+    x = module.training_inputs(torch.randn(25, P, generator=g))
+    targets = torch.randn(B, 25, generator=g)
+    weights = torch.randint(0, 3, (B, 25), generator=g).float()
+    weights[2, 10:20] = 0.0
+    epoch = Epoch(x, targets, weights, batch_size=10)
+    module.begin_epoch(epoch)
+    for batch in epoch:
+        by_hand = module.prediction_gradient(batch)
+        prediction = reference.raw.forward(batch.x).requires_grad_()
+        autograd = torch.autograd.grad(
+            reference.objective(prediction, batch.targets, batch.weights), prediction)[0]
+        torch.testing.assert_close(by_hand, autograd, rtol=1e-5, atol=1e-7)
+        assert by_hand[1].abs().max() == 0 and by_hand[0].abs().max() > 0
+        assert (by_hand[2].abs().max() == 0) == (batch.rows.start == 10)
+    torch.testing.assert_close(module.end_epoch(), reference.end_epoch())
+    assert module._errors is None and (module._sse == 0).all()  # reset for the next
 
 
 @pytest.mark.parametrize("kind", ["adam", "adamw", "sgd"])
@@ -146,7 +152,7 @@ def test_a_member_steps_the_same_alone_and_among_others(kind, hidden, dropout):
         for step in range(30):
             rows = slice(step * 37 % 150, step * 37 % 150 + 50)
             raw.backward(2 * (raw.forward(x[rows]) - targets[rows]) / 50)
-            optimizer.update()
+            optimizer.step()
         raw.store(network)
         b = members.index(3)
         trained[len(members)] = [p.detach()[b] for p in _network_parameters(network)] \

@@ -179,3 +179,40 @@ def test_training_raises_no_lightning_warnings(world, split):
         warnings.simplefilter("always")
         fit_ensemble(job, members)
     assert [str(w.message) for w in caught] == []
+
+
+@pytest.mark.parametrize("optimizer, regime", [("adam", "overfit"), ("adam", "batch_norm"),
+                                               ("lbfgs", "overfit")])
+def test_training_sets_no_logger_level_and_no_warning_filter(world, split, monkeypatch,
+                                                             optimizer, regime):
+    """Not even for the time of the training loop (the Fabric loop needs none): every
+    way of training, through a recorder of every such call while it runs (pandas sets
+    filters of its own inside ``catch_warnings`` when the diagnostics are built)."""
+    calls: list[tuple] = []
+    inside = []
+
+    original_set_level = logging.Logger.setLevel
+    monkeypatch.setattr(logging.Logger, "setLevel", lambda self, level: (
+        calls.append(("setLevel", self.name, level)) if inside
+        else original_set_level(self, level)))
+    for name in ("filterwarnings", "simplefilter", "resetwarnings"):
+        original = getattr(warnings, name)
+        monkeypatch.setattr(warnings, name, lambda *args, _o=original, _n=name, **kwargs: (
+            calls.append((_n, args)) if inside else _o(*args, **kwargs)))
+    loop = fit_module.train_module
+
+    def recorded_loop(*args, **kwargs):
+        inside.append(True)
+        try:
+            return loop(*args, **kwargs)
+        finally:
+            inside.clear()
+
+    monkeypatch.setattr(fit_module, "train_module", recorded_loop)
+    members = _members(split, world.table.n_rows, regime)[:1 if optimizer == "lbfgs" else 2]
+    job = TrainingJob(world.table.X, world.table.y, rows=split.discovery, regime=regime,
+                      training=TrainingConfig(max_epochs=2, optimizer=optimizer,
+                                              lr_schedule="cosine"), network=NETWORK)
+    fit = fit_ensemble(job, members)
+    assert calls == []
+    assert np.isfinite(fit.embeddings).all() and (fit.diagnostics["epochs"] == 2).all()

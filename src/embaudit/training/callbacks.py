@@ -1,4 +1,5 @@
-"""Per-member stopping: each member stops on its own criterion and keeps its weights."""
+"""Per-member stopping and progress: callbacks of the Fabric loop
+(:mod:`embaudit.training.loop`), called by hook name."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
+from lightning_fabric import Fabric
 from torch import Tensor
 
 from embaudit.training.module import EnsembleRegressor
 
 
-class MemberStopping(pl.Callback):
+class MemberStopping:
     """Stop members one by one and restore, at the end, the weights each one kept.
 
     ``monitor="train"`` (regimes trained like overfit): a member stops once its epoch
@@ -28,9 +29,9 @@ class MemberStopping(pl.Callback):
     as ``diverged`` (Lightning's ``EarlyStopping(check_finite=True)``, per member); it
     keeps the weights it last kept: its best under ``"validation"``, its initial ones
     under ``"train"``. Stopped members stop contributing a loss; when none is left,
-    training ends. With ``member_ids`` and a Lightning logger, each epoch's losses are
-    logged per member. :meth:`state_dict` holds the per-member state (Lightning saves it
-    in a checkpoint and restores it with :meth:`load_state_dict`).
+    training ends. With ``member_ids``, each epoch's losses are logged per member to
+    Fabric's loggers. :meth:`state_dict` holds the per-member state (``fabric.save``
+    saves it in a checkpoint; :meth:`load_state_dict` resumes from it).
     """
 
     def __init__(
@@ -63,7 +64,7 @@ class MemberStopping(pl.Callback):
         self.diverged = torch.empty(0, dtype=torch.bool)
         self._restored = False
 
-    def on_train_start(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
+    def on_train_start(self, fabric: Fabric, module: EnsembleRegressor) -> None:
         B = module.network.n_members
         if self._restored and len(self.stop_epoch) == B:  # resumed from a checkpoint
             return
@@ -74,8 +75,9 @@ class MemberStopping(pl.Callback):
         self.reached = torch.zeros(B, dtype=torch.bool)
         self.diverged = torch.zeros(B, dtype=torch.bool)
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
-        train_loss = module.pop_epoch_train_loss().cpu()
+    def on_train_epoch_end(self, fabric: Fabric, module: EnsembleRegressor,
+                           train_loss: Tensor) -> None:
+        train_loss = train_loss.cpu()
         if self.training_rows is not None:
             train_loss = module.member_loss(*self.training_rows).cpu()
         active = module.active.clone().cpu()
@@ -85,7 +87,7 @@ class MemberStopping(pl.Callback):
         else:
             validation_loss = torch.full_like(train_loss, float("nan"))
         self.history.append(torch.stack([train_loss, validation_loss]).numpy())
-        self._log(trainer, module, train_loss, validation_loss, active)
+        self._log(fabric, train_loss, validation_loss, active)
         finite = torch.isfinite(train_loss)
         if self.validation is not None:
             finite &= torch.isfinite(validation_loss)
@@ -106,11 +108,9 @@ class MemberStopping(pl.Callback):
         stop |= diverged
         self.diverged |= diverged
         self.stop_epoch[stop] = len(self.history)
-        module.active &= ~stop.to(module.active.device)
-        if not module.active.any():
-            trainer.should_stop = True
+        module.active &= ~stop.to(module.active.device)  # none left: training ends
 
-    def on_train_end(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
+    def on_train_end(self, fabric: Fabric, module: EnsembleRegressor) -> None:
         if self.monitor == "train":  # members that never stopped keep their last weights
             self._keep(module, self.stop_epoch < 0)
         self.stop_epoch[self.stop_epoch < 0] = len(self.history)
@@ -143,27 +143,27 @@ class MemberStopping(pl.Callback):
                 on_device = members.to(tensor.device)
                 self.kept[name][on_device] = tensor.detach()[on_device]
 
-    def _log(self, trainer: pl.Trainer, module: EnsembleRegressor, train_loss: Tensor,
-             validation_loss: Tensor, active: Tensor) -> None:
-        """Training curves of the still-active members to the Lightning logger, if any."""
-        if trainer.logger is None or not self.member_ids:
+    def _log(self, fabric: Fabric, train_loss: Tensor, validation_loss: Tensor,
+             active: Tensor) -> None:
+        """Training curves of the still-active members to Fabric's loggers, if any."""
+        if not fabric.loggers or not self.member_ids:
             return
         metrics = {f"train_loss/{m}": float(v)
                    for m, v, a in zip(self.member_ids, train_loss, active, strict=True) if a}
         if self.validation is not None:
             metrics.update((f"validation_loss/{m}", float(v)) for m, v, a in
                            zip(self.member_ids, validation_loss, active, strict=True) if a)
-        trainer.logger.log_metrics(metrics, step=len(self.history))
+        fabric.log_dict(metrics, step=len(self.history))
 
 
-class MemberProgress(pl.Callback):
+class MemberProgress:
     """Report after every epoch how many members of the chunk have finished."""
 
     def __init__(self, report: Callable[[int], None]) -> None:
         self.report = report
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
+    def on_train_epoch_end(self, module: EnsembleRegressor) -> None:
         self.report(int((~module.active).sum()))
 
-    def on_train_end(self, trainer: pl.Trainer, module: EnsembleRegressor) -> None:
+    def on_train_end(self, module: EnsembleRegressor) -> None:
         self.report(module.network.n_members)

@@ -1,85 +1,69 @@
-"""Mini-batches shared by all members of an ensemble."""
+"""Mini-batches shared by all members of an ensemble, epoch by epoch."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch.utils.data import IterableDataset
-
-Batch = tuple[Tensor, Tensor, Tensor]  # x (batch × p), targets (B × batch), weights (B × batch)
 
 
-class MiniBatches:
-    """A group of mini-batches, handed to one Lightning step as an opaque object: the
-    tensors already live on the training device, so Lightning need not walk them (it
-    walks lists and tuples, element by element, on every step)."""
+class Batch(NamedTuple):
+    """One mini-batch: rows ``x`` (batch × p), per-member ``targets`` and row ``weights``
+    (B × batch, targets B × batch × 2 when censored), and ``rows``, its columns in the
+    epoch's :class:`Epoch` arrays."""
 
-    __slots__ = ("batches",)
-
-    def __init__(self, batches: list[Batch]) -> None:
-        self.batches = batches
-
-    def __iter__(self) -> Iterator[Batch]:
-        return iter(self.batches)
+    x: Tensor
+    targets: Tensor
+    weights: Tensor
+    rows: slice
 
 
-class SharedBatches(IterableDataset):
-    """Shuffled mini-batches of the trainable rows, ``group`` of them per item
-    (by default a whole epoch's: one Lightning step per epoch).
+class Epoch:
+    """One epoch's rows in their shuffled order (gathered once: fewer small copies than
+    one gather per batch), iterated as :class:`Batch` views of ``batch_size`` rows."""
 
-    Each mini-batch is ``(x, targets, weights)``. The order depends on ``seed`` and the
-    epoch only, never on the members, so a member sees the same batches whether it
-    trains alone or inside any ensemble. Grouping only decides how many updates one
-    Lightning step runs.
-    """
-
-    def __init__(
-        self, X: Tensor, targets: Tensor, weights: Tensor, rows: Tensor, batch_size: int,
-        seed: int, group: int | None = None,
-    ) -> None:
-        super().__init__()
-        self.X, self.targets, self.weights = X, targets, weights
-        n_batches = -(-len(rows) // batch_size)
-        self.rows, self.batch_size, self.seed = rows, batch_size, seed
-        self.group = n_batches if group is None else group
-        self.epoch = 0
+    def __init__(self, x: Tensor, targets: Tensor, weights: Tensor, batch_size: int) -> None:
+        self.x, self.targets, self.weights = x, targets, weights
+        self.batch_size = batch_size
 
     def __len__(self) -> int:
-        batches = -(-len(self.rows) // self.batch_size)
-        return -(-batches // self.group)
+        return -(-len(self.x) // self.batch_size)
 
-    def __iter__(self) -> Iterator[MiniBatches]:
-        # a generator: ``iter()`` alone (Lightning's check that the loader iterates)
-        # draws no epoch
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        self.epoch += 1
-        order = self.rows[torch.randperm(len(self.rows), generator=generator)].to(
-            self.X.device)
-        # one gather per epoch, then views: fewer small copies than one per batch
-        batches = list(zip(self.X[order].split(self.batch_size),
-                           self.targets[:, order].split(self.batch_size, dim=1),
-                           self.weights[:, order].split(self.batch_size, dim=1), strict=True))
-        for start in range(0, len(batches), self.group):
-            yield MiniBatches(batches[start : start + self.group])
+    def __iter__(self) -> Iterator[Batch]:
+        for start in range(0, len(self.x), self.batch_size):
+            rows = slice(start, start + self.batch_size)
+            yield Batch(self.x[rows], self.targets[:, rows], self.weights[:, rows], rows)
+
+    def batch_totals(self) -> Tensor:
+        """Each row's batch's total weight, per member (B × rows)."""
+        n, size = len(self.x), self.batch_size
+        padded = torch.nn.functional.pad(self.weights, (0, len(self) * size - n))
+        totals = padded.view(len(padded), len(self), size).sum(-1)
+        return totals.repeat_interleave(size, dim=1)[:, :n]
 
 
-class EnsembleDataModule(pl.LightningDataModule):
-    """Holds the inputs, per-member targets and per-member row weights.
+class SharedBatches:
+    """Shuffled mini-batches of the trainable rows, the same for every member.
 
-    The batches go to Lightning as they are, not in a ``DataLoader``: they already live
-    on the training device and a group is one step, so worker processes could only add
-    copies (and Lightning's advice to add them, a warning, does not arise).
+    The order depends on ``seed`` and the epoch only, never on the members, so a member
+    sees the same batches whether it trains alone or inside any ensemble. The tensors
+    already live on the training device: no ``DataLoader`` (its worker processes could
+    only add copies).
     """
 
     def __init__(
         self, X: Tensor, targets: Tensor, weights: Tensor, rows: Tensor, batch_size: int,
         seed: int,
     ) -> None:
-        super().__init__()
-        self.batches = SharedBatches(X, targets, weights, rows, batch_size, seed)
+        self.X, self.targets, self.weights = X, targets, weights
+        self.rows, self.batch_size, self.seed = rows, batch_size, seed
 
-    def train_dataloader(self) -> SharedBatches:
-        return self.batches
+    def epoch(self, epoch: int) -> Epoch:
+        """The mini-batches of epoch ``epoch`` (counted from 0)."""
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        order = self.rows[torch.randperm(len(self.rows), generator=generator)].to(
+            self.X.device)
+        return Epoch(self.X[order], self.targets[:, order], self.weights[:, order],
+                     self.batch_size)

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import logging
-import threading
-import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import CSVLogger
+from lightning_fabric.loggers import CSVLogger
 
 from embaudit.config import NetworkConfig, TrainingConfig
 from embaudit.core.members import MemberSpec, chunk_key
@@ -21,7 +18,7 @@ from embaudit.errors import ConfigError
 from embaudit.store.ensemble import EnsembleFit
 from embaudit.training.callbacks import MemberProgress, MemberStopping
 from embaudit.training.compute import compute_record
-from embaudit.training.data import EnsembleDataModule
+from embaudit.training.data import SharedBatches
 from embaudit.training.diagnostics import (
     Stops,
     loss_curves,
@@ -30,6 +27,7 @@ from embaudit.training.diagnostics import (
 )
 from embaudit.training.job import TrainingJob
 from embaudit.training.linear import fit_linear_members
+from embaudit.training.loop import train_module
 from embaudit.training.module import EnsembleRegressor
 from embaudit.training.network import EnsembleMLP
 
@@ -115,7 +113,7 @@ def fit_ensemble(job: TrainingJob, members: Sequence[MemberSpec],
     fits = []
     start = 0
     for chunk in chunk_members(members, job.X.shape, job.network, job.training):
-        callbacks: list[pl.Callback] = []
+        callbacks: list[Any] = []
         if progress is not None:
             callbacks.append(MemberProgress(
                 lambda done, s=start: progress(s + done, len(members))
@@ -156,8 +154,8 @@ def combine_fits(fits: Sequence[EnsembleFit], ids: Sequence[str]) -> EnsembleFit
 
 
 def _fit_chunk(job: TrainingJob, members: Sequence[MemberSpec],
-               callbacks: list[pl.Callback], logger: CSVLogger | None) -> EnsembleFit:
-    """Train one chunk of members together (one Lightning fit) and embed every row."""
+               callbacks: list[Any], logger: CSVLogger | None) -> EnsembleFit:
+    """Train one chunk of members together (one Fabric loop) and embed every row."""
     X, y, training, network_config = job.X, job.y, job.training, job.network
     events = job.loss_events()
     weights = np.stack([m.train_weights for m in members]).astype(np.float64)
@@ -189,7 +187,7 @@ def _fit_chunk(job: TrainingJob, members: Sequence[MemberSpec],
                                  else np.stack([standardized, member_events], -1)
                                  .astype(np.float32)).to(device)
     weights_t = torch.from_numpy(weights.astype(np.float32)).to(device)
-    data = EnsembleDataModule(
+    batches = SharedBatches(
         module.training_inputs(X_t), targets_t, weights_t,
         torch.from_numpy(np.asarray(job.rows, dtype=np.int64)),
         training.batch_size or len(job.rows), job.shuffle_seed,
@@ -214,9 +212,7 @@ def _fit_chunk(job: TrainingJob, members: Sequence[MemberSpec],
             training_rows=(X_t[fit_rows], targets_t[:, fit_rows], weights_t[:, fit_rows])
             if spec.training_loss_in_eval_mode else None,
         )
-    with _lightning_quiet:
-        trainer = _trainer(training.max_epochs, [stopping, *callbacks], logger, device)
-        trainer.fit(module, datamodule=data)
+    train_module(module, batches, [stopping, *callbacks], device, logger)
 
     predictions, embeddings = _forward_all(network, X_t, network_config)
     predictions = predictions * target_sd[:, None] + target_mean[:, None]
@@ -244,70 +240,6 @@ def training_device(training: TrainingConfig) -> torch.device:
             f"{found} CUDA device(s) here (torch {torch.__version__}); train on the CPU "
             "with --device cpu, or install a CUDA build of torch on a machine with a GPU.")
     return device
-
-
-class _LightningQuiet:
-    """Lightning's notices kept out of the user's output during fits, and nothing of the
-    user's changed after them.
-
-    Within the block the Lightning loggers' levels are ERROR (each Trainer logs "GPU
-    available" lines at INFO), and the one warning that cannot be avoided at its source
-    (Lightning 2.6 builds torch's deprecated ``LeafSpec``) is ignored inside
-    ``warnings.catch_warnings``, which puts the filters back. Fits that overlap in
-    threads share one block: the first to enter saves the levels and filters, the last
-    to leave restores them, so no interleaving leaves a level or a filter behind.
-    """
-
-    _NAMES = ("pytorch_lightning", "lightning.pytorch")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._inside = 0
-        self._levels: list[int] = []
-        self._filters: warnings.catch_warnings | None = None
-
-    def __enter__(self) -> None:
-        with self._lock:
-            self._inside += 1
-            if self._inside > 1:
-                return
-            loggers = [logging.getLogger(name) for name in self._NAMES]
-            self._levels = [logger.level for logger in loggers]
-            for logger in loggers:
-                logger.setLevel(logging.ERROR)
-            self._filters = warnings.catch_warnings()
-            self._filters.__enter__()
-            warnings.filterwarnings("ignore", message=".*treespec, LeafSpec.*")
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._inside -= 1
-            if self._inside:
-                return
-            if self._filters is not None:
-                self._filters.__exit__(None, None, None)
-                self._filters = None
-            for name, level in zip(self._NAMES, self._levels, strict=True):
-                logging.getLogger(name).setLevel(level)
-
-
-_lightning_quiet = _LightningQuiet()
-
-
-def _trainer(max_epochs: int, callbacks: list[pl.Callback],
-             logger: CSVLogger | None, device: torch.device) -> pl.Trainer:
-    return pl.Trainer(
-        accelerator="cuda" if device.type == "cuda" else "cpu",
-        devices=[device.index or 0] if device.type == "cuda" else 1,
-        max_epochs=max_epochs,
-        logger=logger if logger is not None else False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        log_every_n_steps=1,
-        callbacks=callbacks,
-    )
 
 
 @torch.no_grad()

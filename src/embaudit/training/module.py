@@ -1,18 +1,16 @@
-"""The LightningModule that trains B members at once."""
+"""The module that trains B members at once: their network, loss and optimizers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable
 
-import pytorch_lightning as pl
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from embaudit.config import TrainingConfig
-from embaudit.training.data import Batch
+from embaudit.training.data import Batch, Epoch
 from embaudit.training.network import EnsembleMLP
-from embaudit.training.optim import EnsembleAdam, EnsembleSGD, parameter_groups
+from embaudit.training.optim import parameter_groups, raw_feature_optimizer
 from embaudit.training.quasi_newton import GoldenSectionLBFGS
 from embaudit.training.raw import RawFeatureEnsemble
 from embaudit.training.survival import cox_loss
@@ -36,7 +34,7 @@ def censored_terms(prediction: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]
     return per_row, short * short
 
 
-class EnsembleRegressor(pl.LightningModule):
+class EnsembleRegressor(nn.Module):
     """Sum of the members' weighted MSE losses under an element-wise optimizer.
 
     ``input_center`` (``p``; the rows' mean, say) is subtracted from the inputs of the
@@ -47,14 +45,13 @@ class EnsembleRegressor(pl.LightningModule):
     is exactly B separate trainings that share their input batches. L-BFGS is not
     element-wise (its line search and history couple all parameters), so it trains one
     member per module. Members switched off by a stopping callback (``active``) stop
-    contributing a loss.
+    contributing a loss. :func:`embaudit.training.loop.train_module` trains it
+    (Lightning Fabric's loop).
 
-    Optimization is manual: one Lightning step runs a group of mini-batches (one
-    update each, in order), which spares Lightning's per-step overhead on the small
-    updates of this workload. Networks without batch norm under Adam or SGD train in
-    raw-feature coordinates (:class:`RawFeatureEnsemble`: a hand-written pass, one
-    fused optimizer step over every parameter); the network's own parameters are
-    updated from it after every step of Lightning's (an epoch), where callbacks read
+    Networks without batch norm under Adam or SGD train in raw-feature coordinates
+    (:class:`RawFeatureEnsemble`: a pass by hand, torch's fused optimizer over every
+    parameter at once, the MSE's gradient prepared once per epoch); the network's own
+    parameters are updated from it at the end of every epoch, where callbacks read
     them. Batch norm and L-BFGS train the network itself through autograd; there
     Adam's fused kernel takes the parameters whose per-member slices are aligned to its
     vector width (its scalar tail rounds differently from its vector body) and the few
@@ -68,7 +65,6 @@ class EnsembleRegressor(pl.LightningModule):
         if config.optimizer == "lbfgs" and network.n_members != 1:
             raise ValueError("L-BFGS trains one member per module (its line search is "
                              "per member)")
-        self.automatic_optimization = False
         self.network = network
         self.config = config
         self.weight_decay = weight_decay
@@ -81,6 +77,15 @@ class EnsembleRegressor(pl.LightningModule):
         center = torch.zeros(network.input_mean.shape[1]) if input_center is None \
             else input_center  # must not depend on the members (their independence)
         self.raw = RawFeatureEnsemble(network, center) if fused else None
+        #: the epoch under way, and for the MSE by hand each row's gradient factor
+        #: (2 · weight / its batch's weight, 0 for stopped members) and error
+        self._epoch: Epoch | None = None
+        self._gradient_weights: Tensor | None = None
+        self._errors: Tensor | None = None
+
+    def forward(self, x: Tensor, weights: Tensor | None = None) -> Tensor:
+        """The members' predictions ``(B, rows)`` (``weights``: batch norm's row weights)."""
+        return self.network(x, weights)
 
     def training_inputs(self, X: Tensor) -> Tensor:
         """The rows as mini-batches must carry them (augmented for the raw-feature pass)."""
@@ -90,7 +95,7 @@ class EnsembleRegressor(pl.LightningModule):
         """Summed per-member weighted loss of one mini-batch (active members only): MSE,
         or with censored targets (``B × batch × 2``: value, event) the log-normal AFT
         loss at unit scale (:func:`censored_terms`)."""
-        return self.objective(self.network(x, weights), targets, weights)
+        return self.objective(self(x, weights), targets, weights)
 
     def objective(self, prediction: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
         """:meth:`loss` of given predictions; tallies the epoch's training loss."""
@@ -115,41 +120,29 @@ class EnsembleRegressor(pl.LightningModule):
                 (p**2).sum() for p in self.network.parameters())
         return loss
 
-    def training_step(self, batches: Iterable[Batch], batch_idx: int) -> None:
-        # raw optimizers: Lightning's wrapper would add its per-call overhead to every
-        # small update (and ``trainer.global_step`` then stays 0: curves are logged per
-        # epoch by the stopping callback, never with ``self.log``)
-        optimizers = self.optimizers(use_pl_optimizer=False)
-        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
-        if self.raw is not None:
-            for batch in batches:
-                self.raw.backward(self._prediction_gradient(*batch))
-                optimizers[0].update()
-            self.raw.store(self.network)
+    def begin_epoch(self, epoch: Epoch) -> None:
+        """Start ``epoch``; for the MSE by hand, every row's gradient factor at once."""
+        self._epoch = epoch
+        if self.raw is None or epoch.targets.dim() == 3 or self.config.loss == "cox":
             return
-        for batch in batches:
-            if self.config.optimizer == "lbfgs":
-                optimizers[0].step(lambda batch=batch: self._closure(optimizers[0], batch))
-                continue
-            loss = self.loss(*batch)
-            for optimizer in optimizers:
-                optimizer.zero_grad()
-            self.manual_backward(loss)
-            for optimizer in optimizers:
-                optimizer.step()
+        factor = self.active[:, None] / epoch.batch_totals().clamp_min(1.0)
+        self._gradient_weights = epoch.weights * (2 * factor)
+        self._errors = torch.empty_like(epoch.weights)
 
-    def _prediction_gradient(self, x: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
+    @torch.no_grad()
+    def prediction_gradient(self, batch: Batch) -> Tensor:
         """Gradient of :meth:`objective` with respect to the raw-feature pass's
-        predictions: by hand for the MSE, ``2 · factor · w · (ŷ - y)``, else by autograd."""
-        prediction = self.raw.forward(x)
-        if targets.dim() == 3 or self.config.loss == "cox":
-            prediction.requires_grad_()
-            return torch.autograd.grad(self.objective(prediction, targets, weights),
-                                       prediction)[0]
-        error = prediction.sub_(targets)
-        weighted = weights * error
-        factor = self._tally((weighted * error).sum(dim=1), weights.sum(dim=1))
-        return weighted.mul_((2 * factor)[:, None])
+        predictions of ``batch`` (of the epoch begun): for the MSE by hand, ``2 · w /
+        (batch weight) · (ŷ - y)`` (the loss tallied at the epoch's end), else by
+        autograd."""
+        prediction = self.raw.forward(batch.x)
+        if self._errors is None:
+            with torch.enable_grad():
+                prediction.requires_grad_()
+                return torch.autograd.grad(
+                    self.objective(prediction, batch.targets, batch.weights), prediction)[0]
+        error = torch.sub(prediction, batch.targets, out=self._errors[:, batch.rows])
+        return error * self._gradient_weights[:, batch.rows]
 
     def _tally(self, sse: Tensor, total_weight: Tensor) -> Tensor:
         """Add a mini-batch to the epoch's training loss; each member's loss factor (1 /
@@ -158,31 +151,33 @@ class EnsembleRegressor(pl.LightningModule):
         self._weight += total_weight.double()
         return self.active / total_weight.clamp_min(1.0)
 
-    def _closure(self, optimizer: torch.optim.Optimizer, batch: Batch) -> Tensor:
-        """The loss of ``batch``, and its gradient unless called under ``no_grad`` (a
-        line search that only needs values)."""
+    def closure(self, batch: Batch, optimizer: torch.optim.Optimizer,
+                backward: Callable[[Tensor], None]) -> Tensor:
+        """The loss of ``batch``, and its gradient (through ``backward``) unless called
+        under ``no_grad`` (a line search that only needs values): L-BFGS's closure."""
         optimizer.zero_grad()
         if not torch.is_grad_enabled():  # a line search's probe: not in the epoch's loss
             tally = self._sse.clone(), self._weight.clone()
-            loss = self.loss(*batch)
+            loss = self.loss(batch.x, batch.targets, batch.weights)
             self._sse, self._weight = tally
             return loss
-        loss = self.loss(*batch)
-        self.manual_backward(loss)
+        loss = self.loss(batch.x, batch.targets, batch.weights)
+        backward(loss)
         return loss
 
-    def on_train_epoch_end(self) -> None:
-        schedulers = self.lr_schedulers()
-        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
-            if scheduler is not None:
-                scheduler.step()
-
-    def pop_epoch_train_loss(self) -> Tensor:
+    def end_epoch(self) -> Tensor:
         """Weighted training MSE of each member over the epoch just finished; resets.
+        The raw-feature pass's parameters go back to the network (callbacks read them).
 
         Under L-BFGS the closure runs once per function evaluation, so this averages
         over every evaluation of the epoch.
         """
+        if self.raw is not None:
+            self.raw.store(self.network)
+        if self._errors is not None and self._epoch is not None:
+            weights = self._epoch.weights.double()
+            self._tally((weights * self._errors.double().square()).sum(1), weights.sum(1))
+        self._epoch = self._gradient_weights = self._errors = None
         loss = (self._sse / self._weight.clamp_min(1.0)).float()
         self._sse.zero_()
         self._weight.zero_()
@@ -205,16 +200,18 @@ class EnsembleRegressor(pl.LightningModule):
             else (predictions - targets) ** 2
         return (squared * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
-    def configure_optimizers(self) -> Any:
+    def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer],
+                                            list[torch.optim.lr_scheduler.LRScheduler]]:
+        """The optimizers, and a cosine schedule of their rates if configured (stepped
+        once per epoch)."""
         optimizers = self._optimizers()
         if self.config.lr_schedule == "cosine":
-            schedulers = [torch.optim.lr_scheduler.CosineAnnealingLR(o, self.max_epochs)
-                          for o in optimizers]
-            return optimizers, schedulers
-        return optimizers
+            return optimizers, [torch.optim.lr_scheduler.CosineAnnealingLR(o, self.max_epochs)
+                                for o in optimizers]
+        return optimizers, []
 
     def _optimizers(self) -> list[torch.optim.Optimizer]:
-        config, params = self.config, list(self.parameters())
+        config, params = self.config, list(self.network.parameters())
         if config.optimizer == "lbfgs" and config.lbfgs_line_search == "golden_section":
             return [GoldenSectionLBFGS(params, lr=config.learning_rate,
                                        max_iter=config.lbfgs_iterations,
@@ -224,12 +221,10 @@ class EnsembleRegressor(pl.LightningModule):
                 params, lr=config.learning_rate, max_iter=config.lbfgs_iterations,
                 history_size=config.lbfgs_history, line_search_fn="strong_wolfe",
             )]
-        if self.raw is not None and config.optimizer == "sgd":
-            return [EnsembleSGD(self.raw, config.learning_rate, config.momentum,
-                                self.weight_decay)]
         if self.raw is not None:
-            return [EnsembleAdam(self.raw, config.learning_rate,
-                                 weight_decay=self.weight_decay)]
+            return [raw_feature_optimizer(self.raw, config.optimizer, config.learning_rate,
+                                          momentum=config.momentum,
+                                          weight_decay=self.weight_decay)]
         if config.optimizer == "sgd":
             return [torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum,
                                     weight_decay=self.weight_decay, foreach=True)]
