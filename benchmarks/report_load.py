@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 import embaudit
-from embaudit.pipeline import rebuild_reports
+from embaudit.outputs import rebuild_reports
 
 PROBE = """<script>
 window.addEventListener("load", function () {

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import embaudit
-from embaudit.pipeline import rebuild_reports
+from embaudit.outputs import rebuild_reports
 
 CONFIG = {"seed": 0, "training": {"regimes": ["overfit", "linear"], "max_epochs": 5,
                                   "chunk_size": 5},

@@ -97,14 +97,14 @@ def test_early_stopping_can_stop_at_a_validation_loss_instead_of_a_patience():
 
 
 def test_matched_early_stopping_checks_quasi_newton_after_every_iteration():
-    from embaudit.pipeline import _matched_stopping
+    from embaudit.resampling.options import matched_stopping
 
     lbfgs = TrainingConfig(optimizer="lbfgs", lbfgs_iterations=20, max_epochs=150,
                            patience=10, batch_size=None)
-    matched = _matched_stopping(lbfgs, 0.3)
+    matched = matched_stopping(lbfgs, 0.3)
     assert matched.stop_at_validation_loss == 0.3 and matched.lbfgs_iterations == 1
     assert (matched.max_epochs, matched.patience) == (3000, 200)  # the same budget
-    sgd = _matched_stopping(TrainingConfig(optimizer="sgd"), 0.3)
+    sgd = matched_stopping(TrainingConfig(optimizer="sgd"), 0.3)
     assert sgd.stop_at_validation_loss == 0.3 and sgd.max_epochs == TrainingConfig().max_epochs
 
 

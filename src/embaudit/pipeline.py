@@ -8,19 +8,18 @@ module only orchestrates: each step's decisions live in the layer that owns them
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from embaudit.config import AuditConfig, TrainingConfig, build_config
-from embaudit.core.members import MemberSpec, Split
-from embaudit.core.progress import Progress, note, progress_display
+from embaudit.core.members import Split
+from embaudit.core.progress import Progress, note, progress_display, stage_progress
 from embaudit.core.regimes import RAW, REGIMES
 from embaudit.data.independence import clustering_evidence, independence_sentence
 from embaudit.data.table import Table, load_table
@@ -43,10 +42,13 @@ from embaudit.hypotheses.evidence import (
 from embaudit.hypotheses.inference import HoldoutAssociation
 from embaudit.hypotheses.panel import HoldoutRows, decide_panel
 from embaudit.landscape import Landscape, MinimaGroup, analyze_landscape
-from embaudit.reports import REPORT_FORMATS, generated_now, write_reports
+from embaudit.outputs import save, with_seal
+from embaudit.reports import generated_now
 from embaudit.resampling.options import (
+    best_validation_loss,
     crossfit_folds,
     landscape_minima,
+    matched_stopping,
     plan_folds,
     plan_regime,
     screen_blocks,
@@ -54,9 +56,9 @@ from embaudit.resampling.options import (
     study_optimizers,
     study_training,
 )
-from embaudit.results import AuditResult, load_result
-from embaudit.store import AuditStore, audit_identity, open_audit, save_results, versions
-from embaudit.store.ledger import NOT_RECORDED, read_ledger
+from embaudit.results import AuditResult
+from embaudit.store import AuditStore, audit_identity, open_audit, versions
+from embaudit.store.compute import audit_compute
 from embaudit.training.execution import cluster_client, train_members
 from embaudit.training.fit import EnsembleFit, training_device
 from embaudit.training.job import TrainingJob
@@ -126,43 +128,6 @@ def table_from_config(config: AuditConfig) -> Table:
     )
 
 
-def save(result: AuditResult, folder: str | Path) -> dict[str, Path]:
-    """Write the results (DuckDB tables) and the three reports to ``folder``.
-
-    Members were stored as they finished; this adds what the statistics found, and when
-    the reports were generated (so :func:`rebuild_reports` can write them again).
-    """
-    store = AuditStore(folder)
-    generated_at = generated_now()
-    if result.seal.get("made_at") == NOT_RECORDED:
-        result = with_seal(result, store, generated_at)
-    save_results(store, result.tables(), {
-        "identity": audit_identity(result.config, result.data_sha256),
-        **result.metadata(), "generated_at": generated_at})
-    return write_reports(result, Path(folder), generated_at)
-
-
-def with_seal(result: AuditResult, store: AuditStore, now: str) -> AuditResult:
-    """``result`` with its seal (made ``now``, or when the store first sealed the same
-    split) and the store's claims ledger."""
-    recorded = store.read_metadata().get("seal") or {}
-    seal = result.make_seal(now)
-    hashes = ("split_sha256", "holdout_lifespans_sha256")
-    if all(recorded.get(k) == seal[k] for k in hashes):
-        seal["made_at"] = recorded["made_at"]
-    return replace(result, seal=seal, claims=read_ledger(store))
-
-
-def rebuild_reports(folder: str | Path, formats: Collection[str] = REPORT_FORMATS
-                    ) -> dict[str, Path]:
-    """Write the reports of the finished audit in ``folder`` again, from its store alone:
-    nothing is trained or recomputed, and ``report.json`` comes out byte-identical."""
-    store = AuditStore(folder)
-    result = load_result(folder)
-    return write_reports(result, store.folder, store.read_metadata()["generated_at"],
-                         formats)
-
-
 @dataclass
 class _RegimeRun:
     """What training one regime gave the statistics."""
@@ -223,7 +188,7 @@ class _Pipeline:
             crossfit = self._crossfit(runs)
             rates, agreement = crossfit_tables(crossfit, config.split.crossfit_folds or 0)
         curves = [c for run in runs for c in run.curves]
-        compute = _compute(store, [c for run in runs for c in run.compute])
+        compute = audit_compute(store, [c for run in runs for c in run.compute])
         landscape = self._landscape([m for run in runs for m in run.minima],
                                     client if isinstance(client, Executor) else None) \
             if config.landscape.enabled else None
@@ -312,7 +277,7 @@ class _Pipeline:
         members = self.plans[regime]
         stage = f"Training {regime} members" + (
             f" (resuming: {n_resumed} already trained)" if n_resumed else "")
-        report = None if self.progress is None else _stage(self.progress, stage)
+        report = None if self.progress is None else stage_progress(self.progress, stage)
         study = self.config.landscape.enabled and REGIMES[regime].trains_network
         # without a store, weights exist only if training keeps them (the landscape's
         # minima are read back from a store)
@@ -353,11 +318,11 @@ class _Pipeline:
                                                              f" with {optimizer}")
             training = study_training(self.config, optimizer)
             if spec.early_stopping and not main:  # matched on validation loss, not epochs
-                training = _matched_stopping(training, _best_validation_loss(fit, sampled[0]))
+                training = matched_stopping(training, best_validation_loss(fit.curves, sampled[0]))
             part = train_members(
                 self._job(regime, self.split, store, training=training),
                 copies[1:] if main else copies, store=store, client=client, keep_state=True,
-                progress=None if self.progress is None else _stage(self.progress, stage))
+                progress=None if self.progress is None else stage_progress(self.progress, stage))
             ids, state, embeddings = part.member_ids, part.state, part.embeddings
             if main:  # the reference is the audit's own, trained already
                 reference = fit.member_ids.index(sampled[0].member_id)
@@ -387,7 +352,7 @@ class _Pipeline:
                                  self.split, replication, self.config.landscape,
                                  self.config.statistics.confidence, self.config.seed,
                                  None if self.progress is None else
-                                 _stage(self.progress, "Loss landscape of the minima"),
+                                 stage_progress(self.progress, "Loss landscape of the minima"),
                                  self.table.features, self.config.training.memory_budget_mb,
                                  executor)
 
@@ -438,44 +403,3 @@ def _null_strengths(evidence: list[RegimeEvidence], table: Table) -> pd.DataFram
         for e in evidence
     ]
     return pd.concat(frames, ignore_index=True)
-
-
-def _matched_stopping(training: TrainingConfig, target: float | None) -> TrainingConfig:
-    """``training`` stopping at the validation loss ``target``; L-BFGS checked after
-    every iteration (one per epoch, as many epochs as it had iterations), so a
-    full-batch quasi-Newton epoch cannot cross the level unseen."""
-    update: dict[str, object] = {"stop_at_validation_loss": target}
-    if training.optimizer == "lbfgs":
-        update.update(lbfgs_iterations=1,
-                      max_epochs=training.max_epochs * training.lbfgs_iterations,
-                      patience=training.patience * training.lbfgs_iterations)
-    return training.model_copy(update=update)
-
-
-def _best_validation_loss(fit: EnsembleFit, member: MemberSpec) -> float | None:
-    """The lowest validation loss ``member`` reached in ``fit`` (its stopping rule's
-    units): the level other optimizers' copies stop at (None without its curve)."""
-    curves = fit.curves
-    if curves.empty or "validation_loss" not in curves:
-        return None
-    best = float(curves.loc[curves["member_id"] == member.member_id, "validation_loss"].min())
-    return best if np.isfinite(best) and best > 0 else None
-
-
-def _compute(store: AuditStore | None, fits: list[pd.DataFrame]) -> pd.DataFrame:
-    """How every chunk of the audit was computed: the store's record (chunks of earlier,
-    interrupted runs included), or without a store this run's."""
-    if store is not None and "compute" in store.tables():
-        compute = store.read_table("compute")
-    else:
-        compute = pd.concat(fits, ignore_index=True) if fits else pd.DataFrame()
-    if compute.empty:
-        return compute
-    return compute.sort_values(["regime", "chunk"], kind="stable").reset_index(drop=True)
-
-
-def _stage(progress: Progress, description: str) -> Callable[[int, int], None]:
-    def report(done: int, total: int) -> None:
-        progress(description, done, total)
-
-    return report

@@ -172,7 +172,7 @@ def report(
 
     report.json comes out byte-identical to the audit's own.
     """
-    from embaudit.pipeline import rebuild_reports
+    from embaudit.outputs import rebuild_reports
 
     with user_errors():
         if not (out / "audit.duckdb").exists():

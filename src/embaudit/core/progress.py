@@ -126,3 +126,12 @@ def progress_display(progress: bool | Progress | None) -> Iterator[Progress | No
         return
     with (NotebookTable() if in_notebook() else TerminalBars()) as display:
         yield display
+
+
+def stage_progress(progress: Progress, description: str) -> Callable[[int, int], None]:
+    """``progress`` for one stage: hears (done, total) and reports them under
+    ``description``."""
+    def report(done: int, total: int) -> None:
+        progress(description, done, total)
+
+    return report

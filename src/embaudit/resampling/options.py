@@ -159,3 +159,24 @@ def study_training(config: AuditConfig, optimizer: str) -> TrainingConfig:
     elif training.optimizer == "lbfgs" and training.batch_size is None:
         update["batch_size"] = TrainingConfig.model_fields["batch_size"].default
     return training.model_copy(update=update)
+
+
+def matched_stopping(training: TrainingConfig, target: float | None) -> TrainingConfig:
+    """``training`` stopping at the validation loss ``target``; L-BFGS checked after
+    every iteration (one per epoch, as many epochs as it had iterations), so a
+    full-batch quasi-Newton epoch cannot cross the level unseen."""
+    update: dict[str, object] = {"stop_at_validation_loss": target}
+    if training.optimizer == "lbfgs":
+        update.update(lbfgs_iterations=1,
+                      max_epochs=training.max_epochs * training.lbfgs_iterations,
+                      patience=training.patience * training.lbfgs_iterations)
+    return training.model_copy(update=update)
+
+
+def best_validation_loss(curves: pd.DataFrame, member: MemberSpec) -> float | None:
+    """The lowest validation loss ``member`` reached in a fit's ``curves`` (its stopping
+    rule's units): the level other optimizers' copies stop at (None without its curve)."""
+    if curves.empty or "validation_loss" not in curves:
+        return None
+    best = float(curves.loc[curves["member_id"] == member.member_id, "validation_loss"].min())
+    return best if np.isfinite(best) and best > 0 else None

@@ -7,7 +7,12 @@ reading a store's record loads no training code.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
+
+if TYPE_CHECKING:
+    from embaudit.store.store import AuditStore
 
 #: what a chunk records, in this order (after regime, chunk and its member count)
 COMPUTE_KEYS = ("path", "device", "blas", "threads", "mkl_cbwr", "deterministic", "torch")
@@ -43,3 +48,16 @@ def mixed_note(compute: pd.DataFrame) -> str:
     return (f"This audit's members were computed in {ways} ways that differ in "
             f"{', '.join(differing)} (a resume on another machine, device or setting); "
             "members computed differently agree within rounding, not bit for bit.")
+
+
+def audit_compute(store: AuditStore | None, chunks: list[pd.DataFrame]) -> pd.DataFrame:
+    """How every chunk of an audit was computed: the store's record (chunks of earlier,
+    interrupted runs included), or without a store this run's ``chunks``; by regime and
+    chunk."""
+    if store is not None and "compute" in store.tables():
+        compute = store.read_table("compute")
+    else:
+        compute = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+    if compute.empty:
+        return compute
+    return compute.sort_values(["regime", "chunk"], kind="stable").reset_index(drop=True)

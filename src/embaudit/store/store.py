@@ -29,8 +29,10 @@ import pyarrow.parquet as pq
 from embaudit.core.members import chunk_key
 from embaudit.core.regimes import REGIMES
 from embaudit.errors import ConfigError
+from embaudit.store.checkpoints import load_weights, weights_bytes
 from embaudit.store.ensemble import EnsembleFit
 from embaudit.store.files import atomic_path, file_sha256, refuse_links
+from embaudit.store.rows import plain_text, record_chunk_files, replace_rows, table_names
 
 DATABASE = "audit.duckdb"
 MEMBERS_FOLDER = "members"
@@ -91,7 +93,7 @@ class AuditStore:
             connection.begin()
             try:
                 for name, frame in tables.items():
-                    connection.register("incoming", _plain(frame))
+                    connection.register("incoming", plain_text(frame))
                     connection.execute(f'CREATE OR REPLACE TABLE "{name}" AS '
                                        "SELECT * FROM incoming")
                     connection.unregister("incoming")
@@ -109,7 +111,7 @@ class AuditStore:
         with self._connect() as connection:
             connection.begin()
             try:
-                connection.register("incoming", _plain(frame))
+                connection.register("incoming", plain_text(frame))
                 connection.execute(f'CREATE TABLE IF NOT EXISTS "{name}" AS '
                                    "SELECT * FROM incoming LIMIT 0")
                 connection.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
@@ -141,7 +143,7 @@ class AuditStore:
         if not self.database.exists():
             return {}
         with self._connect(read_only=True) as connection:
-            present = _table_names(connection)
+            present = table_names(connection)
             return {name: connection.execute(f'SELECT * FROM "{name}"').df()
                     for name in names if name in present}
 
@@ -253,7 +255,7 @@ class AuditStore:
             written["parquet"] = file_sha256(temporary)
         if fit.state:
             with atomic_path(folder / f"{chunk}.pt") as temporary:
-                temporary.write_bytes(_weights_bytes(fit.state))
+                temporary.write_bytes(weights_bytes(fit.state))
                 written["pt"] = file_sha256(temporary)
         rows = diagnostics.assign(chunk=chunk)
         files = pd.DataFrame({"regime": regime, "chunk": chunk, "suffix": list(written),
@@ -261,11 +263,11 @@ class AuditStore:
         with self._connect() as connection:
             connection.begin()
             try:
-                _insert(connection, "curves", curves, member_ids)
-                _insert(connection, "members", rows, member_ids)
-                _replace_files(connection, files)
+                replace_rows(connection, "curves", curves, member_ids)
+                replace_rows(connection, "members", rows, member_ids)
+                record_chunk_files(connection, files)
                 if not fit.compute.empty:
-                    _insert(connection, "compute", fit.compute, [chunk], key="chunk")
+                    replace_rows(connection, "compute", fit.compute, [chunk], key="chunk")
                 connection.commit()
             except BaseException:
                 connection.rollback()
@@ -280,7 +282,7 @@ class AuditStore:
             diagnostics = connection.execute(
                 "SELECT m.* FROM members m JOIN wanted USING (member_id) WHERE m.regime = ?",
                 [regime]).df()
-            names = _table_names(connection)
+            names = table_names(connection)
             curves = connection.execute(
                 "SELECT c.* FROM curves c JOIN wanted USING (member_id)").df() \
                 if "curves" in names else pd.DataFrame()
@@ -306,7 +308,7 @@ class AuditStore:
             axes = np.column_stack([table[c].to_numpy() for c in table.column_names
                                     if c.startswith("axis_")]).reshape(len(ids), n, -1)
             values = table["prediction"].to_numpy().reshape(len(ids), n)
-            tensors = _load_weights(self._chunk_file(folder, chunk, "pt", checksums)) \
+            tensors = load_weights(self._chunk_file(folder, chunk, "pt", checksums)) \
                 if with_state and REGIMES[regime].trains_network else {}
             for index, member_id in enumerate(ids):
                 found[member_id] = (axes[index], values[index],
@@ -347,80 +349,6 @@ def metadata_frame(metadata: Mapping[str, object]) -> pd.DataFrame:
     })
 
 
-def _insert(connection: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame,
-            keys: Sequence[str], key: str = "member_id") -> None:
-    """Replace the rows of table ``name`` whose ``key`` is in ``keys`` with ``frame``'s;
-    a column the table lacks (a store begun by an older version) is added, empty for its
-    earlier rows, so resuming it keeps the finished work."""
-    connection.register("incoming", _plain(frame))
-    exists = connection.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchall()[0][0]
-    if not exists:
-        connection.execute(f'CREATE TABLE "{name}" AS SELECT * FROM incoming LIMIT 0')
-    else:
-        have = {row[0] for row in connection.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
-            [name]).fetchall()}
-        added = [c for c in frame.columns if c not in have]
-        if added:
-            types = dict(connection.execute("SELECT column_name, column_type FROM "
-                                            "(DESCRIBE SELECT * FROM incoming)").fetchall())
-            for column in added:
-                connection.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" '
-                                   f"{types[column]}")
-    connection.register("replaced", pd.DataFrame({key: list(keys)}))
-    connection.execute(f'DELETE FROM "{name}" WHERE "{key}" IN '
-                       f"(SELECT {key} FROM replaced)")
-    connection.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
-    connection.unregister("incoming")
-    connection.unregister("replaced")
-
-
-def _weights_bytes(state: Mapping[str, np.ndarray]) -> bytes:
-    """A chunk's network weights as a torch checkpoint, the same bytes for the same
-    weights (saved to memory: a file's name would go into the archive)."""
-    import io
-
-    import torch  # only a stored network needs it
-
-    buffer = io.BytesIO()
-    torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()},
-               buffer)
-    return buffer.getvalue()
-
-
-def _load_weights(path: Path) -> dict[str, Any]:
-    """A chunk's checkpoint: a dict of tensors, read without running any of its code."""
-    import torch
-
-    try:
-        tensors = torch.load(path, weights_only=True)
-    except Exception as error:  # what a refused or broken checkpoint raises varies
-        tensors = error
-    if not isinstance(tensors, dict) or \
-            not all(isinstance(t, torch.Tensor) for t in tensors.values()):
-        raise ConfigError(f"Store file {str(path)!r} is not a checkpoint of plain tensors "
-                          f"({type(tensors).__name__}); nothing in it was run or read. Rerun "
-                          "with --overwrite (or a new --out) to start this audit again.")
-    return tensors
-
-
-def _replace_files(connection: duckdb.DuckDBPyConnection, files: pd.DataFrame) -> None:
-    """Record the checksums of one chunk's files (table ``chunk_files``)."""
-    connection.execute("CREATE TABLE IF NOT EXISTS chunk_files (regime VARCHAR, chunk VARCHAR, "
-                       "suffix VARCHAR, sha256 VARCHAR)")
-    connection.execute("DELETE FROM chunk_files WHERE regime = ? AND chunk = ?",
-                       [files["regime"].iloc[0], files["chunk"].iloc[0]])
-    connection.register("written", files)
-    connection.execute("INSERT INTO chunk_files BY NAME SELECT * FROM written")
-    connection.unregister("written")
-
-
-def _table_names(connection: duckdb.DuckDBPyConnection) -> set[str]:
-    return {row[0] for row in connection.execute("SHOW TABLES").fetchall()}
-
-
 def _differences(recorded: Any, current: Any, path: str = "") -> list[str]:
     if isinstance(recorded, dict) and isinstance(current, dict):
         found = []
@@ -434,15 +362,3 @@ def _differences(recorded: Any, current: Any, path: str = "") -> list[str]:
 def _check_name(name: str) -> None:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"store name {name!r} must be letters, digits and underscores")
-
-
-def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns as pandas strings, which DuckDB stores as VARCHAR even when empty
-    or all missing (an object column without values has no type to infer)."""
-    out = frame.copy()
-    for column in out.columns:
-        values = out[column]
-        if values.dtype == object and values.map(lambda v: isinstance(v, str)).any() and \
-                values.map(lambda v: v is None or v is pd.NA or isinstance(v, str)).all():
-            out[column] = values.astype("string")
-    return out
