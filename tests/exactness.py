@@ -8,8 +8,9 @@ shape). Tests of member independence assert bit-equality where the probe below f
 the products exact, and agreement within rounding everywhere. Training runs torch
 operations only: the raw-feature pass's two first-layer GEMMs and its matrix-vector
 product per member, batched GEMMs for the later layers, and the forward products that
-embed the rows afterwards; the element-wise operations between them are independent of
-the ensemble by construction (the optimizer's, see ``embaudit.training.optim``).
+embed the rows afterwards; the element-wise operations between them, and the sums over
+a batch's rows per member, are independent of the ensemble by construction (the
+optimizer's, see ``embaudit.training.optim``).
 """
 
 from __future__ import annotations

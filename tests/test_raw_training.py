@@ -110,6 +110,20 @@ def test_forward_and_backward_are_the_standardized_networks(dropout):
     assert network.dropout == twin.dropout
 
 
+def test_zero_grad_leaves_the_ensemble_its_gradient():
+    """torch's ``zero_grad`` sets ``flat.grad`` to None, which would leave the backward
+    pass writing a gradient no optimizer reads: the next backward attaches it again."""
+    _, raw = _ensemble(4)
+    optimizer = raw_feature_optimizer(raw, "adam", 0.01)
+    optimizer.zero_grad()
+    assert raw.flat.grad is None
+    before = raw.flat.clone()
+    x = raw.inputs(torch.randn(8, P))
+    raw.backward(raw.forward(x) - 1.0)
+    optimizer.step()
+    assert raw.flat.grad is raw.gradient and not torch.equal(raw.flat, before)
+
+
 def test_the_mse_gradient_by_hand_is_autograds():
     """An epoch of batches (the last one short), a member switched off, a batch without
     weight for another: per batch the gradient of the objective by autograd, and the

@@ -216,3 +216,16 @@ def test_training_sets_no_logger_level_and_no_warning_filter(world, split, monke
     fit = fit_ensemble(job, members)
     assert calls == []
     assert np.isfinite(fit.embeddings).all() and (fit.diagnostics["epochs"] == 2).all()
+
+
+def test_training_under_a_callers_no_grad_still_trains(world, split):
+    """The loop turns gradients on for itself (autograd paths: batch norm, L-BFGS)."""
+    members = _members(split, world.table.n_rows, "batch_norm")[:2]
+    job = TrainingJob(world.table.X, world.table.y, rows=split.discovery,
+                      regime="batch_norm", training=TrainingConfig(max_epochs=2),
+                      network=NETWORK)
+    trained = fit_ensemble(job, members)
+    with torch.no_grad():
+        under_no_grad = fit_ensemble(job, members)
+    np.testing.assert_array_equal(under_no_grad.embeddings, trained.embeddings)
+

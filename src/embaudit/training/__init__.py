@@ -1,4 +1,5 @@
-"""Training: the Lightning ensemble regressor, regimes, embedding extraction, diagnostics."""
+"""Training: the ensemble regressor and its Lightning Fabric loop, regimes, embedding
+extraction, diagnostics."""
 
 from embaudit.training.diagnostics import MEMBER_COLUMNS, effective_rank
 from embaudit.training.fit import EnsembleFit, fit_ensemble, members_per_chunk

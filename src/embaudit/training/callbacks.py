@@ -30,8 +30,9 @@ class MemberStopping:
     keeps the weights it last kept: its best under ``"validation"``, its initial ones
     under ``"train"``. Stopped members stop contributing a loss; when none is left,
     training ends. With ``member_ids``, each epoch's losses are logged per member to
-    Fabric's loggers. :meth:`state_dict` holds the per-member state (``fabric.save``
-    saves it in a checkpoint; :meth:`load_state_dict` resumes from it).
+    Fabric's loggers. :meth:`state_dict` holds the per-member state as plain tensors (a
+    checkpoint can hold it); :meth:`load_state_dict` restores it, and a restored
+    callback keeps it at the start of training.
     """
 
     def __init__(
@@ -162,8 +163,9 @@ class MemberProgress:
     def __init__(self, report: Callable[[int], None]) -> None:
         self.report = report
 
-    def on_train_epoch_end(self, module: EnsembleRegressor) -> None:
+    def on_train_epoch_end(self, fabric: Fabric, module: EnsembleRegressor,
+                           train_loss: Tensor) -> None:
         self.report(int((~module.active).sum()))
 
-    def on_train_end(self, module: EnsembleRegressor) -> None:
+    def on_train_end(self, fabric: Fabric, module: EnsembleRegressor) -> None:
         self.report(module.network.n_members)

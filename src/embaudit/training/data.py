@@ -36,12 +36,18 @@ class Epoch:
             rows = slice(start, start + self.batch_size)
             yield Batch(self.x[rows], self.targets[:, rows], self.weights[:, rows], rows)
 
+    def batch_sums(self, values: Tensor) -> Tensor:
+        """Per member, the sum of ``values`` (B × rows, in this epoch's order) over each
+        batch's rows (B × batches): each sum over one batch's rows, as a per-batch
+        reduction would take it, whatever the number of members."""
+        n, size = len(self.x), self.batch_size
+        padded = torch.nn.functional.pad(values, (0, len(self) * size - n))
+        return padded.view(len(padded), len(self), size).sum(-1)
+
     def batch_totals(self) -> Tensor:
         """Each row's batch's total weight, per member (B × rows)."""
-        n, size = len(self.x), self.batch_size
-        padded = torch.nn.functional.pad(self.weights, (0, len(self) * size - n))
-        totals = padded.view(len(padded), len(self), size).sum(-1)
-        return totals.repeat_interleave(size, dim=1)[:, :n]
+        totals = self.batch_sums(self.weights)
+        return totals.repeat_interleave(self.batch_size, dim=1)[:, : len(self.x)]
 
 
 class SharedBatches:

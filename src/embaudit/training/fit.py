@@ -48,12 +48,14 @@ def members_per_chunk(n_rows: int, n_features: int, network: NetworkConfig,
 
     What fits is the smaller of the memory budget and a cache budget. Per member the
     memory holds its parameters with their gradient, optimizer state, scaled first
-    layer and kept copy (~8 copies), its targets and weights, its embedding and
-    predictions of every row, and the activations of a forward pass over a block of
-    rows. The cache budget keeps the parameters, gradients and Adam moments a step
-    streams through near the cores: past it every step pays main-memory bandwidth and
-    throughput per member drops (measured in ``benchmarks/training_throughput.py``);
-    ``workers`` processes training side by side share it.
+    layer and kept copy (~8 copies); per row its targets and weights, their shuffled
+    copies of the epoch, its gradient factors and errors (and their float64 loss at the
+    epoch's end: ~14 floats), its embedding and prediction; and the activations of a
+    forward pass over a block of rows. The cache budget keeps the parameters, gradients
+    and Adam moments a step streams through near the cores: past it every step pays
+    main-memory bandwidth and throughput per member drops (measured in
+    ``benchmarks/training_throughput.py``); ``workers`` processes training side by side
+    share it.
     """
     if training.optimizer == "lbfgs":
         return 1
@@ -61,7 +63,7 @@ def members_per_chunk(n_rows: int, n_features: int, network: NetworkConfig,
         return training.chunk_size
     widths = (n_features, *network.hidden, 1)
     parameters = sum(a * b + b for a, b in itertools.pairwise(widths))
-    per_member = _BYTES * (8 * parameters + n_rows * (4 + network.hidden[-1])
+    per_member = _BYTES * (8 * parameters + n_rows * (14 + network.hidden[-1])
                            + 3 * _ROWS_PER_FORWARD * sum(network.hidden))
     by_memory = int(training.memory_budget_mb * 2**20 // per_member)
     by_cache = int(_CACHE_BUDGET_BYTES / workers // (4 * _BYTES * parameters))

@@ -1,15 +1,18 @@
 """One chunk's training loop, written for Lightning Fabric.
 
-Fabric places the module and its optimizers on the device, runs the backward pass (its
-precision plugin), steps the optimizers through its wrappers, calls the callbacks'
-hooks and logs to its loggers; the loop is the one Fabric asks its users to write:
+Fabric places the module (parameters and buffers) on the device, runs autograd's
+backward passes (batch norm, L-BFGS) through its precision plugin, steps every
+optimizer through its wrapper (the raw-feature pass computes its gradient by hand, then
+steps), calls the callbacks' hooks and logs to its loggers; the loop is the one Fabric
+asks its users to write:
 epochs of mini-batches, the learning-rate schedulers stepped once per epoch, and the
 hooks ``on_train_start(fabric, module)``, ``on_train_epoch_end(fabric, module,
 train_loss)`` (each member's training loss of the epoch) and ``on_train_end(fabric,
 module)`` called on the callbacks. Training ends after
 ``module.max_epochs`` epochs or once a callback has stopped every member
-(``module.active``). Nothing here changes a logger, a warning filter or any other
-setting of the process.
+(``module.active``). Gradients are on for the loop, whatever the caller's mode; the
+loggers write what they hold even when training fails. Nothing here changes a logger,
+a warning filter or any other setting of the process.
 """
 
 from __future__ import annotations
@@ -39,21 +42,27 @@ def train_module(module: EnsembleRegressor, batches: SharedBatches, callbacks: S
     optimizers, schedulers = module.configure_optimizers()
     model, *optimizers = fabric.setup(module, *optimizers)
     step = _step(fabric, model, optimizers)
-    fabric.call("on_train_start", fabric=fabric, module=module)
-    for index in range(module.max_epochs):
-        epoch = batches.epoch(index)
-        module.begin_epoch(epoch)
-        for batch in epoch:
-            step(batch)
-        train_loss = module.end_epoch()
-        for scheduler in schedulers:
-            scheduler.step()
-        fabric.call("on_train_epoch_end", fabric=fabric, module=module, train_loss=train_loss)
-        if not module.active.any():
-            break
-    fabric.call("on_train_end", fabric=fabric, module=module)
-    for each in fabric.loggers:
-        each.finalize("success")
+    status = "failed"
+    try:
+        with torch.enable_grad():
+            fabric.call("on_train_start", fabric=fabric, module=module)
+            for index in range(module.max_epochs):
+                epoch = batches.epoch(index)
+                module.begin_epoch(epoch)
+                for batch in epoch:
+                    step(batch)
+                train_loss = module.end_epoch()
+                for scheduler in schedulers:
+                    scheduler.step()
+                fabric.call("on_train_epoch_end", fabric=fabric, module=module,
+                            train_loss=train_loss)
+                if not module.active.any():
+                    break
+            fabric.call("on_train_end", fabric=fabric, module=module)
+        status = "success"
+    finally:
+        for each in fabric.loggers:
+            each.finalize(status)
 
 
 def _step(fabric: Fabric, model: Any, optimizers: list[Any]) -> Step:

@@ -175,8 +175,9 @@ class EnsembleRegressor(nn.Module):
         if self.raw is not None:
             self.raw.store(self.network)
         if self._errors is not None and self._epoch is not None:
-            weights = self._epoch.weights.double()
-            self._tally((weights * self._errors.double().square()).sum(1), weights.sum(1))
+            epoch, weights = self._epoch, self._epoch.weights.double()
+            squared = weights * self._errors.double().square()
+            self._tally(epoch.batch_sums(squared).sum(1), epoch.batch_sums(weights).sum(1))
         self._epoch = self._gradient_weights = self._errors = None
         loss = (self._sse / self._weight.clamp_min(1.0)).float()
         self._sse.zero_()

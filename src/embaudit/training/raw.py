@@ -79,9 +79,12 @@ class RawFeatureEnsemble:
         share = sum(torch.Size(shape[1:]).numel() for shape in shapes)
         padded = -(-share // MEMBER_ALIGNMENT) * MEMBER_ALIGNMENT
         self.flat = torch.zeros(B * padded, device=device)
-        self.flat.grad = torch.zeros_like(self.flat)
+        #: the gradient, which the views below write; :meth:`backward` attaches it to
+        #: ``flat`` again should an optimizer's ``zero_grad`` have set it to None
+        self.gradient = torch.zeros_like(self.flat)
+        self.flat.grad = self.gradient
         self.block, *later = self._views(self.flat, shapes)
-        self.grad_block, *grad_later = self._views(self.flat.grad, shapes)
+        self.grad_block, *grad_later = self._views(self.gradient, shapes)
         self.weights, self.biases = later[0::2], later[1::2]
         self.grad_weights, self.grad_biases = grad_later[0::2], grad_later[1::2]
         self.first = self.grad_block.view(B * h, self.width)
@@ -171,6 +174,8 @@ class RawFeatureEnsemble:
         loss with respect to the predictions of the last :meth:`forward`."""
         x, *layers = self._saved
         B, h, _ = self.shape
+        if self.flat.grad is not self.gradient:
+            self.flat.grad = self.gradient  # written whole below
         dz = grad_prediction[:, None, :]
         for index in reversed(range(len(self.weights))):
             activation, mask, h_in = layers[3 * index : 3 * index + 3]
