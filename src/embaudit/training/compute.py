@@ -21,6 +21,7 @@ from embaudit.training.job import TrainingJob
 
 __all__ = ["compute_record", "training_path"]
 
+
 def training_path(job: TrainingJob) -> str:
     """Which training path the job's members take, in words."""
     spec = REGIMES[job.regime]
